@@ -1,0 +1,248 @@
+//! `AccountManager`: who may act, and when (SPEC §4, §6).
+//!
+//! Implementations: `crate::limits::LocalAccountManager` (embedded, over a
+//! [`LimitLedger`](super::LimitLedger)) and the platform's Account Manager over HTTP
+//! (`invite-platform`).
+
+use async_trait::async_trait;
+use chrono::{DateTime, TimeDelta, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::ErrorClass;
+use crate::domain::{AccountId, ActionKind, Outcome, Platform, TargetId, TaskId, UserId};
+
+/// Purpose of an allocation, as the platform's Account Manager expects it.
+pub const PURPOSE_INVITE_CAMPAIGN: &str = "invite_campaign";
+
+/// A request for an account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AllocationRequest {
+    /// Owner of the accounts.
+    pub user_id: UserId,
+    /// Messenger.
+    pub platform: Platform,
+    /// Why (`invite_campaign`).
+    pub purpose: String,
+    /// Accounts the engine can use now, in its order of preference.
+    pub candidates: Vec<AccountId>,
+}
+
+/// The answer to an allocation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Allocation {
+    /// This account is now held by the caller until released.
+    Granted(AccountId),
+    /// None can be used; maybe one can at `retry_at`.
+    Unavailable {
+        /// Earliest time one may become usable.
+        retry_at: Option<DateTime<Utc>>,
+    },
+}
+
+/// A rate-limit check before an action.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RateLimitCheck {
+    /// The acting account.
+    pub account_id: AccountId,
+    /// Messenger.
+    pub platform: Platform,
+    /// Kinds of action about to be taken (all or nothing).
+    pub kinds: Vec<ActionKind>,
+    /// Group key (or `dm`).
+    pub channel: String,
+}
+
+/// Which limit spoke.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LimitReason {
+    /// Pause between two actions of the account.
+    Pause,
+    /// Even spread of the day's quota.
+    Spread,
+    /// Actions per account in the rolling window.
+    AccountWindow,
+    /// Actions per account per channel in the rolling window.
+    ChannelWindow,
+    /// Lifetime actions per account per channel.
+    ChannelLifetime,
+    /// The account is cooling down after a platform error.
+    Cooldown,
+    /// The account is unusable.
+    AccountDead,
+    /// Another holder uses the account.
+    Busy,
+}
+
+impl LimitReason {
+    /// Name for logs and API.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            LimitReason::Pause => "pause",
+            LimitReason::Spread => "spread",
+            LimitReason::AccountWindow => "account_window",
+            LimitReason::ChannelWindow => "channel_window",
+            LimitReason::ChannelLifetime => "channel_lifetime",
+            LimitReason::Cooldown => "cooldown",
+            LimitReason::AccountDead => "account_dead",
+            LimitReason::Busy => "busy",
+        }
+    }
+}
+
+/// What a limit applies to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LimitScope {
+    /// The whole account.
+    Account,
+    /// Only the account's work in this channel.
+    Channel,
+}
+
+/// A reservation of budget taken by an allowed check; released unused, it is refunded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Reservation(pub i64);
+
+/// The answer to a rate-limit check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RateDecision {
+    /// Go ahead; the slot is taken.
+    Allowed {
+        /// The slot, when the manager keeps reservations.
+        reservation: Option<Reservation>,
+    },
+    /// Not before `until`.
+    Wait {
+        /// Earliest time the same check can pass.
+        until: DateTime<Utc>,
+        /// Which limit.
+        reason: LimitReason,
+        /// What it applies to.
+        scope: LimitScope,
+    },
+    /// Not now; if `permanent`, never again for this scope.
+    Denied {
+        /// Which limit.
+        reason: LimitReason,
+        /// Whether it is final.
+        permanent: bool,
+        /// What it applies to.
+        scope: LimitScope,
+    },
+}
+
+/// What happened while an account was held.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct UsageStats {
+    /// The slot taken by the check, if any.
+    pub reservation: Option<Reservation>,
+    /// Whether a platform request was sent (false refunds the reservation).
+    pub performed: bool,
+    /// The target's outcome, if it finished.
+    pub outcome: Option<Outcome>,
+    /// Latency of the platform call.
+    pub latency_ms: Option<u64>,
+}
+
+/// A platform error reported to the account manager.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorReport {
+    /// Messenger of the account.
+    pub platform: Platform,
+    /// Class of the error.
+    pub class: ErrorClass,
+    /// Platform code (`FLOOD_WAIT`).
+    pub code: String,
+    /// Human message (no secrets).
+    pub message: String,
+    /// Wait the platform asked for.
+    pub retry_after: Option<TimeDelta>,
+    /// Task in which it happened.
+    pub task_id: Option<TaskId>,
+    /// Target concerned.
+    pub target_id: Option<TargetId>,
+}
+
+/// Health of an account as the manager sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum AccountState {
+    /// Usable.
+    Active,
+    /// Usable again at `until`.
+    CoolingDown {
+        /// End of the cooldown.
+        until: DateTime<Utc>,
+        /// Platform code that caused it.
+        reason: String,
+    },
+    /// Unusable until an operator acts.
+    Dead {
+        /// Platform code that caused it.
+        reason: String,
+    },
+}
+
+impl AccountState {
+    /// Whether the account can act at `now`.
+    pub fn is_usable_at(&self, now: DateTime<Utc>) -> bool {
+        match self {
+            AccountState::Active => true,
+            AccountState::CoolingDown { until, .. } => *until <= now,
+            AccountState::Dead { .. } => false,
+        }
+    }
+}
+
+/// Errors of an account manager.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AccountManagerError {
+    /// The manager could not be reached or answered badly; the step is retried later.
+    #[error("account manager unavailable: {0}")]
+    Unavailable(String),
+    /// The manager refused the request.
+    #[error("account manager refused the request: {0}")]
+    Rejected(String),
+}
+
+impl AccountManagerError {
+    /// Whether trying again later may help.
+    pub const fn is_retryable(&self) -> bool {
+        matches!(self, AccountManagerError::Unavailable(_))
+    }
+}
+
+/// The four calls of the seed's Account Manager.
+#[async_trait]
+pub trait AccountManager: Send + Sync + std::fmt::Debug {
+    /// Picks and holds one of the candidate accounts.
+    async fn allocate_account(
+        &self,
+        request: &AllocationRequest,
+    ) -> Result<Allocation, AccountManagerError>;
+
+    /// Checks (and on success takes) a slot for the action.
+    async fn check_rate_limit(
+        &self,
+        check: &RateLimitCheck,
+    ) -> Result<RateDecision, AccountManagerError>;
+
+    /// Lets the account go, with what was done.
+    async fn release_account(
+        &self,
+        account: &AccountId,
+        usage: &UsageStats,
+    ) -> Result<(), AccountManagerError>;
+
+    /// Reports a platform error; returns the account's resulting state.
+    async fn handle_error(
+        &self,
+        account: &AccountId,
+        report: &ErrorReport,
+    ) -> Result<AccountState, AccountManagerError>;
+
+    /// The account's state (for status pages and forecasts).
+    async fn account_state(&self, account: &AccountId)
+    -> Result<AccountState, AccountManagerError>;
+}

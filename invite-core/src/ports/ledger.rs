@@ -1,0 +1,100 @@
+//! `LimitLedger`: the local account manager's memory — what each account did, when, and its
+//! health. Implementations: `crate::memory::MemoryLedger` (in core) and the SQL ledgers of
+//! `invite-store`.
+//!
+//! The rules themselves live in [`LimitPolicy::decide`](crate::limits::LimitPolicy::decide), a
+//! pure function; a ledger's job is to run it atomically: lock the account, load its
+//! [`AccountHistory`], decide, and record the reservation in the same transaction, so any
+//! number of processes racing for the last slot give exactly one winner.
+
+use async_trait::async_trait;
+use chrono::{DateTime, TimeDelta, Utc};
+
+use super::{AccountState, RateDecision, Reservation, StoreError};
+use crate::domain::{AccountId, ActionKind};
+use crate::limits::LimitPolicy;
+
+/// A request for a slot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReserveRequest {
+    /// The acting account.
+    pub account_id: AccountId,
+    /// Kinds reserved together (all or nothing).
+    pub kinds: Vec<ActionKind>,
+    /// Group key (or `dm`).
+    pub channel: String,
+    /// Current time.
+    pub now: DateTime<Utc>,
+    /// Pause the account must keep after this action (drawn by the manager).
+    pub pause_after: TimeDelta,
+}
+
+/// One recorded action.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerEvent {
+    /// When it was reserved.
+    pub at: DateTime<Utc>,
+    /// Kind.
+    pub kind: ActionKind,
+    /// Group key.
+    pub channel: String,
+    /// The account's next action of this kind is not allowed before this time.
+    pub not_before_next: DateTime<Utc>,
+}
+
+/// What the rules need to know about an account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountHistory {
+    /// Health.
+    pub state: AccountState,
+    /// Actions of the account (any channel) since the start of the window, oldest first.
+    pub recent: Vec<LedgerEvent>,
+    /// Lifetime actions of the account in the requested channel, per kind.
+    pub lifetime: Vec<(ActionKind, u32)>,
+}
+
+impl AccountHistory {
+    /// A fresh account.
+    pub fn empty() -> Self {
+        Self {
+            state: AccountState::Active,
+            recent: Vec::new(),
+            lifetime: Vec::new(),
+        }
+    }
+
+    /// Lifetime count of `kind` in the requested channel.
+    pub fn lifetime_of(&self, kind: ActionKind) -> u32 {
+        self.lifetime
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .map_or(0, |(_, n)| *n)
+    }
+}
+
+/// Persistent, atomic limit counters.
+#[async_trait]
+pub trait LimitLedger: Send + Sync + std::fmt::Debug {
+    /// Atomically: load the account's history, apply `policy`, record the reservation if
+    /// allowed. The returned `Allowed` carries the reservation id.
+    async fn reserve(
+        &self,
+        request: &ReserveRequest,
+        policy: &LimitPolicy,
+    ) -> Result<RateDecision, StoreError>;
+
+    /// Removes an unused reservation (the action was never sent).
+    async fn refund(&self, account: &AccountId, reservation: Reservation)
+    -> Result<(), StoreError>;
+
+    /// The account's history as of `now` for `channel` (for forecasts and status pages).
+    async fn history(
+        &self,
+        account: &AccountId,
+        channel: &str,
+        since: DateTime<Utc>,
+    ) -> Result<AccountHistory, StoreError>;
+
+    /// Sets the account's health.
+    async fn set_state(&self, account: &AccountId, state: &AccountState) -> Result<(), StoreError>;
+}

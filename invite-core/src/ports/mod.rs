@@ -1,0 +1,29 @@
+//! Ports: the small traits through which the engine reaches everything outside it. Each
+//! module says what its port is for and which implementations exist.
+
+mod account_manager;
+mod directory;
+mod leases;
+mod ledger;
+mod queue;
+mod secrets;
+mod store;
+mod strategy;
+mod suppression;
+
+pub use account_manager::{
+    AccountManager, AccountManagerError, AccountState, Allocation, AllocationRequest, ErrorReport,
+    LimitReason, LimitScope, PURPOSE_INVITE_CAMPAIGN, RateDecision, RateLimitCheck, Reservation,
+    UsageStats,
+};
+pub use directory::{AccountDirectory, AccountInfo, DirectoryError};
+pub use leases::AccountLeases;
+pub use ledger::{AccountHistory, LedgerEvent, LimitLedger, ReserveRequest};
+pub use queue::{Delivery, Job, JobQueue, QueueError};
+pub use secrets::{Secret, SecretError, SecretStore};
+pub use store::{
+    AccountStats, AddedTargets, CleanupReport, CreatedTask, LogFilter, OutcomeRecord, Progress,
+    StoreError, StoreResult, TaskFilter, TaskStats, TaskStore,
+};
+pub use strategy::{ActionResult, ErrorClass, InviteStrategy, PlatformError};
+pub use suppression::{SuppressionEntry, SuppressionList};

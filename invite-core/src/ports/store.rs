@@ -1,0 +1,343 @@
+//! `TaskStore`: tasks, targets, lanes and execution logs. Implementations:
+//! `crate::memory::MemoryStore` (in core, the test double and the no-database mode) and the
+//! PostgreSQL / SQLite stores of `invite-store`.
+//!
+//! Every read or write of user data takes the owner's [`UserId`]: isolation is enforced here,
+//! not only in HTTP handlers. Engine-side calls (claims, outcomes, lanes) act on a task id the
+//! engine obtained from [`TaskStore::engine_tasks`].
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{
+    AccountId, ExecutionLog, ExecutionStatus, Lane, NewExecutionLog, NewTarget, NewTask, Outcome,
+    Platform, Target, TargetId, TargetStatus, Task, TaskEvent, TaskId, TaskStatus, TaskUpdate,
+    UserId,
+};
+
+/// Errors of the persistence ports.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// No such row for this owner.
+    #[error("not found")]
+    NotFound,
+    /// An illegal transition, or a write that found another status than expected.
+    #[error("conflict: task is {current}")]
+    Conflict {
+        /// The status the task is in.
+        current: TaskStatus,
+    },
+    /// The idempotency key was used before with another request body.
+    #[error("idempotency key reused with a different request")]
+    IdempotencyMismatch,
+    /// Data that breaks a rule of the store.
+    #[error("invalid data: {0}")]
+    Invalid(String),
+    /// The database is unreachable or busy; trying again may work.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// Any other failure of the backend.
+    #[error("store error: {0}")]
+    Backend(String),
+}
+
+impl StoreError {
+    /// Whether trying again later may help.
+    pub const fn is_retryable(&self) -> bool {
+        matches!(self, StoreError::Unavailable(_))
+    }
+}
+
+/// Shorthand for store results.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// The result of creating a task.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreatedTask {
+    /// The task.
+    pub task: Task,
+    /// Targets stored.
+    pub inserted: u64,
+    /// Targets merged into an earlier one with the same identifier.
+    pub duplicates: u64,
+    /// True when the idempotency key matched an earlier request (nothing new written).
+    pub replayed: bool,
+}
+
+/// The result of adding targets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct AddedTargets {
+    /// Targets stored.
+    pub inserted: u64,
+    /// Targets already in the task (or repeated in the batch).
+    pub duplicates: u64,
+}
+
+/// Filters of a task list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TaskFilter {
+    /// Only this status.
+    pub status: Option<TaskStatus>,
+    /// Only this platform.
+    pub platform: Option<Platform>,
+    /// Page size.
+    pub limit: u32,
+    /// Rows to skip.
+    pub offset: u32,
+}
+
+/// Filters of the execution log.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LogFilter {
+    /// Only this status.
+    pub status: Option<ExecutionStatus>,
+    /// Only this account.
+    pub account_id: Option<AccountId>,
+    /// Not before.
+    pub since: Option<DateTime<Utc>>,
+    /// Before.
+    pub until: Option<DateTime<Utc>>,
+    /// Page size.
+    pub limit: u32,
+    /// Rows to skip.
+    pub offset: u32,
+}
+
+/// A target's end, recorded with its log row in one transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutcomeRecord {
+    /// The target.
+    pub target_id: TargetId,
+    /// The account that holds the claim.
+    pub account_id: AccountId,
+    /// Outcome (decides the target status).
+    pub outcome: Outcome,
+    /// Error code or explanation.
+    pub error_message: Option<String>,
+    /// Platform details.
+    pub result: serde_json::Value,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// The log row.
+    pub log: NewExecutionLog,
+}
+
+/// Counts of a task's targets.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Progress {
+    /// Targets per status.
+    pub by_status: BTreeMap<TargetStatus, u64>,
+    /// Finished targets per outcome.
+    pub by_outcome: BTreeMap<Outcome, u64>,
+}
+
+impl Progress {
+    /// All targets.
+    pub fn total(&self) -> u64 {
+        self.by_status.values().sum()
+    }
+
+    /// Targets with the status.
+    pub fn count(&self, status: TargetStatus) -> u64 {
+        self.by_status.get(&status).copied().unwrap_or(0)
+    }
+
+    /// Targets with no work left (success, failed, skipped).
+    pub fn finished(&self) -> u64 {
+        self.by_status
+            .iter()
+            .filter(|(s, _)| s.is_finished())
+            .map(|(_, n)| n)
+            .sum()
+    }
+}
+
+/// Per-account statistics of a task.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountStats {
+    /// Log rows (attempts) by this account.
+    pub attempts: u64,
+    /// Successful rows.
+    pub successes: u64,
+    /// Failed rows.
+    pub failures: u64,
+}
+
+/// Statistics of a task's execution log.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskStats {
+    /// Per account.
+    pub per_account: BTreeMap<AccountId, AccountStats>,
+    /// Failed rows per error kind.
+    pub per_error: BTreeMap<String, u64>,
+    /// Log rows per hour (start of the hour, UTC).
+    pub per_hour: BTreeMap<DateTime<Utc>, u64>,
+}
+
+/// What a cleanup removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CleanupReport {
+    /// Log rows removed.
+    pub logs: u64,
+    /// Finished tasks removed.
+    pub tasks: u64,
+}
+
+/// Persistence of tasks and everything that hangs off them.
+#[async_trait]
+pub trait TaskStore: Send + Sync + std::fmt::Debug {
+    // ---- user side ----
+
+    /// Creates a task with its targets in one transaction. With an idempotency key, a repeat
+    /// of the same request returns the first task (`replayed`), another request with the same
+    /// key is [`StoreError::IdempotencyMismatch`]. `request_hash` identifies the request body.
+    async fn create_task(
+        &self,
+        task: NewTask,
+        targets: Vec<NewTarget>,
+        idempotency: Option<(&str, &str)>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<CreatedTask>;
+
+    /// One task of the owner.
+    async fn get_task(&self, user: UserId, id: TaskId) -> StoreResult<Task>;
+
+    /// The owner's tasks, newest first.
+    async fn list_tasks(&self, user: UserId, filter: &TaskFilter) -> StoreResult<Vec<Task>>;
+
+    /// Changes a task while it is `PENDING` or `PAUSED` (else `Conflict`).
+    async fn update_task(
+        &self,
+        user: UserId,
+        id: TaskId,
+        update: TaskUpdate,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Task>;
+
+    /// Deletes a task that is not `IN_PROGRESS` (else `Conflict`), with its targets and logs.
+    async fn delete_task(&self, user: UserId, id: TaskId) -> StoreResult<()>;
+
+    /// Applies a state-machine event as a compare-and-swap on the current status.
+    async fn transition(
+        &self,
+        user: UserId,
+        id: TaskId,
+        event: TaskEvent,
+        reason: Option<String>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Task>;
+
+    /// Appends targets (all or nothing), merging duplicates; only while `PENDING` or `PAUSED`.
+    async fn add_targets(
+        &self,
+        user: UserId,
+        id: TaskId,
+        targets: Vec<NewTarget>,
+    ) -> StoreResult<AddedTargets>;
+
+    /// Target counts.
+    async fn progress(&self, user: UserId, id: TaskId) -> StoreResult<Progress>;
+
+    /// The task's targets in id order (the report).
+    async fn targets(
+        &self,
+        user: UserId,
+        id: TaskId,
+        limit: u32,
+        offset: u32,
+    ) -> StoreResult<Vec<Target>>;
+
+    /// The task's execution log, oldest first.
+    async fn logs(
+        &self,
+        user: UserId,
+        id: TaskId,
+        filter: &LogFilter,
+    ) -> StoreResult<Vec<ExecutionLog>>;
+
+    /// Statistics of the task's execution log.
+    async fn stats(&self, user: UserId, id: TaskId) -> StoreResult<TaskStats>;
+
+    /// The task's lanes.
+    async fn lanes(&self, user: UserId, id: TaskId) -> StoreResult<Vec<Lane>>;
+
+    /// Whether this user already reached the person (same identifier key) successfully in the
+    /// same channel since `since`, in any task.
+    async fn reached_since(
+        &self,
+        user: UserId,
+        platform: Platform,
+        identifier_key: &str,
+        channel: &str,
+        since: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+
+    // ---- engine side ----
+
+    /// Tasks the engine should look at: `IN_PROGRESS`, and `PENDING` tasks whose start was
+    /// requested for a time that has come.
+    async fn engine_tasks(&self, now: DateTime<Utc>) -> StoreResult<Vec<Task>>;
+
+    /// Creates the missing lanes of a task.
+    async fn ensure_lanes(&self, id: TaskId, accounts: &[AccountId]) -> StoreResult<()>;
+
+    /// Lanes of all given tasks.
+    async fn lanes_of(&self, ids: &[TaskId]) -> StoreResult<Vec<Lane>>;
+
+    /// Saves a lane's status, cooldown, last use and counters.
+    async fn save_lane(&self, lane: &Lane) -> StoreResult<()>;
+
+    /// Number of pending targets per task.
+    async fn pending_counts(&self, ids: &[TaskId]) -> StoreResult<BTreeMap<TaskId, u64>>;
+
+    /// Atomically takes the next pending target of the task: `pending → in_progress`, with the
+    /// account, time and (for messages) a `random_id` that is kept if one was stored before.
+    async fn claim_target(
+        &self,
+        id: TaskId,
+        account: &AccountId,
+        now: DateTime<Utc>,
+        random_id: Option<i64>,
+    ) -> StoreResult<Option<Target>>;
+
+    /// Records a claimed target's outcome and its log row in one transaction. Fails with
+    /// `NotFound` if the target is not `in_progress` under this account.
+    async fn record_outcome(&self, record: &OutcomeRecord) -> StoreResult<()>;
+
+    /// Puts a claimed target back to `pending`, untouched (with an optional log row).
+    async fn release_target(
+        &self,
+        target: TargetId,
+        account: &AccountId,
+        log: Option<NewExecutionLog>,
+    ) -> StoreResult<()>;
+
+    /// Turns `in_progress` targets claimed before `claimed_before` into `uncertain`; returns
+    /// how many.
+    async fn recover_stale(&self, claimed_before: DateTime<Utc>) -> StoreResult<u64>;
+
+    /// The task's `uncertain` targets.
+    async fn uncertain_targets(&self, id: TaskId) -> StoreResult<Vec<Target>>;
+
+    /// Moves an `uncertain` target back to `pending` (settled as not done) or records its
+    /// settled outcome.
+    async fn settle_uncertain(
+        &self,
+        target: TargetId,
+        settled: Option<OutcomeRecord>,
+    ) -> StoreResult<()>;
+
+    /// Appends a log row that finishes no target.
+    async fn append_log(&self, log: NewExecutionLog) -> StoreResult<()>;
+
+    /// Removes logs older than `logs_before` and terminal tasks finished before
+    /// `tasks_finished_before`.
+    async fn cleanup(
+        &self,
+        logs_before: DateTime<Utc>,
+        tasks_finished_before: DateTime<Utc>,
+    ) -> StoreResult<CleanupReport>;
+}
