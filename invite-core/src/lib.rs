@@ -2,8 +2,12 @@
 
 pub mod clock;
 pub mod domain;
+pub mod engine;
+pub mod forecast;
 pub mod limits;
+pub mod memory;
 pub mod ports;
+pub mod sandbox;
 
 pub use async_trait::async_trait;
 pub use clock::{Clock, SystemClock, VirtualClock};

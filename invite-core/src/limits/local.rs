@@ -1,0 +1,201 @@
+//! [`LocalAccountManager`]: the embedded account manager. It enforces [`LimitPolicy`] per
+//! platform over a [`LimitLedger`], holds each account for one action at a time, and turns
+//! platform errors into cooldowns or exclusions (SPEC §6).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use chrono::TimeDelta;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use super::LimitPolicy;
+use crate::clock::Clock;
+use crate::domain::{AccountId, Platform};
+use crate::ports::{
+    AccountManager, AccountManagerError, AccountState, Allocation, AllocationRequest, ErrorClass,
+    ErrorReport, LimitLedger, RateDecision, RateLimitCheck, ReserveRequest, StoreError, UsageStats,
+};
+
+/// The embedded account manager.
+#[derive(Debug)]
+pub struct LocalAccountManager {
+    ledger: Arc<dyn LimitLedger>,
+    clock: Arc<dyn Clock>,
+    policies: HashMap<Platform, LimitPolicy>,
+    rng: Mutex<StdRng>,
+    held: Mutex<HashSet<AccountId>>,
+}
+
+fn unavailable(e: StoreError) -> AccountManagerError {
+    AccountManagerError::Unavailable(e.to_string())
+}
+
+impl LocalAccountManager {
+    /// A manager with Telegram's default limits for every platform; `seed` makes the random
+    /// pauses reproducible.
+    pub fn new(ledger: Arc<dyn LimitLedger>, clock: Arc<dyn Clock>, seed: u64) -> Self {
+        Self {
+            ledger,
+            clock,
+            policies: HashMap::new(),
+            rng: Mutex::new(StdRng::seed_from_u64(seed)),
+            held: Mutex::new(HashSet::new()),
+        }
+    }
+
+    /// Sets the limits of one platform.
+    pub fn with_policy(mut self, platform: Platform, policy: LimitPolicy) -> Self {
+        self.policies.insert(platform, policy);
+        self
+    }
+
+    /// The limits in force for a platform.
+    pub fn policy(&self, platform: Platform) -> LimitPolicy {
+        self.policies
+            .get(&platform)
+            .copied()
+            .unwrap_or_else(LimitPolicy::telegram)
+    }
+
+    fn draw_pause(&self, policy: &LimitPolicy, check: &RateLimitCheck) -> TimeDelta {
+        let (lo, hi) = check
+            .kinds
+            .iter()
+            .map(|&k| {
+                let l = policy.limits(k);
+                (l.pause_min, l.pause_max)
+            })
+            .fold((TimeDelta::zero(), TimeDelta::zero()), |(a, b), (c, d)| {
+                (a.max(c), b.max(d))
+            });
+        let (lo, hi) = (
+            lo.num_milliseconds(),
+            hi.num_milliseconds().max(lo.num_milliseconds()),
+        );
+        let ms = self
+            .rng
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .random_range(lo..=hi);
+        TimeDelta::milliseconds(ms)
+    }
+
+    async fn state(&self, account: &AccountId) -> Result<AccountState, AccountManagerError> {
+        let now = self.clock.now();
+        let history = self
+            .ledger
+            .history(account, "", now)
+            .await
+            .map_err(unavailable)?;
+        Ok(match history.state {
+            AccountState::CoolingDown { until, .. } if until <= now => AccountState::Active,
+            other => other,
+        })
+    }
+}
+
+#[async_trait]
+impl AccountManager for LocalAccountManager {
+    async fn allocate_account(
+        &self,
+        request: &AllocationRequest,
+    ) -> Result<Allocation, AccountManagerError> {
+        let mut retry_at = None;
+        for account in &request.candidates {
+            if self
+                .held
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .contains(account)
+            {
+                continue;
+            }
+            match self.state(account).await? {
+                AccountState::Active => {
+                    let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+                    if held.insert(account.clone()) {
+                        return Ok(Allocation::Granted(account.clone()));
+                    }
+                }
+                AccountState::CoolingDown { until, .. } => {
+                    retry_at = Some(retry_at.map_or(until, |r: chrono::DateTime<_>| r.min(until)));
+                }
+                AccountState::Dead { .. } => {}
+            }
+        }
+        Ok(Allocation::Unavailable { retry_at })
+    }
+
+    async fn check_rate_limit(
+        &self,
+        check: &RateLimitCheck,
+    ) -> Result<RateDecision, AccountManagerError> {
+        let policy = self.policy(check.platform);
+        let request = ReserveRequest {
+            account_id: check.account_id.clone(),
+            kinds: check.kinds.clone(),
+            channel: check.channel.clone(),
+            now: self.clock.now(),
+            pause_after: self.draw_pause(&policy, check),
+        };
+        self.ledger
+            .reserve(&request, &policy)
+            .await
+            .map_err(unavailable)
+    }
+
+    async fn release_account(
+        &self,
+        account: &AccountId,
+        usage: &UsageStats,
+    ) -> Result<(), AccountManagerError> {
+        self.held
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(account);
+        if let (Some(reservation), false) = (usage.reservation, usage.performed) {
+            self.ledger
+                .refund(account, reservation)
+                .await
+                .map_err(unavailable)?;
+        }
+        Ok(())
+    }
+
+    async fn handle_error(
+        &self,
+        account: &AccountId,
+        report: &ErrorReport,
+    ) -> Result<AccountState, AccountManagerError> {
+        let policy = self.policy(report.platform);
+        let now = self.clock.now();
+        let state = match report.class {
+            ErrorClass::AccountTemporary => AccountState::CoolingDown {
+                until: now + report.retry_after.unwrap_or_default() + policy.flood_buffer,
+                reason: report.code.clone(),
+            },
+            ErrorClass::AccountRestricted => AccountState::CoolingDown {
+                until: now + policy.restricted_cooldown,
+                reason: report.code.clone(),
+            },
+            ErrorClass::AccountDead => AccountState::Dead {
+                reason: report.code.clone(),
+            },
+            _ => return self.state(account).await,
+        };
+        self.ledger
+            .set_state(account, &state)
+            .await
+            .map_err(unavailable)?;
+        Ok(state)
+    }
+
+    async fn account_state(
+        &self,
+        account: &AccountId,
+    ) -> Result<AccountState, AccountManagerError> {
+        self.state(account).await
+    }
+}

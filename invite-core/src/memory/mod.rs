@@ -1,0 +1,12 @@
+//! In-memory and in-process implementations of the ports: the embedded default when there is
+//! no database or broker, and the doubles the engine's tests run on.
+
+mod directory;
+mod ledger;
+mod queue;
+mod store;
+
+pub use directory::{StaticDirectory, StaticSecrets};
+pub use ledger::MemoryLedger;
+pub use queue::InProcessQueue;
+pub use store::MemoryStore;

@@ -1,0 +1,742 @@
+//! In-memory [`TaskStore`], [`SuppressionList`] and [`AccountLeases`]: the engine's store when
+//! there is no database, and the reference the SQL stores are tested against.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+
+use crate::domain::{
+    AccountId, ExecutionLog, ExecutionStatus, Lane, LaneStats, LaneStatus, NewExecutionLog,
+    NewTarget, NewTask, Platform, Target, TargetId, TargetIdentifier, TargetStatus, Task,
+    TaskEvent, TaskId, TaskStatus, TaskUpdate, UserId,
+};
+use crate::ports::{
+    AccountLeases, AddedTargets, CleanupReport, CreatedTask, LogFilter, OutcomeRecord, Progress,
+    StoreError, StoreResult, SuppressionEntry, SuppressionList, TaskFilter, TaskStats, TaskStore,
+};
+
+#[derive(Debug, Default)]
+struct TaskRows {
+    targets: BTreeMap<TargetId, Target>,
+    keys: HashSet<String>,
+    pending: BTreeSet<TargetId>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    next_task: i64,
+    next_target: i64,
+    next_log: i64,
+    tasks: BTreeMap<TaskId, Task>,
+    rows: HashMap<TaskId, TaskRows>,
+    target_task: HashMap<TargetId, TaskId>,
+    logs: Vec<ExecutionLog>,
+    lanes: BTreeMap<(TaskId, AccountId), Lane>,
+    idempotency: HashMap<(UserId, String), (String, TaskId)>,
+    suppressed: BTreeMap<(UserId, Platform, String), SuppressionEntry>,
+    leases: HashMap<AccountId, (String, DateTime<Utc>)>,
+}
+
+impl Inner {
+    fn owned_task(&self, user: UserId, id: TaskId) -> StoreResult<&Task> {
+        self.tasks
+            .get(&id)
+            .filter(|t| t.user_id == user)
+            .ok_or(StoreError::NotFound)
+    }
+
+    fn insert_targets(&mut self, id: TaskId, targets: Vec<NewTarget>) -> AddedTargets {
+        let mut added = AddedTargets::default();
+        for person in targets {
+            let rows = self.rows.entry(id).or_default();
+            if !rows.keys.insert(person.identifier.dedupe_key()) {
+                added.duplicates += 1;
+                continue;
+            }
+            self.next_target += 1;
+            let tid = TargetId::new(self.next_target);
+            rows.pending.insert(tid);
+            rows.targets.insert(
+                tid,
+                Target {
+                    id: tid,
+                    task_id: id,
+                    person,
+                    status: TargetStatus::Pending,
+                    outcome: None,
+                    account_id: None,
+                    random_id: None,
+                    attempts: 0,
+                    error_message: None,
+                    result: serde_json::Value::Null,
+                    claimed_at: None,
+                    processed_at: None,
+                },
+            );
+            self.target_task.insert(tid, id);
+            added.inserted += 1;
+        }
+        added
+    }
+
+    fn target_mut(&mut self, id: TargetId) -> StoreResult<&mut Target> {
+        let task = self.target_task.get(&id).ok_or(StoreError::NotFound)?;
+        self.rows
+            .get_mut(task)
+            .and_then(|r| r.targets.get_mut(&id))
+            .ok_or(StoreError::NotFound)
+    }
+
+    fn push_log(&mut self, entry: NewExecutionLog) {
+        self.next_log += 1;
+        self.logs.push(ExecutionLog {
+            id: self.next_log,
+            entry,
+        });
+    }
+
+    fn finish(&mut self, record: &OutcomeRecord, expect: TargetStatus) -> StoreResult<()> {
+        let target = self.target_mut(record.target_id)?;
+        let claimed_by_caller = expect != TargetStatus::InProgress
+            || target.account_id.as_ref() == Some(&record.account_id);
+        if target.status != expect || !claimed_by_caller {
+            return Err(StoreError::NotFound);
+        }
+        target.status = record.outcome.target_status();
+        target.outcome = Some(record.outcome);
+        target.account_id = Some(record.account_id.clone());
+        target.error_message.clone_from(&record.error_message);
+        target.result = record.result.clone();
+        target.processed_at = Some(record.at);
+        let (task, status, tid) = (target.task_id, target.status, target.id);
+        if status == TargetStatus::Pending
+            && let Some(rows) = self.rows.get_mut(&task)
+        {
+            rows.pending.insert(tid);
+        }
+        self.push_log(record.log.clone());
+        Ok(())
+    }
+}
+
+/// Tasks, targets, lanes, logs, suppressions and leases kept in memory.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    inner: Mutex<Inner>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn page<T: Clone>(items: impl Iterator<Item = T>, limit: u32, offset: u32) -> Vec<T> {
+    let limit = if limit == 0 {
+        usize::MAX
+    } else {
+        limit as usize
+    };
+    items.skip(offset as usize).take(limit).collect()
+}
+
+#[async_trait]
+impl TaskStore for MemoryStore {
+    async fn create_task(
+        &self,
+        new: NewTask,
+        targets: Vec<NewTarget>,
+        idempotency: Option<(&str, &str)>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<CreatedTask> {
+        let mut inner = self.lock();
+        if let Some((key, hash)) = idempotency
+            && let Some((seen_hash, id)) = inner.idempotency.get(&(new.user_id, key.to_owned()))
+        {
+            if seen_hash != hash {
+                return Err(StoreError::IdempotencyMismatch);
+            }
+            let task = inner.owned_task(new.user_id, *id)?.clone();
+            return Ok(CreatedTask {
+                task,
+                inserted: 0,
+                duplicates: 0,
+                replayed: true,
+            });
+        }
+        inner.next_task += 1;
+        let id = TaskId::new(inner.next_task);
+        let task = Task {
+            id,
+            user_id: new.user_id,
+            name: new.name,
+            platform: new.platform,
+            status: TaskStatus::Pending,
+            status_reason: None,
+            priority: new.priority,
+            settings: new.settings,
+            scheduled_at: new.scheduled_at,
+            start_requested: false,
+            created_at: now,
+            updated_at: now,
+            started_at: None,
+            finished_at: None,
+        };
+        inner.tasks.insert(id, task.clone());
+        inner.rows.insert(id, TaskRows::default());
+        let added = inner.insert_targets(id, targets);
+        if let Some((key, hash)) = idempotency {
+            inner
+                .idempotency
+                .insert((task.user_id, key.to_owned()), (hash.to_owned(), id));
+        }
+        Ok(CreatedTask {
+            task,
+            inserted: added.inserted,
+            duplicates: added.duplicates,
+            replayed: false,
+        })
+    }
+
+    async fn get_task(&self, user: UserId, id: TaskId) -> StoreResult<Task> {
+        self.lock().owned_task(user, id).cloned()
+    }
+
+    async fn list_tasks(&self, user: UserId, filter: &TaskFilter) -> StoreResult<Vec<Task>> {
+        let inner = self.lock();
+        let matching = inner.tasks.values().rev().filter(|t| {
+            t.user_id == user
+                && filter.status.is_none_or(|s| s == t.status)
+                && filter.platform.is_none_or(|p| p == t.platform)
+        });
+        Ok(page(matching.cloned(), filter.limit, filter.offset))
+    }
+
+    async fn update_task(
+        &self,
+        user: UserId,
+        id: TaskId,
+        update: TaskUpdate,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Task> {
+        let mut inner = self.lock();
+        let current = inner.owned_task(user, id)?.status;
+        if !matches!(current, TaskStatus::Pending | TaskStatus::Paused) {
+            return Err(StoreError::Conflict { current });
+        }
+        let task = inner.tasks.get_mut(&id).ok_or(StoreError::NotFound)?;
+        if let Some(name) = update.name {
+            task.name = name;
+        }
+        if let Some(p) = update.priority {
+            task.priority = p;
+        }
+        if let Some(s) = update.settings {
+            task.settings = s;
+        }
+        if let Some(at) = update.scheduled_at {
+            task.scheduled_at = at;
+        }
+        task.updated_at = now;
+        Ok(task.clone())
+    }
+
+    async fn delete_task(&self, user: UserId, id: TaskId) -> StoreResult<()> {
+        let mut inner = self.lock();
+        let current = inner.owned_task(user, id)?.status;
+        if current == TaskStatus::InProgress {
+            return Err(StoreError::Conflict { current });
+        }
+        inner.tasks.remove(&id);
+        if let Some(rows) = inner.rows.remove(&id) {
+            for tid in rows.targets.keys() {
+                inner.target_task.remove(tid);
+            }
+        }
+        inner.logs.retain(|l| l.entry.task_id != id);
+        inner.lanes.retain(|(t, _), _| *t != id);
+        Ok(())
+    }
+
+    async fn transition(
+        &self,
+        user: UserId,
+        id: TaskId,
+        event: TaskEvent,
+        reason: Option<String>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Task> {
+        let mut inner = self.lock();
+        let current = inner.owned_task(user, id)?.status;
+        let next = current
+            .apply(event)
+            .map_err(|_| StoreError::Conflict { current })?;
+        let task = inner.tasks.get_mut(&id).ok_or(StoreError::NotFound)?;
+        task.status = next;
+        task.updated_at = now;
+        match event {
+            TaskEvent::Start {
+                scheduled_later: true,
+            } => task.start_requested = true,
+            TaskEvent::Start {
+                scheduled_later: false,
+            } => {
+                task.start_requested = false;
+                task.started_at.get_or_insert(now);
+                task.status_reason = None;
+            }
+            TaskEvent::Resume => task.status_reason = None,
+            TaskEvent::Pause | TaskEvent::Fail => task.status_reason = reason,
+            TaskEvent::Cancel | TaskEvent::Complete => {}
+        }
+        if next.is_terminal() {
+            task.finished_at = Some(now);
+        }
+        Ok(task.clone())
+    }
+
+    async fn add_targets(
+        &self,
+        user: UserId,
+        id: TaskId,
+        targets: Vec<NewTarget>,
+    ) -> StoreResult<AddedTargets> {
+        let mut inner = self.lock();
+        let current = inner.owned_task(user, id)?.status;
+        if !matches!(current, TaskStatus::Pending | TaskStatus::Paused) {
+            return Err(StoreError::Conflict { current });
+        }
+        Ok(inner.insert_targets(id, targets))
+    }
+
+    async fn progress(&self, user: UserId, id: TaskId) -> StoreResult<Progress> {
+        let inner = self.lock();
+        inner.owned_task(user, id)?;
+        let mut progress = Progress::default();
+        for t in inner
+            .rows
+            .get(&id)
+            .into_iter()
+            .flat_map(|r| r.targets.values())
+        {
+            *progress.by_status.entry(t.status).or_default() += 1;
+            if let Some(o) = t.outcome {
+                *progress.by_outcome.entry(o).or_default() += 1;
+            }
+        }
+        Ok(progress)
+    }
+
+    async fn targets(
+        &self,
+        user: UserId,
+        id: TaskId,
+        limit: u32,
+        offset: u32,
+    ) -> StoreResult<Vec<Target>> {
+        let inner = self.lock();
+        inner.owned_task(user, id)?;
+        let all = inner
+            .rows
+            .get(&id)
+            .into_iter()
+            .flat_map(|r| r.targets.values());
+        Ok(page(all.cloned(), limit, offset))
+    }
+
+    async fn logs(
+        &self,
+        user: UserId,
+        id: TaskId,
+        filter: &LogFilter,
+    ) -> StoreResult<Vec<ExecutionLog>> {
+        let inner = self.lock();
+        inner.owned_task(user, id)?;
+        let rows = inner.logs.iter().filter(|l| {
+            let e = &l.entry;
+            e.task_id == id
+                && filter.status.is_none_or(|s| s == e.status)
+                && filter
+                    .account_id
+                    .as_ref()
+                    .is_none_or(|a| *a == e.account_id)
+                && filter.since.is_none_or(|s| e.created_at >= s)
+                && filter.until.is_none_or(|u| e.created_at < u)
+        });
+        Ok(page(rows.cloned(), filter.limit, filter.offset))
+    }
+
+    async fn stats(&self, user: UserId, id: TaskId) -> StoreResult<TaskStats> {
+        let inner = self.lock();
+        inner.owned_task(user, id)?;
+        let mut stats = TaskStats::default();
+        for l in inner.logs.iter().filter(|l| l.entry.task_id == id) {
+            let e = &l.entry;
+            let acc = stats.per_account.entry(e.account_id.clone()).or_default();
+            acc.attempts += 1;
+            match e.status {
+                ExecutionStatus::Success => acc.successes += 1,
+                ExecutionStatus::Failed => acc.failures += 1,
+                _ => {}
+            }
+            if let Some(kind) = &e.error_kind {
+                *stats.per_error.entry(kind.clone()).or_default() += 1;
+            }
+            let hour = e
+                .created_at
+                .duration_trunc(TimeDelta::hours(1))
+                .unwrap_or(e.created_at);
+            *stats.per_hour.entry(hour).or_default() += 1;
+        }
+        Ok(stats)
+    }
+
+    async fn lanes(&self, user: UserId, id: TaskId) -> StoreResult<Vec<Lane>> {
+        let inner = self.lock();
+        inner.owned_task(user, id)?;
+        Ok(inner
+            .lanes
+            .values()
+            .filter(|l| l.task_id == id)
+            .cloned()
+            .collect())
+    }
+
+    async fn reached_since(
+        &self,
+        user: UserId,
+        platform: Platform,
+        identifier_key: &str,
+        channel: &str,
+        since: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let inner = self.lock();
+        Ok(inner
+            .tasks
+            .values()
+            .filter(|t| {
+                t.user_id == user
+                    && t.platform == platform
+                    && t.settings.action.channel_key() == channel
+            })
+            .filter_map(|t| inner.rows.get(&t.id))
+            .flat_map(|r| r.targets.values())
+            .any(|t| {
+                t.status == TargetStatus::Success
+                    && t.processed_at.is_some_and(|at| at >= since)
+                    && t.person.identifier.dedupe_key() == identifier_key
+            }))
+    }
+
+    async fn engine_tasks(&self, now: DateTime<Utc>) -> StoreResult<Vec<Task>> {
+        let inner = self.lock();
+        Ok(inner
+            .tasks
+            .values()
+            .filter(|t| {
+                t.status == TaskStatus::InProgress
+                    || (t.status == TaskStatus::Pending
+                        && t.start_requested
+                        && t.scheduled_at.is_some_and(|at| at <= now))
+            })
+            .cloned()
+            .collect())
+    }
+
+    async fn ensure_lanes(&self, id: TaskId, accounts: &[AccountId]) -> StoreResult<()> {
+        let mut inner = self.lock();
+        for a in accounts {
+            inner.lanes.entry((id, a.clone())).or_insert_with(|| Lane {
+                task_id: id,
+                account_id: a.clone(),
+                status: LaneStatus::Active,
+                reason: None,
+                cooldown_until: None,
+                last_used_at: None,
+                stats: LaneStats::default(),
+            });
+        }
+        Ok(())
+    }
+
+    async fn lanes_of(&self, ids: &[TaskId]) -> StoreResult<Vec<Lane>> {
+        let inner = self.lock();
+        Ok(inner
+            .lanes
+            .values()
+            .filter(|l| ids.contains(&l.task_id))
+            .cloned()
+            .collect())
+    }
+
+    async fn save_lane(&self, lane: &Lane) -> StoreResult<()> {
+        let mut inner = self.lock();
+        let slot = inner
+            .lanes
+            .get_mut(&(lane.task_id, lane.account_id.clone()))
+            .ok_or(StoreError::NotFound)?;
+        *slot = lane.clone();
+        Ok(())
+    }
+
+    async fn pending_counts(&self, ids: &[TaskId]) -> StoreResult<BTreeMap<TaskId, u64>> {
+        let inner = self.lock();
+        Ok(ids
+            .iter()
+            .map(|id| {
+                let n = inner.rows.get(id).map_or(0, |r| r.pending.len() as u64);
+                (*id, n)
+            })
+            .collect())
+    }
+
+    async fn claim_target(
+        &self,
+        id: TaskId,
+        account: &AccountId,
+        now: DateTime<Utc>,
+        random_id: Option<i64>,
+    ) -> StoreResult<Option<Target>> {
+        let mut inner = self.lock();
+        let Some(rows) = inner.rows.get_mut(&id) else {
+            return Ok(None);
+        };
+        let Some(tid) = rows.pending.pop_first() else {
+            return Ok(None);
+        };
+        let t = rows.targets.get_mut(&tid).ok_or(StoreError::NotFound)?;
+        t.status = TargetStatus::InProgress;
+        t.account_id = Some(account.clone());
+        t.claimed_at = Some(now);
+        t.attempts += 1;
+        if t.random_id.is_none() {
+            t.random_id = random_id;
+        }
+        Ok(Some(t.clone()))
+    }
+
+    async fn record_outcome(&self, record: &OutcomeRecord) -> StoreResult<()> {
+        self.lock().finish(record, TargetStatus::InProgress)
+    }
+
+    async fn release_target(
+        &self,
+        target: TargetId,
+        account: &AccountId,
+        log: Option<NewExecutionLog>,
+    ) -> StoreResult<()> {
+        let mut inner = self.lock();
+        let t = inner.target_mut(target)?;
+        if t.status != TargetStatus::InProgress || t.account_id.as_ref() != Some(account) {
+            return Err(StoreError::NotFound);
+        }
+        t.status = TargetStatus::Pending;
+        t.account_id = None;
+        let task = t.task_id;
+        if let Some(rows) = inner.rows.get_mut(&task) {
+            rows.pending.insert(target);
+        }
+        if let Some(log) = log {
+            inner.push_log(log);
+        }
+        Ok(())
+    }
+
+    async fn recover_stale(&self, claimed_before: DateTime<Utc>) -> StoreResult<u64> {
+        let mut inner = self.lock();
+        let mut n = 0;
+        for rows in inner.rows.values_mut() {
+            for t in rows.targets.values_mut() {
+                if t.status == TargetStatus::InProgress
+                    && t.claimed_at.is_some_and(|at| at < claimed_before)
+                {
+                    t.status = TargetStatus::Uncertain;
+                    n += 1;
+                }
+            }
+        }
+        Ok(n)
+    }
+
+    async fn uncertain_targets(&self, id: TaskId) -> StoreResult<Vec<Target>> {
+        let inner = self.lock();
+        Ok(inner
+            .rows
+            .get(&id)
+            .into_iter()
+            .flat_map(|r| r.targets.values())
+            .filter(|t| t.status == TargetStatus::Uncertain)
+            .cloned()
+            .collect())
+    }
+
+    async fn settle_uncertain(
+        &self,
+        target: TargetId,
+        settled: Option<OutcomeRecord>,
+    ) -> StoreResult<()> {
+        let mut inner = self.lock();
+        match settled {
+            Some(record) => inner.finish(&record, TargetStatus::Uncertain),
+            None => {
+                let t = inner.target_mut(target)?;
+                if t.status != TargetStatus::Uncertain {
+                    return Err(StoreError::NotFound);
+                }
+                t.status = TargetStatus::Pending;
+                t.account_id = None;
+                let task = t.task_id;
+                if let Some(rows) = inner.rows.get_mut(&task) {
+                    rows.pending.insert(target);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    async fn append_log(&self, log: NewExecutionLog) -> StoreResult<()> {
+        self.lock().push_log(log);
+        Ok(())
+    }
+
+    async fn cleanup(
+        &self,
+        logs_before: DateTime<Utc>,
+        tasks_finished_before: DateTime<Utc>,
+    ) -> StoreResult<CleanupReport> {
+        let mut inner = self.lock();
+        let before = inner.logs.len();
+        inner.logs.retain(|l| l.entry.created_at >= logs_before);
+        let logs = (before - inner.logs.len()) as u64;
+        let old: Vec<TaskId> = inner
+            .tasks
+            .values()
+            .filter(|t| {
+                t.status.is_terminal() && t.finished_at.is_some_and(|f| f < tasks_finished_before)
+            })
+            .map(|t| t.id)
+            .collect();
+        for id in &old {
+            inner.tasks.remove(id);
+            if let Some(rows) = inner.rows.remove(id) {
+                for tid in rows.targets.keys() {
+                    inner.target_task.remove(tid);
+                }
+            }
+            inner.lanes.retain(|(t, _), _| t != id);
+        }
+        inner.logs.retain(|l| !old.contains(&l.entry.task_id));
+        Ok(CleanupReport {
+            logs,
+            tasks: old.len() as u64,
+        })
+    }
+}
+
+#[async_trait]
+impl SuppressionList for MemoryStore {
+    async fn suppress(
+        &self,
+        user: UserId,
+        platform: Platform,
+        people: &[TargetIdentifier],
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<u64> {
+        let mut inner = self.lock();
+        let mut added = 0;
+        for p in people {
+            let key = (user, platform, p.dedupe_key());
+            if let std::collections::btree_map::Entry::Vacant(slot) = inner.suppressed.entry(key) {
+                slot.insert(SuppressionEntry {
+                    identifier: p.clone(),
+                    reason: reason.to_owned(),
+                    created_at: now,
+                });
+                added += 1;
+            }
+        }
+        Ok(added)
+    }
+
+    async fn unsuppress(
+        &self,
+        user: UserId,
+        platform: Platform,
+        person: &TargetIdentifier,
+    ) -> StoreResult<bool> {
+        Ok(self
+            .lock()
+            .suppressed
+            .remove(&(user, platform, person.dedupe_key()))
+            .is_some())
+    }
+
+    async fn is_suppressed(
+        &self,
+        user: UserId,
+        platform: Platform,
+        person: &TargetIdentifier,
+    ) -> StoreResult<bool> {
+        Ok(self
+            .lock()
+            .suppressed
+            .contains_key(&(user, platform, person.dedupe_key())))
+    }
+
+    async fn suppressed(
+        &self,
+        user: UserId,
+        platform: Platform,
+        limit: u32,
+        offset: u32,
+    ) -> StoreResult<Vec<SuppressionEntry>> {
+        let inner = self.lock();
+        let mut entries: Vec<_> = inner
+            .suppressed
+            .iter()
+            .filter(|((u, p, _), _)| *u == user && *p == platform)
+            .map(|(_, e)| e.clone())
+            .collect();
+        entries.sort_by_key(|e| e.created_at);
+        Ok(page(entries.into_iter(), limit, offset))
+    }
+}
+
+#[async_trait]
+impl AccountLeases for MemoryStore {
+    async fn acquire(
+        &self,
+        account: &AccountId,
+        holder: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let mut inner = self.lock();
+        let free = inner
+            .leases
+            .get(account)
+            .is_none_or(|(h, exp)| h == holder || *exp < now);
+        if free {
+            inner
+                .leases
+                .insert(account.clone(), (holder.to_owned(), until));
+        }
+        Ok(free)
+    }
+
+    async fn release(&self, account: &AccountId, holder: &str) -> StoreResult<()> {
+        let mut inner = self.lock();
+        if inner.leases.get(account).is_some_and(|(h, _)| h == holder) {
+            inner.leases.remove(account);
+        }
+        Ok(())
+    }
+}
