@@ -53,11 +53,14 @@ pub struct Forecast {
     pub uncovered: u64,
 }
 
+/// Recent actions, last action and lifetime count of an account in one channel.
+type ChannelSim = (VecDeque<DateTime<Utc>>, Option<DateTime<Utc>>, u32);
+
 struct Sim {
     state_until: Option<DateTime<Utc>>,
     recent: VecDeque<DateTime<Utc>>,
     last: Option<DateTime<Utc>>,
-    channels: HashMap<String, (VecDeque<DateTime<Utc>>, Option<DateTime<Utc>>, u32)>,
+    channels: HashMap<String, ChannelSim>,
 }
 
 /// The earliest time after `from` when `events` (sorted) allow one more under `cap` per window.
