@@ -1,1 +1,4 @@
-//! Shared helpers of the runnable examples.
+//! Shared code of the runnable examples: the quickstart campaign, also run by the
+//! workspace tests so the figures it prints stay true.
+
+pub mod quickstart;

@@ -124,7 +124,6 @@ impl Engine {
         usage: &mut UsageStats,
     ) -> Result<Done, EngineError> {
         let mut chosen: Option<(usize, Option<Reservation>)> = None;
-        let mut lane_waits: Option<DateTime<Utc>> = None;
         let mut lanes = lanes;
         for (i, (task, lane)) in lanes.iter_mut().enumerate() {
             let check = RateLimitCheck {
@@ -147,7 +146,6 @@ impl Engine {
                     debug!(task.id = %task.id, account.id = %account, reason = reason.as_str(), %until, "lane waits");
                     lane.cooldown_until = Some(until);
                     self.parts.store.save_lane(lane).await?;
-                    lane_waits = super::earliest(lane_waits, Some(until));
                 }
                 RateDecision::Wait {
                     until,
@@ -155,9 +153,7 @@ impl Engine {
                     reason,
                 } => {
                     debug!(account.id = %account, reason = reason.as_str(), %until, "account waits");
-                    return Ok(Done::NextAt(Some(
-                        lane_waits.map_or(until, |l| l.min(until)).max(until),
-                    )));
+                    return Ok(Done::NextAt(Some(until)));
                 }
                 RateDecision::Denied {
                     reason,
@@ -185,7 +181,8 @@ impl Engine {
             }
         }
         let Some((index, reservation)) = chosen else {
-            return Ok(Done::NextAt(lane_waits));
+            // Only channel waits: the lanes' cooldowns decide when the account is due.
+            return Ok(Done::NextAt(None));
         };
         usage.reservation = reservation;
         let (task, lane) = &mut *lanes[index];
