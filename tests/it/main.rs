@@ -1,1 +1,3 @@
+//! Workspace-level end-to-end tests.
 
+mod quickstart;

@@ -128,6 +128,8 @@ struct EngineState {
     breaker: HashMap<TaskId, (u32, String)>,
     /// Transient errors in a row per account.
     transient: HashMap<AccountId, u32>,
+    /// Tasks this engine paused or ended during a pass: steps already chosen skip them.
+    halted: HashSet<TaskId>,
     /// Last recovery of stale claims.
     last_recovery: Option<DateTime<Utc>>,
 }
@@ -275,6 +277,10 @@ impl Engine {
         let mut next: Option<DateTime<Utc>> = None;
         for task in tasks {
             if task.status == TaskStatus::Pending {
+                if let Some(at) = task.scheduled_at.filter(|at| *at > now) {
+                    next = earliest(next, Some(at));
+                    continue;
+                }
                 match self
                     .transition(
                         &task,
@@ -438,7 +444,9 @@ impl Engine {
             }
         }
         self.reconcile(task, strategy.as_ref()).await?;
-        self.state().prepared.insert(task.id);
+        let mut st = self.state();
+        st.prepared.insert(task.id);
+        st.halted.remove(&task.id);
         Ok(())
     }
 
@@ -543,6 +551,7 @@ impl Engine {
             let mut st = self.state();
             st.prepared.remove(&task.id);
             st.breaker.remove(&task.id);
+            st.halted.insert(task.id);
         }
         Ok(t)
     }

@@ -126,6 +126,9 @@ impl Engine {
         let mut chosen: Option<(usize, Option<Reservation>)> = None;
         let mut lanes = lanes;
         for (i, (task, lane)) in lanes.iter_mut().enumerate() {
+            if self.state().halted.contains(&task.id) {
+                continue;
+            }
             let check = RateLimitCheck {
                 account_id: account.clone(),
                 platform: task.platform,

@@ -435,16 +435,14 @@ impl TaskStore for MemoryStore {
             }))
     }
 
-    async fn engine_tasks(&self, now: DateTime<Utc>) -> StoreResult<Vec<Task>> {
+    async fn engine_tasks(&self, _now: DateTime<Utc>) -> StoreResult<Vec<Task>> {
         let inner = self.lock();
         Ok(inner
             .tasks
             .values()
             .filter(|t| {
                 t.status == TaskStatus::InProgress
-                    || (t.status == TaskStatus::Pending
-                        && t.start_requested
-                        && t.scheduled_at.is_some_and(|at| at <= now))
+                    || (t.status == TaskStatus::Pending && t.start_requested)
             })
             .cloned()
             .collect())

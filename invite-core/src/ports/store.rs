@@ -278,7 +278,7 @@ pub trait TaskStore: Send + Sync + std::fmt::Debug {
     // ---- engine side ----
 
     /// Tasks the engine should look at: `IN_PROGRESS`, and `PENDING` tasks whose start was
-    /// requested for a time that has come.
+    /// requested (`start_requested`) — the engine starts those when `scheduled_at` comes.
     async fn engine_tasks(&self, now: DateTime<Utc>) -> StoreResult<Vec<Task>>;
 
     /// Creates the missing lanes of a task.

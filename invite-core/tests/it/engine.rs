@@ -1,0 +1,557 @@
+//! The engine on the virtual clock: scheduling between tasks, error effects, the circuit
+//! breaker, crash recovery and at-most-once delivery.
+
+use chrono::TimeDelta;
+use invite_core::clock::Clock;
+use invite_core::domain::{
+    ExecutionStatus, LaneStatus, Outcome, Platform, Priority, TargetIdentifier, TargetStatus,
+    TaskId, TaskStatus, Username,
+};
+use invite_core::limits::LimitPolicy;
+use invite_core::ports::{
+    AccountManager, AccountState, LogFilter, PlatformError, SuppressionList, TaskStore,
+};
+
+use crate::helpers::{
+    Harness, Script, USER, account, invite, message, people, refs, simple_policy, t0,
+};
+
+async fn order_of_tasks(
+    h: &Harness,
+    ids: &[TaskId],
+) -> Vec<(chrono::DateTime<chrono::Utc>, TaskId)> {
+    let mut rows = Vec::new();
+    for id in ids {
+        for l in h
+            .store
+            .logs(USER, *id, &LogFilter::default())
+            .await
+            .unwrap()
+        {
+            rows.push((l.entry.created_at, *id));
+        }
+    }
+    rows.sort();
+    rows
+}
+
+async fn status(h: &Harness, id: TaskId) -> TaskStatus {
+    h.store.get_task(USER, id).await.unwrap().status
+}
+
+#[tokio::test]
+async fn higher_priority_goes_first() {
+    let h = Harness::new(simple_policy(), 1);
+    let low = h
+        .task(Priority::Low, invite("@lowgroup"), &refs(&people("low", 3)))
+        .await;
+    let high = h
+        .task(
+            Priority::High,
+            invite("@highgroup"),
+            &refs(&people("high", 3)),
+        )
+        .await;
+    h.start(low).await;
+    h.start(high).await;
+    h.run().await;
+    let order: Vec<TaskId> = order_of_tasks(&h, &[low, high])
+        .await
+        .into_iter()
+        .map(|(_, t)| t)
+        .collect();
+    assert_eq!(order, [high, high, high, low, low, low]);
+    assert_eq!(status(&h, low).await, TaskStatus::Completed);
+    assert_eq!(status(&h, high).await, TaskStatus::Completed);
+}
+
+#[tokio::test]
+async fn equal_priorities_take_turns() {
+    let h = Harness::new(simple_policy(), 1);
+    let a = h
+        .task(Priority::Medium, invite("@group_a"), &refs(&people("a", 3)))
+        .await;
+    let b = h
+        .task(Priority::Medium, invite("@group_b"), &refs(&people("b", 3)))
+        .await;
+    h.start(a).await;
+    h.start(b).await;
+    h.run().await;
+    let order: Vec<TaskId> = order_of_tasks(&h, &[a, b])
+        .await
+        .into_iter()
+        .map(|(_, t)| t)
+        .collect();
+    assert_eq!(order, [a, b, a, b, a, b]);
+}
+
+#[tokio::test]
+async fn a_later_high_task_takes_the_account_at_its_next_step() {
+    let h = Harness::new(simple_policy(), 1);
+    let low = h
+        .task(Priority::Low, invite("@lowgroup"), &refs(&people("low", 6)))
+        .await;
+    h.start(low).await;
+    // Ten minutes between invites: after 25 minutes three invites of the LOW task are done.
+    h.run_for(TimeDelta::minutes(25)).await;
+    let high = h
+        .task(
+            Priority::High,
+            invite("@highgroup"),
+            &refs(&people("high", 2)),
+        )
+        .await;
+    h.start(high).await;
+    h.run().await;
+    let order: Vec<TaskId> = order_of_tasks(&h, &[low, high])
+        .await
+        .into_iter()
+        .map(|(_, t)| t)
+        .collect();
+    assert_eq!(order, [low, low, low, high, high, low, low, low]);
+}
+
+#[tokio::test]
+async fn scheduled_task_waits_for_its_time() {
+    let h = Harness::new(simple_policy(), 1);
+    let id = h
+        .task(Priority::Medium, invite("@group_a"), &["someone"])
+        .await;
+    h.store
+        .update_task(
+            USER,
+            id,
+            invite_core::domain::TaskUpdate {
+                scheduled_at: Some(Some(t0() + TimeDelta::hours(5))),
+                ..Default::default()
+            },
+            t0(),
+        )
+        .await
+        .unwrap();
+    h.store
+        .transition(
+            USER,
+            id,
+            invite_core::domain::TaskEvent::Start {
+                scheduled_later: true,
+            },
+            None,
+            t0(),
+        )
+        .await
+        .unwrap();
+    h.run_for(TimeDelta::hours(4)).await;
+    assert_eq!(status(&h, id).await, TaskStatus::Pending);
+    h.run().await;
+    let logs = h.store.logs(USER, id, &LogFilter::default()).await.unwrap();
+    assert_eq!(logs.len(), 1);
+    assert!(logs[0].entry.created_at >= t0() + TimeDelta::hours(5));
+    assert_eq!(status(&h, id).await, TaskStatus::Completed);
+}
+
+#[tokio::test]
+async fn a_campaign_on_real_limits_breaks_no_rule() {
+    let h = Harness::new(LimitPolicy::telegram(), 3);
+    let a = h
+        .task(Priority::High, invite("@group_a"), &refs(&people("a", 60)))
+        .await;
+    let b = h
+        .task(Priority::Low, invite("@group_b"), &refs(&people("b", 40)))
+        .await;
+    h.start(a).await;
+    h.start(b).await;
+    h.run().await;
+    let mut logs = h.store.logs(USER, a, &LogFilter::default()).await.unwrap();
+    logs.extend(h.store.logs(USER, b, &LogFilter::default()).await.unwrap());
+    let events = invite_core::limits::audit::events_from_logs(&logs, |l| {
+        if l.entry.task_id == a {
+            "@group_a".into()
+        } else {
+            "@group_b".into()
+        }
+    });
+    assert_eq!(events.len(), 100);
+    assert!(invite_core::limits::audit::audit(&h.policy, &events).is_empty());
+    assert_eq!(status(&h, a).await, TaskStatus::Completed);
+}
+
+// ---- error classes (SPEC §6) ----
+
+#[tokio::test]
+async fn target_errors_fail_the_target_and_the_account_goes_on() {
+    let h = Harness::new(simple_policy(), 1);
+    h.strategy.script(
+        "@p_0000",
+        Script::Fail(PlatformError::Target {
+            outcome: Outcome::PrivacyRestricted,
+            code: "USER_PRIVACY_RESTRICTED".into(),
+        }),
+    );
+    let id = h
+        .task(Priority::Medium, invite("@group_a"), &refs(&people("p", 2)))
+        .await;
+    h.start(id).await;
+    h.run().await;
+    let targets = h.store.targets(USER, id, 0, 0).await.unwrap();
+    assert_eq!(targets[0].status, TargetStatus::Failed);
+    assert_eq!(targets[0].outcome, Some(Outcome::PrivacyRestricted));
+    assert_eq!(
+        targets[0].error_message.as_deref(),
+        Some("USER_PRIVACY_RESTRICTED")
+    );
+    assert_eq!(targets[1].outcome, Some(Outcome::Invited));
+    assert_eq!(status(&h, id).await, TaskStatus::Completed);
+}
+
+#[tokio::test]
+async fn flood_wait_cools_the_account_and_returns_the_target_untouched() {
+    let h = Harness::new(simple_policy(), 1);
+    h.strategy.script(
+        "@p_0000",
+        Script::Fail(PlatformError::FloodWait {
+            seconds: 3600,
+            code: "FLOOD_WAIT".into(),
+        }),
+    );
+    let id = h
+        .task(Priority::Medium, invite("@group_a"), &refs(&people("p", 1)))
+        .await;
+    h.start(id).await;
+    h.engine.tick().await.unwrap();
+    let t = &h.store.targets(USER, id, 0, 0).await.unwrap()[0];
+    assert_eq!(t.status, TargetStatus::Pending);
+    assert!(matches!(
+        h.manager.account_state(&account(1)).await.unwrap(),
+        AccountState::CoolingDown { until, .. } if until == t0() + TimeDelta::seconds(3630)
+    ));
+    h.run().await;
+    let logs = h.store.logs(USER, id, &LogFilter::default()).await.unwrap();
+    assert_eq!(logs.len(), 2);
+    assert_eq!(logs[0].entry.error_code.as_deref(), Some("FLOOD_WAIT"));
+    assert!(logs[1].entry.created_at >= t0() + TimeDelta::seconds(3630));
+    assert_eq!(logs[1].entry.outcome, Some(Outcome::Invited));
+}
+
+#[tokio::test]
+async fn dead_account_ends_its_lanes_and_a_task_without_accounts_fails() {
+    let h = Harness::new(simple_policy(), 1);
+    h.strategy.script(
+        "@p_0000",
+        Script::Fail(PlatformError::AccountDead {
+            code: "AUTH_KEY_UNREGISTERED".into(),
+        }),
+    );
+    let id = h
+        .task(Priority::Medium, invite("@group_a"), &refs(&people("p", 3)))
+        .await;
+    h.start(id).await;
+    h.run().await;
+    let task = h.store.get_task(USER, id).await.unwrap();
+    assert_eq!(task.status, TaskStatus::Failed);
+    assert!(
+        task.status_reason
+            .unwrap()
+            .contains("AUTH_KEY_UNREGISTERED")
+    );
+    let lanes = h.store.lanes(USER, id).await.unwrap();
+    assert_eq!(lanes[0].status, LaneStatus::Closed);
+    assert!(matches!(
+        h.manager.account_state(&account(1)).await.unwrap(),
+        AccountState::Dead { .. }
+    ));
+}
+
+#[tokio::test]
+async fn account_without_rights_loses_its_lane_others_go_on() {
+    let h = Harness::new(simple_policy(), 2);
+    h.strategy.script(
+        "@p_0000",
+        Script::Fail(PlatformError::Group {
+            code: "CHAT_ADMIN_REQUIRED".into(),
+            account_only: true,
+        }),
+    );
+    let id = h
+        .task(Priority::Medium, invite("@group_a"), &refs(&people("p", 4)))
+        .await;
+    h.start(id).await;
+    h.run().await;
+    assert_eq!(status(&h, id).await, TaskStatus::Completed);
+    let lanes = h.store.lanes(USER, id).await.unwrap();
+    assert_eq!(
+        lanes
+            .iter()
+            .filter(|l| l.status == LaneStatus::Closed)
+            .count(),
+        1
+    );
+    let p = h.store.progress(USER, id).await.unwrap();
+    assert_eq!(p.by_outcome.get(&Outcome::Invited), Some(&4));
+}
+
+#[tokio::test]
+async fn unusable_group_fails_the_task_with_the_reason() {
+    let h = Harness::new(simple_policy(), 2);
+    h.strategy.script(
+        "@p_0000",
+        Script::Fail(PlatformError::Group {
+            code: "CHANNEL_PRIVATE".into(),
+            account_only: false,
+        }),
+    );
+    let id = h
+        .task(Priority::Medium, invite("@group_a"), &refs(&people("p", 4)))
+        .await;
+    h.start(id).await;
+    h.run().await;
+    let task = h.store.get_task(USER, id).await.unwrap();
+    assert_eq!(task.status, TaskStatus::Failed);
+    assert_eq!(
+        task.status_reason.as_deref(),
+        Some("group unusable: CHANNEL_PRIVATE")
+    );
+}
+
+#[tokio::test]
+async fn transient_errors_are_retried_with_backoff() {
+    let h = Harness::new(simple_policy(), 1);
+    for _ in 0..2 {
+        h.strategy.script(
+            "@p_0000",
+            Script::Fail(PlatformError::Transient { code: "IO".into() }),
+        );
+    }
+    let id = h
+        .task(Priority::Medium, invite("@group_a"), &refs(&people("p", 1)))
+        .await;
+    h.start(id).await;
+    h.run().await;
+    let t = &h.store.targets(USER, id, 0, 0).await.unwrap()[0];
+    assert_eq!(t.outcome, Some(Outcome::Invited));
+    assert_eq!(t.attempts, 3);
+    let logs = h.store.logs(USER, id, &LogFilter::default()).await.unwrap();
+    assert_eq!(logs.len(), 3);
+    // Backoff grows: 2 s, then about 4 s (with jitter up to half).
+    let gap1 = logs[1].entry.created_at - logs[0].entry.created_at;
+    let gap2 = logs[2].entry.created_at - logs[1].entry.created_at;
+    assert!(
+        gap1 >= TimeDelta::seconds(2) && gap1 <= TimeDelta::seconds(3),
+        "{gap1}"
+    );
+    assert!(
+        gap2 >= TimeDelta::seconds(4) && gap2 <= TimeDelta::seconds(6),
+        "{gap2}"
+    );
+}
+
+#[tokio::test]
+async fn unknown_errors_are_counted_never_success() {
+    let h = Harness::new(simple_policy(), 1);
+    h.strategy.script(
+        "@p_0000",
+        Script::Fail(PlatformError::Unknown {
+            code: "WEIRD_NEW_ERROR".into(),
+            message: "?".into(),
+        }),
+    );
+    let id = h
+        .task(Priority::Medium, invite("@group_a"), &refs(&people("p", 1)))
+        .await;
+    h.start(id).await;
+    h.run().await;
+    let t = &h.store.targets(USER, id, 0, 0).await.unwrap()[0];
+    assert_eq!(t.status, TargetStatus::Failed);
+    assert_eq!(t.outcome, Some(Outcome::UnknownError));
+    let stats = h.store.stats(USER, id).await.unwrap();
+    assert_eq!(stats.per_error.get("unknown"), Some(&1));
+}
+
+#[tokio::test]
+async fn ambiguous_invite_is_settled_by_a_membership_check() {
+    let h = Harness::new(simple_policy(), 1);
+    h.strategy.script(
+        "@p_0000",
+        Script::Fail(PlatformError::Ambiguous {
+            code: "TIMEOUT".into(),
+        }),
+    );
+    let id = h
+        .task(Priority::Medium, invite("@group_a"), &refs(&people("p", 2)))
+        .await;
+    h.start(id).await;
+    h.engine.tick().await.unwrap();
+    assert_eq!(h.store.uncertain_targets(id).await.unwrap().len(), 1);
+    h.run().await;
+    // The timed-out invite never happened in the sandbox: the check sends it back, once.
+    let t = &h.store.targets(USER, id, 0, 0).await.unwrap()[0];
+    assert_eq!(t.outcome, Some(Outcome::Invited));
+    assert_eq!(h.strategy.sandbox.counters().invites, 2);
+    assert_eq!(status(&h, id).await, TaskStatus::Completed);
+}
+
+#[tokio::test]
+async fn circuit_breaker_pauses_the_task() {
+    let h = Harness::new(simple_policy(), 6);
+    // PeerFlood is the account's, so the person goes back and the next account tries.
+    for _ in 0..6 {
+        h.strategy.script(
+            "@p_0000",
+            Script::Fail(PlatformError::AccountRestricted {
+                code: "PEER_FLOOD".into(),
+            }),
+        );
+    }
+    let id = h
+        .task(
+            Priority::Medium,
+            invite("@group_a"),
+            &refs(&people("p", 10)),
+        )
+        .await;
+    h.start(id).await;
+    h.run_for(TimeDelta::hours(1)).await;
+    let task = h.store.get_task(USER, id).await.unwrap();
+    assert_eq!(task.status, TaskStatus::Paused);
+    assert!(
+        task.status_reason
+            .unwrap()
+            .starts_with("circuit breaker: 5")
+    );
+    // The sixth account was never burnt.
+    let cooling = futures_count(&h).await;
+    assert_eq!(cooling, 5);
+}
+
+async fn futures_count(h: &Harness) -> usize {
+    let mut n = 0;
+    for i in 1..=h.accounts {
+        if matches!(
+            h.manager.account_state(&account(i)).await.unwrap(),
+            AccountState::CoolingDown { .. }
+        ) {
+            n += 1;
+        }
+    }
+    n
+}
+
+// ---- suppression and de-duplication at send time ----
+
+#[tokio::test]
+async fn suppressed_people_are_skipped_at_send_time() {
+    let h = Harness::new(simple_policy(), 1);
+    let id = h
+        .task(Priority::Medium, invite("@group_a"), &refs(&people("p", 2)))
+        .await;
+    let who = TargetIdentifier::Username(Username::parse("p_0001", Platform::Sandbox).unwrap());
+    h.store
+        .suppress(USER, Platform::Sandbox, &[who], "manual", t0())
+        .await
+        .unwrap();
+    h.start(id).await;
+    h.run().await;
+    let targets = h.store.targets(USER, id, 0, 0).await.unwrap();
+    assert_eq!(targets[1].outcome, Some(Outcome::Suppressed));
+    assert_eq!(targets[1].status, TargetStatus::Skipped);
+    assert_eq!(h.strategy.calls.lock().unwrap().len(), 1);
+}
+
+// ---- crashes ----
+
+#[tokio::test]
+async fn crash_after_claim_leaves_uncertain_and_no_second_message() {
+    let h = Harness::new(simple_policy(), 1);
+    h.strategy.script("@p_0000", Script::CrashAfter);
+    let id = h
+        .task(
+            Priority::Medium,
+            message("Hi {first_name|there}"),
+            &refs(&people("p", 1)),
+        )
+        .await;
+    h.start(id).await;
+    let engine = h.engine.clone();
+    let crashed = tokio::spawn(async move { engine.tick().await }).await;
+    assert!(crashed.unwrap_err().is_panic());
+    assert_eq!(h.strategy.sandbox.counters().messages, 1);
+    let t = &h.store.targets(USER, id, 0, 0).await.unwrap()[0];
+    assert_eq!(t.status, TargetStatus::InProgress);
+    let random_id = t.random_id.expect("stored with the claim");
+
+    // A new worker after the claim timeout.
+    let h2 = h.restart();
+    h2.clock.advance(TimeDelta::minutes(11));
+    assert_eq!(
+        h2.store
+            .recover_stale(h2.clock.now() - TimeDelta::minutes(10))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(h2.store.uncertain_targets(id).await.unwrap().len(), 1);
+    h2.run().await;
+    let t = &h2.store.targets(USER, id, 0, 0).await.unwrap()[0];
+    assert_eq!(t.outcome, Some(Outcome::Sent));
+    assert_eq!(t.random_id, Some(random_id));
+    // The retry reused the random_id: the platform delivered nothing twice.
+    assert_eq!(h2.strategy.sandbox.counters().messages, 1);
+    assert_eq!(t.result["deduplicated"], serde_json::json!(true));
+}
+
+#[tokio::test]
+async fn crash_before_the_invite_is_settled_and_invited_once() {
+    let h = Harness::new(simple_policy(), 1);
+    h.strategy.script("@p_0000", Script::CrashBefore);
+    let id = h
+        .task(Priority::Medium, invite("@group_a"), &refs(&people("p", 1)))
+        .await;
+    h.start(id).await;
+    let engine = h.engine.clone();
+    assert!(
+        tokio::spawn(async move { engine.tick().await })
+            .await
+            .unwrap_err()
+            .is_panic()
+    );
+    let h2 = h.restart();
+    h2.clock.advance(TimeDelta::minutes(11));
+    h2.run().await;
+    let t = &h2.store.targets(USER, id, 0, 0).await.unwrap()[0];
+    assert_eq!(t.outcome, Some(Outcome::Invited));
+    assert_eq!(h2.strategy.sandbox.counters().invites, 1);
+}
+
+#[tokio::test]
+async fn crash_after_the_invite_is_settled_without_a_second_invite() {
+    let h = Harness::new(simple_policy(), 1);
+    h.strategy.script("@p_0000", Script::CrashAfter);
+    let id = h
+        .task(Priority::Medium, invite("@group_a"), &refs(&people("p", 1)))
+        .await;
+    h.start(id).await;
+    let engine = h.engine.clone();
+    assert!(
+        tokio::spawn(async move { engine.tick().await })
+            .await
+            .unwrap_err()
+            .is_panic()
+    );
+    let h2 = h.restart();
+    h2.clock.advance(TimeDelta::minutes(11));
+    h2.run().await;
+    let t = &h2.store.targets(USER, id, 0, 0).await.unwrap()[0];
+    assert_eq!(t.outcome, Some(Outcome::Invited));
+    assert_eq!(
+        t.result["settled_by"],
+        serde_json::json!("membership_check")
+    );
+    // One invite call only: the membership check settled it.
+    assert_eq!(h2.strategy.calls.lock().unwrap().len(), 1);
+    let logs = h2
+        .store
+        .logs(USER, id, &LogFilter::default())
+        .await
+        .unwrap();
+    assert_eq!(logs.last().unwrap().entry.status, ExecutionStatus::Success);
+}

@@ -1,0 +1,333 @@
+//! A harness around the engine: virtual clock, in-memory ports, a scriptable sandbox.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, TimeDelta, Utc};
+use invite_core::async_trait;
+use invite_core::clock::{Clock, VirtualClock};
+use invite_core::domain::{
+    AccountId, Action, GroupRef, NewTarget, NewTask, Platform, Priority, Target, TargetIdentifier,
+    TaskEvent, TaskId, TaskSettings, Template, UserId, Username,
+};
+use invite_core::engine::{Engine, EngineConfig, EngineParts};
+use invite_core::limits::{LimitPolicy, LocalAccountManager};
+use invite_core::memory::{MemoryLedger, MemoryStore, StaticDirectory};
+use invite_core::ports::{ActionResult, InviteStrategy, PlatformError, TaskStore};
+use invite_core::sandbox::{SandboxConfig, SandboxStrategy};
+
+pub const USER: UserId = UserId::new(1);
+
+pub fn t0() -> DateTime<Utc> {
+    "2026-03-02T12:00:00Z".parse().unwrap()
+}
+
+pub fn account(n: usize) -> AccountId {
+    AccountId::parse(format!("sandbox-1-{n:02}")).unwrap()
+}
+
+/// A policy without spread and without per-channel caps: one action per 10 min, 30 a day.
+pub fn simple_policy() -> LimitPolicy {
+    let mut p = LimitPolicy::telegram();
+    p.invite.spread = false;
+    p.invite.per_channel = None;
+    p.invite.pause_max = p.invite.pause_min;
+    p.message.spread = false;
+    p.message.pause_max = p.message.pause_min;
+    p
+}
+
+/// What a scripted call does instead of the sandbox's answer.
+#[derive(Debug, Clone)]
+pub enum Script {
+    /// Fail with this error.
+    Fail(PlatformError),
+    /// Panic before the platform call (a crash after the claim).
+    CrashBefore,
+    /// Let the sandbox act, then panic (a crash after the platform call).
+    CrashAfter,
+}
+
+/// The sandbox with per-person scripted answers.
+#[derive(Debug)]
+pub struct Scripted {
+    pub sandbox: SandboxStrategy,
+    scripts: Mutex<HashMap<String, VecDeque<Script>>>,
+    pub calls: Mutex<Vec<(AccountId, String)>>,
+}
+
+impl Scripted {
+    pub fn new(policy: LimitPolicy) -> Self {
+        Self {
+            sandbox: SandboxStrategy::new(SandboxConfig {
+                privacy_restricted: 0.0,
+                already_member: 0.0,
+                not_found: 0.0,
+                flood_wait: 0.0,
+                peer_flood: 0.0,
+                latency_ms: (0, 0),
+                limits: policy,
+                ..SandboxConfig::default()
+            }),
+            scripts: Mutex::new(HashMap::new()),
+            calls: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub fn script(&self, person: &str, script: Script) {
+        self.scripts
+            .lock()
+            .unwrap()
+            .entry(person.to_owned())
+            .or_default()
+            .push_back(script);
+    }
+
+    fn next_script(&self, account: &AccountId, target: &Target) -> Option<Script> {
+        let who = target.person.identifier.to_string();
+        self.calls
+            .lock()
+            .unwrap()
+            .push((account.clone(), who.clone()));
+        self.scripts
+            .lock()
+            .unwrap()
+            .get_mut(&who)
+            .and_then(VecDeque::pop_front)
+    }
+}
+
+#[async_trait]
+impl InviteStrategy for Scripted {
+    fn platform(&self) -> Platform {
+        Platform::Sandbox
+    }
+    fn rate_limits(&self) -> LimitPolicy {
+        self.sandbox.rate_limits()
+    }
+    async fn initialize(&self, account: &AccountId) -> Result<(), PlatformError> {
+        self.sandbox.initialize(account).await
+    }
+    async fn check_invite_rights(
+        &self,
+        account: &AccountId,
+        group: &GroupRef,
+    ) -> Result<(), PlatformError> {
+        self.sandbox.check_invite_rights(account, group).await
+    }
+    async fn invite(
+        &self,
+        account: &AccountId,
+        target: &Target,
+        group: &GroupRef,
+    ) -> Result<ActionResult, PlatformError> {
+        match self.next_script(account, target) {
+            Some(Script::Fail(e)) => Err(e),
+            Some(Script::CrashBefore) => panic!("simulated crash before the invite"),
+            Some(Script::CrashAfter) => {
+                let _ = self.sandbox.invite(account, target, group).await;
+                panic!("simulated crash after the invite")
+            }
+            None => self.sandbox.invite(account, target, group).await,
+        }
+    }
+    async fn send_message(
+        &self,
+        account: &AccountId,
+        target: &Target,
+        text: &str,
+        random_id: i64,
+    ) -> Result<ActionResult, PlatformError> {
+        match self.next_script(account, target) {
+            Some(Script::Fail(e)) => Err(e),
+            Some(Script::CrashBefore) => panic!("simulated crash before the message"),
+            Some(Script::CrashAfter) => {
+                let _ = self
+                    .sandbox
+                    .send_message(account, target, text, random_id)
+                    .await;
+                panic!("simulated crash after the message")
+            }
+            None => {
+                self.sandbox
+                    .send_message(account, target, text, random_id)
+                    .await
+            }
+        }
+    }
+    async fn add_contact(&self, account: &AccountId, target: &Target) -> Result<(), PlatformError> {
+        self.sandbox.add_contact(account, target).await
+    }
+    async fn is_member(
+        &self,
+        account: &AccountId,
+        target: &Target,
+        group: &GroupRef,
+    ) -> Result<bool, PlatformError> {
+        self.sandbox.is_member(account, target, group).await
+    }
+    async fn disconnect(&self, account: &AccountId) {
+        self.sandbox.disconnect(account).await;
+    }
+}
+
+/// Engine, ports and clock of one test.
+pub struct Harness {
+    pub clock: Arc<VirtualClock>,
+    pub store: Arc<MemoryStore>,
+    pub ledger: Arc<MemoryLedger>,
+    pub manager: Arc<LocalAccountManager>,
+    pub strategy: Arc<Scripted>,
+    pub engine: Arc<Engine>,
+    pub policy: LimitPolicy,
+    pub accounts: usize,
+}
+
+impl Harness {
+    pub fn new(policy: LimitPolicy, accounts: usize) -> Self {
+        let clock = Arc::new(VirtualClock::auto(t0()));
+        let store = Arc::new(MemoryStore::new());
+        let ledger = Arc::new(MemoryLedger::new());
+        let strategy = Arc::new(Scripted::new(policy));
+        Self::assemble(clock, store, ledger, strategy, policy, accounts)
+    }
+
+    fn assemble(
+        clock: Arc<VirtualClock>,
+        store: Arc<MemoryStore>,
+        ledger: Arc<MemoryLedger>,
+        strategy: Arc<Scripted>,
+        policy: LimitPolicy,
+        accounts: usize,
+    ) -> Self {
+        let manager = Arc::new(
+            LocalAccountManager::new(ledger.clone(), clock.clone(), 3)
+                .with_policy(Platform::Sandbox, policy),
+        );
+        let directory = StaticDirectory::new().with_sandbox_accounts(USER, accounts);
+        let engine = Arc::new(Engine::new(
+            EngineParts {
+                store: store.clone(),
+                suppression: store.clone(),
+                leases: store.clone(),
+                accounts: manager.clone(),
+                directory: Arc::new(directory),
+                clock: clock.clone(),
+            },
+            [strategy.clone() as Arc<dyn InviteStrategy>],
+            EngineConfig::default(),
+        ));
+        Self {
+            clock,
+            store,
+            ledger,
+            manager,
+            strategy,
+            engine,
+            policy,
+            accounts,
+        }
+    }
+
+    /// The same store, ledger, clock and platform with a new engine and account manager: a
+    /// restarted worker process.
+    pub fn restart(&self) -> Self {
+        Self::assemble(
+            self.clock.clone(),
+            self.store.clone(),
+            self.ledger.clone(),
+            self.strategy.clone(),
+            self.policy,
+            self.accounts,
+        )
+    }
+
+    pub async fn task(&self, priority: Priority, action: Action, people: &[&str]) -> TaskId {
+        let targets = people
+            .iter()
+            .map(|p| {
+                NewTarget::new(TargetIdentifier::Username(
+                    Username::parse(p, Platform::Sandbox).unwrap(),
+                ))
+            })
+            .collect();
+        let created = self
+            .store
+            .create_task(
+                NewTask {
+                    user_id: USER,
+                    name: format!("task {}", people.first().unwrap_or(&"")),
+                    platform: Platform::Sandbox,
+                    priority,
+                    settings: TaskSettings {
+                        action,
+                        accounts: None,
+                        add_to_contacts: false,
+                        dedupe_days: None,
+                    },
+                    scheduled_at: None,
+                },
+                targets,
+                None,
+                self.clock.now(),
+            )
+            .await
+            .unwrap();
+        created.task.id
+    }
+
+    pub async fn start(&self, id: TaskId) {
+        self.store
+            .transition(
+                USER,
+                id,
+                TaskEvent::Start {
+                    scheduled_later: false,
+                },
+                None,
+                self.clock.now(),
+            )
+            .await
+            .unwrap();
+    }
+
+    /// Runs the engine until nothing is runnable, at most `limit` of campaign time.
+    pub async fn run_for(&self, limit: TimeDelta) {
+        let stop = self.clock.now() + limit;
+        loop {
+            let report = self.engine.tick().await.unwrap();
+            match report.next {
+                Some(next) if next <= stop => self.clock.sleep_until(next).await,
+                Some(_) => {
+                    self.clock.sleep_until(stop).await;
+                    return;
+                }
+                None => return,
+            }
+        }
+    }
+
+    pub async fn run(&self) {
+        self.run_for(TimeDelta::days(60)).await;
+    }
+}
+
+pub fn invite(group: &str) -> Action {
+    Action::Invite {
+        group: GroupRef::parse(group).unwrap(),
+    }
+}
+
+pub fn message(text: &str) -> Action {
+    Action::Message {
+        template: Template::parse(text).unwrap(),
+    }
+}
+
+pub fn people(prefix: &str, n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("{prefix}_{i:04}")).collect()
+}
+
+pub fn refs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}

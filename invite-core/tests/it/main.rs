@@ -1,0 +1,5 @@
+//! Integration tests of invite-core: limits, scheduling, error effects, recovery.
+
+mod engine;
+mod helpers;
+mod limits;
