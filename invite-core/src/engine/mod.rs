@@ -248,21 +248,18 @@ impl Engine {
     }
 
     async fn release_leases(&self) {
-        let accounts: Vec<AccountId> = self.state().initialized.iter().cloned().collect();
-        for account in accounts {
-            if let Some(strategy) = self.strategies.values().next() {
-                let _ = strategy;
+        let accounts: Vec<AccountId> = self.state().account_next.keys().cloned().collect();
+        for account in &accounts {
+            for strategy in self.strategies.values() {
+                strategy.disconnect(account).await;
             }
-            let _ = self
+            if let Err(e) = self
                 .parts
                 .leases
-                .release(&account, &self.config.worker_id)
-                .await;
-        }
-        for strategy in self.strategies.values() {
-            let initialized: Vec<AccountId> = self.state().initialized.iter().cloned().collect();
-            for account in &initialized {
-                strategy.disconnect(account).await;
+                .release(account, &self.config.worker_id)
+                .await
+            {
+                warn!(account.id = %account, error = %e, "account lease not released; it expires");
             }
         }
     }
