@@ -427,18 +427,30 @@ impl Engine {
         };
         use PlatformError as P;
         let next = match &error {
-            P::Target { outcome, .. } => {
+            P::Target { .. } | P::Unknown { .. } | P::Ambiguous { .. } => {
+                let outcome = match &error {
+                    P::Target { outcome, .. } => *outcome,
+                    P::Ambiguous { .. } => Outcome::Uncertain,
+                    _ => Outcome::UnknownError,
+                };
                 usage.performed = true;
-                usage.outcome = Some(*outcome);
+                usage.outcome = Some(outcome);
                 lane.stats.attempts += 1;
-                lane.stats.failures += 1;
-                lane.stats.consecutive_account_errors = 0;
-                self.state().breaker.remove(&task.id);
+                if outcome == Outcome::Uncertain {
+                    // Settled when the task is next prepared.
+                    self.state().prepared.remove(&task.id);
+                } else {
+                    lane.stats.failures += 1;
+                }
+                if class == crate::ports::ErrorClass::Target {
+                    lane.stats.consecutive_account_errors = 0;
+                    self.state().breaker.remove(&task.id);
+                }
                 self.record(
                     task,
                     account,
                     target,
-                    *outcome,
+                    outcome,
                     Some((&error, "")),
                     serde_json::Value::Null,
                     usage.latency_ms,
@@ -446,45 +458,6 @@ impl Engine {
                     kind,
                 )
                 .await?;
-                None
-            }
-            P::Unknown { .. } => {
-                usage.performed = true;
-                usage.outcome = Some(Outcome::UnknownError);
-                lane.stats.attempts += 1;
-                lane.stats.failures += 1;
-                self.record(
-                    task,
-                    account,
-                    target,
-                    Outcome::UnknownError,
-                    Some((&error, "")),
-                    serde_json::Value::Null,
-                    usage.latency_ms,
-                    now,
-                    kind,
-                )
-                .await?;
-                None
-            }
-            P::Ambiguous { .. } => {
-                usage.performed = true;
-                usage.outcome = Some(Outcome::Uncertain);
-                lane.stats.attempts += 1;
-                self.record(
-                    task,
-                    account,
-                    target,
-                    Outcome::Uncertain,
-                    Some((&error, "")),
-                    serde_json::Value::Null,
-                    usage.latency_ms,
-                    now,
-                    kind,
-                )
-                .await?;
-                // Settle it on the next preparation of the task.
-                self.state().prepared.remove(&task.id);
                 None
             }
             P::Transient { .. } => {

@@ -459,6 +459,17 @@ async fn suppressed_people_are_skipped_at_send_time() {
 
 // ---- crashes ----
 
+/// Runs one pass that crashes, then returns a new worker over the same store, ledger and
+/// platform after the claim timeout.
+async fn crash_and_restart(h: &Harness) -> Harness {
+    let engine = h.engine.clone();
+    let crashed = tokio::spawn(async move { engine.tick().await }).await;
+    assert!(crashed.unwrap_err().is_panic());
+    let h2 = h.restart();
+    h2.clock.advance(TimeDelta::minutes(11));
+    h2
+}
+
 #[tokio::test]
 async fn crash_after_claim_leaves_uncertain_and_no_second_message() {
     let h = Harness::new(simple_policy(), 1);
@@ -471,17 +482,12 @@ async fn crash_after_claim_leaves_uncertain_and_no_second_message() {
         )
         .await;
     h.start(id).await;
-    let engine = h.engine.clone();
-    let crashed = tokio::spawn(async move { engine.tick().await }).await;
-    assert!(crashed.unwrap_err().is_panic());
+    let h2 = crash_and_restart(&h).await;
     assert_eq!(h.strategy.sandbox.counters().messages, 1);
     let t = &h.store.targets(USER, id, 0, 0).await.unwrap()[0];
     assert_eq!(t.status, TargetStatus::InProgress);
     let random_id = t.random_id.expect("stored with the claim");
 
-    // A new worker after the claim timeout.
-    let h2 = h.restart();
-    h2.clock.advance(TimeDelta::minutes(11));
     assert_eq!(
         h2.store
             .recover_stale(h2.clock.now() - TimeDelta::minutes(10))
