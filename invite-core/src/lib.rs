@@ -8,6 +8,7 @@ pub mod limits;
 pub mod memory;
 pub mod ports;
 pub mod sandbox;
+pub mod service;
 
 pub use async_trait::async_trait;
 pub use clock::{Clock, SystemClock, VirtualClock};

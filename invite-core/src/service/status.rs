@@ -1,0 +1,280 @@
+//! Where a task stands: counts, active accounts and an ETA from the accounts' remaining
+//! capacity under the limits; the final report; the user's accounts with their limit state.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::{Campaigns, Result, ServiceError};
+use crate::domain::{AccountId, ActionKind, LaneStatus, Platform, Target, Task, TaskId, UserId};
+use crate::forecast::{ForecastAccount, forecast};
+use crate::ports::{AccountInfo, AccountState, Progress};
+
+/// The ETA of a task: when the limits let its remaining targets be done.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Eta {
+    /// Time of the last action, if every remaining target can be placed.
+    pub finish_at: Option<DateTime<Utc>>,
+    /// Targets still to do (pending, in progress, uncertain).
+    pub remaining: u64,
+    /// Targets no account can ever take (lifetime caps, dead accounts).
+    pub uncovered: u64,
+    /// Accounts the forecast placed work on.
+    pub accounts: usize,
+}
+
+/// Progress of a task.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TaskStatusReport {
+    /// The task.
+    pub task: Task,
+    /// Targets per status and outcome.
+    pub progress: Progress,
+    /// All targets.
+    pub total: u64,
+    /// Targets with no work left.
+    pub finished: u64,
+    /// `finished / total` in percent (100 for a finished task without targets).
+    pub percent: f64,
+    /// Accounts that can act for this task now.
+    pub active_accounts: u64,
+    /// Accounts assigned to the task (its lanes, or the candidates before the first start).
+    pub accounts: u64,
+    /// When the remaining targets can be done under the limits (none for a finished task).
+    pub eta: Option<Eta>,
+}
+
+/// A finished (or running) task's outcome per target.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskReport {
+    /// The task.
+    pub task: Task,
+    /// Counts.
+    pub progress: Progress,
+    /// Every target, in id order.
+    pub targets: Vec<Target>,
+}
+
+/// Use of one action kind by an account in the current window.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct KindUsage {
+    /// Kind.
+    pub kind: ActionKind,
+    /// Actions in the rolling window.
+    pub used: u64,
+    /// The cap of the window.
+    pub limit: u64,
+    /// Next action of this kind not before (pause and spread).
+    pub next_allowed_at: Option<DateTime<Utc>>,
+}
+
+/// One of the user's accounts with its limit state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AccountOverview {
+    /// The account.
+    pub info: AccountInfo,
+    /// Health as the account manager sees it.
+    pub state: AccountState,
+    /// Usage per kind (when the local ledger is available).
+    pub usage: Vec<KindUsage>,
+}
+
+impl Campaigns {
+    /// Accounts a task may use: its lanes once it ran, else the owner's usable accounts.
+    async fn task_accounts(&self, task: &Task) -> Result<Vec<(AccountId, Option<DateTime<Utc>>)>> {
+        let lanes = self
+            .parts
+            .store
+            .lanes(task.user_id, task.id)
+            .await
+            .map_err(|e| ServiceError::from_store(e, "read"))?;
+        if !lanes.is_empty() {
+            return Ok(lanes
+                .into_iter()
+                .filter(|l| l.status == LaneStatus::Active)
+                .map(|l| (l.account_id, l.cooldown_until))
+                .collect());
+        }
+        let mut accounts: Vec<AccountId> = self
+            .parts
+            .directory
+            .accounts(task.user_id, task.platform)
+            .await
+            .map_err(|e| ServiceError::Unavailable(e.to_string()))?
+            .into_iter()
+            .filter(|a| a.active)
+            .map(|a| a.id)
+            .collect();
+        if let Some(wanted) = &task.settings.accounts {
+            accounts.retain(|a| wanted.contains(a));
+        }
+        Ok(accounts.into_iter().map(|a| (a, None)).collect())
+    }
+
+    /// Counts, percent, active accounts and the ETA of a task.
+    pub async fn status(&self, user: UserId, id: TaskId) -> Result<TaskStatusReport> {
+        let task = self.get(user, id).await?;
+        let progress = self
+            .parts
+            .store
+            .progress(user, id)
+            .await
+            .map_err(|e| ServiceError::from_store(e, "read"))?;
+        let total = progress.total();
+        let finished = progress.finished();
+        let percent = if total == 0 {
+            if task.status.is_terminal() {
+                100.0
+            } else {
+                0.0
+            }
+        } else {
+            (finished as f64 * 10_000.0 / total as f64).round() / 100.0
+        };
+        let now = self.parts.clock.now();
+        let accounts = self.task_accounts(&task).await?;
+        let channel = task.settings.action.channel_key();
+        let policy = self.policy(task.platform);
+        let mut forecast_accounts = Vec::with_capacity(accounts.len());
+        let mut active = 0;
+        for (account, lane_cooldown) in &accounts {
+            let mut state = self
+                .parts
+                .accounts
+                .account_state(account)
+                .await
+                .map_err(|e| ServiceError::Unavailable(e.to_string()))?;
+            if let Some(until) = lane_cooldown.filter(|u| *u > now)
+                && state == AccountState::Active
+            {
+                state = AccountState::CoolingDown {
+                    until,
+                    reason: "lane cooldown".to_owned(),
+                };
+            }
+            if state.is_usable_at(now) {
+                active += 1;
+            }
+            let mut fa = ForecastAccount::fresh(account.clone());
+            fa.state = state;
+            forecast_accounts.push(fa);
+        }
+        let remaining = total - finished;
+        let eta = if task.status.is_terminal() {
+            None
+        } else {
+            let start = task.scheduled_at.map_or(now, |at| at.max(now));
+            let mut finish_at = Some(start);
+            let mut uncovered = 0;
+            for &kind in task.settings.action.kinds() {
+                let mut fas = forecast_accounts.clone();
+                if let Some(ledger) = &self.parts.ledger {
+                    for fa in &mut fas {
+                        let history = ledger
+                            .history(&fa.id, &channel, now - policy.window)
+                            .await
+                            .map_err(|e| ServiceError::from_store(e, "read"))?;
+                        fa.recent = history.recent.clone();
+                        fa.lifetime = HashMap::from([(channel.clone(), history.lifetime_of(kind))]);
+                    }
+                }
+                let demand = BTreeMap::from([(channel.clone(), remaining)]);
+                let f = forecast(&policy, kind, start, &demand, &fas);
+                uncovered = uncovered.max(f.uncovered);
+                finish_at = match (finish_at, f.finish_at) {
+                    (Some(a), Some(b)) => Some(a.max(b)),
+                    _ => None,
+                };
+            }
+            Some(Eta {
+                finish_at,
+                remaining,
+                uncovered,
+                accounts: forecast_accounts
+                    .iter()
+                    .filter(|a| !matches!(a.state, AccountState::Dead { .. }))
+                    .count(),
+            })
+        };
+        Ok(TaskStatusReport {
+            task,
+            progress,
+            total,
+            finished,
+            percent,
+            active_accounts: active,
+            accounts: accounts.len() as u64,
+            eta,
+        })
+    }
+
+    /// Every target of the task with its outcome.
+    pub async fn report(&self, user: UserId, id: TaskId) -> Result<TaskReport> {
+        let task = self.get(user, id).await?;
+        let store = &self.parts.store;
+        let map = |e| ServiceError::from_store(e, "read");
+        let progress = store.progress(user, id).await.map_err(map)?;
+        let targets = store.targets(user, id, 0, 0).await.map_err(map)?;
+        Ok(TaskReport {
+            task,
+            progress,
+            targets,
+        })
+    }
+
+    /// The user's accounts (of one platform, or all), with health and use of the window.
+    pub async fn accounts(
+        &self,
+        user: UserId,
+        platform: Option<Platform>,
+    ) -> Result<Vec<AccountOverview>> {
+        let now = self.parts.clock.now();
+        let platforms: Vec<Platform> = platform.map_or_else(|| Platform::ALL.to_vec(), |p| vec![p]);
+        let mut out = Vec::new();
+        for p in platforms {
+            let infos = self
+                .parts
+                .directory
+                .accounts(user, p)
+                .await
+                .map_err(|e| ServiceError::Unavailable(e.to_string()))?;
+            let policy = self.policy(p);
+            for info in infos {
+                let state = self
+                    .parts
+                    .accounts
+                    .account_state(&info.id)
+                    .await
+                    .map_err(|e| ServiceError::Unavailable(e.to_string()))?;
+                let mut usage = Vec::new();
+                if let Some(ledger) = &self.parts.ledger {
+                    let history = ledger
+                        .history(&info.id, "", now - policy.window)
+                        .await
+                        .map_err(|e| ServiceError::from_store(e, "read"))?;
+                    for kind in ActionKind::ALL {
+                        let events: Vec<_> =
+                            history.recent.iter().filter(|e| e.kind == kind).collect();
+                        let next = events
+                            .iter()
+                            .map(|e| {
+                                e.not_before_next
+                                    .max(e.at + policy.min_interval_account(kind))
+                            })
+                            .max()
+                            .filter(|t| *t > now);
+                        usage.push(KindUsage {
+                            kind,
+                            used: events.len() as u64,
+                            limit: u64::from(policy.limits(kind).per_account),
+                            next_allowed_at: next,
+                        });
+                    }
+                }
+                out.push(AccountOverview { info, state, usage });
+            }
+        }
+        Ok(out)
+    }
+}
