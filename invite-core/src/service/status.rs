@@ -37,7 +37,7 @@ pub struct TaskStatusReport {
     pub finished: u64,
     /// `finished / total` in percent (100 for a finished task without targets).
     pub percent: f64,
-    /// Accounts that can act for this task now.
+    /// Accounts working for this task: not cooling down after a platform error, not dead.
     pub active_accounts: u64,
     /// Accounts assigned to the task (its lanes, or the candidates before the first start).
     pub accounts: u64,
@@ -145,6 +145,11 @@ impl Campaigns {
                 .account_state(account)
                 .await
                 .map_err(|e| ServiceError::Unavailable(e.to_string()))?;
+            // Pacing (a lane's next eligible time) delays the forecast but leaves the account
+            // active; a cooldown or death from the account manager does not.
+            if state.is_usable_at(now) {
+                active += 1;
+            }
             if let Some(until) = lane_cooldown.filter(|u| *u > now)
                 && state == AccountState::Active
             {
@@ -152,9 +157,6 @@ impl Campaigns {
                     until,
                     reason: "lane cooldown".to_owned(),
                 };
-            }
-            if state.is_usable_at(now) {
-                active += 1;
             }
             let mut fa = ForecastAccount::fresh(account.clone());
             fa.state = state;

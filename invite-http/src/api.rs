@@ -1,0 +1,708 @@
+//! Routes and handlers. Handlers only translate: wire types in, a [`Campaigns`] call, wire
+//! types out; the rules live in `invite_core::service`. The OpenAPI document is generated from
+//! this same router.
+
+use std::sync::Arc;
+
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Path, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json, Router};
+use invite_core::domain::{AccountId, ExecutionStatus, Platform, TaskId, TaskStatus, UserId};
+use invite_core::ports::{LogFilter, TaskFilter};
+use invite_core::service::{Campaigns, ServiceError};
+use serde::de::DeserializeOwned;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::AppState;
+use crate::auth::AuthUser;
+use crate::error::{ApiError, Problem};
+use crate::wire::*;
+
+/// Prefix of every API route.
+pub const PREFIX: &str = "/api/v1/invite";
+
+const MAX_PAGE: u32 = 1000;
+const DEFAULT_PAGE: u32 = 100;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Invite Service API",
+        description = "Invite and direct-message campaigns through a user's own accounts, under the platforms' limits."
+    ),
+    modifiers(&BearerAuth),
+    components(schemas(Problem)),
+    tags((name = "tasks", description = "Campaigns"), (name = "service", description = "Health, accounts, documents"))
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(Http::builder().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+        );
+    }
+}
+
+/// The documented router: every route of the service, with its OpenAPI description.
+pub fn api_router() -> OpenApiRouter<AppState> {
+    let api = OpenApiRouter::new()
+        .routes(routes!(create_task, list_tasks))
+        .routes(routes!(get_task, update_task, delete_task))
+        .routes(routes!(start_task))
+        .routes(routes!(pause_task))
+        .routes(routes!(resume_task))
+        .routes(routes!(cancel_task))
+        .routes(routes!(task_status))
+        .routes(routes!(task_stats))
+        .routes(routes!(task_report))
+        .routes(routes!(task_logs))
+        .routes(routes!(list_accounts))
+        .routes(routes!(health))
+        .routes(routes!(openapi_json));
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .nest(PREFIX, api)
+        .routes(routes!(metrics))
+}
+
+/// The OpenAPI document of [`api_router`].
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api_router().split_for_parts().1
+}
+
+/// The served router (without state).
+pub fn router() -> Router<AppState> {
+    let (router, doc) = api_router().split_for_parts();
+    router
+        .fallback(|| async { ApiError::RouteNotFound })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(Extension(Arc::new(doc)))
+}
+
+// ---- extractors ----
+
+/// A JSON body whose rejections are problem documents.
+#[derive(Debug)]
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(ApiJson(v)),
+            Err(e) => {
+                let status = match &e {
+                    JsonRejection::JsonDataError(_) => StatusCode::UNPROCESSABLE_ENTITY,
+                    JsonRejection::MissingJsonContentType(_) => {
+                        StatusCode::UNSUPPORTED_MEDIA_TYPE
+                    }
+                    JsonRejection::BytesRejection(_) => StatusCode::PAYLOAD_TOO_LARGE,
+                    _ => StatusCode::BAD_REQUEST,
+                };
+                Err(ApiError::BadRequest {
+                    status,
+                    detail: e.body_text(),
+                })
+            }
+        }
+    }
+}
+
+/// A query string whose rejections are problem documents.
+#[derive(Debug)]
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|q| ApiQuery(q.0))
+            .map_err(|e: QueryRejection| ApiError::BadRequest {
+                status: StatusCode::UNPROCESSABLE_ENTITY,
+                detail: e.body_text(),
+            })
+    }
+}
+
+/// A task id from the path; anything but an integer is a task that does not exist.
+#[derive(Debug, Clone, Copy)]
+pub struct TaskIdParam(pub TaskId);
+
+impl<S: Send + Sync> FromRequestParts<S> for TaskIdParam {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Path(raw) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError::Service(ServiceError::NotFound))?;
+        raw.parse::<TaskId>()
+            .map(TaskIdParam)
+            .map_err(|_| ApiError::Service(ServiceError::NotFound))
+    }
+}
+
+// ---- helpers ----
+
+/// One audit line per state-changing call: who, which task, what, and how it ended.
+fn audit<T>(user: UserId, task: Option<TaskId>, action: &str, result: &Result<T, ServiceError>) {
+    let task_id = task.map_or_else(|| "-".to_owned(), |t| t.to_string());
+    match result {
+        Ok(_) => tracing::info!(
+            audit = true,
+            user.id = %user,
+            task.id = %task_id,
+            action,
+            outcome = "ok",
+            "audit: user {user} {action} task {task_id}: ok"
+        ),
+        Err(e) => tracing::info!(
+            audit = true,
+            user.id = %user,
+            task.id = %task_id,
+            action,
+            outcome = "refused",
+            reason = %e,
+            "audit: user {user} {action} task {task_id}: refused"
+        ),
+    }
+}
+
+fn campaigns(state: &AppState) -> &Campaigns {
+    state.campaigns()
+}
+
+fn page(limit: Option<u32>, offset: Option<u32>) -> Result<(u32, u32), ApiError> {
+    let limit = limit.unwrap_or(DEFAULT_PAGE);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(ApiError::field(
+            "limit",
+            format!("must be between 1 and {MAX_PAGE}"),
+        ));
+    }
+    Ok((limit, offset.unwrap_or(0)))
+}
+
+fn parse_field<T: std::str::FromStr>(field: &str, value: Option<&str>) -> Result<Option<T>, ApiError>
+where
+    T::Err: std::fmt::Display,
+{
+    value
+        .map(|v| v.parse::<T>().map_err(|e| ApiError::field(field, e.to_string())))
+        .transpose()
+}
+
+// ---- tasks ----
+
+/// Create a task.
+///
+/// With an `Idempotency-Key` header, repeating the same request returns the first task (200,
+/// `replayed: true`); the same key with another body is 422.
+#[utoipa::path(
+    post, path = "/tasks", tag = "tasks",
+    request_body = CreateTaskBody,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: same key and body give the same task")),
+    responses(
+        (status = 201, description = "Created", body = CreatedTaskView),
+        (status = 200, description = "Replay of an earlier request with the same key", body = CreatedTaskView),
+        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Limit max_targets_per_task exceeded", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields, or idempotency key reused with another body", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+async fn create_task(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<CreateTaskBody>,
+) -> Result<Response, ApiError> {
+    let key = match headers.get("idempotency-key") {
+        Some(v) => Some(
+            v.to_str()
+                .map_err(|_| ApiError::field("Idempotency-Key", "must be visible ASCII"))?
+                .to_owned(),
+        ),
+        None => None,
+    };
+    let result = campaigns(&state)
+        .create(user, body.into(), key.as_deref())
+        .await;
+    audit(
+        user,
+        result.as_ref().ok().map(|c| c.task.id),
+        "create",
+        &result,
+    );
+    let created = result?;
+    let status = if created.replayed {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    let mut response = (status, Json(CreatedTaskView::from(&created))).into_response();
+    if let Ok(v) = HeaderValue::from_str(&format!("{PREFIX}/tasks/{}", created.task.id)) {
+        response.headers_mut().insert(header::LOCATION, v);
+    }
+    Ok(response)
+}
+
+/// List the caller's tasks, newest first.
+#[utoipa::path(
+    get, path = "/tasks", tag = "tasks",
+    params(TaskListQuery),
+    responses(
+        (status = 200, description = "A page of tasks", body = TaskPage),
+        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid filter", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+async fn list_tasks(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    ApiQuery(q): ApiQuery<TaskListQuery>,
+) -> Result<Json<TaskPage>, ApiError> {
+    let (limit, offset) = page(q.limit, q.offset)?;
+    let filter = TaskFilter {
+        status: parse_field::<TaskStatus>("status", q.status.as_deref())?,
+        platform: parse_field::<Platform>("platform", q.platform.as_deref())?,
+        limit,
+        offset,
+    };
+    let tasks = campaigns(&state).list(user, &filter).await?;
+    Ok(Json(TaskPage {
+        items: tasks.iter().map(TaskView::from).collect(),
+        limit,
+        offset,
+    }))
+}
+
+/// One task of the caller (another user's task is 404).
+#[utoipa::path(
+    get, path = "/tasks/{id}", tag = "tasks",
+    params(("id" = i64, Path, description = "Task id")),
+    responses(
+        (status = 200, description = "The task", body = TaskView),
+        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such task of the caller", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+async fn get_task(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    TaskIdParam(id): TaskIdParam,
+) -> Result<Json<TaskView>, ApiError> {
+    let task = campaigns(&state).get(user, id).await?;
+    Ok(Json(TaskView::from(&task)))
+}
+
+/// Change a task while it is PENDING or PAUSED (409 otherwise); `targets` are appended.
+#[utoipa::path(
+    put, path = "/tasks/{id}", tag = "tasks",
+    params(("id" = i64, Path, description = "Task id")),
+    request_body = UpdateTaskBody,
+    responses(
+        (status = 200, description = "Updated", body = UpdatedTaskView),
+        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such task of the caller", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not PENDING or PAUSED", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Limit max_targets_per_task exceeded", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+async fn update_task(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    TaskIdParam(id): TaskIdParam,
+    ApiJson(body): ApiJson<UpdateTaskBody>,
+) -> Result<Json<UpdatedTaskView>, ApiError> {
+    let result = campaigns(&state).update(user, id, body.into()).await;
+    audit(user, Some(id), "update", &result);
+    Ok(Json(UpdatedTaskView::from(&result?)))
+}
+
+/// Delete a task that is not IN_PROGRESS, with its targets and logs.
+#[utoipa::path(
+    delete, path = "/tasks/{id}", tag = "tasks",
+    params(("id" = i64, Path, description = "Task id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such task of the caller", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The task is IN_PROGRESS", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+async fn delete_task(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    TaskIdParam(id): TaskIdParam,
+) -> Result<StatusCode, ApiError> {
+    let result = campaigns(&state).delete(user, id).await;
+    audit(user, Some(id), "delete", &result);
+    result?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn lifecycle(
+    state: &AppState,
+    user: UserId,
+    id: TaskId,
+    action: &'static str,
+) -> Result<Json<TaskView>, ApiError> {
+    let c = campaigns(state);
+    let result = match action {
+        "start" => c.start(user, id).await,
+        "pause" => c.pause(user, id).await,
+        "resume" => c.resume(user, id).await,
+        _ => c.cancel(user, id).await,
+    };
+    audit(user, Some(id), action, &result);
+    Ok(Json(TaskView::from(&result?)))
+}
+
+/// Start a PENDING task (it stays PENDING until a future `scheduled_at`).
+#[utoipa::path(
+    post, path = "/tasks/{id}/start", tag = "tasks",
+    params(("id" = i64, Path, description = "Task id")),
+    responses(
+        (status = 200, description = "Started (or scheduled)", body = TaskView),
+        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such task of the caller", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Illegal transition; the current status is in the problem", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Limit max_running_tasks exceeded", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+async fn start_task(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    TaskIdParam(id): TaskIdParam,
+) -> Result<Json<TaskView>, ApiError> {
+    lifecycle(&state, user, id, "start").await
+}
+
+/// Pause an IN_PROGRESS task (the step in flight finishes).
+#[utoipa::path(
+    post, path = "/tasks/{id}/pause", tag = "tasks",
+    params(("id" = i64, Path, description = "Task id")),
+    responses(
+        (status = 200, description = "Paused", body = TaskView),
+        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such task of the caller", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Illegal transition; the current status is in the problem", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+async fn pause_task(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    TaskIdParam(id): TaskIdParam,
+) -> Result<Json<TaskView>, ApiError> {
+    lifecycle(&state, user, id, "pause").await
+}
+
+/// Resume a PAUSED task.
+#[utoipa::path(
+    post, path = "/tasks/{id}/resume", tag = "tasks",
+    params(("id" = i64, Path, description = "Task id")),
+    responses(
+        (status = 200, description = "Resumed", body = TaskView),
+        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such task of the caller", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Illegal transition; the current status is in the problem", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Limit max_running_tasks exceeded", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+async fn resume_task(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    TaskIdParam(id): TaskIdParam,
+) -> Result<Json<TaskView>, ApiError> {
+    lifecycle(&state, user, id, "resume").await
+}
+
+/// Cancel a task that is not finished.
+#[utoipa::path(
+    post, path = "/tasks/{id}/cancel", tag = "tasks",
+    params(("id" = i64, Path, description = "Task id")),
+    responses(
+        (status = 200, description = "Cancelled", body = TaskView),
+        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such task of the caller", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Illegal transition; the current status is in the problem", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+async fn cancel_task(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    TaskIdParam(id): TaskIdParam,
+) -> Result<Json<TaskView>, ApiError> {
+    lifecycle(&state, user, id, "cancel").await
+}
+
+/// Progress: counts by target status, percent, active accounts and an ETA from the accounts'
+/// remaining capacity under the limits.
+#[utoipa::path(
+    get, path = "/tasks/{id}/status", tag = "tasks",
+    params(("id" = i64, Path, description = "Task id")),
+    responses(
+        (status = 200, description = "Progress", body = StatusView),
+        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such task of the caller", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+async fn task_status(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    TaskIdParam(id): TaskIdParam,
+) -> Result<Json<StatusView>, ApiError> {
+    let c = campaigns(&state);
+    let report = c.status(user, id).await?;
+    Ok(Json(StatusView::new(&report, c.parts().clock.now())))
+}
+
+/// Statistics per account, per error kind and per hour.
+#[utoipa::path(
+    get, path = "/tasks/{id}/stats", tag = "tasks",
+    params(("id" = i64, Path, description = "Task id")),
+    responses(
+        (status = 200, description = "Statistics", body = StatsView),
+        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such task of the caller", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+async fn task_stats(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    TaskIdParam(id): TaskIdParam,
+) -> Result<Json<StatsView>, ApiError> {
+    let stats = campaigns(&state).stats(user, id).await?;
+    Ok(Json(StatsView::new(id.get(), &stats)))
+}
+
+/// CSV columns of the report, in order.
+pub const REPORT_CSV_HEADER: [&str; 9] = [
+    "target_id",
+    "identifier",
+    "identifier_kind",
+    "status",
+    "outcome",
+    "account_id",
+    "attempts",
+    "processed_at",
+    "error",
+];
+
+/// The report: one row per target with outcome, account, time and error; `?format=csv` gives
+/// the rows as CSV.
+#[utoipa::path(
+    get, path = "/tasks/{id}/report", tag = "tasks",
+    params(("id" = i64, Path, description = "Task id"), ReportQuery),
+    responses(
+        (status = 200, description = "The report (JSON, or CSV with format=csv)", body = ReportView,
+            content((ReportView = "application/json"), (String = "text/csv"))),
+        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such task of the caller", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Unknown format", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+async fn task_report(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    TaskIdParam(id): TaskIdParam,
+    ApiQuery(q): ApiQuery<ReportQuery>,
+) -> Result<Response, ApiError> {
+    let csv = match q.format.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        None | Some("json") => false,
+        Some("csv") => true,
+        Some(_) => return Err(ApiError::field("format", "expected json or csv")),
+    };
+    let report = campaigns(&state).report(user, id).await?;
+    let rows: Vec<ReportRow> = report.targets.iter().map(ReportRow::from).collect();
+    if !csv {
+        let c = |s| report.progress.count(s);
+        use invite_core::domain::TargetStatus as T;
+        return Ok(Json(ReportView {
+            task: TaskView::from(&report.task),
+            counts: StatusCounts {
+                pending: c(T::Pending),
+                in_progress: c(T::InProgress),
+                success: c(T::Success),
+                failed: c(T::Failed),
+                skipped: c(T::Skipped),
+                uncertain: c(T::Uncertain),
+            },
+            outcomes: report
+                .progress
+                .by_outcome
+                .iter()
+                .map(|(o, n)| (o.to_string(), *n))
+                .collect(),
+            rows,
+        })
+        .into_response());
+    }
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let internal = |e: csv::Error| ApiError::Service(ServiceError::Internal(e.to_string()));
+    w.write_record(REPORT_CSV_HEADER).map_err(internal)?;
+    for r in &rows {
+        w.write_record([
+            r.target_id.to_string(),
+            r.identifier.clone(),
+            r.identifier_kind.clone(),
+            r.status.clone(),
+            r.outcome.clone().unwrap_or_default(),
+            r.account_id.clone().unwrap_or_default(),
+            r.attempts.to_string(),
+            r.processed_at.map(|t| t.to_rfc3339()).unwrap_or_default(),
+            r.error.clone().unwrap_or_default(),
+        ])
+        .map_err(internal)?;
+    }
+    let body = w
+        .into_inner()
+        .map_err(|e| ApiError::Service(ServiceError::Internal(e.to_string())))?;
+    let disposition = format!("attachment; filename=\"task-{id}-report.csv\"");
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+/// Execution log, oldest first; filter by status, account and time; paginated.
+#[utoipa::path(
+    get, path = "/tasks/{id}/logs", tag = "tasks",
+    params(("id" = i64, Path, description = "Task id"), LogQuery),
+    responses(
+        (status = 200, description = "A page of log rows", body = LogPage),
+        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such task of the caller", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid filter", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+async fn task_logs(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    TaskIdParam(id): TaskIdParam,
+    ApiQuery(q): ApiQuery<LogQuery>,
+) -> Result<Json<LogPage>, ApiError> {
+    let (limit, offset) = page(q.limit, q.offset)?;
+    let filter = LogFilter {
+        status: parse_field::<ExecutionStatus>("status", q.status.as_deref())?,
+        account_id: parse_field::<AccountId>("account_id", q.account_id.as_deref())?,
+        since: q.since,
+        until: q.until,
+        limit,
+        offset,
+    };
+    let rows = campaigns(&state).logs(user, id, &filter).await?;
+    let full = rows.len() as u32 == limit;
+    Ok(Json(LogPage {
+        items: rows.iter().map(LogView::from).collect(),
+        limit,
+        offset,
+        next_offset: full.then_some(offset + limit),
+    }))
+}
+
+// ---- service ----
+
+/// The caller's accounts with their limit state.
+#[utoipa::path(
+    get, path = "/accounts", tag = "service",
+    params(AccountQuery),
+    responses(
+        (status = 200, description = "Accounts", body = AccountList),
+        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Unknown platform", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+async fn list_accounts(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    ApiQuery(q): ApiQuery<AccountQuery>,
+) -> Result<Json<AccountList>, ApiError> {
+    let platform = parse_field::<Platform>("platform", q.platform.as_deref())?;
+    let accounts = campaigns(&state).accounts(user, platform).await?;
+    Ok(Json(AccountList {
+        items: accounts.iter().map(AccountView::from).collect(),
+    }))
+}
+
+/// Liveness and readiness of each dependency (503 when one is down). No token needed.
+#[utoipa::path(
+    get, path = "/health", tag = "service",
+    responses(
+        (status = 200, description = "Every dependency is up", body = HealthView),
+        (status = 503, description = "A dependency is down", body = HealthView),
+    )
+)]
+async fn health(State(state): State<AppState>) -> (StatusCode, Json<HealthView>) {
+    let checks = state.health().check().await;
+    let ok = checks.iter().all(|c| c.status == "ok");
+    let view = HealthView {
+        status: if ok { "ok" } else { "degraded" }.to_owned(),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        checks,
+    };
+    let code = if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (code, Json(view))
+}
+
+/// This document. No token needed.
+#[utoipa::path(
+    get, path = "/openapi.json", tag = "service",
+    responses((status = 200, description = "OpenAPI 3 document", content_type = "application/json", body = Object))
+)]
+async fn openapi_json(
+    Extension(doc): Extension<Arc<utoipa::openapi::OpenApi>>,
+) -> Json<utoipa::openapi::OpenApi> {
+    Json((*doc).clone())
+}
+
+/// Prometheus exposition (at the root path). No token needed.
+#[utoipa::path(
+    get, path = "/metrics", tag = "service",
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain", body = String))
+)]
+async fn metrics(State(state): State<AppState>) -> Response {
+    match state.metrics() {
+        Some(handle) => (
+            [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+            handle.render(),
+        )
+            .into_response(),
+        None => (StatusCode::NOT_FOUND, "metrics are not enabled").into_response(),
+    }
+}

@@ -1,0 +1,235 @@
+//! Bearer JWT authentication: HS256 only (the algorithm is pinned: `none`, other HMAC sizes
+//! and asymmetric algorithms are refused, whatever the token's header says), `exp` required,
+//! optional `iss` and `aud`. The owner is the integer `user_id` claim, or a numeric `sub`.
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use chrono::{DateTime, TimeDelta, Utc};
+use invite_core::domain::UserId;
+use invite_core::ports::Secret;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+use crate::AppState;
+use crate::error::ApiError;
+
+/// Why a token was refused. The reason is logged at debug level; clients see one message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    /// No `Authorization: Bearer` header.
+    #[error("missing bearer token")]
+    Missing,
+    /// The header or token cannot be read, or the token is refused.
+    #[error("invalid token: {0}")]
+    Invalid(String),
+    /// The token carries no usable owner.
+    #[error("token names no user (integer user_id or numeric sub)")]
+    NoUser,
+}
+
+/// Verifies tokens.
+#[derive(Clone)]
+pub struct JwtAuth {
+    key: DecodingKey,
+    validation: Validation,
+}
+
+impl std::fmt::Debug for JwtAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JwtAuth")
+            .field("algorithms", &self.validation.algorithms)
+            .field("iss", &self.validation.iss)
+            .field("aud", &self.validation.aud)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct Claims {
+    #[serde(default)]
+    user_id: Option<serde_json::Value>,
+    #[serde(default)]
+    sub: Option<String>,
+}
+
+impl JwtAuth {
+    /// HS256 with `secret`; `issuer` and `audience`, when given, are required in every token.
+    pub fn new(secret: &Secret, issuer: Option<&str>, audience: Option<&str>) -> Self {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.algorithms = vec![Algorithm::HS256];
+        validation.leeway = 30;
+        validation.validate_exp = true;
+        let mut required = vec!["exp"];
+        if let Some(iss) = issuer {
+            validation.set_issuer(&[iss]);
+            required.push("iss");
+        }
+        match audience {
+            Some(aud) => {
+                validation.set_audience(&[aud]);
+                required.push("aud");
+            }
+            None => validation.validate_aud = false,
+        }
+        validation.set_required_spec_claims(&required);
+        Self {
+            key: DecodingKey::from_secret(secret.expose().as_bytes()),
+            validation,
+        }
+    }
+
+    /// The owner named by a valid token.
+    pub fn verify(&self, token: &str) -> Result<UserId, AuthError> {
+        let data = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation)
+            .map_err(|e| AuthError::Invalid(e.to_string()))?;
+        if data.header.alg != Algorithm::HS256 {
+            return Err(AuthError::Invalid("algorithm not allowed".to_owned()));
+        }
+        let claims = data.claims;
+        let id = match claims.user_id {
+            Some(v) => v.as_i64().ok_or(AuthError::NoUser)?,
+            None => claims
+                .sub
+                .as_deref()
+                .and_then(|s| s.parse::<i64>().ok())
+                .ok_or(AuthError::NoUser)?,
+        };
+        if id <= 0 {
+            return Err(AuthError::NoUser);
+        }
+        Ok(UserId::new(id))
+    }
+
+    /// Reads `Authorization: Bearer <token>`.
+    pub fn verify_header(&self, header: Option<&str>) -> Result<UserId, AuthError> {
+        let header = header.ok_or(AuthError::Missing)?;
+        let (scheme, token) = header
+            .split_once(' ')
+            .ok_or_else(|| AuthError::Invalid("malformed authorization header".to_owned()))?;
+        if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+            return Err(AuthError::Invalid(
+                "malformed authorization header".to_owned(),
+            ));
+        }
+        self.verify(token.trim())
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct IssuedClaims<'a> {
+    sub: String,
+    user_id: i64,
+    iat: i64,
+    exp: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    iss: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    aud: Option<&'a str>,
+}
+
+/// Signs an HS256 token for `user`, valid for `ttl` from `now` (development tokens and tests).
+pub fn issue_token(
+    secret: &Secret,
+    user: UserId,
+    now: DateTime<Utc>,
+    ttl: TimeDelta,
+    issuer: Option<&str>,
+    audience: Option<&str>,
+) -> String {
+    let claims = IssuedClaims {
+        sub: user.to_string(),
+        user_id: user.get(),
+        iat: now.timestamp(),
+        exp: (now + ttl).timestamp(),
+        iss: issuer,
+        aud: audience,
+    };
+    jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &EncodingKey::from_secret(secret.expose().as_bytes()),
+    )
+    .expect("HS256 signing of plain claims cannot fail")
+}
+
+/// A random secret for one run (when none is configured): 48 bytes from the OS, hex-encoded.
+pub fn random_secret() -> Secret {
+    use rand::{RngCore, SeedableRng};
+    let mut bytes = [0u8; 48];
+    rand::rngs::StdRng::from_os_rng().fill_bytes(&mut bytes);
+    Secret::new(bytes.iter().map(|b| format!("{b:02x}")).collect::<String>())
+}
+
+/// The authenticated caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AuthUser(pub UserId);
+
+impl FromRequestParts<AppState> for AuthUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let header = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        match state.auth().verify_header(header) {
+            Ok(user) => Ok(AuthUser(user)),
+            Err(e) => {
+                tracing::debug!(reason = %e, "request refused: authentication");
+                Err(ApiError::Unauthorized(e))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secret() -> Secret {
+        Secret::new("x".repeat(40))
+    }
+
+    #[test]
+    fn issued_tokens_verify_and_name_their_user() {
+        let auth = JwtAuth::new(&secret(), None, None);
+        let t = issue_token(
+            &secret(),
+            UserId::new(7),
+            Utc::now(),
+            TimeDelta::hours(1),
+            None,
+            None,
+        );
+        assert_eq!(auth.verify(&t).unwrap(), UserId::new(7));
+        assert_eq!(
+            auth.verify_header(Some(&format!("Bearer {t}"))).unwrap(),
+            UserId::new(7)
+        );
+        assert_eq!(auth.verify_header(None), Err(AuthError::Missing));
+        assert!(auth.verify_header(Some(&format!("Basic {t}"))).is_err());
+    }
+
+    #[test]
+    fn issuer_and_audience_are_enforced_when_configured() {
+        let auth = JwtAuth::new(&secret(), Some("platform"), Some("invite"));
+        let now = Utc::now();
+        let ttl = TimeDelta::hours(1);
+        let user = UserId::new(1);
+        let good = issue_token(&secret(), user, now, ttl, Some("platform"), Some("invite"));
+        assert!(auth.verify(&good).is_ok());
+        let no_iss = issue_token(&secret(), user, now, ttl, None, Some("invite"));
+        assert!(auth.verify(&no_iss).is_err());
+        let wrong_aud = issue_token(&secret(), user, now, ttl, Some("platform"), Some("x"));
+        assert!(auth.verify(&wrong_aud).is_err());
+    }
+
+    #[test]
+    fn random_secrets_differ() {
+        assert_ne!(random_secret().expose(), random_secret().expose());
+        assert_eq!(random_secret().expose().len(), 96);
+    }
+}

@@ -1,0 +1,307 @@
+//! Configuration from the environment (SPEC §14), read once at start into typed values. A bad
+//! value stops the start with one line naming the variable.
+
+use std::net::SocketAddr;
+use std::str::FromStr;
+
+use invite_core::ports::Secret;
+use invite_core::service::ServiceLimits;
+
+/// A variable with a value this build cannot use.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{var}: {message}")]
+pub struct ConfigError {
+    /// The variable.
+    pub var: &'static str,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// Human-readable, for a terminal.
+    #[default]
+    Pretty,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// Where tasks, targets, logs and limit counters live.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Storage {
+    /// In this process's memory (lost on exit).
+    #[default]
+    Memory,
+}
+
+/// Token checking.
+#[derive(Debug, Clone, Default)]
+pub struct JwtConfig {
+    /// HS256 secret (`INVITE_JWT_SECRET`); a random one per run when absent.
+    pub secret: Option<Secret>,
+    /// Required `iss`, if set (`INVITE_JWT_ISSUER`).
+    pub issuer: Option<String>,
+    /// Required `aud`, if set (`INVITE_JWT_AUDIENCE`).
+    pub audience: Option<String>,
+}
+
+/// The simulated messenger of embedded mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SandboxSettings {
+    /// Every duration of the sandbox's limit policy (pauses, spread, rolling window,
+    /// cooldowns) is divided by this (`INVITE_SANDBOX_TIME_SCALE`); caps stay the same. The
+    /// default, 1440, turns a day into a minute, so a sandbox task visibly moves within
+    /// seconds. 1 keeps Telegram's real pacing.
+    pub time_scale: u32,
+    /// Sandbox accounts generated for every user (`INVITE_SANDBOX_ACCOUNTS`).
+    pub accounts: usize,
+    /// Seed of the simulated people and weather (`INVITE_SANDBOX_SEED`).
+    pub seed: u64,
+}
+
+impl Default for SandboxSettings {
+    fn default() -> Self {
+        Self {
+            time_scale: 1440,
+            accounts: 10,
+            seed: 42,
+        }
+    }
+}
+
+/// Everything the service reads from its environment.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `BIND_ADDR`, default `127.0.0.1:8003`.
+    pub bind_addr: SocketAddr,
+    /// `DATABASE_URL`.
+    pub storage: Storage,
+    /// `INVITE_JWT_*`.
+    pub jwt: JwtConfig,
+    /// `LOG_FORMAT`: `pretty` (default) or `json`.
+    pub log_format: LogFormat,
+    /// `INVITE_MAX_*`.
+    pub limits: ServiceLimits,
+    /// `INVITE_SANDBOX_*`.
+    pub sandbox: SandboxSettings,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            bind_addr: SocketAddr::from(([127, 0, 0, 1], 8003)),
+            storage: Storage::default(),
+            jwt: JwtConfig::default(),
+            log_format: LogFormat::default(),
+            limits: ServiceLimits::default(),
+            sandbox: SandboxSettings::default(),
+        }
+    }
+}
+
+/// Variables of the platform deployment whose adapters are not part of this build: setting
+/// one would silently do nothing, so it stops the start instead.
+const NOT_IN_THIS_BUILD: [&str; 7] = [
+    "AMQP_URL",
+    "VAULT_ADDR",
+    "VAULT_ROLE_ID",
+    "VAULT_SECRET_ID",
+    "ACCOUNT_MANAGER_URL",
+    "INTEGRATION_SERVICE_URL",
+    "PARSING_SERVICE_URL",
+];
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_vars(std::env::vars())
+    }
+
+    /// Reads the given variables (empty values count as unset).
+    pub fn from_vars(
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let vars: std::collections::HashMap<String, String> = vars
+            .into_iter()
+            .filter(|(_, v)| !v.trim().is_empty())
+            .collect();
+        let get = |name: &str| vars.get(name).map(|v| v.trim().to_owned());
+        let mut config = Config::default();
+        for var in NOT_IN_THIS_BUILD {
+            if get(var).is_some() {
+                return Err(ConfigError {
+                    var,
+                    message: "the platform adapter that uses it is not part of this build yet; \
+                              unset it to run in embedded mode"
+                        .to_owned(),
+                });
+            }
+        }
+        if let Some(v) = get("BIND_ADDR") {
+            config.bind_addr = parse("BIND_ADDR", &v, "an address such as 127.0.0.1:8003")?;
+        }
+        if let Some(v) = get("DATABASE_URL") {
+            config.storage = match v.as_str() {
+                "memory" | "memory:" | "memory://" => Storage::Memory,
+                other if other.starts_with("sqlite:") || other.starts_with("postgres") => {
+                    return Err(ConfigError {
+                        var: "DATABASE_URL",
+                        message: "the SQL stores are not part of this build yet; use memory:// \
+                                  or unset it"
+                            .to_owned(),
+                    });
+                }
+                _ => {
+                    return Err(ConfigError {
+                        var: "DATABASE_URL",
+                        message: "expected memory://".to_owned(),
+                    });
+                }
+            };
+        }
+        if let Some(v) = vars.get("INVITE_JWT_SECRET") {
+            if v.len() < 32 {
+                return Err(ConfigError {
+                    var: "INVITE_JWT_SECRET",
+                    message: format!(
+                        "must be at least 32 bytes for HS256 (it has {})",
+                        v.len()
+                    ),
+                });
+            }
+            config.jwt.secret = Some(Secret::new(v.clone()));
+        }
+        config.jwt.issuer = get("INVITE_JWT_ISSUER");
+        config.jwt.audience = get("INVITE_JWT_AUDIENCE");
+        if let Some(v) = get("LOG_FORMAT") {
+            config.log_format = match v.to_ascii_lowercase().as_str() {
+                "json" => LogFormat::Json,
+                "pretty" | "text" => LogFormat::Pretty,
+                _ => {
+                    return Err(ConfigError {
+                        var: "LOG_FORMAT",
+                        message: format!("expected json or pretty, got {v:?}"),
+                    });
+                }
+            };
+        }
+        let limits = &mut config.limits;
+        for (var, slot) in [
+            (
+                "INVITE_MAX_TARGETS_PER_TASK",
+                &mut limits.max_targets_per_task,
+            ),
+            ("INVITE_MAX_RUNNING_TASKS", &mut limits.max_running_tasks),
+            ("INVITE_MAX_NAME_LENGTH", &mut limits.max_name_length),
+            (
+                "INVITE_MAX_TEMPLATE_LENGTH",
+                &mut limits.max_template_length,
+            ),
+        ] {
+            if let Some(v) = get(var) {
+                *slot = positive(var, &v)?;
+            }
+        }
+        if let Some(v) = get("INVITE_SANDBOX_TIME_SCALE") {
+            config.sandbox.time_scale = positive("INVITE_SANDBOX_TIME_SCALE", &v)?;
+        }
+        if let Some(v) = get("INVITE_SANDBOX_ACCOUNTS") {
+            config.sandbox.accounts = positive("INVITE_SANDBOX_ACCOUNTS", &v)?;
+            if config.sandbox.accounts > 1000 {
+                return Err(ConfigError {
+                    var: "INVITE_SANDBOX_ACCOUNTS",
+                    message: "at most 1000".to_owned(),
+                });
+            }
+        }
+        if let Some(v) = get("INVITE_SANDBOX_SEED") {
+            config.sandbox.seed = parse("INVITE_SANDBOX_SEED", &v, "an unsigned integer")?;
+        }
+        Ok(config)
+    }
+}
+
+fn parse<T: FromStr>(var: &'static str, value: &str, expected: &str) -> Result<T, ConfigError> {
+    value.parse().map_err(|_| ConfigError {
+        var,
+        message: format!("expected {expected}, got {value:?}"),
+    })
+}
+
+fn positive<T: FromStr + Default + PartialEq>(
+    var: &'static str,
+    value: &str,
+) -> Result<T, ConfigError> {
+    let n: T = parse(var, value, "a positive integer")?;
+    if n == T::default() {
+        return Err(ConfigError {
+            var,
+            message: "must be a positive integer".to_owned(),
+        });
+    }
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_are_the_embedded_mode() {
+        let c = Config::from_vars(vars(&[])).unwrap();
+        assert_eq!(c.bind_addr.to_string(), "127.0.0.1:8003");
+        assert_eq!(c.storage, Storage::Memory);
+        assert!(c.jwt.secret.is_none());
+        assert_eq!(c.limits, ServiceLimits::default());
+        assert_eq!(c.sandbox.time_scale, 1440);
+    }
+
+    #[test]
+    fn a_bad_value_names_its_variable() {
+        for (var, value) in [
+            ("BIND_ADDR", "nowhere"),
+            ("LOG_FORMAT", "xml"),
+            ("INVITE_MAX_RUNNING_TASKS", "0"),
+            ("INVITE_MAX_TARGETS_PER_TASK", "-3"),
+            ("INVITE_SANDBOX_TIME_SCALE", "fast"),
+            ("INVITE_JWT_SECRET", "short"),
+            ("DATABASE_URL", "mysql://x"),
+            ("AMQP_URL", "amqp://localhost"),
+        ] {
+            let err = Config::from_vars(vars(&[(var, value)])).unwrap_err();
+            assert_eq!(err.var, var);
+            let line = err.to_string();
+            assert!(line.starts_with(&format!("{var}: ")), "{line}");
+            assert!(!line.contains('\n'));
+            assert!(!line.contains("short"), "secrets never echoed: {line}");
+        }
+    }
+
+    #[test]
+    fn values_are_read() {
+        let c = Config::from_vars(vars(&[
+            ("BIND_ADDR", "0.0.0.0:9000"),
+            ("LOG_FORMAT", "JSON"),
+            ("INVITE_MAX_TARGETS_PER_TASK", "50"),
+            ("INVITE_JWT_SECRET", &"s".repeat(40)),
+            ("INVITE_JWT_ISSUER", "platform"),
+            ("INVITE_SANDBOX_TIME_SCALE", "1"),
+            ("DATABASE_URL", ""),
+        ]))
+        .unwrap();
+        assert_eq!(c.bind_addr.port(), 9000);
+        assert_eq!(c.log_format, LogFormat::Json);
+        assert_eq!(c.limits.max_targets_per_task, 50);
+        assert_eq!(c.jwt.issuer.as_deref(), Some("platform"));
+        assert_eq!(c.sandbox.time_scale, 1);
+        assert_eq!(format!("{:?}", c.jwt.secret), "Some(Secret(***))");
+    }
+}

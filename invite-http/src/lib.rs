@@ -1,0 +1,126 @@
+#![doc = include_str!("../README.md")]
+
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod observe;
+pub mod runtime;
+pub mod wire;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::Router;
+use invite_core::service::Campaigns;
+use metrics_exporter_prometheus::PrometheusHandle;
+use tokio::net::TcpListener;
+
+use crate::auth::JwtAuth;
+use crate::config::LogFormat;
+use crate::runtime::Health;
+
+#[derive(Debug)]
+struct Inner {
+    campaigns: Arc<Campaigns>,
+    auth: JwtAuth,
+    health: Health,
+    metrics: Option<PrometheusHandle>,
+}
+
+/// What every handler sees: the use cases, the token checker, health probes and metrics.
+#[derive(Debug, Clone)]
+pub struct AppState(Arc<Inner>);
+
+impl AppState {
+    /// Assembles the state.
+    pub fn new(
+        campaigns: Arc<Campaigns>,
+        auth: JwtAuth,
+        health: Health,
+        metrics: Option<PrometheusHandle>,
+    ) -> Self {
+        Self(Arc::new(Inner {
+            campaigns,
+            auth,
+            health,
+            metrics,
+        }))
+    }
+
+    /// The use cases.
+    pub fn campaigns(&self) -> &Campaigns {
+        &self.0.campaigns
+    }
+
+    /// The token checker.
+    pub fn auth(&self) -> &JwtAuth {
+        &self.0.auth
+    }
+
+    /// Health probes.
+    pub fn health(&self) -> &Health {
+        &self.0.health
+    }
+
+    /// The Prometheus handle, when metrics are served.
+    pub fn metrics(&self) -> Option<&PrometheusHandle> {
+        self.0.metrics.as_ref()
+    }
+}
+
+/// The whole HTTP application: routes, fallbacks, request metrics, state.
+pub fn app(state: AppState) -> Router {
+    api::router()
+        .layer(axum::middleware::from_fn(observe::track_http))
+        .with_state(state)
+}
+
+/// Serves the API on `listener` until `shutdown` completes, then finishes the requests in
+/// flight.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+    tracing::info!("shutdown requested");
+}
+
+/// Installs the process's log subscriber: JSON lines or human-readable, filtered by
+/// `RUST_LOG` (default `info`).
+pub fn init_tracing(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match format {
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+        LogFormat::Pretty => builder.init(),
+    }
+}

@@ -1,0 +1,346 @@
+//! Wiring: the one factory that picks backends from configuration ([`connect_backends`]),
+//! the embedded engine with the sandbox platform, and the health of each dependency.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use invite_core::clock::Clock;
+use invite_core::domain::{AccountId, Platform, UserId};
+use invite_core::engine::{Engine, EngineConfig, EngineParts};
+use invite_core::limits::{LimitPolicy, LocalAccountManager};
+use invite_core::memory::{InProcessQueue, MemoryLedger, MemoryStore};
+use invite_core::ports::{
+    AccountDirectory, AccountInfo, AccountLeases, DirectoryError, JobQueue, LimitLedger,
+    SuppressionList, TaskFilter, TaskStore,
+};
+use invite_core::sandbox::{SandboxConfig, SandboxStrategy};
+use invite_core::service::{CampaignParts, Campaigns};
+use invite_core::async_trait;
+use invite_core::ports::Secret;
+use metrics_exporter_prometheus::PrometheusHandle;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::AppState;
+use crate::auth::JwtAuth;
+use crate::config::{Config, SandboxSettings, Storage};
+use crate::observe::{MeteredAccounts, MeteredStore};
+use crate::wire::CheckView;
+
+/// Start-up failures of the wiring.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// A backend could not be reached or prepared.
+    #[error("{what}: {message}")]
+    Backend {
+        /// Which backend.
+        what: &'static str,
+        /// Why.
+        message: String,
+    },
+}
+
+/// The persistence and queue ports chosen from configuration.
+#[derive(Debug, Clone)]
+pub struct Backends {
+    /// Tasks, targets, lanes, logs.
+    pub store: Arc<dyn TaskStore>,
+    /// Do-not-contact list.
+    pub suppression: Arc<dyn SuppressionList>,
+    /// Account leases.
+    pub leases: Arc<dyn AccountLeases>,
+    /// Limit counters of the local account manager.
+    pub ledger: Arc<dyn LimitLedger>,
+    /// Work nudges.
+    pub queue: Arc<dyn JobQueue>,
+    /// Backend name for health and logs (`memory`).
+    pub store_kind: &'static str,
+    /// Queue name for health and logs (`in-process`).
+    pub queue_kind: &'static str,
+}
+
+/// The one place that picks a backend.
+pub async fn connect_backends(storage: &Storage) -> Result<Backends, BuildError> {
+    match storage {
+        Storage::Memory => {
+            let store = Arc::new(MemoryStore::new());
+            Ok(Backends {
+                store: store.clone(),
+                suppression: store.clone(),
+                leases: store,
+                ledger: Arc::new(MemoryLedger::new()),
+                queue: Arc::new(InProcessQueue::new()),
+                store_kind: "memory",
+                queue_kind: "in-process",
+            })
+        }
+    }
+}
+
+/// Generates the same `count` sandbox accounts (`sandbox-<user>-<n>`) for every user, and no
+/// account on other platforms: the embedded mode's directory.
+#[derive(Debug, Clone, Copy)]
+pub struct SandboxDirectory {
+    per_user: usize,
+}
+
+impl SandboxDirectory {
+    /// `per_user` accounts for each user.
+    pub fn new(per_user: usize) -> Self {
+        Self { per_user }
+    }
+}
+
+#[async_trait]
+impl AccountDirectory for SandboxDirectory {
+    async fn accounts(
+        &self,
+        user: UserId,
+        platform: Platform,
+    ) -> Result<Vec<AccountInfo>, DirectoryError> {
+        if platform != Platform::Sandbox {
+            return Ok(Vec::new());
+        }
+        (1..=self.per_user)
+            .map(|n| {
+                let id = AccountId::parse(format!("sandbox-{user}-{n:02}"))
+                    .map_err(|e| DirectoryError::Unavailable(e.to_string()))?;
+                Ok(AccountInfo {
+                    display_name: Some(format!("Sandbox account {n}")),
+                    id,
+                    platform,
+                    active: true,
+                })
+            })
+            .collect()
+    }
+}
+
+/// The sandbox's limit policy: Telegram's rules with every duration divided by the time scale.
+pub fn sandbox_policy(settings: &SandboxSettings) -> LimitPolicy {
+    LimitPolicy::telegram().time_scaled(settings.time_scale)
+}
+
+fn sandbox_config(settings: &SandboxSettings) -> SandboxConfig {
+    let defaults = SandboxConfig::default();
+    let scale = u64::from(settings.time_scale.max(1));
+    let (lo, hi) = defaults.flood_wait_seconds;
+    SandboxConfig {
+        seed: settings.seed,
+        flood_wait_seconds: ((lo / scale).max(1), (hi / scale).max(1)),
+        limits: sandbox_policy(settings),
+        ..defaults
+    }
+}
+
+/// The health of each dependency.
+#[derive(Debug, Clone)]
+pub struct Health {
+    store: Arc<dyn TaskStore>,
+    ledger: Arc<dyn LimitLedger>,
+    directory: Arc<dyn AccountDirectory>,
+    store_kind: &'static str,
+    queue_kind: &'static str,
+    secret_source: &'static str,
+    engine_running: Arc<AtomicBool>,
+}
+
+impl Health {
+    /// Probes every dependency.
+    pub async fn check(&self) -> Vec<CheckView> {
+        let view = |name: &str, ok: bool, detail: String| CheckView {
+            name: name.to_owned(),
+            status: if ok { "ok" } else { "down" }.to_owned(),
+            detail,
+        };
+        let probe = TaskFilter {
+            limit: 1,
+            ..TaskFilter::default()
+        };
+        let store = self.store.list_tasks(UserId::new(0), &probe).await;
+        let account = AccountId::parse("health-probe").expect("a valid id");
+        let ledger = self
+            .ledger
+            .history(&account, "", chrono::DateTime::<chrono::Utc>::UNIX_EPOCH)
+            .await;
+        let directory = self
+            .directory
+            .accounts(UserId::new(0), Platform::Sandbox)
+            .await;
+        let engine = self.engine_running.load(Ordering::Relaxed);
+        vec![
+            view(
+                "store",
+                store.is_ok(),
+                match store {
+                    Ok(_) => self.store_kind.to_owned(),
+                    Err(e) => format!("{}: {e}", self.store_kind),
+                },
+            ),
+            view(
+                "limit_ledger",
+                ledger.is_ok(),
+                match ledger {
+                    Ok(_) => self.store_kind.to_owned(),
+                    Err(e) => format!("{}: {e}", self.store_kind),
+                },
+            ),
+            view("queue", true, self.queue_kind.to_owned()),
+            view(
+                "account_directory",
+                directory.is_ok(),
+                match directory {
+                    Ok(_) => "generated sandbox accounts".to_owned(),
+                    Err(e) => e.to_string(),
+                },
+            ),
+            view("account_manager", true, "local".to_owned()),
+            view(
+                "engine",
+                engine,
+                if engine {
+                    "in-process, running".to_owned()
+                } else {
+                    "in-process, not running".to_owned()
+                },
+            ),
+            view("jwt_secret", true, self.secret_source.to_owned()),
+        ]
+    }
+}
+
+/// What the caller chooses beside the configuration.
+#[derive(Debug, Clone)]
+pub struct RuntimeOptions {
+    /// Time (the system clock in production, a virtual clock in tests).
+    pub clock: Arc<dyn Clock>,
+    /// The HS256 secret (configured, or generated for this run).
+    pub jwt_secret: Secret,
+    /// Whether the secret was generated.
+    pub secret_generated: bool,
+    /// The Prometheus handle, when metrics are served.
+    pub metrics: Option<PrometheusHandle>,
+}
+
+/// Everything one embedded process runs.
+#[derive(Debug)]
+pub struct Runtime {
+    /// State of the HTTP handlers.
+    pub state: AppState,
+    /// The in-process engine.
+    pub engine: Arc<Engine>,
+    /// The store as the engine and the API see it (counts metrics, announces changes).
+    pub store: Arc<MeteredStore>,
+    queue: Arc<dyn JobQueue>,
+    engine_running: Arc<AtomicBool>,
+}
+
+impl Runtime {
+    /// Wires the backends, the local account manager, the sandbox platform, the engine and the
+    /// use cases.
+    pub async fn build(config: &Config, options: RuntimeOptions) -> Result<Self, BuildError> {
+        let backends = connect_backends(&config.storage).await?;
+        let clock = options.clock;
+        let policy = sandbox_policy(&config.sandbox);
+        let store = Arc::new(MeteredStore::new(backends.store.clone()));
+        let manager = LocalAccountManager::new(backends.ledger.clone(), clock.clone(), config.sandbox.seed)
+            .with_policy(Platform::Sandbox, policy);
+        let accounts = Arc::new(MeteredAccounts::new(Arc::new(manager)));
+        let directory: Arc<dyn AccountDirectory> =
+            Arc::new(SandboxDirectory::new(config.sandbox.accounts));
+        let sandbox = Arc::new(SandboxStrategy::new(sandbox_config(&config.sandbox)));
+        let engine = Arc::new(Engine::new(
+            EngineParts {
+                store: store.clone(),
+                suppression: backends.suppression.clone(),
+                leases: backends.leases.clone(),
+                accounts: accounts.clone(),
+                directory: directory.clone(),
+                clock: clock.clone(),
+            },
+            [sandbox as Arc<_>],
+            EngineConfig {
+                worker_id: "invite-http-embedded".to_owned(),
+                ..EngineConfig::default()
+            },
+        ));
+        let campaigns = Campaigns::new(
+            CampaignParts {
+                store: store.clone(),
+                queue: backends.queue.clone(),
+                accounts,
+                directory: directory.clone(),
+                ledger: Some(backends.ledger.clone()),
+                clock,
+            },
+            config.limits,
+        )
+        .with_policy(Platform::Sandbox, policy)
+        .with_waker(engine.clone());
+        let engine_running = Arc::new(AtomicBool::new(false));
+        let health = Health {
+            store: store.clone(),
+            ledger: backends.ledger.clone(),
+            directory,
+            store_kind: backends.store_kind,
+            queue_kind: backends.queue_kind,
+            secret_source: if options.secret_generated {
+                "generated for this run (development only)"
+            } else {
+                "INVITE_JWT_SECRET"
+            },
+            engine_running: engine_running.clone(),
+        };
+        let auth = JwtAuth::new(
+            &options.jwt_secret,
+            config.jwt.issuer.as_deref(),
+            config.jwt.audience.as_deref(),
+        );
+        let state = AppState::new(Arc::new(campaigns), auth, health, options.metrics);
+        Ok(Self {
+            state,
+            engine,
+            store,
+            queue: backends.queue,
+            engine_running,
+        })
+    }
+
+    /// A receiver that changes whenever a task changes status or a target finishes.
+    pub fn changes(&self) -> watch::Receiver<u64> {
+        self.store.subscribe()
+    }
+
+    /// Runs the engine and the queue consumer (which wakes the engine for every job) until
+    /// `cancel` fires; both are tracked by `tracker` for a bounded drain on shutdown.
+    pub fn spawn(&self, tracker: &TaskTracker, cancel: CancellationToken) {
+        let engine = self.engine.clone();
+        let running = self.engine_running.clone();
+        let token = cancel.clone();
+        tracker.spawn(async move {
+            running.store(true, Ordering::Relaxed);
+            engine.run(token).await;
+            running.store(false, Ordering::Relaxed);
+        });
+        let engine = self.engine.clone();
+        let queue = self.queue.clone();
+        tracker.spawn(async move {
+            loop {
+                match queue.next(&cancel).await {
+                    Ok(Some(delivery)) => {
+                        engine.wake();
+                        if let Err(e) = queue.ack(&delivery).await {
+                            tracing::warn!(error = %e, "job not acknowledged");
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "job queue failed; the engine keeps its own schedule");
+                        break;
+                    }
+                }
+            }
+        });
+    }
+}
