@@ -49,7 +49,12 @@ impl Modify for BearerAuth {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "bearer",
-            SecurityScheme::Http(Http::builder().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+            SecurityScheme::Http(
+                Http::builder()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
         );
     }
 }
@@ -104,9 +109,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
             Err(e) => {
                 let status = match &e {
                     JsonRejection::JsonDataError(_) => StatusCode::UNPROCESSABLE_ENTITY,
-                    JsonRejection::MissingJsonContentType(_) => {
-                        StatusCode::UNSUPPORTED_MEDIA_TYPE
-                    }
+                    JsonRejection::MissingJsonContentType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
                     JsonRejection::BytesRejection(_) => StatusCode::PAYLOAD_TOO_LARGE,
                     _ => StatusCode::BAD_REQUEST,
                 };
@@ -195,12 +198,18 @@ fn page(limit: Option<u32>, offset: Option<u32>) -> Result<(u32, u32), ApiError>
     Ok((limit, offset.unwrap_or(0)))
 }
 
-fn parse_field<T: std::str::FromStr>(field: &str, value: Option<&str>) -> Result<Option<T>, ApiError>
+fn parse_field<T: std::str::FromStr>(
+    field: &str,
+    value: Option<&str>,
+) -> Result<Option<T>, ApiError>
 where
     T::Err: std::fmt::Display,
 {
     value
-        .map(|v| v.parse::<T>().map_err(|e| ApiError::field(field, e.to_string())))
+        .map(|v| {
+            v.parse::<T>()
+                .map_err(|e| ApiError::field(field, e.to_string()))
+        })
         .transpose()
 }
 

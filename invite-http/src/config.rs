@@ -164,10 +164,7 @@ impl Config {
             if v.len() < 32 {
                 return Err(ConfigError {
                     var: "INVITE_JWT_SECRET",
-                    message: format!(
-                        "must be at least 32 bytes for HS256 (it has {})",
-                        v.len()
-                    ),
+                    message: format!("must be at least 32 bytes for HS256 (it has {})", v.len()),
                 });
             }
             config.jwt.secret = Some(Secret::new(v.clone()));

@@ -153,9 +153,9 @@ impl ApiError {
                 Limit::MaxTargetsPerTask => format!(
                     "limit {limit} exceeded: the task would have {actual} targets, at most {max} are allowed"
                 ),
-                Limit::MaxRunningTasks => format!(
-                    "limit {limit} exceeded: at most {max} tasks may run at once per user"
-                ),
+                Limit::MaxRunningTasks => {
+                    format!("limit {limit} exceeded: at most {max} tasks may run at once per user")
+                }
             },
             other => other.to_string(),
         };
@@ -207,15 +207,13 @@ impl IntoResponse for ApiError {
         }
         let status = self.status();
         let mut response = (status, Json(self.problem())).into_response();
-        response.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static(PROBLEM_JSON),
-        );
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
         if status == StatusCode::UNAUTHORIZED {
-            response.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer"),
-            );
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         response
     }

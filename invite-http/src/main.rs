@@ -44,15 +44,29 @@ async fn main() -> ExitCode {
     let listener = match tokio::net::TcpListener::bind(config.bind_addr).await {
         Ok(l) => l,
         Err(e) => {
-            eprintln!("invite-http: BIND_ADDR: cannot listen on {}: {e}", config.bind_addr);
+            eprintln!(
+                "invite-http: BIND_ADDR: cannot listen on {}: {e}",
+                config.bind_addr
+            );
             return ExitCode::FAILURE;
         }
     };
     if generated {
         let (iss, aud) = (config.jwt.issuer.as_deref(), config.jwt.audience.as_deref());
-        let token = auth::issue_token(&secret, UserId::new(1), Utc::now(), TimeDelta::days(30), iss, aud);
-        println!("DEVELOPMENT ONLY: no INVITE_JWT_SECRET set; a random secret was generated for this run.");
-        println!("Token for user 1 (valid 30 days, until this process stops):\n\n  export TOKEN={token}\n");
+        let token = auth::issue_token(
+            &secret,
+            UserId::new(1),
+            Utc::now(),
+            TimeDelta::days(30),
+            iss,
+            aud,
+        );
+        println!(
+            "DEVELOPMENT ONLY: no INVITE_JWT_SECRET set; a random secret was generated for this run."
+        );
+        println!(
+            "Token for user 1 (valid 30 days, until this process stops):\n\n  export TOKEN={token}\n"
+        );
     }
     tracing::info!(addr = %config.bind_addr, time_scale = config.sandbox.time_scale, "invite-http listening on http://{}", config.bind_addr);
     let cancel = CancellationToken::new();
@@ -61,7 +75,10 @@ async fn main() -> ExitCode {
     let served = serve(listener, runtime.state.clone(), shutdown_signal()).await;
     cancel.cancel();
     tracker.close();
-    if tokio::time::timeout(Duration::from_secs(10), tracker.wait()).await.is_err() {
+    if tokio::time::timeout(Duration::from_secs(10), tracker.wait())
+        .await
+        .is_err()
+    {
         tracing::warn!("background work did not stop within 10 s");
     }
     match served {

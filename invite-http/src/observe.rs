@@ -14,14 +14,13 @@ use axum::response::Response;
 use chrono::{DateTime, Utc};
 use invite_core::async_trait;
 use invite_core::domain::{
-    AccountId, ExecutionLog, Lane, NewExecutionLog, NewTarget, NewTask, Platform, Target,
-    TargetId, Task, TaskEvent, TaskId, TaskStatus, TaskUpdate, UserId,
+    AccountId, ExecutionLog, Lane, NewExecutionLog, NewTarget, NewTask, Platform, Target, TargetId,
+    Task, TaskEvent, TaskId, TaskStatus, TaskUpdate, UserId,
 };
 use invite_core::ports::{
-    AccountManager, AccountManagerError, AccountState, AddedTargets, Allocation,
-    AllocationRequest, CleanupReport, CreatedTask, ErrorClass, ErrorReport, LogFilter,
-    OutcomeRecord, Progress, RateDecision, RateLimitCheck, StoreResult, TaskFilter, TaskStats,
-    TaskStore, UsageStats,
+    AccountManager, AccountManagerError, AccountState, AddedTargets, Allocation, AllocationRequest,
+    CleanupReport, CreatedTask, ErrorClass, ErrorReport, LogFilter, OutcomeRecord, Progress,
+    RateDecision, RateLimitCheck, StoreResult, TaskFilter, TaskStats, TaskStore, UsageStats,
 };
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tokio::sync::watch;
@@ -50,10 +49,7 @@ pub fn install_recorder() -> PrometheusHandle {
 
 fn describe() {
     metrics::describe_counter!("invite_tasks_total", "Tasks entering each status");
-    metrics::describe_counter!(
-        "invite_targets_processed",
-        "Targets finished, per outcome"
-    );
+    metrics::describe_counter!("invite_targets_processed", "Targets finished, per outcome");
     metrics::describe_counter!(
         "invite_accounts_blocked",
         "Accounts restricted or excluded by a platform error"
@@ -65,10 +61,7 @@ fn describe() {
     );
     metrics::describe_gauge!("invite_active_tasks", "Tasks IN_PROGRESS");
     metrics::describe_counter!("http_requests_total", "HTTP requests");
-    metrics::describe_histogram!(
-        "http_request_duration_seconds",
-        "HTTP request latency"
-    );
+    metrics::describe_histogram!("http_request_duration_seconds", "HTTP request latency");
 }
 
 /// Middleware: request count and latency per method, route template and status.

@@ -4,19 +4,19 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use invite_core::async_trait;
 use invite_core::clock::Clock;
 use invite_core::domain::{AccountId, Platform, UserId};
 use invite_core::engine::{Engine, EngineConfig, EngineParts};
 use invite_core::limits::{LimitPolicy, LocalAccountManager};
 use invite_core::memory::{InProcessQueue, MemoryLedger, MemoryStore};
+use invite_core::ports::Secret;
 use invite_core::ports::{
     AccountDirectory, AccountInfo, AccountLeases, DirectoryError, JobQueue, LimitLedger,
     SuppressionList, TaskFilter, TaskStore,
 };
 use invite_core::sandbox::{SandboxConfig, SandboxStrategy};
 use invite_core::service::{CampaignParts, Campaigns};
-use invite_core::async_trait;
-use invite_core::ports::Secret;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -244,8 +244,9 @@ impl Runtime {
         let clock = options.clock;
         let policy = sandbox_policy(&config.sandbox);
         let store = Arc::new(MeteredStore::new(backends.store.clone()));
-        let manager = LocalAccountManager::new(backends.ledger.clone(), clock.clone(), config.sandbox.seed)
-            .with_policy(Platform::Sandbox, policy);
+        let manager =
+            LocalAccountManager::new(backends.ledger.clone(), clock.clone(), config.sandbox.seed)
+                .with_policy(Platform::Sandbox, policy);
         let accounts = Arc::new(MeteredAccounts::new(Arc::new(manager)));
         let directory: Arc<dyn AccountDirectory> =
             Arc::new(SandboxDirectory::new(config.sandbox.accounts));

@@ -9,8 +9,7 @@ use invite_core::domain::{
 };
 use invite_core::ports::{AccountState, CreatedTask, TaskStats};
 use invite_core::service::{
-    AccountOverview, ActionType, TargetDraft, TaskDraft, TaskPatch, TaskStatusReport,
-    UpdatedTask,
+    AccountOverview, ActionType, TargetDraft, TaskDraft, TaskPatch, TaskStatusReport, UpdatedTask,
 };
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::{IntoParams, ToSchema};

@@ -1,0 +1,224 @@
+//! A real server on `127.0.0.1:0` over the same wiring as the binary, and a real HTTP client.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use invite_core::clock::{Clock, SystemClock, VirtualClock};
+use invite_core::domain::UserId;
+use invite_core::ports::Secret;
+use invite_http::auth::issue_token;
+use invite_http::config::{Config, SandboxSettings};
+use invite_http::observe::install_recorder;
+use invite_http::runtime::{Runtime, RuntimeOptions};
+use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub const SECRET: &str = "test-secret-of-at-least-thirty-two-bytes!";
+
+/// How the engine runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    /// Not in the background: the test drives it on a virtual clock (real Telegram pacing,
+    /// simulated hours pass in moments).
+    Virtual,
+    /// In the background on the system clock, with the sandbox's pacing scaled down.
+    Background,
+}
+
+pub struct TestServer {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub runtime: Runtime,
+    pub clock: Option<Arc<VirtualClock>>,
+    cancel: CancellationToken,
+    tracker: TaskTracker,
+}
+
+pub fn t0() -> DateTime<Utc> {
+    "2026-03-02T09:00:00Z".parse().unwrap()
+}
+
+pub fn config() -> Config {
+    Config {
+        sandbox: SandboxSettings {
+            time_scale: 1,
+            accounts: 4,
+            seed: 42,
+        },
+        ..Config::default()
+    }
+}
+
+pub async fn server() -> TestServer {
+    server_with(config(), Engine::Virtual).await
+}
+
+pub async fn server_with(mut config: Config, engine: Engine) -> TestServer {
+    let (clock, virtual_clock): (Arc<dyn Clock>, _) = match engine {
+        Engine::Virtual => {
+            let c = Arc::new(VirtualClock::auto(t0()));
+            (c.clone(), Some(c))
+        }
+        Engine::Background => {
+            config.sandbox.time_scale = 86_400;
+            (Arc::new(SystemClock), None)
+        }
+    };
+    let runtime = Runtime::build(
+        &config,
+        RuntimeOptions {
+            clock,
+            jwt_secret: Secret::new(SECRET),
+            secret_generated: false,
+            metrics: Some(install_recorder()),
+        },
+    )
+    .await
+    .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let cancel = CancellationToken::new();
+    let tracker = TaskTracker::new();
+    if engine == Engine::Background {
+        runtime.spawn(&tracker, cancel.clone());
+    }
+    let state = runtime.state.clone();
+    let stop = cancel.clone();
+    tracker.spawn(async move {
+        invite_http::serve(listener, state, async move { stop.cancelled().await })
+            .await
+            .unwrap();
+    });
+    TestServer {
+        base: format!("http://{addr}"),
+        client: reqwest::Client::new(),
+        runtime,
+        clock: virtual_clock,
+        cancel,
+        tracker,
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+        self.tracker.close();
+    }
+}
+
+/// A valid token of `user`, signed with the test secret.
+pub fn token(user: i64) -> String {
+    issue_token(
+        &Secret::new(SECRET),
+        UserId::new(user),
+        Utc::now(),
+        TimeDelta::hours(1),
+        None,
+        None,
+    )
+}
+
+/// A task body with `n` distinct sandbox targets.
+pub fn task_body(name: &str, n: usize) -> Value {
+    let targets: Vec<String> = (0..n).map(|i| format!("@person_{i:05}")).collect();
+    json!({
+        "name": name,
+        "platform": "sandbox",
+        "action": "invite",
+        "group": "@launch_group",
+        "targets": targets,
+    })
+}
+
+impl TestServer {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub fn api(&self, path: &str) -> String {
+        self.url(&format!("/api/v1/invite{path}"))
+    }
+
+    /// A request to an API path as `user` (no token when `None`).
+    pub fn req(&self, method: Method, path: &str, user: Option<i64>) -> RequestBuilder {
+        let r = self.client.request(method, self.api(path));
+        match user {
+            Some(u) => r.bearer_auth(token(u)),
+            None => r,
+        }
+    }
+
+    pub async fn get(&self, path: &str, user: i64) -> Response {
+        self.req(Method::GET, path, Some(user))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn post(&self, path: &str, user: i64, body: Option<Value>) -> Response {
+        let r = self.req(Method::POST, path, Some(user));
+        let r = match body {
+            Some(b) => r.json(&b),
+            None => r,
+        };
+        r.send().await.unwrap()
+    }
+
+    /// Creates a task and returns its id.
+    pub async fn create(&self, user: i64, body: Value) -> i64 {
+        let r = self.post("/tasks", user, Some(body)).await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+        r.json::<Value>().await.unwrap()["task"]["id"]
+            .as_i64()
+            .unwrap()
+    }
+
+    pub async fn status_of(&self, user: i64, id: i64) -> Value {
+        let r = self.get(&format!("/tasks/{id}/status"), user).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        r.json().await.unwrap()
+    }
+
+    /// Runs the engine on the virtual clock until no task is runnable.
+    pub async fn drive(&self) {
+        assert!(self.clock.is_some(), "only a virtual engine is driven");
+        self.runtime.engine.run_until_idle(|_| {}).await.unwrap();
+    }
+
+    /// Waits, bounded, for the background engine to bring the task to `status`: wakes on
+    /// every status change or finished target, never on a timer.
+    pub async fn wait_for(&self, user: i64, id: i64, status: &str) -> Value {
+        let mut changes = self.runtime.changes();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let s = self.status_of(user, id).await;
+            if s["status"] == status {
+                return s;
+            }
+            let wait = tokio::time::timeout_at(deadline, changes.changed()).await;
+            assert!(
+                matches!(wait, Ok(Ok(()))),
+                "task {id} did not reach {status}: {s}"
+            );
+        }
+    }
+}
+
+/// Asserts a problem document and returns it.
+pub async fn problem(r: Response, status: StatusCode) -> Value {
+    assert_eq!(r.status(), status, "unexpected status");
+    let ct = r
+        .headers()
+        .get("content-type")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(ct, "application/problem+json");
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["status"], status.as_u16());
+    body
+}

@@ -1,0 +1,10 @@
+//! End-to-end tests of the REST API over real HTTP.
+
+mod auth;
+mod helpers;
+mod isolation;
+mod lifecycle;
+mod limits;
+mod openapi;
+mod report;
+mod transitions;
