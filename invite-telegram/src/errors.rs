@@ -268,7 +268,7 @@ pub fn rule_for(code: i32, name: &str, value: Option<u32>) -> Option<Rule> {
         401 => Some(Rule::Dead),
         420 if value.is_some() => Some(Rule::Wait),
         303 => Some(Rule::Refused),
-        c if c >= 500 || c < 0 => Some(Rule::Server),
+        c if !(0..500).contains(&c) => Some(Rule::Server),
         _ => None,
     }
 }

@@ -541,8 +541,9 @@ fn group_of_chat(chat: &tl::enums::Chat) -> GroupLookup {
 }
 
 fn phone_lookup(imported: &tl::types::contacts::ImportedContacts) -> PhoneLookup {
-    let user_id = imported.imported.iter().find_map(|c| match c {
-        tl::enums::ImportedContact::Contact(c) => Some(c.user_id),
+    let user_id = imported.imported.first().map(|c| {
+        let tl::enums::ImportedContact::Contact(c) = c;
+        c.user_id
     });
     let Some(user_id) = user_id else {
         return if imported.retry_contacts.is_empty() {
