@@ -336,8 +336,10 @@ impl SessionString {
         self.address
     }
 
-    /// Where grammers will connect: the carried address, or for Pyrogram (which stores none)
-    /// grammers' built-in address of the data centre.
+    /// The account's address: the carried one (Telethon), or for Pyrogram, which stores none,
+    /// grammers' built-in IPv4 address of the data centre. An IPv6 address is only dialled
+    /// when the client is set to use IPv6 (`ClientParams::use_ipv6`); otherwise grammers uses
+    /// its IPv4 address of the same data centre.
     pub fn address(&self) -> SocketAddr {
         if let Some(addr) = self.address {
             return addr;
