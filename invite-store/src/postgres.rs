@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 use std::str::FromStr;
 
-use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use invite_core::async_trait;
 use invite_core::domain::{
     AccountId, ExecutionLog, Lane, LaneStats, NewExecutionLog, NewTarget, NewTask, Platform,
     Target, TargetId, TargetIdentifier, Task, TaskEvent, TaskId, TaskUpdate, UserId,
