@@ -18,9 +18,6 @@ use sqlx::types::Json;
 
 use crate::error::{Error, Result};
 
-/// Rows per multi-row statement when inserting targets.
-pub(crate) const TARGET_CHUNK: usize = 5_000;
-
 /// A page size as SQL `LIMIT`: 0 means no limit.
 pub(crate) fn sql_limit(limit: u32) -> i64 {
     if limit == 0 {

@@ -24,10 +24,13 @@ use sqlx::types::Json;
 use crate::PoolConfig;
 use crate::error::{Error, Result, redact_url};
 use crate::model::{
-    AccountStateRow, EventRow, LaneRow, LogRow, TARGET_CHUNK, TargetRow, TaskRow, TransitionPlan,
+    AccountStateRow, EventRow, LaneRow, LogRow, TargetRow, TaskRow, TransitionPlan,
     account_state_columns, conflict, dedupe_targets, editable, latency, lifetime_from,
     pending_from, progress_from, sql_limit, stats_from,
 };
+
+/// Target rows per `INSERT … SELECT FROM UNNEST` statement.
+const TARGET_CHUNK: usize = 5_000;
 
 /// The PostgreSQL migrations (`invite-store/migrations/postgres`).
 pub static MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");

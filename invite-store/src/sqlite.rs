@@ -3,7 +3,7 @@
 //! SQLite has one writer at a time, so every read-then-write transaction starts with
 //! `BEGIN IMMEDIATE` (it takes the write lock up front, waiting up to the busy timeout), and a
 //! claim is one `UPDATE … WHERE id = (SELECT …) RETURNING …` statement. Timestamps are stored
-//! as fixed-width UTC text ([`ts`]) so comparisons in SQL are chronological. Lists travel as
+//! as fixed-width UTC text (`YYYY-MM-DDTHH:MM:SS.ffffffZ`) so comparisons in SQL are chronological. Lists travel as
 //! one JSON parameter read with `json_each`; targets are written with multi-row `VALUES` in
 //! chunks under SQLite's bind-parameter limit.
 
