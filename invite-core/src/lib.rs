@@ -2,6 +2,7 @@
 
 pub mod clock;
 pub mod domain;
+pub mod import;
 pub mod limits;
 pub mod ports;
 

@@ -1,0 +1,1 @@
+//! Import tests over the fixture files.
