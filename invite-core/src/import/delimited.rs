@@ -20,15 +20,10 @@ pub const DELIMITERS: [u8; 4] = [b',', b';', b'\t', b'|'];
 /// Records of the sample looked at to choose the delimiter.
 const SAMPLE_RECORDS: usize = 50;
 
-fn is_blank(record: &ByteRecord) -> bool {
-    record
-        .iter()
-        .all(|f| f.iter().all(|b| b.is_ascii_whitespace()))
-}
-
 /// Chooses the delimiter that splits the sample's records into the same number (two or more)
-/// of fields most consistently; on a tie, the one giving more fields. A file whose lines never
-/// split is one column, read with `,`.
+/// of fields most consistently; on a tie, the one giving more fields. Rows of empty cells
+/// (`;;;`) count: they are the delimiter's work too. A file whose lines never split is one
+/// column, read with `,`.
 pub(crate) fn detect_delimiter(sample: &[u8]) -> u8 {
     let mut best: Option<(u8, f64, usize)> = None;
     for delimiter in DELIMITERS {
@@ -41,7 +36,6 @@ pub(crate) fn detect_delimiter(sample: &[u8]) -> u8 {
         let mut counts: Vec<usize> = Vec::new();
         while counts.len() < SAMPLE_RECORDS {
             match reader.read_byte_record(&mut record) {
-                Ok(true) if is_blank(&record) => {}
                 Ok(true) => counts.push(record.len()),
                 Ok(false) | Err(_) => break,
             }

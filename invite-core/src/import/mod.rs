@@ -95,6 +95,8 @@ mod validate;
 mod xlsx;
 
 #[cfg(test)]
+mod proptests;
+#[cfg(test)]
 mod tests;
 
 pub use columns::{ColumnMapping, ColumnRef, ColumnRole, ColumnUse, Detection};
