@@ -10,7 +10,6 @@ use super::columns::{HeaderHint, LabelStyle};
 use super::error::{ImportError, Result};
 use super::input::{BOM, LimitedReader, PREFIX_LEN, map_io};
 use super::report::{ImportContext, ImportReport};
-use super::table::RawRow;
 use super::validate::Pipeline;
 use super::{FileFormat, ImportOptions};
 
@@ -181,6 +180,7 @@ pub(crate) fn read<R: Read>(
         .buffer_capacity(64 * 1024)
         .from_reader(LineTracker::new(Cursor::new(prefix).chain(input)));
     let mut record = ByteRecord::new();
+    let mut cells: Vec<String> = Vec::new();
     loop {
         match reader.read_byte_record(&mut record) {
             Ok(true) => {}
@@ -196,13 +196,16 @@ pub(crate) fn read<R: Read>(
         let end_line = reader.get_mut().line_at(end);
         let inner_breaks: u64 = record.iter().map(breaks_in).sum();
         let line = end_line.saturating_sub(inner_breaks).max(1);
-        let mut cells = Vec::with_capacity(record.len());
-        for field in &record {
+        // The cell buffers are reused from record to record.
+        cells.truncate(record.len());
+        cells.resize_with(record.len(), String::new);
+        for (cell, field) in cells.iter_mut().zip(&record) {
             let text =
                 std::str::from_utf8(field).map_err(|_| ImportError::InvalidUtf8 { row: line })?;
-            cells.push(text.to_owned());
+            cell.clear();
+            cell.push_str(text);
         }
-        pipeline.push(RawRow::new(line, cells))?;
+        pipeline.push_cells(line, &cells)?;
     }
     pipeline.finish()
 }

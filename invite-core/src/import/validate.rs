@@ -1,6 +1,7 @@
 //! Rows to targets: the sample that decides the columns, then each row validated with the
 //! core identifier rules, de-duplicated and checked against the suppression list.
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 
 use super::columns::{self, ColumnRole, HeaderHint, LabelStyle, Layout, ResolveOptions};
@@ -17,6 +18,24 @@ const SAMPLE_ROWS: usize = 100;
 
 /// Longest name or e-mail kept, in characters.
 const MAX_TEXT_CHARS: usize = 256;
+
+/// A row, borrowed.
+#[derive(Clone, Copy)]
+struct RowRef<'r> {
+    number: u64,
+    cells: &'r [String],
+    malformed: Option<&'r str>,
+}
+
+impl<'r> RowRef<'r> {
+    fn of(row: &'r RawRow) -> Self {
+        Self {
+            number: row.number,
+            cells: &row.cells,
+            malformed: row.malformed.as_deref(),
+        }
+    }
+}
 
 enum State {
     Sampling(Vec<RawRow>),
@@ -89,14 +108,36 @@ impl<'a> Pipeline<'a> {
             return Ok(());
         }
         match &mut self.state {
-            State::Ready(_) => self.process(row),
+            State::Ready(_) => self.process(RowRef::of(&row)),
             State::Sampling(buf) => {
                 buf.push(row);
-                if buf.len() > SAMPLE_ROWS {
-                    self.settle()?;
-                }
-                Ok(())
+                self.settle_if_sampled()
             }
+        }
+    }
+
+    /// Like [`push`](Self::push), for a parser that reuses its cell buffer.
+    pub(crate) fn push_cells(&mut self, number: u64, cells: &[String]) -> Result<()> {
+        if cells.iter().all(|c| c.trim().is_empty()) {
+            return Ok(());
+        }
+        match &mut self.state {
+            State::Ready(_) => self.process(RowRef {
+                number,
+                cells,
+                malformed: None,
+            }),
+            State::Sampling(buf) => {
+                buf.push(RawRow::new(number, cells.to_vec()));
+                self.settle_if_sampled()
+            }
+        }
+    }
+
+    fn settle_if_sampled(&mut self) -> Result<()> {
+        match &self.state {
+            State::Sampling(buf) if buf.len() > SAMPLE_ROWS => self.settle(),
+            _ => Ok(()),
         }
     }
 
@@ -124,8 +165,8 @@ impl<'a> Pipeline<'a> {
         self.report.columns = layout.uses();
         let skip = usize::from(layout.header_row);
         self.state = State::Ready(layout);
-        for row in buf.into_iter().skip(skip) {
-            self.process(row)?;
+        for row in buf.iter().skip(skip) {
+            self.process(RowRef::of(row))?;
         }
         Ok(())
     }
@@ -152,7 +193,7 @@ impl<'a> Pipeline<'a> {
         Ok(self.report)
     }
 
-    fn process(&mut self, row: RawRow) -> Result<()> {
+    fn process(&mut self, row: RowRef<'_>) -> Result<()> {
         let State::Ready(layout) = &self.state else {
             return Ok(());
         };
@@ -162,18 +203,18 @@ impl<'a> Pipeline<'a> {
                 limit: self.opts.limits.max_rows,
             });
         }
-        if let Some(reason) = &row.malformed {
+        if let Some(reason) = row.malformed {
             let value = row.cells.first().map_or("", String::as_str);
             let error = RowError {
                 row: row.number,
                 column: String::new(),
                 value: truncate_value(value),
-                reason: reason.clone(),
+                reason: reason.to_owned(),
             };
             self.invalid(error);
             return Ok(());
         }
-        match read_row(&row, layout, self.opts) {
+        match read_row(row, layout, self.opts) {
             Err(error) => self.invalid(error),
             Ok((target, keys)) => self.accept(row.number, target, keys),
         }
@@ -199,19 +240,27 @@ impl<'a> Pipeline<'a> {
     }
 
     fn accept(&mut self, row: u64, target: NewTarget, keys: Vec<String>) {
-        let suppressed = keys
-            .iter()
-            .any(|k| self.ctx.suppressed.contains_key(k) || self.suppressed_here.contains(k));
+        let suppressed = keys.iter().any(|k| {
+            self.ctx.suppressed.contains_key(k)
+                || (!self.suppressed_here.is_empty() && self.suppressed_here.contains(k))
+        });
         if suppressed {
             self.report.suppressed += 1;
             self.suppressed_here.extend(keys);
             self.skip(row, &target, SkipReason::Suppressed);
             return;
         }
-        let first_row = keys.iter().find_map(|k| self.seen.get(k).copied());
         let existing = keys.iter().any(|k| self.ctx.existing.contains_key(k));
+        let mut first_row: Option<u64> = None;
         for key in keys {
-            self.seen.entry(key).or_insert(first_row.unwrap_or(row));
+            match self.seen.entry(key) {
+                Entry::Occupied(e) => {
+                    first_row = Some(first_row.map_or(*e.get(), |f| f.min(*e.get())));
+                }
+                Entry::Vacant(e) => {
+                    e.insert(row);
+                }
+            }
         }
         if existing {
             self.report.duplicate += 1;
@@ -255,7 +304,7 @@ fn kind_rank(id: &TargetIdentifier) -> u8 {
     }
 }
 
-fn text_cell(row: &RawRow, layout: &Layout, role: ColumnRole) -> Option<String> {
+fn text_cell(row: RowRef<'_>, layout: &Layout, role: ColumnRole) -> Option<String> {
     let cell = row.cells.get(layout.column(role)?)?.trim();
     if cell.is_empty() {
         return None;
@@ -268,7 +317,7 @@ fn text_cell(row: &RawRow, layout: &Layout, role: ColumnRole) -> Option<String> 
 
 /// A row's target and the dedupe keys of every valid identifier it holds, or why it has none.
 fn read_row(
-    row: &RawRow,
+    row: RowRef<'_>,
     layout: &Layout,
     opts: &ImportOptions,
 ) -> std::result::Result<(NewTarget, Vec<String>), RowError> {
