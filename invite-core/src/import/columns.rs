@@ -77,8 +77,8 @@ impl ColumnRole {
     }
 }
 
-/// A column, by its header name (matched like detected headers: case, spaces, underscores
-/// and a BOM do not matter) or by its position from 0.
+/// A column, by its header name (matched like detected headers: only letters and digits
+/// count, in any case) or by its position from 0.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum ColumnRef {
@@ -266,11 +266,12 @@ const SYNONYMS: &[(ColumnRole, &[&str])] = &[
     ),
 ];
 
-/// Lower-cases and drops spaces, underscores, hyphens, dots and a BOM: `First Name`,
-/// `first_name` and `FIRSTNAME` are one name.
+/// Lower-cases and keeps only letters and digits (so spaces, underscores, hyphens, dots,
+/// colons, a BOM and the like do not matter): `First Name`, `first_name:` and `FIRSTNAME` are
+/// one name.
 pub(crate) fn normalize_header(name: &str) -> String {
     name.chars()
-        .filter(|c| !(c.is_whitespace() || matches!(c, '_' | '-' | '.' | '\u{feff}')))
+        .filter(|c| c.is_alphanumeric())
         .flat_map(char::to_lowercase)
         .map(|c| if c == 'ё' { 'е' } else { c })
         .collect()
@@ -691,6 +692,9 @@ mod tests {
             ("E-mail", ColumnRole::Email),
             ("Почта", ColumnRole::Email),
             ("Контакт", ColumnRole::Identifier),
+            ("Телефон:", ColumnRole::Phone),
+            ("«Имя пользователя»", ColumnRole::Username),
+            ("Ёмейл", ColumnRole::Email),
         ];
         for (name, role) in cases {
             assert_eq!(header_role(name).map(|(r, _)| r), Some(role), "{name}");

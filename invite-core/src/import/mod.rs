@@ -41,8 +41,9 @@
 //!
 //! - **Header**: the first row is a header when one of its cells is a known column name, or
 //!   when the rows below show identifier columns and none of its cells fits them.
-//!   [`ImportOptions::has_header`] forces the answer. Names are matched ignoring case, spaces,
-//!   underscores, hyphens, dots and a BOM, in English and Russian: username / login / nick /
+//!   [`ImportOptions::has_header`] forces the answer. Names are matched ignoring case and
+//!   anything but letters and digits (spaces, underscores, hyphens, a BOM…), in English and
+//!   Russian: username / login / nick /
 //!   ник / логин / никнейм; user_id / id / telegram_id / tg_id / айди; phone / phone_number /
 //!   телефон / номер; first_name / имя; last_name / фамилия; full_name / name / фио; email /
 //!   почта; and contact / user / контакт / пользователь for a column mixing all three kinds.
@@ -146,7 +147,8 @@ pub struct ImportOptions {
     pub delimiter: Option<u8>,
     /// The worksheet of an XLSX file; `None` takes the first.
     pub sheet: Option<String>,
-    /// Whether the first row is a header; `None` detects it.
+    /// Whether the first row of a CSV file or worksheet is a header; `None` detects it. (JSON
+    /// objects always name their columns; an array of strings never has a header.)
     pub has_header: Option<bool>,
     /// Explicit columns; `None` detects them.
     pub mapping: Option<ColumnMapping>,

@@ -63,7 +63,7 @@ pub struct ImportReport {
     pub delimiter: Option<char>,
     /// The worksheet read.
     pub sheet: Option<String>,
-    /// Whether the first row was read as a header.
+    /// Whether column names came from a header: the first row, or JSON object keys.
     pub header: bool,
     /// How the identifier columns were found.
     pub detection: Detection,
