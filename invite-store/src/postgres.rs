@@ -574,15 +574,13 @@ async fn reached_since(
     .await?)
 }
 
-async fn engine_tasks(pool: &PgPool, now: DateTime<Utc>) -> Result<Vec<Task>> {
+async fn engine_tasks(pool: &PgPool) -> Result<Vec<Task>> {
     let rows: Vec<TaskRow> = sqlx::query_as(&format!(
         "SELECT {TASK_COLS} FROM invite_tasks \
          WHERE status = 'IN_PROGRESS' \
-             OR (status = 'PENDING' AND start_requested \
-                 AND (scheduled_at IS NULL OR scheduled_at <= $1)) \
+             OR (status = 'PENDING' AND start_requested) \
          ORDER BY id"
     ))
-    .bind(now)
     .fetch_all(pool)
     .await?;
     tasks_of(rows)
@@ -891,8 +889,8 @@ impl TaskStore for PgStore {
         Ok(reached_since(&self.pool, user, platform, identifier_key, channel, since).await?)
     }
 
-    async fn engine_tasks(&self, now: DateTime<Utc>) -> StoreResult<Vec<Task>> {
-        Ok(engine_tasks(&self.pool, now).await?)
+    async fn engine_tasks(&self, _now: DateTime<Utc>) -> StoreResult<Vec<Task>> {
+        Ok(engine_tasks(&self.pool).await?)
     }
 
     async fn ensure_lanes(&self, id: TaskId, accounts: &[AccountId]) -> StoreResult<()> {

@@ -261,7 +261,7 @@ pub async fn stale_claims_become_uncertain_and_are_settled(s: Ctx) {
     assert_eq!((again.id, again.random_id), (old1.id, Some(1)));
 }
 
-pub async fn engine_tasks_are_running_or_due(s: Ctx) {
+pub async fn engine_tasks_are_running_or_armed(s: Ctx) {
     let running = seed(&s, ALICE, vec![]).await;
     s.tasks
         .transition(ALICE, running, START, None, t0())
@@ -314,9 +314,10 @@ pub async fn engine_tasks_are_running_or_due(s: Ctx) {
 
     let ids =
         |tasks: Vec<invite_core::domain::Task>| tasks.into_iter().map(|t| t.id).collect::<Vec<_>>();
+    // Armed tasks are listed before their time: the engine wakes up for them.
     assert_eq!(
         ids(s.tasks.engine_tasks(t0() + mins(29)).await.unwrap()),
-        [running, unscheduled]
+        [running, due, unscheduled]
     );
     assert_eq!(
         ids(s.tasks.engine_tasks(t0() + mins(30)).await.unwrap()),

@@ -100,6 +100,34 @@ fn random_suffix() -> String {
     format!("{:016x}", h.finish())
 }
 
+/// The in-memory store of `invite-core`: the reference the SQL stores must agree with.
+pub struct Memory;
+
+impl Backend for Memory {
+    async fn open() -> Option<Harness> {
+        let store = Arc::new(invite_core::memory::MemoryStore::new());
+        let ledger = Arc::new(invite_core::memory::MemoryLedger::new());
+        let handle = move |another| Ctx {
+            tasks: store.clone(),
+            ledger: ledger.clone(),
+            suppression: store.clone(),
+            leases: store.clone(),
+            another,
+        };
+        let inner = handle(Arc::new(|| unreachable!("nested handle")));
+        // One process holds the data: another handle is the same one.
+        let another: Arc<dyn Fn() -> BoxFuture<'static, Ctx> + Send + Sync> = Arc::new(move || {
+            let ctx = inner.clone();
+            async move { ctx }.boxed()
+        });
+        let ctx = handle(another);
+        Some(Harness {
+            ctx,
+            teardown: async {}.boxed(),
+        })
+    }
+}
+
 /// SQLite in memory: one connection, one database per test.
 pub struct SqliteMemory;
 

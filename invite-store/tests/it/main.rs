@@ -38,7 +38,7 @@ macro_rules! contract_suite {
                 engine::a_released_target_keeps_its_random_id,
                 engine::outcomes_are_recorded_with_their_log_row,
                 engine::stale_claims_become_uncertain_and_are_settled,
-                engine::engine_tasks_are_running_or_due,
+                engine::engine_tasks_are_running_or_armed,
                 engine::lanes_are_created_once_and_saved,
                 engine::pending_counts_cover_every_asked_task,
                 engine::logs_filter_and_page_in_id_order,
@@ -67,6 +67,7 @@ macro_rules! contract_suite {
     };
 }
 
+contract_suite!(memory, crate::helpers::Memory);
 contract_suite!(sqlite_memory, crate::helpers::SqliteMemory);
 contract_suite!(sqlite_file, crate::helpers::SqliteFile);
 contract_suite!(postgres, crate::helpers::Postgres);
