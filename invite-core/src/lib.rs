@@ -4,6 +4,7 @@ pub mod clock;
 pub mod domain;
 pub mod engine;
 pub mod forecast;
+pub mod import;
 pub mod limits;
 pub mod memory;
 pub mod ports;

@@ -35,7 +35,8 @@ struct Inner {
     logs: Vec<ExecutionLog>,
     lanes: BTreeMap<(TaskId, AccountId), Lane>,
     idempotency: HashMap<(UserId, String), (String, TaskId)>,
-    suppressed: BTreeMap<(UserId, Platform, String), SuppressionEntry>,
+    next_suppression: u64,
+    suppressed: BTreeMap<(UserId, Platform, String), (u64, SuppressionEntry)>,
     leases: HashMap<AccountId, (String, DateTime<Utc>)>,
 }
 
@@ -70,7 +71,7 @@ impl Inner {
                     random_id: None,
                     attempts: 0,
                     error_message: None,
-                    result: serde_json::Value::Null,
+                    result: serde_json::json!({}),
                     claimed_at: None,
                     processed_at: None,
                 },
@@ -293,8 +294,9 @@ impl TaskStore for MemoryStore {
                 task.status_reason = None;
             }
             TaskEvent::Resume => task.status_reason = None,
-            TaskEvent::Pause | TaskEvent::Fail => task.status_reason = reason,
-            TaskEvent::Cancel | TaskEvent::Complete => {}
+            TaskEvent::Pause | TaskEvent::Fail | TaskEvent::Cancel | TaskEvent::Complete => {
+                task.status_reason = reason;
+            }
         }
         if next.is_terminal() {
             task.finished_at = Some(now);
@@ -450,6 +452,9 @@ impl TaskStore for MemoryStore {
 
     async fn ensure_lanes(&self, id: TaskId, accounts: &[AccountId]) -> StoreResult<()> {
         let mut inner = self.lock();
+        if !inner.tasks.contains_key(&id) {
+            return Err(StoreError::NotFound);
+        }
         for a in accounts {
             inner.lanes.entry((id, a.clone())).or_insert_with(|| Lane {
                 task_id: id,
@@ -652,12 +657,15 @@ impl SuppressionList for MemoryStore {
         let mut added = 0;
         for p in people {
             let key = (user, platform, p.dedupe_key());
-            if let std::collections::btree_map::Entry::Vacant(slot) = inner.suppressed.entry(key) {
-                slot.insert(SuppressionEntry {
+            if !inner.suppressed.contains_key(&key) {
+                inner.next_suppression += 1;
+                let seq = inner.next_suppression;
+                let entry = SuppressionEntry {
                     identifier: p.clone(),
                     reason: reason.to_owned(),
                     created_at: now,
-                });
+                };
+                inner.suppressed.insert(key, (seq, entry));
                 added += 1;
             }
         }
@@ -701,10 +709,10 @@ impl SuppressionList for MemoryStore {
             .suppressed
             .iter()
             .filter(|((u, p, _), _)| *u == user && *p == platform)
-            .map(|(_, e)| e.clone())
+            .map(|(_, (seq, e))| (e.created_at, *seq, e.clone()))
             .collect();
-        entries.sort_by_key(|e| e.created_at);
-        Ok(page(entries.into_iter(), limit, offset))
+        entries.sort_by_key(|(at, seq, _)| (*at, *seq));
+        Ok(page(entries.into_iter().map(|(_, _, e)| e), limit, offset))
     }
 }
 

@@ -1,0 +1,551 @@
+//! What both backends share: row types read with `FromRow`, their conversion into the domain
+//! model (the one place where storage names become domain enums), and the pure parts of the
+//! operations (target de-duplication, transition plans, statistics assembly).
+
+use std::collections::{BTreeMap, HashSet};
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use invite_core::domain::{
+    AccountId, ActionKind, ExecutionLog, Lane, LaneStats, LaneStatus, NewExecutionLog, NewTarget,
+    Outcome, Target, TargetId, TargetIdentifier, TargetStatus, Task, TaskEvent, TaskId,
+    TaskSettings, TaskStatus, UserId,
+};
+use invite_core::ports::{
+    AccountState, AccountStats, LedgerEvent, Progress, SuppressionEntry, TaskStats,
+};
+use sqlx::types::Json;
+
+use crate::error::{Error, Result};
+
+/// A page size as SQL `LIMIT`: 0 means no limit.
+pub(crate) fn sql_limit(limit: u32) -> i64 {
+    if limit == 0 {
+        i64::MAX
+    } else {
+        i64::from(limit)
+    }
+}
+
+fn parse<T: FromStr>(what: &str, value: &str) -> Result<T> {
+    value
+        .parse()
+        .map_err(|_| Error::Corrupt(format!("unknown {what} {value:?}")))
+}
+
+fn parse_opt<T: FromStr>(what: &str, value: Option<&str>) -> Result<Option<T>> {
+    value.map(|v| parse(what, v)).transpose()
+}
+
+fn account(value: String) -> Result<AccountId> {
+    AccountId::parse(value).map_err(|e| Error::Corrupt(e.to_string()))
+}
+
+fn count(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}
+
+pub(crate) fn lane_status_from(value: &str) -> Result<LaneStatus> {
+    match value {
+        "active" => Ok(LaneStatus::Active),
+        "closed" => Ok(LaneStatus::Closed),
+        other => Err(Error::Corrupt(format!("unknown lane status {other:?}"))),
+    }
+}
+
+pub(crate) fn json<T: serde::Serialize>(what: &'static str, value: &T) -> Result<String> {
+    serde_json::to_string(value).map_err(|source| Error::Encode { what, source })
+}
+
+/// A stored task.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct TaskRow {
+    id: i64,
+    user_id: i64,
+    name: String,
+    platform: String,
+    status: String,
+    status_reason: Option<String>,
+    priority: String,
+    settings: Json<TaskSettings>,
+    scheduled_at: Option<DateTime<Utc>>,
+    start_requested: bool,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    started_at: Option<DateTime<Utc>>,
+    finished_at: Option<DateTime<Utc>>,
+}
+
+impl TryFrom<TaskRow> for Task {
+    type Error = Error;
+
+    fn try_from(r: TaskRow) -> Result<Self> {
+        Ok(Task {
+            id: TaskId::new(r.id),
+            user_id: UserId::new(r.user_id),
+            name: r.name,
+            platform: parse("platform", &r.platform)?,
+            status: parse("task status", &r.status)?,
+            status_reason: r.status_reason,
+            priority: parse("priority", &r.priority)?,
+            settings: r.settings.0,
+            scheduled_at: r.scheduled_at,
+            start_requested: r.start_requested,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+            started_at: r.started_at,
+            finished_at: r.finished_at,
+        })
+    }
+}
+
+/// A stored target.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct TargetRow {
+    id: i64,
+    task_id: i64,
+    identifier_key: String,
+    first_name: Option<String>,
+    last_name: Option<String>,
+    full_name: Option<String>,
+    email: Option<String>,
+    source: String,
+    status: String,
+    outcome: Option<String>,
+    account_id: Option<String>,
+    random_id: Option<i64>,
+    attempts: i32,
+    error_message: Option<String>,
+    result: Json<serde_json::Value>,
+    claimed_at: Option<DateTime<Utc>>,
+    processed_at: Option<DateTime<Utc>>,
+}
+
+impl TryFrom<TargetRow> for Target {
+    type Error = Error;
+
+    fn try_from(r: TargetRow) -> Result<Self> {
+        let identifier = TargetIdentifier::from_dedupe_key(&r.identifier_key)
+            .ok_or_else(|| Error::Corrupt(format!("bad identifier key {:?}", r.identifier_key)))?;
+        Ok(Target {
+            id: TargetId::new(r.id),
+            task_id: TaskId::new(r.task_id),
+            person: NewTarget {
+                identifier,
+                first_name: r.first_name,
+                last_name: r.last_name,
+                full_name: r.full_name,
+                email: r.email,
+                source: parse("target source", &r.source)?,
+            },
+            status: parse("target status", &r.status)?,
+            outcome: parse_opt("outcome", r.outcome.as_deref())?,
+            account_id: r.account_id.map(account).transpose()?,
+            random_id: r.random_id,
+            attempts: u32::try_from(r.attempts).unwrap_or(0),
+            error_message: r.error_message,
+            result: r.result.0,
+            claimed_at: r.claimed_at,
+            processed_at: r.processed_at,
+        })
+    }
+}
+
+/// A stored execution log row.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct LogRow {
+    id: i64,
+    task_id: i64,
+    target_id: Option<i64>,
+    account_id: String,
+    action: String,
+    status: String,
+    outcome: Option<String>,
+    error_kind: Option<String>,
+    error_code: Option<String>,
+    latency_ms: Option<i64>,
+    created_at: DateTime<Utc>,
+}
+
+impl TryFrom<LogRow> for ExecutionLog {
+    type Error = Error;
+
+    fn try_from(r: LogRow) -> Result<Self> {
+        Ok(ExecutionLog {
+            id: r.id,
+            entry: NewExecutionLog {
+                task_id: TaskId::new(r.task_id),
+                target_id: r.target_id.map(TargetId::new),
+                account_id: account(r.account_id)?,
+                action: r.action,
+                status: parse("execution status", &r.status)?,
+                outcome: parse_opt("outcome", r.outcome.as_deref())?,
+                error_kind: r.error_kind,
+                error_code: r.error_code,
+                latency_ms: r.latency_ms.and_then(|v| u64::try_from(v).ok()),
+                created_at: r.created_at,
+            },
+        })
+    }
+}
+
+/// A stored lane.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct LaneRow {
+    task_id: i64,
+    account_id: String,
+    status: String,
+    reason: Option<String>,
+    cooldown_until: Option<DateTime<Utc>>,
+    last_used_at: Option<DateTime<Utc>>,
+    stats: Json<LaneStats>,
+}
+
+impl TryFrom<LaneRow> for Lane {
+    type Error = Error;
+
+    fn try_from(r: LaneRow) -> Result<Self> {
+        Ok(Lane {
+            task_id: TaskId::new(r.task_id),
+            account_id: account(r.account_id)?,
+            status: lane_status_from(&r.status)?,
+            reason: r.reason,
+            cooldown_until: r.cooldown_until,
+            last_used_at: r.last_used_at,
+            stats: r.stats.0,
+        })
+    }
+}
+
+/// One ledger event.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct EventRow {
+    at: DateTime<Utc>,
+    kind: String,
+    channel: String,
+    not_before_next: DateTime<Utc>,
+}
+
+impl TryFrom<EventRow> for LedgerEvent {
+    type Error = Error;
+
+    fn try_from(r: EventRow) -> Result<Self> {
+        Ok(LedgerEvent {
+            at: r.at,
+            kind: parse("action kind", &r.kind)?,
+            channel: r.channel,
+            not_before_next: r.not_before_next,
+        })
+    }
+}
+
+/// An account's health row.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct AccountStateRow {
+    state: String,
+    until: Option<DateTime<Utc>>,
+    reason: Option<String>,
+}
+
+impl TryFrom<AccountStateRow> for AccountState {
+    type Error = Error;
+
+    fn try_from(r: AccountStateRow) -> Result<Self> {
+        match (r.state.as_str(), r.until) {
+            ("active", _) => Ok(AccountState::Active),
+            ("cooling", Some(until)) => Ok(AccountState::CoolingDown {
+                until,
+                reason: r.reason.unwrap_or_default(),
+            }),
+            ("dead", _) => Ok(AccountState::Dead {
+                reason: r.reason.unwrap_or_default(),
+            }),
+            (other, _) => Err(Error::Corrupt(format!("bad account state {other:?}"))),
+        }
+    }
+}
+
+/// The columns an [`AccountState`] is stored in: state, until, reason.
+pub(crate) fn account_state_columns(
+    state: &AccountState,
+) -> (&'static str, Option<DateTime<Utc>>, Option<&str>) {
+    match state {
+        AccountState::Active => ("active", None, None),
+        AccountState::CoolingDown { until, reason } => ("cooling", Some(*until), Some(reason)),
+        AccountState::Dead { reason } => ("dead", None, Some(reason)),
+    }
+}
+
+/// Lifetime totals as the ledger reads them.
+pub(crate) fn lifetime_from(rows: Vec<(String, i64)>) -> Result<Vec<(ActionKind, u32)>> {
+    rows.into_iter()
+        .map(|(kind, n)| {
+            Ok((
+                parse("action kind", &kind)?,
+                u32::try_from(n).unwrap_or(u32::MAX),
+            ))
+        })
+        .collect()
+}
+
+/// A target ready to be written: its de-duplication key and storage names.
+#[derive(Debug)]
+pub(crate) struct TargetInsert {
+    pub kind: &'static str,
+    pub value: String,
+    pub key: String,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub full_name: Option<String>,
+    pub email: Option<String>,
+    pub source: &'static str,
+}
+
+/// Drops repeated identifiers (the first one wins); returns the rows to write and how many
+/// were dropped.
+pub(crate) fn dedupe_targets(targets: Vec<NewTarget>) -> (Vec<TargetInsert>, u64) {
+    let total = targets.len();
+    let mut seen = HashSet::with_capacity(total);
+    let rows: Vec<_> = targets
+        .into_iter()
+        .filter_map(|t| {
+            let key = t.identifier.dedupe_key();
+            if !seen.insert(key.clone()) {
+                return None;
+            }
+            let value = match &t.identifier {
+                TargetIdentifier::Username(u) => u.as_str().to_owned(),
+                TargetIdentifier::UserId(id) => id.get().to_string(),
+                TargetIdentifier::Phone(p) => p.as_str().to_owned(),
+            };
+            Some(TargetInsert {
+                kind: t.identifier.kind(),
+                value,
+                key,
+                first_name: t.first_name,
+                last_name: t.last_name,
+                full_name: t.full_name,
+                email: t.email,
+                source: t.source.as_str(),
+            })
+        })
+        .collect();
+    let dropped = (total - rows.len()) as u64;
+    (rows, dropped)
+}
+
+/// The columns a transition writes, decided from the task as it was read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TransitionPlan {
+    /// The status the compare-and-swap expects.
+    pub expected: TaskStatus,
+    pub status: TaskStatus,
+    pub status_reason: Option<String>,
+    pub start_requested: bool,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+impl TransitionPlan {
+    /// Applies the state machine; an illegal event is a conflict with the current status.
+    ///
+    /// `Start { scheduled_later: true }` keeps `PENDING` and records the start request; a real
+    /// start sets `started_at` once; `Start` and `Resume` clear the reason, every other event
+    /// stores the given one; entering a terminal status sets `finished_at`.
+    pub fn new(
+        task: &Task,
+        event: TaskEvent,
+        reason: Option<String>,
+        now: DateTime<Utc>,
+    ) -> Result<Self> {
+        let status = task
+            .status
+            .apply(event)
+            .map_err(|e| Error::Conflict { current: e.from })?;
+        let status_reason = match event {
+            TaskEvent::Start { .. } | TaskEvent::Resume => None,
+            _ => reason,
+        };
+        let start_requested = matches!(
+            event,
+            TaskEvent::Start {
+                scheduled_later: true
+            }
+        );
+        let started_at = if status == TaskStatus::InProgress {
+            task.started_at.or(Some(now))
+        } else {
+            task.started_at
+        };
+        let finished_at = if status.is_terminal() {
+            Some(now)
+        } else {
+            task.finished_at
+        };
+        Ok(Self {
+            expected: task.status,
+            status,
+            status_reason,
+            start_requested,
+            started_at,
+            finished_at,
+        })
+    }
+}
+
+/// Whether targets may be added to or a task changed in this status.
+pub(crate) fn editable(status: TaskStatus) -> bool {
+    matches!(status, TaskStatus::Pending | TaskStatus::Paused)
+}
+
+/// Conflict with a stored status name.
+pub(crate) fn conflict(status: &str) -> Error {
+    match status.parse() {
+        Ok(current) => Error::Conflict { current },
+        Err(_) => Error::Corrupt(format!("unknown task status {status:?}")),
+    }
+}
+
+/// Progress from `(status, outcome, count)` groups.
+pub(crate) fn progress_from(rows: Vec<(String, Option<String>, i64)>) -> Result<Progress> {
+    let mut p = Progress::default();
+    for (status, outcome, n) in rows {
+        let status: TargetStatus = parse("target status", &status)?;
+        *p.by_status.entry(status).or_default() += count(n);
+        if let Some(outcome) = outcome {
+            let outcome: Outcome = parse("outcome", &outcome)?;
+            *p.by_outcome.entry(outcome).or_default() += count(n);
+        }
+    }
+    Ok(p)
+}
+
+/// Statistics from the three grouped queries.
+pub(crate) fn stats_from(
+    per_account: Vec<(String, i64, i64, i64)>,
+    per_error: Vec<(String, i64)>,
+    per_hour: Vec<(DateTime<Utc>, i64)>,
+) -> Result<TaskStats> {
+    let mut stats = TaskStats::default();
+    for (acc, attempts, successes, failures) in per_account {
+        stats.per_account.insert(
+            account(acc)?,
+            AccountStats {
+                attempts: count(attempts),
+                successes: count(successes),
+                failures: count(failures),
+            },
+        );
+    }
+    stats.per_error = per_error.into_iter().map(|(k, n)| (k, count(n))).collect();
+    stats.per_hour = per_hour.into_iter().map(|(h, n)| (h, count(n))).collect();
+    Ok(stats)
+}
+
+/// Pending counts for every requested task (0 when it has none).
+pub(crate) fn pending_from(ids: &[TaskId], rows: Vec<(i64, i64)>) -> BTreeMap<TaskId, u64> {
+    let mut map: BTreeMap<TaskId, u64> = ids.iter().map(|id| (*id, 0)).collect();
+    for (id, n) in rows {
+        map.insert(TaskId::new(id), count(n));
+    }
+    map
+}
+
+/// Suppression entries from `(identifier_key, reason, created_at)` rows.
+pub(crate) fn suppression_entries(
+    rows: Vec<(String, String, DateTime<Utc>)>,
+) -> Result<Vec<SuppressionEntry>> {
+    rows.into_iter()
+        .map(|(key, reason, created_at)| {
+            let identifier = TargetIdentifier::from_dedupe_key(&key)
+                .ok_or_else(|| Error::Corrupt(format!("bad identifier key {key:?}")))?;
+            Ok(SuppressionEntry {
+                identifier,
+                reason,
+                created_at,
+            })
+        })
+        .collect()
+}
+
+/// A log row's latency as the `BIGINT` the stores bind.
+pub(crate) fn latency(log: &NewExecutionLog) -> Option<i64> {
+    log.latency_ms.map(|v| i64::try_from(v).unwrap_or(i64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use invite_core::domain::{Action, GroupRef, Platform, Priority};
+
+    fn task(status: TaskStatus) -> Task {
+        let t0 = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        Task {
+            id: TaskId::new(1),
+            user_id: UserId::new(1),
+            name: "t".into(),
+            platform: Platform::Sandbox,
+            status,
+            status_reason: Some("old".into()),
+            priority: Priority::Medium,
+            settings: TaskSettings {
+                action: Action::Invite {
+                    group: GroupRef::Username("group".into()),
+                },
+                accounts: None,
+                add_to_contacts: false,
+                dedupe_days: None,
+            },
+            scheduled_at: None,
+            start_requested: false,
+            created_at: t0,
+            updated_at: t0,
+            started_at: None,
+            finished_at: None,
+        }
+    }
+
+    #[test]
+    fn plans_follow_the_state_machine() {
+        let now = DateTime::from_timestamp(1_700_000_100, 0).unwrap();
+        let later = TaskEvent::Start {
+            scheduled_later: true,
+        };
+        let p = TransitionPlan::new(&task(TaskStatus::Pending), later, None, now).unwrap();
+        assert_eq!(
+            (p.status, p.start_requested, p.started_at),
+            (TaskStatus::Pending, true, None)
+        );
+        let start = TaskEvent::Start {
+            scheduled_later: false,
+        };
+        let p = TransitionPlan::new(&task(TaskStatus::Pending), start, None, now).unwrap();
+        assert_eq!(p.started_at, Some(now));
+        assert_eq!(p.status_reason, None);
+        let p =
+            TransitionPlan::new(&task(TaskStatus::Paused), TaskEvent::Cancel, None, now).unwrap();
+        assert_eq!(p.finished_at, Some(now));
+        let err = TransitionPlan::new(&task(TaskStatus::Completed), TaskEvent::Pause, None, now);
+        assert!(matches!(
+            err,
+            Err(Error::Conflict {
+                current: TaskStatus::Completed
+            })
+        ));
+    }
+
+    #[test]
+    fn first_identifier_wins() {
+        let parse =
+            |s: &str| TargetIdentifier::parse(s, Platform::Telegram, &Default::default()).unwrap();
+        let mut first = NewTarget::new(parse("@Someone"));
+        first.first_name = Some("First".into());
+        let mut second = NewTarget::new(parse("someone"));
+        second.first_name = Some("Second".into());
+        let (rows, dropped) = dedupe_targets(vec![first, second, NewTarget::new(parse("42"))]);
+        assert_eq!(dropped, 1);
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].first_name.as_deref(), Some("First"));
+        assert_eq!((rows[1].kind, rows[1].value.as_str()), ("user_id", "42"));
+    }
+}

@@ -1,0 +1,1275 @@
+//! The PostgreSQL store: production. Claims use `FOR UPDATE SKIP LOCKED`, targets are written
+//! with `INSERT … SELECT FROM UNNEST(…)` in chunks, the ledger locks the account's state row,
+//! and migrations take PostgreSQL's advisory lock so several processes may run them at once.
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use invite_core::async_trait;
+use invite_core::domain::{
+    AccountId, ExecutionLog, Lane, LaneStats, NewExecutionLog, NewTarget, NewTask, Platform,
+    Target, TargetId, TargetIdentifier, Task, TaskEvent, TaskId, TaskUpdate, UserId,
+};
+use invite_core::limits::LimitPolicy;
+use invite_core::ports::{
+    AccountHistory, AccountLeases, AccountState, AddedTargets, CleanupReport, CreatedTask,
+    LimitLedger, LogFilter, OutcomeRecord, Progress, RateDecision, Reservation, ReserveRequest,
+    StoreResult, SuppressionEntry, SuppressionList, TaskFilter, TaskStats, TaskStore,
+};
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
+use sqlx::types::Json;
+
+use crate::PoolConfig;
+use crate::error::{Error, Result, redact_url};
+use crate::model::{
+    AccountStateRow, EventRow, LaneRow, LogRow, TargetRow, TaskRow, TransitionPlan,
+    account_state_columns, conflict, dedupe_targets, editable, latency, lifetime_from,
+    pending_from, progress_from, sql_limit, stats_from,
+};
+
+/// Target rows per `INSERT … SELECT FROM UNNEST` statement.
+const TARGET_CHUNK: usize = 5_000;
+
+/// The PostgreSQL migrations (`invite-store/migrations/postgres`).
+pub static MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");
+
+const TASK_COLS: &str = "id, user_id, name, platform, status::text AS status, status_reason, \
+     priority::text AS priority, settings, scheduled_at, start_requested, created_at, \
+     updated_at, started_at, finished_at";
+
+const TARGET_COLS: &str = "id, task_id, identifier_key, first_name, last_name, full_name, \
+     email, source::text AS source, status, outcome, account_id, random_id, attempts, \
+     error_message, result, claimed_at, processed_at";
+
+const LOG_COLS: &str = "id, task_id, target_id, account_id, action, status::text AS status, \
+     outcome, error_kind, error_code, latency_ms, created_at";
+
+const LANE_COLS: &str = "task_id, account_id, status, reason, cooldown_until, last_used_at, stats";
+
+/// Tasks, targets, lanes, logs, ledger, suppression list and leases in PostgreSQL.
+#[derive(Debug, Clone)]
+pub struct PgStore {
+    pool: PgPool,
+}
+
+impl PgStore {
+    /// A store over an existing pool.
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    /// Opens a pool to `url` (a `postgres://` URL from `DATABASE_URL`).
+    pub async fn connect(url: &str, config: &PoolConfig) -> Result<Self> {
+        let options = PgConnectOptions::from_str(url).map_err(|source| Error::InvalidUrl {
+            url: redact_url(url),
+            source,
+        })?;
+        let pool = PgPoolOptions::new()
+            .max_connections(config.max_connections.max(1))
+            .min_connections(config.min_connections)
+            .acquire_timeout(config.acquire_timeout)
+            .connect_with(options)
+            .await
+            .map_err(|source| Error::Connect {
+                url: redact_url(url),
+                source,
+            })?;
+        Ok(Self::new(pool))
+    }
+
+    /// The pool.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Applies the migrations (idempotent; serialised across processes by an advisory lock).
+    pub async fn migrate(&self) -> Result<()> {
+        migrate(&self.pool).await
+    }
+}
+
+/// Applies the PostgreSQL migrations to `pool`.
+pub async fn migrate(pool: &PgPool) -> Result<()> {
+    MIGRATOR.run(pool).await?;
+    Ok(())
+}
+
+// ---- helpers ----
+
+async fn fetch_task(conn: &mut PgConnection, user: UserId, id: TaskId) -> Result<Task> {
+    let row: Option<TaskRow> = sqlx::query_as(&format!(
+        "SELECT {TASK_COLS} FROM invite_tasks WHERE id = $1 AND user_id = $2"
+    ))
+    .bind(id.get())
+    .bind(user.get())
+    .fetch_optional(&mut *conn)
+    .await?;
+    row.ok_or(Error::NotFound)?.try_into()
+}
+
+/// The task's status for its owner (locking the row when `lock`), or `NotFound`.
+async fn task_status(
+    conn: &mut PgConnection,
+    user: UserId,
+    id: TaskId,
+    lock: bool,
+) -> Result<String> {
+    let sql = if lock {
+        "SELECT status::text FROM invite_tasks WHERE id = $1 AND user_id = $2 FOR UPDATE"
+    } else {
+        "SELECT status::text FROM invite_tasks WHERE id = $1 AND user_id = $2"
+    };
+    sqlx::query_scalar(sql)
+        .bind(id.get())
+        .bind(user.get())
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or(Error::NotFound)
+}
+
+async fn ensure_owned(pool: &PgPool, user: UserId, id: TaskId) -> Result<()> {
+    let mut conn = pool.acquire().await?;
+    task_status(&mut conn, user, id, false).await.map(drop)
+}
+
+/// Writes targets in chunks of [`TARGET_CHUNK`] rows, one `INSERT … SELECT FROM UNNEST` each;
+/// identifiers already in the task (or repeated in the batch) are counted, not written.
+async fn insert_targets(
+    conn: &mut PgConnection,
+    task: TaskId,
+    targets: Vec<NewTarget>,
+    now: DateTime<Utc>,
+) -> Result<AddedTargets> {
+    let (rows, mut duplicates) = dedupe_targets(targets);
+    let mut inserted = 0;
+    for chunk in rows.chunks(TARGET_CHUNK) {
+        let col = |f: fn(&crate::model::TargetInsert) -> Option<&str>| -> Vec<Option<&str>> {
+            chunk.iter().map(f).collect()
+        };
+        let done = sqlx::query(
+            "INSERT INTO invite_targets (task_id, identifier_kind, identifier, identifier_key, \
+                 first_name, last_name, full_name, email, source, created_at, updated_at) \
+             SELECT $1, t.kind, t.value, t.key, t.first_name, t.last_name, t.full_name, t.email, \
+                 t.source::targetsource, $2, $2 \
+             FROM UNNEST($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], \
+                 $8::text[], $9::text[], $10::text[]) WITH ORDINALITY \
+                 AS t(kind, value, key, first_name, last_name, full_name, email, source, ord) \
+             ORDER BY t.ord \
+             ON CONFLICT (task_id, identifier_key) DO NOTHING",
+        )
+        .bind(task.get())
+        .bind(now)
+        .bind(col(|t| Some(t.kind)))
+        .bind(col(|t| Some(t.value.as_str())))
+        .bind(col(|t| Some(t.key.as_str())))
+        .bind(col(|t| t.first_name.as_deref()))
+        .bind(col(|t| t.last_name.as_deref()))
+        .bind(col(|t| t.full_name.as_deref()))
+        .bind(col(|t| t.email.as_deref()))
+        .bind(col(|t| Some(t.source)))
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+        inserted += done;
+        duplicates += chunk.len() as u64 - done;
+    }
+    Ok(AddedTargets {
+        inserted,
+        duplicates,
+    })
+}
+
+async fn insert_log(conn: &mut PgConnection, log: &NewExecutionLog) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO invite_execution_logs (task_id, target_id, account_id, action, status, \
+             outcome, error_kind, error_code, latency_ms, created_at) \
+         VALUES ($1, $2, $3, $4, $5::executionstatus, $6, $7, $8, $9, $10)",
+    )
+    .bind(log.task_id.get())
+    .bind(log.target_id.map(TargetId::get))
+    .bind(log.account_id.as_str())
+    .bind(&log.action)
+    .bind(log.status.as_str())
+    .bind(log.outcome.map(|o| o.as_str()))
+    .bind(&log.error_kind)
+    .bind(&log.error_code)
+    .bind(latency(log))
+    .bind(log.created_at)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Writes an outcome onto a target in `from` status (and, when `account` is given, held by that
+/// account), with its log row; `NotFound` if no such target.
+async fn finish_target(
+    conn: &mut PgConnection,
+    record: &OutcomeRecord,
+    from: &str,
+    account: Option<&AccountId>,
+) -> Result<()> {
+    let done = sqlx::query(
+        "UPDATE invite_targets SET status = $3, outcome = $4, error_message = $5, result = $6, \
+             processed_at = $7, updated_at = $7 \
+         WHERE id = $1 AND status = $2 AND ($8::text IS NULL OR account_id = $8)",
+    )
+    .bind(record.target_id.get())
+    .bind(from)
+    .bind(record.outcome.target_status().as_str())
+    .bind(record.outcome.as_str())
+    .bind(&record.error_message)
+    .bind(Json(&record.result))
+    .bind(record.at)
+    .bind(account.map(AccountId::as_str))
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if done == 0 {
+        return Err(Error::NotFound);
+    }
+    insert_log(conn, &record.log).await
+}
+
+fn tasks_of(rows: Vec<TaskRow>) -> Result<Vec<Task>> {
+    rows.into_iter().map(Task::try_from).collect()
+}
+
+fn targets_of(rows: Vec<TargetRow>) -> Result<Vec<Target>> {
+    rows.into_iter().map(Target::try_from).collect()
+}
+
+fn lanes_of_rows(rows: Vec<LaneRow>) -> Result<Vec<Lane>> {
+    rows.into_iter().map(Lane::try_from).collect()
+}
+
+/// Replays an idempotent creation, or refuses a different request under the same key.
+async fn replay(
+    conn: &mut PgConnection,
+    user: UserId,
+    key: &str,
+    hash: &str,
+) -> Result<Option<CreatedTask>> {
+    let found: Option<(String, i64)> = sqlx::query_as(
+        "SELECT request_hash, task_id FROM invite_idempotency_keys WHERE user_id = $1 AND key = $2",
+    )
+    .bind(user.get())
+    .bind(key)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some((stored_hash, task_id)) = found else {
+        return Ok(None);
+    };
+    if stored_hash != hash {
+        return Err(Error::IdempotencyMismatch);
+    }
+    let task = fetch_task(conn, user, TaskId::new(task_id)).await?;
+    Ok(Some(CreatedTask {
+        task,
+        inserted: 0,
+        duplicates: 0,
+        replayed: true,
+    }))
+}
+
+async fn create_task(
+    pool: &PgPool,
+    task: NewTask,
+    targets: Vec<NewTarget>,
+    idempotency: Option<(&str, &str)>,
+    now: DateTime<Utc>,
+) -> Result<CreatedTask> {
+    let user = task.user_id;
+    let mut tx = pool.begin().await?;
+    if let Some((key, hash)) = idempotency
+        && let Some(done) = replay(&mut tx, user, key, hash).await?
+    {
+        return Ok(done);
+    }
+    let row: TaskRow = sqlx::query_as(&format!(
+        "INSERT INTO invite_tasks (user_id, name, platform, status, priority, settings, \
+             channel_key, scheduled_at, created_at, updated_at) \
+         VALUES ($1, $2, $3, 'PENDING', $4::taskpriority, $5, $6, $7, $8, $8) \
+         RETURNING {TASK_COLS}"
+    ))
+    .bind(user.get())
+    .bind(&task.name)
+    .bind(task.platform.as_str())
+    .bind(task.priority.as_str())
+    .bind(Json(&task.settings))
+    .bind(task.settings.action.channel_key())
+    .bind(task.scheduled_at)
+    .bind(now)
+    .fetch_one(&mut *tx)
+    .await?;
+    let created: Task = row.try_into()?;
+    if let Some((key, hash)) = idempotency {
+        // A concurrent request with the same key waits here until the first one commits.
+        let claimed = sqlx::query(
+            "INSERT INTO invite_idempotency_keys (user_id, key, request_hash, task_id, created_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_id, key) DO NOTHING",
+        )
+        .bind(user.get())
+        .bind(key)
+        .bind(hash)
+        .bind(created.id.get())
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if claimed == 0 {
+            tx.rollback().await?;
+            let mut conn = pool.acquire().await?;
+            return replay(&mut conn, user, key, hash)
+                .await?
+                .ok_or(Error::NotFound);
+        }
+    }
+    let added = insert_targets(&mut tx, created.id, targets, now).await?;
+    tx.commit().await?;
+    Ok(CreatedTask {
+        task: created,
+        inserted: added.inserted,
+        duplicates: added.duplicates,
+        replayed: false,
+    })
+}
+
+async fn transition(
+    pool: &PgPool,
+    user: UserId,
+    id: TaskId,
+    event: TaskEvent,
+    reason: Option<String>,
+    now: DateTime<Utc>,
+) -> Result<Task> {
+    let mut conn = pool.acquire().await?;
+    let task = fetch_task(&mut conn, user, id).await?;
+    let plan = TransitionPlan::new(&task, event, reason, now)?;
+    let row: Option<TaskRow> = sqlx::query_as(&format!(
+        "UPDATE invite_tasks SET status = $3::taskstatus, status_reason = $4, \
+             start_requested = $5, started_at = $6, finished_at = $7, updated_at = $8 \
+         WHERE id = $1 AND user_id = $2 AND status = $9::taskstatus \
+         RETURNING {TASK_COLS}"
+    ))
+    .bind(id.get())
+    .bind(user.get())
+    .bind(plan.status.as_str())
+    .bind(&plan.status_reason)
+    .bind(plan.start_requested)
+    .bind(plan.started_at)
+    .bind(plan.finished_at)
+    .bind(now)
+    .bind(plan.expected.as_str())
+    .fetch_optional(&mut *conn)
+    .await?;
+    match row {
+        Some(row) => row.try_into(),
+        None => Err(conflict(&task_status(&mut conn, user, id, false).await?)),
+    }
+}
+
+async fn update_task(
+    pool: &PgPool,
+    user: UserId,
+    id: TaskId,
+    update: TaskUpdate,
+    now: DateTime<Utc>,
+) -> Result<Task> {
+    let mut conn = pool.acquire().await?;
+    let row: Option<TaskRow> = sqlx::query_as(&format!(
+        "UPDATE invite_tasks SET name = COALESCE($3, name), \
+             priority = COALESCE($4::taskpriority, priority), \
+             settings = COALESCE($5, settings), channel_key = COALESCE($6, channel_key), \
+             scheduled_at = CASE WHEN $7 THEN $8 ELSE scheduled_at END, updated_at = $9 \
+         WHERE id = $1 AND user_id = $2 AND status IN ('PENDING', 'PAUSED') \
+         RETURNING {TASK_COLS}"
+    ))
+    .bind(id.get())
+    .bind(user.get())
+    .bind(update.name.as_deref())
+    .bind(update.priority.map(|p| p.as_str()))
+    .bind(update.settings.as_ref().map(Json))
+    .bind(update.settings.as_ref().map(|s| s.action.channel_key()))
+    .bind(update.scheduled_at.is_some())
+    .bind(update.scheduled_at.flatten())
+    .bind(now)
+    .fetch_optional(&mut *conn)
+    .await?;
+    match row {
+        Some(row) => row.try_into(),
+        None => Err(conflict(&task_status(&mut conn, user, id, false).await?)),
+    }
+}
+
+async fn delete_task(pool: &PgPool, user: UserId, id: TaskId) -> Result<()> {
+    let mut conn = pool.acquire().await?;
+    let done = sqlx::query(
+        "DELETE FROM invite_tasks WHERE id = $1 AND user_id = $2 AND status <> 'IN_PROGRESS'",
+    )
+    .bind(id.get())
+    .bind(user.get())
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if done == 0 {
+        return Err(conflict(&task_status(&mut conn, user, id, false).await?));
+    }
+    Ok(())
+}
+
+async fn add_targets(
+    pool: &PgPool,
+    user: UserId,
+    id: TaskId,
+    targets: Vec<NewTarget>,
+) -> Result<AddedTargets> {
+    let mut tx = pool.begin().await?;
+    // The row lock keeps the task from starting while its targets are being written.
+    let status = task_status(&mut tx, user, id, true).await?;
+    if !status.parse().is_ok_and(editable) {
+        return Err(conflict(&status));
+    }
+    let added = insert_targets(&mut tx, id, targets, Utc::now()).await?;
+    tx.commit().await?;
+    Ok(added)
+}
+
+async fn list_tasks(pool: &PgPool, user: UserId, filter: &TaskFilter) -> Result<Vec<Task>> {
+    let rows: Vec<TaskRow> = sqlx::query_as(&format!(
+        "SELECT {TASK_COLS} FROM invite_tasks \
+         WHERE user_id = $1 AND ($2::taskstatus IS NULL OR status = $2::taskstatus) \
+             AND ($3::text IS NULL OR platform = $3) \
+         ORDER BY created_at DESC, id DESC LIMIT $4 OFFSET $5"
+    ))
+    .bind(user.get())
+    .bind(filter.status.map(|s| s.as_str()))
+    .bind(filter.platform.map(Platform::as_str))
+    .bind(sql_limit(filter.limit))
+    .bind(i64::from(filter.offset))
+    .fetch_all(pool)
+    .await?;
+    tasks_of(rows)
+}
+
+async fn progress(pool: &PgPool, user: UserId, id: TaskId) -> Result<Progress> {
+    ensure_owned(pool, user, id).await?;
+    let rows: Vec<(String, Option<String>, i64)> = sqlx::query_as(
+        "SELECT status, outcome, count(*) FROM invite_targets WHERE task_id = $1 \
+         GROUP BY status, outcome",
+    )
+    .bind(id.get())
+    .fetch_all(pool)
+    .await?;
+    progress_from(rows)
+}
+
+async fn targets(
+    pool: &PgPool,
+    user: UserId,
+    id: TaskId,
+    limit: u32,
+    offset: u32,
+) -> Result<Vec<Target>> {
+    ensure_owned(pool, user, id).await?;
+    let rows: Vec<TargetRow> = sqlx::query_as(&format!(
+        "SELECT {TARGET_COLS} FROM invite_targets WHERE task_id = $1 \
+         ORDER BY id LIMIT $2 OFFSET $3"
+    ))
+    .bind(id.get())
+    .bind(sql_limit(limit))
+    .bind(i64::from(offset))
+    .fetch_all(pool)
+    .await?;
+    targets_of(rows)
+}
+
+async fn logs(
+    pool: &PgPool,
+    user: UserId,
+    id: TaskId,
+    filter: &LogFilter,
+) -> Result<Vec<ExecutionLog>> {
+    ensure_owned(pool, user, id).await?;
+    let rows: Vec<LogRow> = sqlx::query_as(&format!(
+        "SELECT {LOG_COLS} FROM invite_execution_logs \
+         WHERE task_id = $1 \
+             AND ($2::executionstatus IS NULL OR status = $2::executionstatus) \
+             AND ($3::text IS NULL OR account_id = $3) \
+             AND ($4::timestamptz IS NULL OR created_at >= $4) \
+             AND ($5::timestamptz IS NULL OR created_at < $5) \
+         ORDER BY id LIMIT $6 OFFSET $7"
+    ))
+    .bind(id.get())
+    .bind(filter.status.map(|s| s.as_str()))
+    .bind(filter.account_id.as_ref().map(AccountId::as_str))
+    .bind(filter.since)
+    .bind(filter.until)
+    .bind(sql_limit(filter.limit))
+    .bind(i64::from(filter.offset))
+    .fetch_all(pool)
+    .await?;
+    rows.into_iter().map(ExecutionLog::try_from).collect()
+}
+
+async fn stats(pool: &PgPool, user: UserId, id: TaskId) -> Result<TaskStats> {
+    ensure_owned(pool, user, id).await?;
+    let per_account = sqlx::query_as(
+        "SELECT account_id, count(*), \
+             SUM(CASE WHEN status = 'SUCCESS' THEN 1 ELSE 0 END), \
+             SUM(CASE WHEN status = 'FAILED' THEN 1 ELSE 0 END) \
+         FROM invite_execution_logs WHERE task_id = $1 GROUP BY account_id",
+    )
+    .bind(id.get())
+    .fetch_all(pool)
+    .await?;
+    let per_error = sqlx::query_as(
+        "SELECT error_kind, count(*) FROM invite_execution_logs \
+         WHERE task_id = $1 AND error_kind IS NOT NULL GROUP BY error_kind",
+    )
+    .bind(id.get())
+    .fetch_all(pool)
+    .await?;
+    let per_hour = sqlx::query_as(
+        "SELECT date_trunc('hour', created_at, 'UTC') AS hour, count(*) \
+         FROM invite_execution_logs WHERE task_id = $1 GROUP BY hour",
+    )
+    .bind(id.get())
+    .fetch_all(pool)
+    .await?;
+    stats_from(per_account, per_error, per_hour)
+}
+
+async fn lanes(pool: &PgPool, user: UserId, id: TaskId) -> Result<Vec<Lane>> {
+    ensure_owned(pool, user, id).await?;
+    let rows: Vec<LaneRow> = sqlx::query_as(&format!(
+        "SELECT {LANE_COLS} FROM invite_task_accounts WHERE task_id = $1 ORDER BY account_id"
+    ))
+    .bind(id.get())
+    .fetch_all(pool)
+    .await?;
+    lanes_of_rows(rows)
+}
+
+async fn reached_since(
+    pool: &PgPool,
+    user: UserId,
+    platform: Platform,
+    identifier_key: &str,
+    channel: &str,
+    since: DateTime<Utc>,
+) -> Result<bool> {
+    Ok(sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM invite_targets t JOIN invite_tasks k ON k.id = t.task_id \
+             WHERE k.user_id = $1 AND k.platform = $2 AND k.channel_key = $3 \
+                 AND t.identifier_key = $4 AND t.status = 'success' AND t.processed_at >= $5)",
+    )
+    .bind(user.get())
+    .bind(platform.as_str())
+    .bind(channel)
+    .bind(identifier_key)
+    .bind(since)
+    .fetch_one(pool)
+    .await?)
+}
+
+async fn engine_tasks(pool: &PgPool) -> Result<Vec<Task>> {
+    let rows: Vec<TaskRow> = sqlx::query_as(&format!(
+        "SELECT {TASK_COLS} FROM invite_tasks \
+         WHERE status = 'IN_PROGRESS' \
+             OR (status = 'PENDING' AND start_requested) \
+         ORDER BY id"
+    ))
+    .fetch_all(pool)
+    .await?;
+    tasks_of(rows)
+}
+
+async fn ensure_lanes(pool: &PgPool, id: TaskId, accounts: &[AccountId]) -> Result<()> {
+    let mut tx = pool.begin().await?;
+    let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM invite_tasks WHERE id = $1")
+        .bind(id.get())
+        .fetch_optional(&mut *tx)
+        .await?;
+    if exists.is_none() {
+        return Err(Error::NotFound);
+    }
+    let names: Vec<&str> = accounts.iter().map(AccountId::as_str).collect();
+    sqlx::query(
+        "INSERT INTO invite_task_accounts (task_id, account_id, status, stats) \
+         SELECT $1, a, 'active', $3 FROM UNNEST($2::text[]) AS a \
+         ON CONFLICT (task_id, account_id) DO NOTHING",
+    )
+    .bind(id.get())
+    .bind(names)
+    .bind(Json(LaneStats::default()))
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn lanes_of(pool: &PgPool, ids: &[TaskId]) -> Result<Vec<Lane>> {
+    let ids: Vec<i64> = ids.iter().map(|id| id.get()).collect();
+    let rows: Vec<LaneRow> = sqlx::query_as(&format!(
+        "SELECT {LANE_COLS} FROM invite_task_accounts WHERE task_id = ANY($1) \
+         ORDER BY task_id, account_id"
+    ))
+    .bind(ids)
+    .fetch_all(pool)
+    .await?;
+    lanes_of_rows(rows)
+}
+
+async fn save_lane(pool: &PgPool, lane: &Lane) -> Result<()> {
+    let done = sqlx::query(
+        "UPDATE invite_task_accounts SET status = $3, reason = $4, cooldown_until = $5, \
+             last_used_at = $6, stats = $7 \
+         WHERE task_id = $1 AND account_id = $2",
+    )
+    .bind(lane.task_id.get())
+    .bind(lane.account_id.as_str())
+    .bind(lane.status.as_str())
+    .bind(&lane.reason)
+    .bind(lane.cooldown_until)
+    .bind(lane.last_used_at)
+    .bind(Json(&lane.stats))
+    .execute(pool)
+    .await?
+    .rows_affected();
+    if done == 0 {
+        return Err(Error::NotFound);
+    }
+    Ok(())
+}
+
+async fn pending_counts(pool: &PgPool, ids: &[TaskId]) -> Result<BTreeMap<TaskId, u64>> {
+    let raw: Vec<i64> = ids.iter().map(|id| id.get()).collect();
+    let rows = sqlx::query_as(
+        "SELECT task_id, count(*) FROM invite_targets \
+         WHERE task_id = ANY($1) AND status = 'pending' GROUP BY task_id",
+    )
+    .bind(raw)
+    .fetch_all(pool)
+    .await?;
+    Ok(pending_from(ids, rows))
+}
+
+async fn claim_target(
+    pool: &PgPool,
+    id: TaskId,
+    account: &AccountId,
+    now: DateTime<Utc>,
+    random_id: Option<i64>,
+) -> Result<Option<Target>> {
+    let row: Option<TargetRow> = sqlx::query_as(&format!(
+        "UPDATE invite_targets SET status = 'in_progress', account_id = $2, claimed_at = $3, \
+             updated_at = $3, attempts = attempts + 1, random_id = COALESCE(random_id, $4) \
+         WHERE id = (SELECT id FROM invite_targets WHERE task_id = $1 AND status = 'pending' \
+                     ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED) \
+         RETURNING {TARGET_COLS}"
+    ))
+    .bind(id.get())
+    .bind(account.as_str())
+    .bind(now)
+    .bind(random_id)
+    .fetch_optional(pool)
+    .await?;
+    row.map(Target::try_from).transpose()
+}
+
+async fn record_outcome(pool: &PgPool, record: &OutcomeRecord) -> Result<()> {
+    let mut tx = pool.begin().await?;
+    finish_target(&mut tx, record, "in_progress", Some(&record.account_id)).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn release_target(
+    pool: &PgPool,
+    target: TargetId,
+    account: &AccountId,
+    log: Option<NewExecutionLog>,
+) -> Result<()> {
+    let mut tx = pool.begin().await?;
+    let done = sqlx::query(
+        "UPDATE invite_targets SET status = 'pending', account_id = NULL, updated_at = $3 \
+         WHERE id = $1 AND status = 'in_progress' AND account_id = $2",
+    )
+    .bind(target.get())
+    .bind(account.as_str())
+    .bind(Utc::now())
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if done == 0 {
+        return Err(Error::NotFound);
+    }
+    if let Some(log) = &log {
+        insert_log(&mut tx, log).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn recover_stale(pool: &PgPool, claimed_before: DateTime<Utc>) -> Result<u64> {
+    Ok(sqlx::query(
+        "UPDATE invite_targets SET status = 'uncertain', updated_at = $2 \
+         WHERE status = 'in_progress' AND claimed_at < $1",
+    )
+    .bind(claimed_before)
+    .bind(Utc::now())
+    .execute(pool)
+    .await?
+    .rows_affected())
+}
+
+async fn uncertain_targets(pool: &PgPool, id: TaskId) -> Result<Vec<Target>> {
+    let rows: Vec<TargetRow> = sqlx::query_as(&format!(
+        "SELECT {TARGET_COLS} FROM invite_targets WHERE task_id = $1 AND status = 'uncertain' \
+         ORDER BY id"
+    ))
+    .bind(id.get())
+    .fetch_all(pool)
+    .await?;
+    targets_of(rows)
+}
+
+async fn settle_uncertain(
+    pool: &PgPool,
+    target: TargetId,
+    settled: Option<OutcomeRecord>,
+) -> Result<()> {
+    let mut tx = pool.begin().await?;
+    match &settled {
+        None => {
+            let done = sqlx::query(
+                "UPDATE invite_targets SET status = 'pending', account_id = NULL, updated_at = $2 \
+                 WHERE id = $1 AND status = 'uncertain'",
+            )
+            .bind(target.get())
+            .bind(Utc::now())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if done == 0 {
+                return Err(Error::NotFound);
+            }
+        }
+        Some(record) => {
+            if record.target_id != target {
+                return Err(Error::Invalid(format!(
+                    "settlement of target {target} carries target {}",
+                    record.target_id
+                )));
+            }
+            finish_target(&mut tx, record, "uncertain", None).await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn cleanup(
+    pool: &PgPool,
+    logs_before: DateTime<Utc>,
+    tasks_finished_before: DateTime<Utc>,
+) -> Result<CleanupReport> {
+    let logs = sqlx::query("DELETE FROM invite_execution_logs WHERE created_at < $1")
+        .bind(logs_before)
+        .execute(pool)
+        .await?
+        .rows_affected();
+    let tasks = sqlx::query(
+        "DELETE FROM invite_tasks \
+         WHERE status IN ('COMPLETED', 'FAILED', 'CANCELLED') AND finished_at < $1",
+    )
+    .bind(tasks_finished_before)
+    .execute(pool)
+    .await?
+    .rows_affected();
+    Ok(CleanupReport { logs, tasks })
+}
+
+#[async_trait]
+impl TaskStore for PgStore {
+    async fn create_task(
+        &self,
+        task: NewTask,
+        targets: Vec<NewTarget>,
+        idempotency: Option<(&str, &str)>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<CreatedTask> {
+        Ok(create_task(&self.pool, task, targets, idempotency, now).await?)
+    }
+
+    async fn get_task(&self, user: UserId, id: TaskId) -> StoreResult<Task> {
+        let mut conn = self.pool.acquire().await.map_err(Error::from)?;
+        Ok(fetch_task(&mut conn, user, id).await?)
+    }
+
+    async fn list_tasks(&self, user: UserId, filter: &TaskFilter) -> StoreResult<Vec<Task>> {
+        Ok(list_tasks(&self.pool, user, filter).await?)
+    }
+
+    async fn update_task(
+        &self,
+        user: UserId,
+        id: TaskId,
+        update: TaskUpdate,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Task> {
+        Ok(update_task(&self.pool, user, id, update, now).await?)
+    }
+
+    async fn delete_task(&self, user: UserId, id: TaskId) -> StoreResult<()> {
+        Ok(delete_task(&self.pool, user, id).await?)
+    }
+
+    async fn transition(
+        &self,
+        user: UserId,
+        id: TaskId,
+        event: TaskEvent,
+        reason: Option<String>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Task> {
+        Ok(transition(&self.pool, user, id, event, reason, now).await?)
+    }
+
+    async fn add_targets(
+        &self,
+        user: UserId,
+        id: TaskId,
+        targets: Vec<NewTarget>,
+    ) -> StoreResult<AddedTargets> {
+        Ok(add_targets(&self.pool, user, id, targets).await?)
+    }
+
+    async fn progress(&self, user: UserId, id: TaskId) -> StoreResult<Progress> {
+        Ok(progress(&self.pool, user, id).await?)
+    }
+
+    async fn targets(
+        &self,
+        user: UserId,
+        id: TaskId,
+        limit: u32,
+        offset: u32,
+    ) -> StoreResult<Vec<Target>> {
+        Ok(targets(&self.pool, user, id, limit, offset).await?)
+    }
+
+    async fn logs(
+        &self,
+        user: UserId,
+        id: TaskId,
+        filter: &LogFilter,
+    ) -> StoreResult<Vec<ExecutionLog>> {
+        Ok(logs(&self.pool, user, id, filter).await?)
+    }
+
+    async fn stats(&self, user: UserId, id: TaskId) -> StoreResult<TaskStats> {
+        Ok(stats(&self.pool, user, id).await?)
+    }
+
+    async fn lanes(&self, user: UserId, id: TaskId) -> StoreResult<Vec<Lane>> {
+        Ok(lanes(&self.pool, user, id).await?)
+    }
+
+    async fn reached_since(
+        &self,
+        user: UserId,
+        platform: Platform,
+        identifier_key: &str,
+        channel: &str,
+        since: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        Ok(reached_since(&self.pool, user, platform, identifier_key, channel, since).await?)
+    }
+
+    async fn engine_tasks(&self, _now: DateTime<Utc>) -> StoreResult<Vec<Task>> {
+        Ok(engine_tasks(&self.pool).await?)
+    }
+
+    async fn ensure_lanes(&self, id: TaskId, accounts: &[AccountId]) -> StoreResult<()> {
+        Ok(ensure_lanes(&self.pool, id, accounts).await?)
+    }
+
+    async fn lanes_of(&self, ids: &[TaskId]) -> StoreResult<Vec<Lane>> {
+        Ok(lanes_of(&self.pool, ids).await?)
+    }
+
+    async fn save_lane(&self, lane: &Lane) -> StoreResult<()> {
+        Ok(save_lane(&self.pool, lane).await?)
+    }
+
+    async fn pending_counts(&self, ids: &[TaskId]) -> StoreResult<BTreeMap<TaskId, u64>> {
+        Ok(pending_counts(&self.pool, ids).await?)
+    }
+
+    async fn claim_target(
+        &self,
+        id: TaskId,
+        account: &AccountId,
+        now: DateTime<Utc>,
+        random_id: Option<i64>,
+    ) -> StoreResult<Option<Target>> {
+        Ok(claim_target(&self.pool, id, account, now, random_id).await?)
+    }
+
+    async fn record_outcome(&self, record: &OutcomeRecord) -> StoreResult<()> {
+        Ok(record_outcome(&self.pool, record).await?)
+    }
+
+    async fn release_target(
+        &self,
+        target: TargetId,
+        account: &AccountId,
+        log: Option<NewExecutionLog>,
+    ) -> StoreResult<()> {
+        Ok(release_target(&self.pool, target, account, log).await?)
+    }
+
+    async fn recover_stale(&self, claimed_before: DateTime<Utc>) -> StoreResult<u64> {
+        Ok(recover_stale(&self.pool, claimed_before).await?)
+    }
+
+    async fn uncertain_targets(&self, id: TaskId) -> StoreResult<Vec<Target>> {
+        Ok(uncertain_targets(&self.pool, id).await?)
+    }
+
+    async fn settle_uncertain(
+        &self,
+        target: TargetId,
+        settled: Option<OutcomeRecord>,
+    ) -> StoreResult<()> {
+        Ok(settle_uncertain(&self.pool, target, settled).await?)
+    }
+
+    async fn append_log(&self, log: NewExecutionLog) -> StoreResult<()> {
+        let mut conn = self.pool.acquire().await.map_err(Error::from)?;
+        Ok(insert_log(&mut conn, &log).await?)
+    }
+
+    async fn cleanup(
+        &self,
+        logs_before: DateTime<Utc>,
+        tasks_finished_before: DateTime<Utc>,
+    ) -> StoreResult<CleanupReport> {
+        Ok(cleanup(&self.pool, logs_before, tasks_finished_before).await?)
+    }
+}
+
+// ---- ledger ----
+
+async fn load_history(
+    conn: &mut PgConnection,
+    account: &AccountId,
+    channel: &str,
+    since: DateTime<Utc>,
+    lock: bool,
+) -> Result<AccountHistory> {
+    let state_sql = if lock {
+        "SELECT state, until, reason FROM invite_ledger_accounts WHERE account_id = $1 FOR UPDATE"
+    } else {
+        "SELECT state, until, reason FROM invite_ledger_accounts WHERE account_id = $1"
+    };
+    let state: Option<AccountStateRow> = sqlx::query_as(state_sql)
+        .bind(account.as_str())
+        .fetch_optional(&mut *conn)
+        .await?;
+    let events: Vec<EventRow> = sqlx::query_as(
+        "SELECT at, kind, channel, not_before_next FROM invite_ledger_events \
+         WHERE account_id = $1 AND at > $2 ORDER BY at, id",
+    )
+    .bind(account.as_str())
+    .bind(since)
+    .fetch_all(&mut *conn)
+    .await?;
+    let lifetime: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT kind, count FROM invite_ledger_lifetime \
+         WHERE account_id = $1 AND channel = $2 ORDER BY kind",
+    )
+    .bind(account.as_str())
+    .bind(channel)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(AccountHistory {
+        state: state.map_or(Ok(AccountState::Active), AccountState::try_from)?,
+        recent: events
+            .into_iter()
+            .map(TryFrom::try_from)
+            .collect::<Result<_>>()?,
+        lifetime: lifetime_from(lifetime)?,
+    })
+}
+
+async fn reserve(
+    pool: &PgPool,
+    request: &ReserveRequest,
+    policy: &LimitPolicy,
+) -> Result<RateDecision> {
+    let account = request.account_id.as_str();
+    let mut tx = pool.begin().await?;
+    // Make sure the account's row exists, then lock it: every reservation of this account
+    // queues here until the previous one commits.
+    sqlx::query(
+        "INSERT INTO invite_ledger_accounts (account_id) VALUES ($1) \
+         ON CONFLICT (account_id) DO NOTHING",
+    )
+    .bind(account)
+    .execute(&mut *tx)
+    .await?;
+    let history = load_history(
+        &mut tx,
+        &request.account_id,
+        &request.channel,
+        request.now - policy.window,
+        true,
+    )
+    .await?;
+    let decision = policy.decide(&history, request);
+    let RateDecision::Allowed { .. } = decision else {
+        tx.rollback().await?;
+        return Ok(decision);
+    };
+    let reservation: i64 = sqlx::query_scalar(
+        "INSERT INTO invite_ledger_reservations (account_id, created_at) VALUES ($1, $2) \
+         RETURNING id",
+    )
+    .bind(account)
+    .bind(request.now)
+    .fetch_one(&mut *tx)
+    .await?;
+    let kinds: Vec<&str> = request.kinds.iter().map(|k| k.as_str()).collect();
+    sqlx::query(
+        "INSERT INTO invite_ledger_events \
+             (reservation_id, account_id, kind, channel, at, not_before_next) \
+         SELECT $1, $2, k, $3, $4, $5 FROM UNNEST($6::text[]) AS k",
+    )
+    .bind(reservation)
+    .bind(account)
+    .bind(&request.channel)
+    .bind(request.now)
+    .bind(request.now + request.pause_after)
+    .bind(&kinds)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO invite_ledger_lifetime (account_id, channel, kind, count) \
+         SELECT $1, $2, k, 1 FROM UNNEST($3::text[]) AS k \
+         ON CONFLICT (account_id, channel, kind) \
+         DO UPDATE SET count = invite_ledger_lifetime.count + 1",
+    )
+    .bind(account)
+    .bind(&request.channel)
+    .bind(&kinds)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(RateDecision::Allowed {
+        reservation: Some(Reservation(reservation)),
+    })
+}
+
+async fn refund(pool: &PgPool, account: &AccountId, reservation: Reservation) -> Result<()> {
+    let mut tx = pool.begin().await?;
+    sqlx::query(
+        "UPDATE invite_ledger_lifetime l SET count = GREATEST(l.count - e.n, 0) \
+         FROM (SELECT channel, kind, count(*) AS n FROM invite_ledger_events \
+               WHERE reservation_id = $1 AND account_id = $2 GROUP BY channel, kind) e \
+         WHERE l.account_id = $2 AND l.channel = e.channel AND l.kind = e.kind",
+    )
+    .bind(reservation.0)
+    .bind(account.as_str())
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("DELETE FROM invite_ledger_reservations WHERE id = $1 AND account_id = $2")
+        .bind(reservation.0)
+        .bind(account.as_str())
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn set_state(pool: &PgPool, account: &AccountId, state: &AccountState) -> Result<()> {
+    let (name, until, reason) = account_state_columns(state);
+    sqlx::query(
+        "INSERT INTO invite_ledger_accounts (account_id, state, until, reason) \
+         VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (account_id) DO UPDATE \
+         SET state = EXCLUDED.state, until = EXCLUDED.until, reason = EXCLUDED.reason",
+    )
+    .bind(account.as_str())
+    .bind(name)
+    .bind(until)
+    .bind(reason)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+#[async_trait]
+impl LimitLedger for PgStore {
+    async fn reserve(
+        &self,
+        request: &ReserveRequest,
+        policy: &LimitPolicy,
+    ) -> StoreResult<RateDecision> {
+        Ok(reserve(&self.pool, request, policy).await?)
+    }
+
+    async fn refund(&self, account: &AccountId, reservation: Reservation) -> StoreResult<()> {
+        Ok(refund(&self.pool, account, reservation).await?)
+    }
+
+    async fn history(
+        &self,
+        account: &AccountId,
+        channel: &str,
+        since: DateTime<Utc>,
+    ) -> StoreResult<AccountHistory> {
+        let mut conn = self.pool.acquire().await.map_err(Error::from)?;
+        Ok(load_history(&mut conn, account, channel, since, false).await?)
+    }
+
+    async fn set_state(&self, account: &AccountId, state: &AccountState) -> StoreResult<()> {
+        Ok(set_state(&self.pool, account, state).await?)
+    }
+}
+
+// ---- suppression list ----
+
+#[async_trait]
+impl SuppressionList for PgStore {
+    async fn suppress(
+        &self,
+        user: UserId,
+        platform: Platform,
+        people: &[TargetIdentifier],
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<u64> {
+        let keys: Vec<String> = people.iter().map(TargetIdentifier::dedupe_key).collect();
+        let added = sqlx::query(
+            "INSERT INTO invite_suppressions (user_id, platform, identifier_key, reason, created_at) \
+             SELECT $1, $2, t.key, $3, $4 FROM UNNEST($5::text[]) WITH ORDINALITY AS t(key, ord) \
+             ORDER BY t.ord \
+             ON CONFLICT (user_id, platform, identifier_key) DO NOTHING",
+        )
+        .bind(user.get())
+        .bind(platform.as_str())
+        .bind(reason)
+        .bind(now)
+        .bind(keys)
+        .execute(&self.pool)
+        .await
+        .map_err(Error::from)?
+        .rows_affected();
+        Ok(added)
+    }
+
+    async fn unsuppress(
+        &self,
+        user: UserId,
+        platform: Platform,
+        person: &TargetIdentifier,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "DELETE FROM invite_suppressions \
+             WHERE user_id = $1 AND platform = $2 AND identifier_key = $3",
+        )
+        .bind(user.get())
+        .bind(platform.as_str())
+        .bind(person.dedupe_key())
+        .execute(&self.pool)
+        .await
+        .map_err(Error::from)?
+        .rows_affected();
+        Ok(done > 0)
+    }
+
+    async fn is_suppressed(
+        &self,
+        user: UserId,
+        platform: Platform,
+        person: &TargetIdentifier,
+    ) -> StoreResult<bool> {
+        let found: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM invite_suppressions \
+             WHERE user_id = $1 AND platform = $2 AND identifier_key = $3)",
+        )
+        .bind(user.get())
+        .bind(platform.as_str())
+        .bind(person.dedupe_key())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(Error::from)?;
+        Ok(found)
+    }
+
+    async fn suppressed(
+        &self,
+        user: UserId,
+        platform: Platform,
+        limit: u32,
+        offset: u32,
+    ) -> StoreResult<Vec<SuppressionEntry>> {
+        let rows: Vec<(String, String, DateTime<Utc>)> = sqlx::query_as(
+            "SELECT identifier_key, reason, created_at FROM invite_suppressions \
+             WHERE user_id = $1 AND platform = $2 ORDER BY id LIMIT $3 OFFSET $4",
+        )
+        .bind(user.get())
+        .bind(platform.as_str())
+        .bind(sql_limit(limit))
+        .bind(i64::from(offset))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(Error::from)?;
+        Ok(crate::model::suppression_entries(rows)?)
+    }
+}
+
+// ---- leases ----
+
+#[async_trait]
+impl AccountLeases for PgStore {
+    async fn acquire(
+        &self,
+        account: &AccountId,
+        holder: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let taken: Option<String> = sqlx::query_scalar(
+            "INSERT INTO invite_account_leases (account_id, holder, expires_at) \
+             VALUES ($1, $2, $4) \
+             ON CONFLICT (account_id) DO UPDATE \
+             SET holder = EXCLUDED.holder, expires_at = EXCLUDED.expires_at \
+             WHERE invite_account_leases.holder = EXCLUDED.holder \
+                 OR invite_account_leases.expires_at < $3 \
+             RETURNING holder",
+        )
+        .bind(account.as_str())
+        .bind(holder)
+        .bind(now)
+        .bind(until)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(Error::from)?;
+        Ok(taken.is_some())
+    }
+
+    async fn release(&self, account: &AccountId, holder: &str) -> StoreResult<()> {
+        sqlx::query("DELETE FROM invite_account_leases WHERE account_id = $1 AND holder = $2")
+            .bind(account.as_str())
+            .bind(holder)
+            .execute(&self.pool)
+            .await
+            .map_err(Error::from)?;
+        Ok(())
+    }
+}

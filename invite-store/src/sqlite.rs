@@ -1,0 +1,1353 @@
+//! The SQLite store: the embedded default (a file, or memory for tests and demos).
+//!
+//! SQLite has one writer at a time, so every read-then-write transaction starts with
+//! `BEGIN IMMEDIATE` (it takes the write lock up front, waiting up to the busy timeout), and a
+//! claim is one `UPDATE … WHERE id = (SELECT …) RETURNING …` statement. Timestamps are stored
+//! as fixed-width UTC text (`YYYY-MM-DDTHH:MM:SS.ffffffZ`) so comparisons in SQL are chronological. Lists travel as
+//! one JSON parameter read with `json_each`; targets are written with multi-row `VALUES` in
+//! chunks under SQLite's bind-parameter limit.
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use invite_core::async_trait;
+use invite_core::domain::{
+    AccountId, ExecutionLog, Lane, LaneStats, NewExecutionLog, NewTarget, NewTask, Platform,
+    Target, TargetId, TargetIdentifier, Task, TaskEvent, TaskId, TaskUpdate, UserId,
+};
+use invite_core::limits::LimitPolicy;
+use invite_core::ports::{
+    AccountHistory, AccountLeases, AccountState, AddedTargets, CleanupReport, CreatedTask,
+    LimitLedger, LogFilter, OutcomeRecord, Progress, RateDecision, Reservation, ReserveRequest,
+    StoreResult, SuppressionEntry, SuppressionList, TaskFilter, TaskStats, TaskStore,
+};
+use sqlx::migrate::Migrator;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteSynchronous,
+};
+use sqlx::types::Json;
+
+use crate::PoolConfig;
+use crate::error::{Error, Result, redact_url};
+use crate::model::{
+    AccountStateRow, EventRow, LaneRow, LogRow, TargetInsert, TargetRow, TaskRow, TransitionPlan,
+    account_state_columns, conflict, dedupe_targets, editable, json, latency, lifetime_from,
+    pending_from, progress_from, sql_limit, stats_from, suppression_entries,
+};
+
+/// The SQLite migrations (`invite-store/migrations/sqlite`).
+pub static MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
+
+/// SQLite's default maximum number of bind parameters.
+const MAX_PARAMS: usize = 32_766;
+/// Bind parameters per target row in a multi-row insert (the task id and time are shared).
+const PARAMS_PER_TARGET: usize = 8;
+/// Target rows per statement.
+const TARGET_CHUNK: usize = (MAX_PARAMS - 2) / PARAMS_PER_TARGET;
+const _: () = assert!(2 + TARGET_CHUNK * PARAMS_PER_TARGET <= MAX_PARAMS);
+
+const TASK_COLS: &str = "id, user_id, name, platform, status, status_reason, priority, settings, \
+     scheduled_at, start_requested, created_at, updated_at, started_at, finished_at";
+
+const TARGET_COLS: &str = "id, task_id, identifier_key, first_name, last_name, full_name, \
+     email, source, status, outcome, account_id, random_id, attempts, error_message, result, \
+     claimed_at, processed_at";
+
+const LOG_COLS: &str = "id, task_id, target_id, account_id, action, status, outcome, \
+     error_kind, error_code, latency_ms, created_at";
+
+const LANE_COLS: &str = "task_id, account_id, status, reason, cooldown_until, last_used_at, stats";
+
+const IMMEDIATE: &str = "BEGIN IMMEDIATE";
+
+/// A timestamp as stored: `YYYY-MM-DDTHH:MM:SS.ffffffZ` (fixed width, so text order is time
+/// order).
+pub(crate) fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+fn ts_opt(t: Option<DateTime<Utc>>) -> Option<String> {
+    t.map(ts)
+}
+
+/// A JSON array parameter for `json_each`.
+fn json_list<T: serde::Serialize>(items: &[T]) -> Result<String> {
+    json("list", &items)
+}
+
+/// Tasks, targets, lanes, logs, ledger, suppression list and leases in SQLite.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// A store over an existing pool (which should have foreign keys on and a busy timeout).
+    pub fn new(pool: SqlitePool) -> Self {
+        Self { pool }
+    }
+
+    /// Opens `url` (`sqlite::memory:`, `sqlite://invite.db`, `sqlite:path?mode=rwc`), creating
+    /// the file if needed. A file uses WAL; memory is one connection that lives as long as the
+    /// pool. The acquire timeout doubles as SQLite's busy timeout.
+    pub async fn connect(url: &str, config: &PoolConfig) -> Result<Self> {
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|source| Error::InvalidUrl {
+                url: redact_url(url),
+                source,
+            })?
+            .create_if_missing(true)
+            .foreign_keys(true)
+            .busy_timeout(config.acquire_timeout);
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        let pool = if in_memory {
+            // Each connection to a private memory database would see its own database: keep
+            // exactly one, forever.
+            SqlitePoolOptions::new()
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+        } else {
+            SqlitePoolOptions::new()
+                .max_connections(config.max_connections.max(1))
+                .min_connections(config.min_connections)
+        };
+        let options = if in_memory {
+            options
+        } else {
+            options
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+        };
+        let pool = pool
+            .acquire_timeout(config.acquire_timeout)
+            .connect_with(options)
+            .await
+            .map_err(|source| Error::Connect {
+                url: redact_url(url),
+                source,
+            })?;
+        Ok(Self::new(pool))
+    }
+
+    /// The pool.
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// Applies the migrations (idempotent; safe when several processes start together).
+    pub async fn migrate(&self) -> Result<()> {
+        migrate(&self.pool).await
+    }
+}
+
+/// Applies the SQLite migrations to `pool`.
+///
+/// SQLite has no advisory lock: when two processes migrate one file at once, the loser's
+/// attempt fails on the bookkeeping row the winner wrote. It then runs again, finds everything
+/// applied and succeeds (the busy timeout makes it wait for the winner's transaction).
+pub async fn migrate(pool: &SqlitePool) -> Result<()> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match MIGRATOR.run(pool).await {
+            Ok(()) => return Ok(()),
+            Err(e) if attempt < 3 => {
+                tracing::debug!(error = %e, attempt, "migration raced another process; retrying");
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+// ---- helpers ----
+
+async fn fetch_task(conn: &mut SqliteConnection, user: UserId, id: TaskId) -> Result<Task> {
+    let row: Option<TaskRow> = sqlx::query_as(&format!(
+        "SELECT {TASK_COLS} FROM invite_tasks WHERE id = $1 AND user_id = $2"
+    ))
+    .bind(id.get())
+    .bind(user.get())
+    .fetch_optional(&mut *conn)
+    .await?;
+    row.ok_or(Error::NotFound)?.try_into()
+}
+
+async fn task_status(conn: &mut SqliteConnection, user: UserId, id: TaskId) -> Result<String> {
+    sqlx::query_scalar("SELECT status FROM invite_tasks WHERE id = $1 AND user_id = $2")
+        .bind(id.get())
+        .bind(user.get())
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or(Error::NotFound)
+}
+
+async fn ensure_owned(pool: &SqlitePool, user: UserId, id: TaskId) -> Result<()> {
+    let mut conn = pool.acquire().await?;
+    task_status(&mut conn, user, id).await.map(drop)
+}
+
+/// Writes targets with multi-row `VALUES`, [`TARGET_CHUNK`] rows per statement; identifiers
+/// already in the task (or repeated in the batch) are counted, not written.
+async fn insert_targets(
+    conn: &mut SqliteConnection,
+    task: TaskId,
+    targets: Vec<NewTarget>,
+    now: DateTime<Utc>,
+) -> Result<AddedTargets> {
+    let (rows, mut duplicates) = dedupe_targets(targets);
+    let now = ts(now);
+    let mut inserted = 0;
+    for chunk in rows.chunks(TARGET_CHUNK) {
+        let sql = insert_targets_sql(chunk.len());
+        let mut query = sqlx::query(&sql).bind(task.get()).bind(&now);
+        for t in chunk {
+            let TargetInsert {
+                kind,
+                value,
+                key,
+                first_name,
+                last_name,
+                full_name,
+                email,
+                source,
+            } = t;
+            query = query
+                .bind(*kind)
+                .bind(value)
+                .bind(key)
+                .bind(first_name)
+                .bind(last_name)
+                .bind(full_name)
+                .bind(email)
+                .bind(*source);
+        }
+        let done = query.execute(&mut *conn).await?.rows_affected();
+        inserted += done;
+        duplicates += chunk.len() as u64 - done;
+    }
+    Ok(AddedTargets {
+        inserted,
+        duplicates,
+    })
+}
+
+fn insert_targets_sql(rows: usize) -> String {
+    use std::fmt::Write as _;
+    let mut sql = String::with_capacity(100 + rows * 64);
+    sql.push_str(
+        "INSERT INTO invite_targets (task_id, created_at, updated_at, identifier_kind, \
+         identifier, identifier_key, first_name, last_name, full_name, email, source) VALUES ",
+    );
+    for row in 0..rows {
+        let p = 3 + row * PARAMS_PER_TARGET;
+        if row > 0 {
+            sql.push(',');
+        }
+        let _ = write!(
+            sql,
+            "($1,$2,$2,${},${},${},${},${},${},${},${})",
+            p,
+            p + 1,
+            p + 2,
+            p + 3,
+            p + 4,
+            p + 5,
+            p + 6,
+            p + 7
+        );
+    }
+    sql.push_str(" ON CONFLICT (task_id, identifier_key) DO NOTHING");
+    sql
+}
+
+async fn insert_log(conn: &mut SqliteConnection, log: &NewExecutionLog) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO invite_execution_logs (task_id, target_id, account_id, action, status, \
+             outcome, error_kind, error_code, latency_ms, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(log.task_id.get())
+    .bind(log.target_id.map(TargetId::get))
+    .bind(log.account_id.as_str())
+    .bind(&log.action)
+    .bind(log.status.as_str())
+    .bind(log.outcome.map(|o| o.as_str()))
+    .bind(&log.error_kind)
+    .bind(&log.error_code)
+    .bind(latency(log))
+    .bind(ts(log.created_at))
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Writes an outcome onto a target in `from` status (and, when `account` is given, held by that
+/// account), with its log row; `NotFound` if no such target.
+async fn finish_target(
+    conn: &mut SqliteConnection,
+    record: &OutcomeRecord,
+    from: &str,
+    account: Option<&AccountId>,
+) -> Result<()> {
+    let done = sqlx::query(
+        "UPDATE invite_targets SET status = $3, outcome = $4, error_message = $5, result = $6, \
+             processed_at = $7, updated_at = $7 \
+         WHERE id = $1 AND status = $2 AND ($8 IS NULL OR account_id = $8)",
+    )
+    .bind(record.target_id.get())
+    .bind(from)
+    .bind(record.outcome.target_status().as_str())
+    .bind(record.outcome.as_str())
+    .bind(&record.error_message)
+    .bind(Json(&record.result))
+    .bind(ts(record.at))
+    .bind(account.map(AccountId::as_str))
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if done == 0 {
+        return Err(Error::NotFound);
+    }
+    insert_log(conn, &record.log).await
+}
+
+fn tasks_of(rows: Vec<TaskRow>) -> Result<Vec<Task>> {
+    rows.into_iter().map(Task::try_from).collect()
+}
+
+fn targets_of(rows: Vec<TargetRow>) -> Result<Vec<Target>> {
+    rows.into_iter().map(Target::try_from).collect()
+}
+
+fn lanes_of_rows(rows: Vec<LaneRow>) -> Result<Vec<Lane>> {
+    rows.into_iter().map(Lane::try_from).collect()
+}
+
+async fn replay(
+    conn: &mut SqliteConnection,
+    user: UserId,
+    key: &str,
+    hash: &str,
+) -> Result<Option<CreatedTask>> {
+    let found: Option<(String, i64)> = sqlx::query_as(
+        "SELECT request_hash, task_id FROM invite_idempotency_keys WHERE user_id = $1 AND key = $2",
+    )
+    .bind(user.get())
+    .bind(key)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some((stored_hash, task_id)) = found else {
+        return Ok(None);
+    };
+    if stored_hash != hash {
+        return Err(Error::IdempotencyMismatch);
+    }
+    let task = fetch_task(conn, user, TaskId::new(task_id)).await?;
+    Ok(Some(CreatedTask {
+        task,
+        inserted: 0,
+        duplicates: 0,
+        replayed: true,
+    }))
+}
+
+async fn create_task(
+    pool: &SqlitePool,
+    task: NewTask,
+    targets: Vec<NewTarget>,
+    idempotency: Option<(&str, &str)>,
+    now: DateTime<Utc>,
+) -> Result<CreatedTask> {
+    let user = task.user_id;
+    let mut tx = pool.begin_with(IMMEDIATE).await?;
+    if let Some((key, hash)) = idempotency
+        && let Some(done) = replay(&mut tx, user, key, hash).await?
+    {
+        return Ok(done);
+    }
+    let row: TaskRow = sqlx::query_as(&format!(
+        "INSERT INTO invite_tasks (user_id, name, platform, status, priority, settings, \
+             channel_key, scheduled_at, created_at, updated_at) \
+         VALUES ($1, $2, $3, 'PENDING', $4, $5, $6, $7, $8, $8) \
+         RETURNING {TASK_COLS}"
+    ))
+    .bind(user.get())
+    .bind(&task.name)
+    .bind(task.platform.as_str())
+    .bind(task.priority.as_str())
+    .bind(Json(&task.settings))
+    .bind(task.settings.action.channel_key())
+    .bind(ts_opt(task.scheduled_at))
+    .bind(ts(now))
+    .fetch_one(&mut *tx)
+    .await?;
+    let created: Task = row.try_into()?;
+    if let Some((key, hash)) = idempotency {
+        sqlx::query(
+            "INSERT INTO invite_idempotency_keys (user_id, key, request_hash, task_id, created_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(user.get())
+        .bind(key)
+        .bind(hash)
+        .bind(created.id.get())
+        .bind(ts(now))
+        .execute(&mut *tx)
+        .await?;
+    }
+    let added = insert_targets(&mut tx, created.id, targets, now).await?;
+    tx.commit().await?;
+    Ok(CreatedTask {
+        task: created,
+        inserted: added.inserted,
+        duplicates: added.duplicates,
+        replayed: false,
+    })
+}
+
+async fn transition(
+    pool: &SqlitePool,
+    user: UserId,
+    id: TaskId,
+    event: TaskEvent,
+    reason: Option<String>,
+    now: DateTime<Utc>,
+) -> Result<Task> {
+    let mut conn = pool.acquire().await?;
+    let task = fetch_task(&mut conn, user, id).await?;
+    let plan = TransitionPlan::new(&task, event, reason, now)?;
+    let row: Option<TaskRow> = sqlx::query_as(&format!(
+        "UPDATE invite_tasks SET status = $3, status_reason = $4, start_requested = $5, \
+             started_at = $6, finished_at = $7, updated_at = $8 \
+         WHERE id = $1 AND user_id = $2 AND status = $9 \
+         RETURNING {TASK_COLS}"
+    ))
+    .bind(id.get())
+    .bind(user.get())
+    .bind(plan.status.as_str())
+    .bind(&plan.status_reason)
+    .bind(plan.start_requested)
+    .bind(ts_opt(plan.started_at))
+    .bind(ts_opt(plan.finished_at))
+    .bind(ts(now))
+    .bind(plan.expected.as_str())
+    .fetch_optional(&mut *conn)
+    .await?;
+    match row {
+        Some(row) => row.try_into(),
+        None => Err(conflict(&task_status(&mut conn, user, id).await?)),
+    }
+}
+
+async fn update_task(
+    pool: &SqlitePool,
+    user: UserId,
+    id: TaskId,
+    update: TaskUpdate,
+    now: DateTime<Utc>,
+) -> Result<Task> {
+    let mut conn = pool.acquire().await?;
+    let row: Option<TaskRow> = sqlx::query_as(&format!(
+        "UPDATE invite_tasks SET name = COALESCE($3, name), priority = COALESCE($4, priority), \
+             settings = COALESCE($5, settings), channel_key = COALESCE($6, channel_key), \
+             scheduled_at = CASE WHEN $7 THEN $8 ELSE scheduled_at END, updated_at = $9 \
+         WHERE id = $1 AND user_id = $2 AND status IN ('PENDING', 'PAUSED') \
+         RETURNING {TASK_COLS}"
+    ))
+    .bind(id.get())
+    .bind(user.get())
+    .bind(update.name.as_deref())
+    .bind(update.priority.map(|p| p.as_str()))
+    .bind(update.settings.as_ref().map(Json))
+    .bind(update.settings.as_ref().map(|s| s.action.channel_key()))
+    .bind(update.scheduled_at.is_some())
+    .bind(ts_opt(update.scheduled_at.flatten()))
+    .bind(ts(now))
+    .fetch_optional(&mut *conn)
+    .await?;
+    match row {
+        Some(row) => row.try_into(),
+        None => Err(conflict(&task_status(&mut conn, user, id).await?)),
+    }
+}
+
+async fn delete_task(pool: &SqlitePool, user: UserId, id: TaskId) -> Result<()> {
+    let mut conn = pool.acquire().await?;
+    let done = sqlx::query(
+        "DELETE FROM invite_tasks WHERE id = $1 AND user_id = $2 AND status <> 'IN_PROGRESS'",
+    )
+    .bind(id.get())
+    .bind(user.get())
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if done == 0 {
+        return Err(conflict(&task_status(&mut conn, user, id).await?));
+    }
+    Ok(())
+}
+
+async fn add_targets(
+    pool: &SqlitePool,
+    user: UserId,
+    id: TaskId,
+    targets: Vec<NewTarget>,
+) -> Result<AddedTargets> {
+    let mut tx = pool.begin_with(IMMEDIATE).await?;
+    let status = task_status(&mut tx, user, id).await?;
+    if !status.parse().is_ok_and(editable) {
+        return Err(conflict(&status));
+    }
+    let added = insert_targets(&mut tx, id, targets, Utc::now()).await?;
+    tx.commit().await?;
+    Ok(added)
+}
+
+async fn list_tasks(pool: &SqlitePool, user: UserId, filter: &TaskFilter) -> Result<Vec<Task>> {
+    let rows: Vec<TaskRow> = sqlx::query_as(&format!(
+        "SELECT {TASK_COLS} FROM invite_tasks \
+         WHERE user_id = $1 AND ($2 IS NULL OR status = $2) AND ($3 IS NULL OR platform = $3) \
+         ORDER BY created_at DESC, id DESC LIMIT $4 OFFSET $5"
+    ))
+    .bind(user.get())
+    .bind(filter.status.map(|s| s.as_str()))
+    .bind(filter.platform.map(Platform::as_str))
+    .bind(sql_limit(filter.limit))
+    .bind(i64::from(filter.offset))
+    .fetch_all(pool)
+    .await?;
+    tasks_of(rows)
+}
+
+async fn progress(pool: &SqlitePool, user: UserId, id: TaskId) -> Result<Progress> {
+    ensure_owned(pool, user, id).await?;
+    let rows: Vec<(String, Option<String>, i64)> = sqlx::query_as(
+        "SELECT status, outcome, count(*) FROM invite_targets WHERE task_id = $1 \
+         GROUP BY status, outcome",
+    )
+    .bind(id.get())
+    .fetch_all(pool)
+    .await?;
+    progress_from(rows)
+}
+
+async fn targets(
+    pool: &SqlitePool,
+    user: UserId,
+    id: TaskId,
+    limit: u32,
+    offset: u32,
+) -> Result<Vec<Target>> {
+    ensure_owned(pool, user, id).await?;
+    let rows: Vec<TargetRow> = sqlx::query_as(&format!(
+        "SELECT {TARGET_COLS} FROM invite_targets WHERE task_id = $1 \
+         ORDER BY id LIMIT $2 OFFSET $3"
+    ))
+    .bind(id.get())
+    .bind(sql_limit(limit))
+    .bind(i64::from(offset))
+    .fetch_all(pool)
+    .await?;
+    targets_of(rows)
+}
+
+async fn logs(
+    pool: &SqlitePool,
+    user: UserId,
+    id: TaskId,
+    filter: &LogFilter,
+) -> Result<Vec<ExecutionLog>> {
+    ensure_owned(pool, user, id).await?;
+    let rows: Vec<LogRow> = sqlx::query_as(&format!(
+        "SELECT {LOG_COLS} FROM invite_execution_logs \
+         WHERE task_id = $1 AND ($2 IS NULL OR status = $2) \
+             AND ($3 IS NULL OR account_id = $3) \
+             AND ($4 IS NULL OR created_at >= $4) AND ($5 IS NULL OR created_at < $5) \
+         ORDER BY id LIMIT $6 OFFSET $7"
+    ))
+    .bind(id.get())
+    .bind(filter.status.map(|s| s.as_str()))
+    .bind(filter.account_id.as_ref().map(AccountId::as_str))
+    .bind(ts_opt(filter.since))
+    .bind(ts_opt(filter.until))
+    .bind(sql_limit(filter.limit))
+    .bind(i64::from(filter.offset))
+    .fetch_all(pool)
+    .await?;
+    rows.into_iter().map(ExecutionLog::try_from).collect()
+}
+
+async fn stats(pool: &SqlitePool, user: UserId, id: TaskId) -> Result<TaskStats> {
+    ensure_owned(pool, user, id).await?;
+    let per_account = sqlx::query_as(
+        "SELECT account_id, count(*), \
+             SUM(CASE WHEN status = 'SUCCESS' THEN 1 ELSE 0 END), \
+             SUM(CASE WHEN status = 'FAILED' THEN 1 ELSE 0 END) \
+         FROM invite_execution_logs WHERE task_id = $1 GROUP BY account_id",
+    )
+    .bind(id.get())
+    .fetch_all(pool)
+    .await?;
+    let per_error = sqlx::query_as(
+        "SELECT error_kind, count(*) FROM invite_execution_logs \
+         WHERE task_id = $1 AND error_kind IS NOT NULL GROUP BY error_kind",
+    )
+    .bind(id.get())
+    .fetch_all(pool)
+    .await?;
+    // Stored times are `YYYY-MM-DDTHH:…`: the first 13 characters name the hour.
+    let per_hour = sqlx::query_as(
+        "SELECT substr(created_at, 1, 13) || ':00:00.000000Z' AS hour, count(*) \
+         FROM invite_execution_logs WHERE task_id = $1 GROUP BY hour",
+    )
+    .bind(id.get())
+    .fetch_all(pool)
+    .await?;
+    stats_from(per_account, per_error, per_hour)
+}
+
+async fn lanes(pool: &SqlitePool, user: UserId, id: TaskId) -> Result<Vec<Lane>> {
+    ensure_owned(pool, user, id).await?;
+    let rows: Vec<LaneRow> = sqlx::query_as(&format!(
+        "SELECT {LANE_COLS} FROM invite_task_accounts WHERE task_id = $1 ORDER BY account_id"
+    ))
+    .bind(id.get())
+    .fetch_all(pool)
+    .await?;
+    lanes_of_rows(rows)
+}
+
+async fn reached_since(
+    pool: &SqlitePool,
+    user: UserId,
+    platform: Platform,
+    identifier_key: &str,
+    channel: &str,
+    since: DateTime<Utc>,
+) -> Result<bool> {
+    Ok(sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM invite_targets t JOIN invite_tasks k ON k.id = t.task_id \
+             WHERE k.user_id = $1 AND k.platform = $2 AND k.channel_key = $3 \
+                 AND t.identifier_key = $4 AND t.status = 'success' AND t.processed_at >= $5)",
+    )
+    .bind(user.get())
+    .bind(platform.as_str())
+    .bind(channel)
+    .bind(identifier_key)
+    .bind(ts(since))
+    .fetch_one(pool)
+    .await?)
+}
+
+async fn engine_tasks(pool: &SqlitePool) -> Result<Vec<Task>> {
+    let rows: Vec<TaskRow> = sqlx::query_as(&format!(
+        "SELECT {TASK_COLS} FROM invite_tasks \
+         WHERE status = 'IN_PROGRESS' \
+             OR (status = 'PENDING' AND start_requested = 1) \
+         ORDER BY id"
+    ))
+    .fetch_all(pool)
+    .await?;
+    tasks_of(rows)
+}
+
+async fn ensure_lanes(pool: &SqlitePool, id: TaskId, accounts: &[AccountId]) -> Result<()> {
+    let mut tx = pool.begin_with(IMMEDIATE).await?;
+    let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM invite_tasks WHERE id = $1")
+        .bind(id.get())
+        .fetch_optional(&mut *tx)
+        .await?;
+    if exists.is_none() {
+        return Err(Error::NotFound);
+    }
+    sqlx::query(
+        "INSERT INTO invite_task_accounts (task_id, account_id, status, stats) \
+         SELECT $1, value, 'active', $3 FROM json_each($2) WHERE true \
+         ON CONFLICT (task_id, account_id) DO NOTHING",
+    )
+    .bind(id.get())
+    .bind(json_list(accounts)?)
+    .bind(Json(LaneStats::default()))
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn lanes_of(pool: &SqlitePool, ids: &[TaskId]) -> Result<Vec<Lane>> {
+    let rows: Vec<LaneRow> = sqlx::query_as(&format!(
+        "SELECT {LANE_COLS} FROM invite_task_accounts \
+         WHERE task_id IN (SELECT value FROM json_each($1)) ORDER BY task_id, account_id"
+    ))
+    .bind(json_list(ids)?)
+    .fetch_all(pool)
+    .await?;
+    lanes_of_rows(rows)
+}
+
+async fn save_lane(pool: &SqlitePool, lane: &Lane) -> Result<()> {
+    let done = sqlx::query(
+        "UPDATE invite_task_accounts SET status = $3, reason = $4, cooldown_until = $5, \
+             last_used_at = $6, stats = $7 \
+         WHERE task_id = $1 AND account_id = $2",
+    )
+    .bind(lane.task_id.get())
+    .bind(lane.account_id.as_str())
+    .bind(lane.status.as_str())
+    .bind(&lane.reason)
+    .bind(ts_opt(lane.cooldown_until))
+    .bind(ts_opt(lane.last_used_at))
+    .bind(Json(&lane.stats))
+    .execute(pool)
+    .await?
+    .rows_affected();
+    if done == 0 {
+        return Err(Error::NotFound);
+    }
+    Ok(())
+}
+
+async fn pending_counts(pool: &SqlitePool, ids: &[TaskId]) -> Result<BTreeMap<TaskId, u64>> {
+    let rows = sqlx::query_as(
+        "SELECT task_id, count(*) FROM invite_targets \
+         WHERE task_id IN (SELECT value FROM json_each($1)) AND status = 'pending' \
+         GROUP BY task_id",
+    )
+    .bind(json_list(ids)?)
+    .fetch_all(pool)
+    .await?;
+    Ok(pending_from(ids, rows))
+}
+
+async fn claim_target(
+    pool: &SqlitePool,
+    id: TaskId,
+    account: &AccountId,
+    now: DateTime<Utc>,
+    random_id: Option<i64>,
+) -> Result<Option<Target>> {
+    // One statement: SQLite runs it under the database's write lock, so two claimers can never
+    // take the same row.
+    let row: Option<TargetRow> = sqlx::query_as(&format!(
+        "UPDATE invite_targets SET status = 'in_progress', account_id = $2, claimed_at = $3, \
+             updated_at = $3, attempts = attempts + 1, random_id = COALESCE(random_id, $4) \
+         WHERE id = (SELECT id FROM invite_targets WHERE task_id = $1 AND status = 'pending' \
+                     ORDER BY id LIMIT 1) \
+             AND status = 'pending' \
+         RETURNING {TARGET_COLS}"
+    ))
+    .bind(id.get())
+    .bind(account.as_str())
+    .bind(ts(now))
+    .bind(random_id)
+    .fetch_optional(pool)
+    .await?;
+    row.map(Target::try_from).transpose()
+}
+
+async fn record_outcome(pool: &SqlitePool, record: &OutcomeRecord) -> Result<()> {
+    let mut tx = pool.begin_with(IMMEDIATE).await?;
+    finish_target(&mut tx, record, "in_progress", Some(&record.account_id)).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn release_target(
+    pool: &SqlitePool,
+    target: TargetId,
+    account: &AccountId,
+    log: Option<NewExecutionLog>,
+) -> Result<()> {
+    let mut tx = pool.begin_with(IMMEDIATE).await?;
+    let done = sqlx::query(
+        "UPDATE invite_targets SET status = 'pending', account_id = NULL, updated_at = $3 \
+         WHERE id = $1 AND status = 'in_progress' AND account_id = $2",
+    )
+    .bind(target.get())
+    .bind(account.as_str())
+    .bind(ts(Utc::now()))
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if done == 0 {
+        return Err(Error::NotFound);
+    }
+    if let Some(log) = &log {
+        insert_log(&mut tx, log).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn recover_stale(pool: &SqlitePool, claimed_before: DateTime<Utc>) -> Result<u64> {
+    Ok(sqlx::query(
+        "UPDATE invite_targets SET status = 'uncertain', updated_at = $2 \
+         WHERE status = 'in_progress' AND claimed_at < $1",
+    )
+    .bind(ts(claimed_before))
+    .bind(ts(Utc::now()))
+    .execute(pool)
+    .await?
+    .rows_affected())
+}
+
+async fn uncertain_targets(pool: &SqlitePool, id: TaskId) -> Result<Vec<Target>> {
+    let rows: Vec<TargetRow> = sqlx::query_as(&format!(
+        "SELECT {TARGET_COLS} FROM invite_targets WHERE task_id = $1 AND status = 'uncertain' \
+         ORDER BY id"
+    ))
+    .bind(id.get())
+    .fetch_all(pool)
+    .await?;
+    targets_of(rows)
+}
+
+async fn settle_uncertain(
+    pool: &SqlitePool,
+    target: TargetId,
+    settled: Option<OutcomeRecord>,
+) -> Result<()> {
+    let mut tx = pool.begin_with(IMMEDIATE).await?;
+    match &settled {
+        None => {
+            let done = sqlx::query(
+                "UPDATE invite_targets SET status = 'pending', account_id = NULL, updated_at = $2 \
+                 WHERE id = $1 AND status = 'uncertain'",
+            )
+            .bind(target.get())
+            .bind(ts(Utc::now()))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if done == 0 {
+                return Err(Error::NotFound);
+            }
+        }
+        Some(record) => {
+            if record.target_id != target {
+                return Err(Error::Invalid(format!(
+                    "settlement of target {target} carries target {}",
+                    record.target_id
+                )));
+            }
+            finish_target(&mut tx, record, "uncertain", None).await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn cleanup(
+    pool: &SqlitePool,
+    logs_before: DateTime<Utc>,
+    tasks_finished_before: DateTime<Utc>,
+) -> Result<CleanupReport> {
+    let logs = sqlx::query("DELETE FROM invite_execution_logs WHERE created_at < $1")
+        .bind(ts(logs_before))
+        .execute(pool)
+        .await?
+        .rows_affected();
+    let tasks = sqlx::query(
+        "DELETE FROM invite_tasks \
+         WHERE status IN ('COMPLETED', 'FAILED', 'CANCELLED') AND finished_at < $1",
+    )
+    .bind(ts(tasks_finished_before))
+    .execute(pool)
+    .await?
+    .rows_affected();
+    Ok(CleanupReport { logs, tasks })
+}
+
+#[async_trait]
+impl TaskStore for SqliteStore {
+    async fn create_task(
+        &self,
+        task: NewTask,
+        targets: Vec<NewTarget>,
+        idempotency: Option<(&str, &str)>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<CreatedTask> {
+        Ok(create_task(&self.pool, task, targets, idempotency, now).await?)
+    }
+
+    async fn get_task(&self, user: UserId, id: TaskId) -> StoreResult<Task> {
+        let mut conn = self.pool.acquire().await.map_err(Error::from)?;
+        Ok(fetch_task(&mut conn, user, id).await?)
+    }
+
+    async fn list_tasks(&self, user: UserId, filter: &TaskFilter) -> StoreResult<Vec<Task>> {
+        Ok(list_tasks(&self.pool, user, filter).await?)
+    }
+
+    async fn update_task(
+        &self,
+        user: UserId,
+        id: TaskId,
+        update: TaskUpdate,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Task> {
+        Ok(update_task(&self.pool, user, id, update, now).await?)
+    }
+
+    async fn delete_task(&self, user: UserId, id: TaskId) -> StoreResult<()> {
+        Ok(delete_task(&self.pool, user, id).await?)
+    }
+
+    async fn transition(
+        &self,
+        user: UserId,
+        id: TaskId,
+        event: TaskEvent,
+        reason: Option<String>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Task> {
+        Ok(transition(&self.pool, user, id, event, reason, now).await?)
+    }
+
+    async fn add_targets(
+        &self,
+        user: UserId,
+        id: TaskId,
+        targets: Vec<NewTarget>,
+    ) -> StoreResult<AddedTargets> {
+        Ok(add_targets(&self.pool, user, id, targets).await?)
+    }
+
+    async fn progress(&self, user: UserId, id: TaskId) -> StoreResult<Progress> {
+        Ok(progress(&self.pool, user, id).await?)
+    }
+
+    async fn targets(
+        &self,
+        user: UserId,
+        id: TaskId,
+        limit: u32,
+        offset: u32,
+    ) -> StoreResult<Vec<Target>> {
+        Ok(targets(&self.pool, user, id, limit, offset).await?)
+    }
+
+    async fn logs(
+        &self,
+        user: UserId,
+        id: TaskId,
+        filter: &LogFilter,
+    ) -> StoreResult<Vec<ExecutionLog>> {
+        Ok(logs(&self.pool, user, id, filter).await?)
+    }
+
+    async fn stats(&self, user: UserId, id: TaskId) -> StoreResult<TaskStats> {
+        Ok(stats(&self.pool, user, id).await?)
+    }
+
+    async fn lanes(&self, user: UserId, id: TaskId) -> StoreResult<Vec<Lane>> {
+        Ok(lanes(&self.pool, user, id).await?)
+    }
+
+    async fn reached_since(
+        &self,
+        user: UserId,
+        platform: Platform,
+        identifier_key: &str,
+        channel: &str,
+        since: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        Ok(reached_since(&self.pool, user, platform, identifier_key, channel, since).await?)
+    }
+
+    async fn engine_tasks(&self, _now: DateTime<Utc>) -> StoreResult<Vec<Task>> {
+        Ok(engine_tasks(&self.pool).await?)
+    }
+
+    async fn ensure_lanes(&self, id: TaskId, accounts: &[AccountId]) -> StoreResult<()> {
+        Ok(ensure_lanes(&self.pool, id, accounts).await?)
+    }
+
+    async fn lanes_of(&self, ids: &[TaskId]) -> StoreResult<Vec<Lane>> {
+        Ok(lanes_of(&self.pool, ids).await?)
+    }
+
+    async fn save_lane(&self, lane: &Lane) -> StoreResult<()> {
+        Ok(save_lane(&self.pool, lane).await?)
+    }
+
+    async fn pending_counts(&self, ids: &[TaskId]) -> StoreResult<BTreeMap<TaskId, u64>> {
+        Ok(pending_counts(&self.pool, ids).await?)
+    }
+
+    async fn claim_target(
+        &self,
+        id: TaskId,
+        account: &AccountId,
+        now: DateTime<Utc>,
+        random_id: Option<i64>,
+    ) -> StoreResult<Option<Target>> {
+        Ok(claim_target(&self.pool, id, account, now, random_id).await?)
+    }
+
+    async fn record_outcome(&self, record: &OutcomeRecord) -> StoreResult<()> {
+        Ok(record_outcome(&self.pool, record).await?)
+    }
+
+    async fn release_target(
+        &self,
+        target: TargetId,
+        account: &AccountId,
+        log: Option<NewExecutionLog>,
+    ) -> StoreResult<()> {
+        Ok(release_target(&self.pool, target, account, log).await?)
+    }
+
+    async fn recover_stale(&self, claimed_before: DateTime<Utc>) -> StoreResult<u64> {
+        Ok(recover_stale(&self.pool, claimed_before).await?)
+    }
+
+    async fn uncertain_targets(&self, id: TaskId) -> StoreResult<Vec<Target>> {
+        Ok(uncertain_targets(&self.pool, id).await?)
+    }
+
+    async fn settle_uncertain(
+        &self,
+        target: TargetId,
+        settled: Option<OutcomeRecord>,
+    ) -> StoreResult<()> {
+        Ok(settle_uncertain(&self.pool, target, settled).await?)
+    }
+
+    async fn append_log(&self, log: NewExecutionLog) -> StoreResult<()> {
+        let mut conn = self.pool.acquire().await.map_err(Error::from)?;
+        Ok(insert_log(&mut conn, &log).await?)
+    }
+
+    async fn cleanup(
+        &self,
+        logs_before: DateTime<Utc>,
+        tasks_finished_before: DateTime<Utc>,
+    ) -> StoreResult<CleanupReport> {
+        Ok(cleanup(&self.pool, logs_before, tasks_finished_before).await?)
+    }
+}
+
+// ---- ledger ----
+
+async fn load_history(
+    conn: &mut SqliteConnection,
+    account: &AccountId,
+    channel: &str,
+    since: DateTime<Utc>,
+) -> Result<AccountHistory> {
+    let state: Option<AccountStateRow> = sqlx::query_as(
+        "SELECT state, until, reason FROM invite_ledger_accounts WHERE account_id = $1",
+    )
+    .bind(account.as_str())
+    .fetch_optional(&mut *conn)
+    .await?;
+    let events: Vec<EventRow> = sqlx::query_as(
+        "SELECT at, kind, channel, not_before_next FROM invite_ledger_events \
+         WHERE account_id = $1 AND at > $2 ORDER BY at, id",
+    )
+    .bind(account.as_str())
+    .bind(ts(since))
+    .fetch_all(&mut *conn)
+    .await?;
+    let lifetime: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT kind, count FROM invite_ledger_lifetime \
+         WHERE account_id = $1 AND channel = $2 ORDER BY kind",
+    )
+    .bind(account.as_str())
+    .bind(channel)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(AccountHistory {
+        state: state.map_or(Ok(AccountState::Active), AccountState::try_from)?,
+        recent: events
+            .into_iter()
+            .map(TryFrom::try_from)
+            .collect::<Result<_>>()?,
+        lifetime: lifetime_from(lifetime)?,
+    })
+}
+
+async fn reserve(
+    pool: &SqlitePool,
+    request: &ReserveRequest,
+    policy: &LimitPolicy,
+) -> Result<RateDecision> {
+    let account = request.account_id.as_str();
+    // The immediate transaction holds SQLite's write lock from the first read to the commit:
+    // reservations (of any account) run one at a time.
+    let mut tx = pool.begin_with(IMMEDIATE).await?;
+    let history = load_history(
+        &mut tx,
+        &request.account_id,
+        &request.channel,
+        request.now - policy.window,
+    )
+    .await?;
+    let decision = policy.decide(&history, request);
+    let RateDecision::Allowed { .. } = decision else {
+        tx.rollback().await?;
+        return Ok(decision);
+    };
+    let now = ts(request.now);
+    let reservation: i64 = sqlx::query_scalar(
+        "INSERT INTO invite_ledger_reservations (account_id, created_at) VALUES ($1, $2) \
+         RETURNING id",
+    )
+    .bind(account)
+    .bind(&now)
+    .fetch_one(&mut *tx)
+    .await?;
+    let kinds = json_list(&request.kinds)?;
+    sqlx::query(
+        "INSERT INTO invite_ledger_events \
+             (reservation_id, account_id, kind, channel, at, not_before_next) \
+         SELECT $1, $2, value, $3, $4, $5 FROM json_each($6)",
+    )
+    .bind(reservation)
+    .bind(account)
+    .bind(&request.channel)
+    .bind(&now)
+    .bind(ts(request.now + request.pause_after))
+    .bind(&kinds)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO invite_ledger_lifetime (account_id, channel, kind, count) \
+         SELECT $1, $2, value, 1 FROM json_each($3) WHERE true \
+         ON CONFLICT (account_id, channel, kind) DO UPDATE SET count = count + 1",
+    )
+    .bind(account)
+    .bind(&request.channel)
+    .bind(&kinds)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(RateDecision::Allowed {
+        reservation: Some(Reservation(reservation)),
+    })
+}
+
+async fn refund(pool: &SqlitePool, account: &AccountId, reservation: Reservation) -> Result<()> {
+    let mut tx = pool.begin_with(IMMEDIATE).await?;
+    sqlx::query(
+        "UPDATE invite_ledger_lifetime SET count = max(count - e.n, 0) \
+         FROM (SELECT channel, kind, count(*) AS n FROM invite_ledger_events \
+               WHERE reservation_id = $1 AND account_id = $2 GROUP BY channel, kind) AS e \
+         WHERE invite_ledger_lifetime.account_id = $2 \
+             AND invite_ledger_lifetime.channel = e.channel \
+             AND invite_ledger_lifetime.kind = e.kind",
+    )
+    .bind(reservation.0)
+    .bind(account.as_str())
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("DELETE FROM invite_ledger_reservations WHERE id = $1 AND account_id = $2")
+        .bind(reservation.0)
+        .bind(account.as_str())
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn set_state(pool: &SqlitePool, account: &AccountId, state: &AccountState) -> Result<()> {
+    let (name, until, reason) = account_state_columns(state);
+    sqlx::query(
+        "INSERT INTO invite_ledger_accounts (account_id, state, until, reason) \
+         VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (account_id) DO UPDATE \
+         SET state = excluded.state, until = excluded.until, reason = excluded.reason",
+    )
+    .bind(account.as_str())
+    .bind(name)
+    .bind(ts_opt(until))
+    .bind(reason)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+#[async_trait]
+impl LimitLedger for SqliteStore {
+    async fn reserve(
+        &self,
+        request: &ReserveRequest,
+        policy: &LimitPolicy,
+    ) -> StoreResult<RateDecision> {
+        Ok(reserve(&self.pool, request, policy).await?)
+    }
+
+    async fn refund(&self, account: &AccountId, reservation: Reservation) -> StoreResult<()> {
+        Ok(refund(&self.pool, account, reservation).await?)
+    }
+
+    async fn history(
+        &self,
+        account: &AccountId,
+        channel: &str,
+        since: DateTime<Utc>,
+    ) -> StoreResult<AccountHistory> {
+        let mut conn = self.pool.acquire().await.map_err(Error::from)?;
+        Ok(load_history(&mut conn, account, channel, since).await?)
+    }
+
+    async fn set_state(&self, account: &AccountId, state: &AccountState) -> StoreResult<()> {
+        Ok(set_state(&self.pool, account, state).await?)
+    }
+}
+
+// ---- suppression list ----
+
+#[async_trait]
+impl SuppressionList for SqliteStore {
+    async fn suppress(
+        &self,
+        user: UserId,
+        platform: Platform,
+        people: &[TargetIdentifier],
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<u64> {
+        let keys: Vec<String> = people.iter().map(TargetIdentifier::dedupe_key).collect();
+        let added = sqlx::query(
+            "INSERT INTO invite_suppressions (user_id, platform, identifier_key, reason, created_at) \
+             SELECT $1, $2, value, $3, $4 FROM json_each($5) WHERE true \
+             ON CONFLICT (user_id, platform, identifier_key) DO NOTHING",
+        )
+        .bind(user.get())
+        .bind(platform.as_str())
+        .bind(reason)
+        .bind(ts(now))
+        .bind(json_list(&keys)?)
+        .execute(&self.pool)
+        .await
+        .map_err(Error::from)?
+        .rows_affected();
+        Ok(added)
+    }
+
+    async fn unsuppress(
+        &self,
+        user: UserId,
+        platform: Platform,
+        person: &TargetIdentifier,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "DELETE FROM invite_suppressions \
+             WHERE user_id = $1 AND platform = $2 AND identifier_key = $3",
+        )
+        .bind(user.get())
+        .bind(platform.as_str())
+        .bind(person.dedupe_key())
+        .execute(&self.pool)
+        .await
+        .map_err(Error::from)?
+        .rows_affected();
+        Ok(done > 0)
+    }
+
+    async fn is_suppressed(
+        &self,
+        user: UserId,
+        platform: Platform,
+        person: &TargetIdentifier,
+    ) -> StoreResult<bool> {
+        let found: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM invite_suppressions \
+             WHERE user_id = $1 AND platform = $2 AND identifier_key = $3)",
+        )
+        .bind(user.get())
+        .bind(platform.as_str())
+        .bind(person.dedupe_key())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(Error::from)?;
+        Ok(found)
+    }
+
+    async fn suppressed(
+        &self,
+        user: UserId,
+        platform: Platform,
+        limit: u32,
+        offset: u32,
+    ) -> StoreResult<Vec<SuppressionEntry>> {
+        let rows: Vec<(String, String, DateTime<Utc>)> = sqlx::query_as(
+            "SELECT identifier_key, reason, created_at FROM invite_suppressions \
+             WHERE user_id = $1 AND platform = $2 ORDER BY id LIMIT $3 OFFSET $4",
+        )
+        .bind(user.get())
+        .bind(platform.as_str())
+        .bind(sql_limit(limit))
+        .bind(i64::from(offset))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(Error::from)?;
+        Ok(suppression_entries(rows)?)
+    }
+}
+
+// ---- leases ----
+
+#[async_trait]
+impl AccountLeases for SqliteStore {
+    async fn acquire(
+        &self,
+        account: &AccountId,
+        holder: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let taken: Option<String> = sqlx::query_scalar(
+            "INSERT INTO invite_account_leases (account_id, holder, expires_at) \
+             VALUES ($1, $2, $4) \
+             ON CONFLICT (account_id) DO UPDATE \
+             SET holder = excluded.holder, expires_at = excluded.expires_at \
+             WHERE invite_account_leases.holder = excluded.holder \
+                 OR invite_account_leases.expires_at < $3 \
+             RETURNING holder",
+        )
+        .bind(account.as_str())
+        .bind(holder)
+        .bind(ts(now))
+        .bind(ts(until))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(Error::from)?;
+        Ok(taken.is_some())
+    }
+
+    async fn release(&self, account: &AccountId, holder: &str) -> StoreResult<()> {
+        sqlx::query("DELETE FROM invite_account_leases WHERE account_id = $1 AND holder = $2")
+            .bind(account.as_str())
+            .bind(holder)
+            .execute(&self.pool)
+            .await
+            .map_err(Error::from)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_have_one_width() {
+        let t = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        assert_eq!(ts(t), "2023-11-14T22:13:20.000000Z");
+        let t = DateTime::from_timestamp(1_700_000_000, 123_456_789).unwrap();
+        assert_eq!(ts(t), "2023-11-14T22:13:20.123456Z");
+    }
+
+    #[test]
+    fn target_chunks_stay_under_the_parameter_limit() {
+        let sql = insert_targets_sql(2);
+        assert!(sql.contains("($1,$2,$2,$3,$4,$5,$6,$7,$8,$9,$10),($1,$2,$2,$11,"));
+    }
+}

@@ -1,0 +1,138 @@
+//! The factory and the migrations.
+
+use std::time::Duration;
+
+use invite_store::{Backend, Error, PoolConfig};
+
+use crate::helpers::*;
+
+fn quick() -> PoolConfig {
+    PoolConfig {
+        max_connections: 2,
+        min_connections: 0,
+        acquire_timeout: Duration::from_secs(2),
+    }
+}
+
+#[tokio::test]
+async fn unknown_schemes_and_malformed_urls_name_database_url() {
+    let err = invite_store::connect("mysql://root:hunter2@db/invite", quick())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::UnsupportedUrl { .. }), "{err}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("DATABASE_URL") && !msg.contains("hunter2"),
+        "{msg}"
+    );
+
+    let err = invite_store::connect("postgres://u:hunter2@host:notaport/db", quick())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidUrl { .. }), "{err}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("DATABASE_URL") && !msg.contains("hunter2"),
+        "{msg}"
+    );
+
+    let err = invite_store::connect("sqlite:///no/such/dir/invite.db", quick())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Connect { .. }), "{err}");
+    assert!(err.to_string().contains("DATABASE_URL"), "{err}");
+}
+
+#[tokio::test]
+async fn an_unreachable_server_names_database_url_and_is_retryable() {
+    // Port 1 on loopback: nothing listens there.
+    let err = invite_store::connect("postgres://app:hunter2@127.0.0.1:1/invite", quick())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Connect { .. }), "{err}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("DATABASE_URL") && msg.contains("127.0.0.1:1") && !msg.contains("hunter2"),
+        "{msg}"
+    );
+    assert!(err.is_retryable());
+    assert!(matches!(
+        invite_core::ports::StoreError::from(err),
+        invite_core::ports::StoreError::Unavailable(_)
+    ));
+}
+
+#[tokio::test]
+async fn the_url_picks_the_backend() {
+    let stores = invite_store::connect("sqlite::memory:", quick())
+        .await
+        .unwrap();
+    assert_eq!(stores.backend(), Backend::Sqlite);
+    if postgres_admin().await.is_none() {
+        return;
+    }
+    let url = postgres_admin_url().replacen("postgres://", "postgresql://", 1);
+    let stores = invite_store::connect(&url, quick()).await.unwrap();
+    assert_eq!(stores.backend(), Backend::Postgres);
+    stores.close().await;
+}
+
+#[tokio::test]
+async fn sqlite_file_migrations_are_idempotent_and_race_safe() {
+    let path = std::env::temp_dir().join(format!("invite-store-migrate-{}.db", std::process::id()));
+    let url = format!("sqlite://{}", path.display());
+    let mut handles = Vec::new();
+    for _ in 0..4 {
+        let url = url.clone();
+        handles.push(tokio::spawn(async move {
+            let stores = invite_store::connect(&url, quick()).await.unwrap();
+            stores.migrate().await.unwrap();
+            stores
+        }));
+    }
+    for h in handles {
+        let stores = h.await.unwrap();
+        invite_store::migrate(&stores).await.unwrap();
+        stores.close().await;
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let mut file = path.clone().into_os_string();
+        file.push(suffix);
+        let _ = std::fs::remove_file(file);
+    }
+}
+
+#[tokio::test]
+async fn postgres_migrations_are_idempotent_and_race_safe() {
+    let Some(mut admin) = postgres_admin().await else {
+        return;
+    };
+    let name = format!("invite_test_migrate_{}", std::process::id());
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let url = with_database(&postgres_admin_url(), &name);
+    let mut handles = Vec::new();
+    for _ in 0..4 {
+        let url = url.clone();
+        handles.push(tokio::spawn(async move {
+            let stores = invite_store::connect(&url, quick()).await.unwrap();
+            stores.migrate().await.unwrap();
+            stores
+        }));
+    }
+    for h in handles {
+        let stores = h.await.unwrap();
+        stores.migrate().await.unwrap();
+        stores.close().await;
+    }
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+}

@@ -1,0 +1,689 @@
+//! The engine's side: claims, outcomes, release, crash recovery, lanes, logs, statistics,
+//! cross-task de-duplication and retention.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Utc};
+use invite_core::domain::{
+    ExecutionStatus, LaneStats, LaneStatus, Outcome, TargetStatus, TaskEvent, TaskId, TaskStatus,
+    TaskUpdate,
+};
+use invite_core::ports::{LogFilter, StoreError};
+
+use crate::helpers::*;
+
+const START: TaskEvent = TaskEvent::Start {
+    scheduled_later: false,
+};
+
+pub async fn claims_take_the_lowest_pending_target(s: Ctx) {
+    let id = seed(&s, ALICE, members(0..2)).await;
+    let a = acc("acc-1");
+    let at = t0() + mins(1);
+    let first = s
+        .tasks
+        .claim_target(id, &a, at, Some(42))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.person.identifier, ident("member_00000"));
+    assert_eq!(first.status, TargetStatus::InProgress);
+    assert_eq!(
+        (first.account_id.as_ref(), first.claimed_at),
+        (Some(&a), Some(at))
+    );
+    assert_eq!((first.attempts, first.random_id), (1, Some(42)));
+    let second = s
+        .tasks
+        .claim_target(id, &a, at, None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(second.person.identifier, ident("member_00001"));
+    assert_eq!(second.random_id, None);
+    assert_eq!(s.tasks.claim_target(id, &a, at, None).await.unwrap(), None);
+    assert_eq!(
+        s.tasks
+            .claim_target(TaskId::new(999_999), &a, at, None)
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+pub async fn a_released_target_keeps_its_random_id(s: Ctx) {
+    let id = seed(&s, ALICE, members(0..1)).await;
+    let (a, b) = (acc("acc-1"), acc("acc-2"));
+    let t = s
+        .tasks
+        .claim_target(id, &a, t0(), Some(7))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        s.tasks.release_target(t.id, &b, None).await.unwrap_err(),
+        StoreError::NotFound,
+        "only the holder releases"
+    );
+    let mut entry = log(id, Some(&t), &a);
+    entry.error_kind = Some("account_temporary".into());
+    entry.error_code = Some("FLOOD_WAIT".into());
+    entry.status = ExecutionStatus::Failed;
+    s.tasks
+        .release_target(t.id, &a, Some(entry.clone()))
+        .await
+        .unwrap();
+    let back = &s.tasks.targets(ALICE, id, 0, 0).await.unwrap()[0];
+    assert_eq!(
+        (back.status, back.account_id.clone(), back.random_id),
+        (TargetStatus::Pending, None, Some(7))
+    );
+    let again = s
+        .tasks
+        .claim_target(id, &b, t0() + mins(1), Some(99))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (again.id, again.random_id, again.attempts),
+        (t.id, Some(7), 2)
+    );
+    assert_eq!(again.account_id, Some(b));
+    let logs = s
+        .tasks
+        .logs(ALICE, id, &LogFilter::default())
+        .await
+        .unwrap();
+    assert_eq!(logs.len(), 1);
+    assert_eq!(logs[0].entry, entry);
+    assert_eq!(
+        s.tasks.release_target(t.id, &a, None).await.unwrap_err(),
+        StoreError::NotFound,
+        "the claim moved on"
+    );
+}
+
+pub async fn outcomes_are_recorded_with_their_log_row(s: Ctx) {
+    let id = seed(&s, ALICE, members(0..2)).await;
+    let (a, b) = (acc("acc-1"), acc("acc-2"));
+    let t = s
+        .tasks
+        .claim_target(id, &a, t0(), None)
+        .await
+        .unwrap()
+        .unwrap();
+    let at = t0() + mins(1);
+    let mut rec = record(&t, &a, Outcome::PrivacyRestricted, at);
+    rec.error_message = Some("USER_PRIVACY_RESTRICTED".into());
+    rec.result = serde_json::json!({"premium_would_allow_invite": true});
+    rec.log.error_kind = Some("target".into());
+    rec.log.error_code = Some("USER_PRIVACY_RESTRICTED".into());
+
+    let mut wrong = rec.clone();
+    wrong.account_id = b.clone();
+    assert_eq!(
+        s.tasks.record_outcome(&wrong).await.unwrap_err(),
+        StoreError::NotFound
+    );
+    s.tasks.record_outcome(&rec).await.unwrap();
+    assert_eq!(
+        s.tasks.record_outcome(&rec).await.unwrap_err(),
+        StoreError::NotFound,
+        "a finished target takes no second outcome"
+    );
+
+    let stored = &s.tasks.targets(ALICE, id, 1, 0).await.unwrap()[0];
+    assert_eq!(stored.status, TargetStatus::Failed);
+    assert_eq!(stored.outcome, Some(Outcome::PrivacyRestricted));
+    assert_eq!(
+        stored.error_message.as_deref(),
+        Some("USER_PRIVACY_RESTRICTED")
+    );
+    assert_eq!(stored.result, rec.result);
+    assert_eq!(
+        (stored.processed_at, stored.account_id.clone()),
+        (Some(at), Some(a.clone()))
+    );
+    let logs = s
+        .tasks
+        .logs(ALICE, id, &LogFilter::default())
+        .await
+        .unwrap();
+    assert_eq!(logs.len(), 1);
+    assert_eq!(logs[0].entry, rec.log);
+
+    // A pending target cannot take an outcome either.
+    let pending = &s.tasks.targets(ALICE, id, 1, 1).await.unwrap()[0];
+    let mut rec2 = record(pending, &a, Outcome::Invited, at);
+    rec2.target_id = pending.id;
+    assert_eq!(
+        s.tasks.record_outcome(&rec2).await.unwrap_err(),
+        StoreError::NotFound
+    );
+    assert_eq!(
+        s.tasks
+            .logs(ALICE, id, &LogFilter::default())
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+pub async fn stale_claims_become_uncertain_and_are_settled(s: Ctx) {
+    let id = seed(&s, ALICE, members(0..4)).await;
+    let a = acc("acc-1");
+    let old1 = s
+        .tasks
+        .claim_target(id, &a, t0(), Some(1))
+        .await
+        .unwrap()
+        .unwrap();
+    let old2 = s
+        .tasks
+        .claim_target(id, &a, t0() + mins(1), None)
+        .await
+        .unwrap()
+        .unwrap();
+    let fresh = s
+        .tasks
+        .claim_target(id, &a, t0() + mins(10), None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(s.tasks.recover_stale(t0() + mins(5)).await.unwrap(), 2);
+    assert_eq!(s.tasks.recover_stale(t0() + mins(5)).await.unwrap(), 0);
+    let uncertain = s.tasks.uncertain_targets(id).await.unwrap();
+    let ids: Vec<_> = uncertain.iter().map(|t| t.id).collect();
+    assert_eq!(ids, [old1.id, old2.id]);
+    assert!(
+        uncertain
+            .iter()
+            .all(|t| t.status == TargetStatus::Uncertain)
+    );
+    assert_eq!(
+        s.tasks
+            .record_outcome(&record(&old1, &a, Outcome::Invited, t0()))
+            .await
+            .unwrap_err(),
+        StoreError::NotFound,
+        "an uncertain target is only settled"
+    );
+
+    // Not sent after all: back to pending, random id kept.
+    s.tasks.settle_uncertain(old1.id, None).await.unwrap();
+    // Reconciled as a member: settled with its outcome and a log row.
+    let at = t0() + mins(20);
+    let mut rec = record(&old2, &a, Outcome::AlreadyMember, at);
+    rec.log.action = "reconcile".into();
+    s.tasks
+        .settle_uncertain(old2.id, Some(rec.clone()))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.tasks.settle_uncertain(old2.id, None).await.unwrap_err(),
+        StoreError::NotFound
+    );
+    assert_eq!(
+        s.tasks.settle_uncertain(fresh.id, None).await.unwrap_err(),
+        StoreError::NotFound,
+        "only uncertain targets are settled"
+    );
+    assert!(s.tasks.uncertain_targets(id).await.unwrap().is_empty());
+
+    let all = s.tasks.targets(ALICE, id, 0, 0).await.unwrap();
+    assert_eq!(
+        (all[0].status, all[0].random_id, all[0].account_id.clone()),
+        (TargetStatus::Pending, Some(1), None)
+    );
+    assert_eq!(
+        (all[1].status, all[1].outcome, all[1].processed_at),
+        (
+            TargetStatus::Success,
+            Some(Outcome::AlreadyMember),
+            Some(at)
+        )
+    );
+    assert_eq!(all[2].status, TargetStatus::InProgress);
+    let logs = s
+        .tasks
+        .logs(ALICE, id, &LogFilter::default())
+        .await
+        .unwrap();
+    assert_eq!(logs.len(), 1);
+    assert_eq!(logs[0].entry, rec.log);
+    let again = s
+        .tasks
+        .claim_target(id, &a, at, Some(5))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((again.id, again.random_id), (old1.id, Some(1)));
+}
+
+pub async fn engine_tasks_are_running_or_armed(s: Ctx) {
+    let running = seed(&s, ALICE, vec![]).await;
+    s.tasks
+        .transition(ALICE, running, START, None, t0())
+        .await
+        .unwrap();
+    let idle = seed(&s, ALICE, vec![]).await;
+    let mut due = new_task(BOB, "due");
+    due.scheduled_at = Some(t0() + mins(30));
+    let due = s
+        .tasks
+        .create_task(due, vec![], None, t0())
+        .await
+        .unwrap()
+        .task
+        .id;
+    let later = TaskEvent::Start {
+        scheduled_later: true,
+    };
+    s.tasks
+        .transition(BOB, due, later, None, t0())
+        .await
+        .unwrap();
+    let unscheduled = seed(&s, BOB, vec![]).await;
+    s.tasks
+        .transition(BOB, unscheduled, later, None, t0())
+        .await
+        .unwrap();
+    // A start requested for later, whose time was then removed, is due at once.
+    s.tasks
+        .update_task(
+            BOB,
+            unscheduled,
+            TaskUpdate {
+                scheduled_at: Some(None),
+                ..Default::default()
+            },
+            t0(),
+        )
+        .await
+        .unwrap();
+    let paused = seed(&s, ALICE, vec![]).await;
+    s.tasks
+        .transition(ALICE, paused, START, None, t0())
+        .await
+        .unwrap();
+    s.tasks
+        .transition(ALICE, paused, TaskEvent::Pause, None, t0())
+        .await
+        .unwrap();
+
+    let ids =
+        |tasks: Vec<invite_core::domain::Task>| tasks.into_iter().map(|t| t.id).collect::<Vec<_>>();
+    // Armed tasks are listed before their time: the engine wakes up for them.
+    assert_eq!(
+        ids(s.tasks.engine_tasks(t0() + mins(29)).await.unwrap()),
+        [running, due, unscheduled]
+    );
+    assert_eq!(
+        ids(s.tasks.engine_tasks(t0() + mins(30)).await.unwrap()),
+        [running, due, unscheduled]
+    );
+    assert!(!ids(s.tasks.engine_tasks(t0() + mins(30)).await.unwrap()).contains(&idle));
+}
+
+pub async fn lanes_are_created_once_and_saved(s: Ctx) {
+    let id = seed(&s, ALICE, vec![]).await;
+    let other = seed(&s, ALICE, vec![]).await;
+    let (a, b) = (acc("acc-a"), acc("acc-b"));
+    s.tasks
+        .ensure_lanes(id, &[b.clone(), a.clone()])
+        .await
+        .unwrap();
+    s.tasks
+        .ensure_lanes(other, std::slice::from_ref(&a))
+        .await
+        .unwrap();
+    let mut lanes = s.tasks.lanes(ALICE, id).await.unwrap();
+    assert_eq!(lanes.len(), 2);
+    assert_eq!(
+        (lanes[0].account_id.clone(), lanes[1].account_id.clone()),
+        (a.clone(), b.clone())
+    );
+    assert!(
+        lanes
+            .iter()
+            .all(|l| l.status == LaneStatus::Active && l.stats == LaneStats::default())
+    );
+    assert!(
+        lanes
+            .iter()
+            .all(|l| l.cooldown_until.is_none() && l.last_used_at.is_none() && l.reason.is_none())
+    );
+
+    let mut lane = lanes.remove(1);
+    lane.status = LaneStatus::Closed;
+    lane.reason = Some("channel_lifetime".into());
+    lane.cooldown_until = Some(t0() + mins(90));
+    lane.last_used_at = Some(t0());
+    lane.stats = LaneStats {
+        attempts: 5,
+        successes: 3,
+        failures: 1,
+        consecutive_account_errors: 2,
+    };
+    s.tasks.save_lane(&lane).await.unwrap();
+    // Ensuring again keeps what is there.
+    s.tasks
+        .ensure_lanes(id, &[a.clone(), b.clone()])
+        .await
+        .unwrap();
+    let stored = s.tasks.lanes(ALICE, id).await.unwrap();
+    assert_eq!(stored.len(), 2);
+    assert_eq!(stored[1], lane);
+
+    let all = s.tasks.lanes_of(&[id, other]).await.unwrap();
+    let pairs: Vec<_> = all
+        .iter()
+        .map(|l| (l.task_id, l.account_id.as_str().to_owned()))
+        .collect();
+    assert_eq!(
+        pairs,
+        [
+            (id, "acc-a".into()),
+            (id, "acc-b".into()),
+            (other, "acc-a".into())
+        ]
+    );
+    assert!(s.tasks.lanes_of(&[]).await.unwrap().is_empty());
+
+    let mut missing = lane.clone();
+    missing.account_id = acc("acc-zzz");
+    assert_eq!(
+        s.tasks.save_lane(&missing).await.unwrap_err(),
+        StoreError::NotFound
+    );
+    assert_eq!(
+        s.tasks
+            .ensure_lanes(TaskId::new(999_999), &[a])
+            .await
+            .unwrap_err(),
+        StoreError::NotFound
+    );
+}
+
+pub async fn pending_counts_cover_every_asked_task(s: Ctx) {
+    let one = seed(&s, ALICE, members(0..3)).await;
+    let two = seed(&s, BOB, members(0..1)).await;
+    let none = seed(&s, ALICE, vec![]).await;
+    let a = acc("acc-1");
+    s.tasks.claim_target(one, &a, t0(), None).await.unwrap();
+    let counts = s.tasks.pending_counts(&[one, two, none]).await.unwrap();
+    assert_eq!(
+        counts.into_iter().collect::<Vec<_>>(),
+        [(one, 2), (two, 1), (none, 0)]
+    );
+    assert!(s.tasks.pending_counts(&[]).await.unwrap().is_empty());
+}
+
+pub async fn logs_filter_and_page_in_id_order(s: Ctx) {
+    let id = seed(&s, ALICE, vec![]).await;
+    let (a, b) = (acc("acc-a"), acc("acc-b"));
+    let statuses = [
+        ExecutionStatus::Success,
+        ExecutionStatus::Failed,
+        ExecutionStatus::Success,
+        ExecutionStatus::Skipped,
+    ];
+    for (i, status) in statuses.into_iter().enumerate() {
+        let mut entry = log(id, None, if i % 2 == 0 { &a } else { &b });
+        entry.status = status;
+        entry.created_at = t0() + mins(10 * i as i64);
+        s.tasks.append_log(entry).await.unwrap();
+    }
+    let all = s
+        .tasks
+        .logs(ALICE, id, &LogFilter::default())
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 4);
+    assert!(all.windows(2).all(|w| w[0].id < w[1].id));
+    let at = |logs: &[invite_core::domain::ExecutionLog]| -> Vec<DateTime<Utc>> {
+        logs.iter().map(|l| l.entry.created_at).collect()
+    };
+    let ok = LogFilter {
+        status: Some(ExecutionStatus::Success),
+        ..Default::default()
+    };
+    assert_eq!(
+        at(&s.tasks.logs(ALICE, id, &ok).await.unwrap()),
+        [t0(), t0() + mins(20)]
+    );
+    let by_b = LogFilter {
+        account_id: Some(b.clone()),
+        ..Default::default()
+    };
+    assert_eq!(
+        at(&s.tasks.logs(ALICE, id, &by_b).await.unwrap()),
+        [t0() + mins(10), t0() + mins(30)]
+    );
+    let window = LogFilter {
+        since: Some(t0() + mins(10)),
+        until: Some(t0() + mins(30)),
+        ..Default::default()
+    };
+    assert_eq!(
+        at(&s.tasks.logs(ALICE, id, &window).await.unwrap()),
+        [t0() + mins(10), t0() + mins(20)]
+    );
+    let page = LogFilter {
+        limit: 2,
+        offset: 1,
+        ..Default::default()
+    };
+    assert_eq!(s.tasks.logs(ALICE, id, &page).await.unwrap(), all[1..3]);
+}
+
+pub async fn stats_group_by_account_error_and_hour(s: Ctx) {
+    let id = seed(&s, ALICE, vec![]).await;
+    let (a, b) = (acc("acc-a"), acc("acc-b"));
+    let rows = [
+        (&a, ExecutionStatus::Success, None, 0),
+        (&a, ExecutionStatus::Failed, Some("target"), 15),
+        (&a, ExecutionStatus::Failed, Some("account_restricted"), 59),
+        (&b, ExecutionStatus::Success, None, 60),
+        (&b, ExecutionStatus::Skipped, None, 61),
+        (&b, ExecutionStatus::Failed, Some("target"), 185),
+    ];
+    for (account, status, kind, minute) in rows {
+        let mut entry = log(id, None, account);
+        entry.status = status;
+        entry.error_kind = kind.map(str::to_owned);
+        entry.created_at = t0() + mins(minute);
+        s.tasks.append_log(entry).await.unwrap();
+    }
+    let stats = s.tasks.stats(ALICE, id).await.unwrap();
+    let sa = &stats.per_account[&a];
+    assert_eq!((sa.attempts, sa.successes, sa.failures), (3, 1, 2));
+    let sb = &stats.per_account[&b];
+    assert_eq!((sb.attempts, sb.successes, sb.failures), (3, 1, 1));
+    assert_eq!(stats.per_error.len(), 2);
+    assert_eq!(
+        (
+            stats.per_error["target"],
+            stats.per_error["account_restricted"]
+        ),
+        (2, 1)
+    );
+    let hours: Vec<_> = stats.per_hour.into_iter().collect();
+    assert_eq!(
+        hours,
+        [(t0(), 3), (t0() + mins(60), 2), (t0() + mins(180), 1)]
+    );
+    let empty = seed(&s, ALICE, vec![]).await;
+    let none = s.tasks.stats(ALICE, empty).await.unwrap();
+    assert!(none.per_account.is_empty() && none.per_error.is_empty() && none.per_hour.is_empty());
+}
+
+pub async fn reached_since_looks_across_tasks_of_the_user(s: Ctx) {
+    let id = seed(&s, ALICE, members(0..2)).await;
+    let a = acc("acc-1");
+    let at = t0() + mins(10);
+    let t = s
+        .tasks
+        .claim_target(id, &a, at, None)
+        .await
+        .unwrap()
+        .unwrap();
+    s.tasks
+        .record_outcome(&record(&t, &a, Outcome::Invited, at))
+        .await
+        .unwrap();
+    let t = s
+        .tasks
+        .claim_target(id, &a, at, None)
+        .await
+        .unwrap()
+        .unwrap();
+    s.tasks
+        .record_outcome(&record(&t, &a, Outcome::PrivacyRestricted, at))
+        .await
+        .unwrap();
+    let tg = invite_core::domain::Platform::Telegram;
+    let reached = |user, key: &'static str, channel: &'static str, since| {
+        let s = s.clone();
+        async move {
+            s.tasks
+                .reached_since(user, tg, key, channel, since)
+                .await
+                .unwrap()
+        }
+    };
+    assert!(reached(ALICE, "u:member_00000", "@test_group", t0()).await);
+    assert!(reached(ALICE, "u:member_00000", "@test_group", at).await);
+    assert!(
+        !reached(ALICE, "u:member_00000", "@test_group", at + mins(1)).await,
+        "too old"
+    );
+    assert!(
+        !reached(ALICE, "u:member_00000", "@other_group", t0()).await,
+        "other channel"
+    );
+    assert!(
+        !reached(ALICE, "u:member_00001", "@test_group", t0()).await,
+        "not a success"
+    );
+    assert!(
+        !reached(BOB, "u:member_00000", "@test_group", t0()).await,
+        "other user"
+    );
+    assert!(
+        !s.tasks
+            .reached_since(
+                ALICE,
+                invite_core::domain::Platform::Sandbox,
+                "u:member_00000",
+                "@test_group",
+                t0()
+            )
+            .await
+            .unwrap(),
+        "other platform"
+    );
+}
+
+pub async fn cleanup_removes_old_logs_and_finished_tasks(s: Ctx) {
+    let day = |d: i64| t0() + chrono::TimeDelta::days(d);
+    let a = acc("acc-1");
+    let old_done = seed(&s, ALICE, members(0..2)).await;
+    s.tasks
+        .transition(ALICE, old_done, TaskEvent::Cancel, None, day(1))
+        .await
+        .unwrap();
+    let new_done = seed(&s, ALICE, members(0..2)).await;
+    s.tasks
+        .transition(ALICE, new_done, TaskEvent::Cancel, None, day(20))
+        .await
+        .unwrap();
+    let running = seed(&s, BOB, members(0..2)).await;
+    s.tasks
+        .transition(BOB, running, START, None, day(1))
+        .await
+        .unwrap();
+    let paused_long_ago = seed(&s, BOB, vec![]).await;
+    s.tasks
+        .transition(BOB, paused_long_ago, START, None, day(0))
+        .await
+        .unwrap();
+    s.tasks
+        .transition(BOB, paused_long_ago, TaskEvent::Pause, None, day(0))
+        .await
+        .unwrap();
+    for (task, d) in [(running, 0), (running, 29), (running, 31), (new_done, 2)] {
+        let mut entry = log(task, None, &a);
+        entry.created_at = day(d);
+        s.tasks.append_log(entry).await.unwrap();
+    }
+    let report = s.tasks.cleanup(day(30), day(10)).await.unwrap();
+    assert_eq!((report.logs, report.tasks), (3, 1));
+    assert_eq!(
+        s.tasks.get_task(ALICE, old_done).await.unwrap_err(),
+        StoreError::NotFound
+    );
+    assert_eq!(
+        s.tasks.get_task(ALICE, new_done).await.unwrap().status,
+        TaskStatus::Cancelled
+    );
+    assert_eq!(
+        s.tasks.get_task(BOB, paused_long_ago).await.unwrap().status,
+        TaskStatus::Paused
+    );
+    let left = s
+        .tasks
+        .logs(BOB, running, &LogFilter::default())
+        .await
+        .unwrap();
+    let days: Vec<_> = left.iter().map(|l| l.entry.created_at).collect();
+    assert_eq!(days, [day(31)]);
+    assert!(
+        s.tasks
+            .logs(ALICE, new_done, &LogFilter::default())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+pub async fn two_claimers_never_take_the_same_target(s: Ctx) {
+    const TARGETS: usize = 300;
+    let id = seed(&s, ALICE, members(0..TARGETS)).await;
+    let mut workers = Vec::new();
+    for w in 0..2 {
+        let handle = s.another().await;
+        workers.push(tokio::spawn(async move {
+            let account = acc(&format!("worker-{w}"));
+            let mut taken = Vec::new();
+            while let Some(t) = handle
+                .tasks
+                .claim_target(id, &account, t0(), None)
+                .await
+                .unwrap()
+            {
+                assert_eq!(t.account_id.as_ref(), Some(&account));
+                taken.push(t.id);
+            }
+            taken
+        }));
+    }
+    let mut all = Vec::new();
+    for w in workers {
+        all.extend(w.await.unwrap());
+    }
+    let unique: BTreeSet<_> = all.iter().copied().collect();
+    assert_eq!(all.len(), TARGETS, "every target claimed once");
+    assert_eq!(unique.len(), TARGETS, "no target claimed twice");
+    let p = s.tasks.progress(ALICE, id).await.unwrap();
+    assert_eq!(p.count(TargetStatus::InProgress), TARGETS as u64);
+    assert!(
+        s.tasks
+            .targets(ALICE, id, 0, 0)
+            .await
+            .unwrap()
+            .iter()
+            .all(|t| t.attempts == 1)
+    );
+}

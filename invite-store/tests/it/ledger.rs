@@ -1,0 +1,316 @@
+//! The limit ledger: reservations under a policy, refunds, history, account state, and one
+//! winner when many race for the last slot.
+
+use chrono::TimeDelta;
+use invite_core::domain::{AccountId, ActionKind};
+use invite_core::limits::LimitPolicy;
+use invite_core::ports::{
+    AccountState, LimitReason, LimitScope, RateDecision, Reservation, ReserveRequest,
+};
+
+use crate::helpers::*;
+
+/// Three invites per account per window, no pauses, spread or per-channel caps: only the
+/// window decides.
+fn small_policy() -> LimitPolicy {
+    let mut p = LimitPolicy::telegram();
+    p.invite.per_account = 3;
+    p.invite.per_channel = None;
+    p.invite.per_channel_lifetime = Some(5);
+    p.invite.spread = false;
+    p.invite.pause_min = TimeDelta::zero();
+    p.invite.pause_max = TimeDelta::zero();
+    p
+}
+
+fn request(
+    account: &AccountId,
+    channel: &str,
+    at: chrono::DateTime<chrono::Utc>,
+) -> ReserveRequest {
+    ReserveRequest {
+        account_id: account.clone(),
+        kinds: vec![ActionKind::Invite],
+        channel: channel.to_owned(),
+        now: at,
+        pause_after: TimeDelta::zero(),
+    }
+}
+
+fn reservation(decision: RateDecision) -> Reservation {
+    match decision {
+        RateDecision::Allowed {
+            reservation: Some(r),
+        } => r,
+        other => panic!("expected a reservation, got {other:?}"),
+    }
+}
+
+pub async fn reserve_records_events_and_lifetime(s: Ctx) {
+    let a = acc("acc-1");
+    let p = small_policy();
+    let mut req = request(&a, "@g1", t0());
+    req.kinds = vec![ActionKind::Invite, ActionKind::Message];
+    req.pause_after = TimeDelta::minutes(12);
+    let r1 = reservation(s.ledger.reserve(&req, &p).await.unwrap());
+    let h = s.ledger.history(&a, "@g1", t0() - mins(1)).await.unwrap();
+    assert_eq!(h.state, AccountState::Active);
+    assert_eq!(h.recent.len(), 2);
+    assert!(
+        h.recent
+            .iter()
+            .all(|e| e.at == t0() && e.channel == "@g1" && e.not_before_next == t0() + mins(12))
+    );
+    let mut kinds: Vec<_> = h.recent.iter().map(|e| e.kind).collect();
+    kinds.sort();
+    assert_eq!(kinds, [ActionKind::Invite, ActionKind::Message]);
+    assert_eq!(
+        (
+            h.lifetime_of(ActionKind::Invite),
+            h.lifetime_of(ActionKind::Message)
+        ),
+        (1, 1)
+    );
+
+    // The pause stored with the first reservation holds the next one back.
+    let early = s
+        .ledger
+        .reserve(&request(&a, "@g2", t0() + mins(5)), &p)
+        .await
+        .unwrap();
+    assert_eq!(
+        early,
+        RateDecision::Wait {
+            until: t0() + mins(12),
+            reason: LimitReason::Pause,
+            scope: LimitScope::Account
+        }
+    );
+    let r2 = reservation(
+        s.ledger
+            .reserve(&request(&a, "@g2", t0() + mins(12)), &p)
+            .await
+            .unwrap(),
+    );
+    assert_ne!(r1, r2);
+    let h = s.ledger.history(&a, "@g2", t0() - mins(1)).await.unwrap();
+    assert_eq!(h.recent.len(), 3, "recent events span every channel");
+    assert!(
+        h.recent.windows(2).all(|w| w[0].at <= w[1].at),
+        "oldest first"
+    );
+    assert_eq!(
+        (
+            h.lifetime_of(ActionKind::Invite),
+            h.lifetime_of(ActionKind::Message)
+        ),
+        (1, 0),
+        "lifetime is per channel"
+    );
+    let since = s.ledger.history(&a, "@g1", t0() + mins(1)).await.unwrap();
+    assert_eq!(since.recent.len(), 1);
+    let fresh = s
+        .ledger
+        .history(&acc("acc-new"), "@g1", t0())
+        .await
+        .unwrap();
+    assert_eq!(
+        (fresh.state, fresh.recent.len(), fresh.lifetime.len()),
+        (AccountState::Active, 0, 0)
+    );
+}
+
+pub async fn the_window_and_lifetime_caps_hold(s: Ctx) {
+    let a = acc("acc-1");
+    let p = small_policy();
+    for i in 0..3 {
+        reservation(
+            s.ledger
+                .reserve(&request(&a, "@g1", t0() + mins(i)), &p)
+                .await
+                .unwrap(),
+        );
+    }
+    let full = s
+        .ledger
+        .reserve(&request(&a, "@g1", t0() + mins(10)), &p)
+        .await
+        .unwrap();
+    assert_eq!(
+        full,
+        RateDecision::Wait {
+            until: t0() + p.window,
+            reason: LimitReason::AccountWindow,
+            scope: LimitScope::Account
+        }
+    );
+    // A day later the window is free again; the lifetime cap (5) then closes the channel.
+    let day = t0() + p.window + mins(1);
+    for i in 0..2 {
+        reservation(
+            s.ledger
+                .reserve(&request(&a, "@g1", day + mins(i)), &p)
+                .await
+                .unwrap(),
+        );
+    }
+    assert_eq!(
+        s.ledger
+            .reserve(&request(&a, "@g1", day + mins(5)), &p)
+            .await
+            .unwrap(),
+        RateDecision::Denied {
+            reason: LimitReason::ChannelLifetime,
+            permanent: true,
+            scope: LimitScope::Channel
+        }
+    );
+    reservation(
+        s.ledger
+            .reserve(&request(&a, "@g2", day + mins(5)), &p)
+            .await
+            .unwrap(),
+    );
+}
+
+pub async fn refunds_return_the_slot(s: Ctx) {
+    let a = acc("acc-1");
+    let p = small_policy();
+    let mut taken = Vec::new();
+    for i in 0..3 {
+        taken.push(reservation(
+            s.ledger
+                .reserve(&request(&a, "@g1", t0() + mins(i)), &p)
+                .await
+                .unwrap(),
+        ));
+    }
+    assert!(matches!(
+        s.ledger
+            .reserve(&request(&a, "@g1", t0() + mins(5)), &p)
+            .await
+            .unwrap(),
+        RateDecision::Wait { .. }
+    ));
+    // Another account's refund of the id changes nothing.
+    s.ledger.refund(&acc("acc-2"), taken[1]).await.unwrap();
+    assert_eq!(
+        s.ledger
+            .history(&a, "@g1", t0() - mins(1))
+            .await
+            .unwrap()
+            .recent
+            .len(),
+        3
+    );
+    s.ledger.refund(&a, taken[1]).await.unwrap();
+    let h = s.ledger.history(&a, "@g1", t0() - mins(1)).await.unwrap();
+    assert_eq!((h.recent.len(), h.lifetime_of(ActionKind::Invite)), (2, 2));
+    // Refunding twice is harmless.
+    s.ledger.refund(&a, taken[1]).await.unwrap();
+    assert_eq!(
+        s.ledger
+            .history(&a, "@g1", t0() - mins(1))
+            .await
+            .unwrap()
+            .lifetime_of(ActionKind::Invite),
+        2
+    );
+    reservation(
+        s.ledger
+            .reserve(&request(&a, "@g1", t0() + mins(6)), &p)
+            .await
+            .unwrap(),
+    );
+}
+
+pub async fn account_state_is_kept_and_decides(s: Ctx) {
+    let a = acc("acc-1");
+    let p = small_policy();
+    let cooling = AccountState::CoolingDown {
+        until: t0() + mins(30),
+        reason: "FLOOD_WAIT_1800".into(),
+    };
+    s.ledger.set_state(&a, &cooling).await.unwrap();
+    assert_eq!(
+        s.ledger.history(&a, "@g1", t0()).await.unwrap().state,
+        cooling
+    );
+    assert_eq!(
+        s.ledger
+            .reserve(&request(&a, "@g1", t0()), &p)
+            .await
+            .unwrap(),
+        RateDecision::Wait {
+            until: t0() + mins(30),
+            reason: LimitReason::Cooldown,
+            scope: LimitScope::Account
+        }
+    );
+    reservation(
+        s.ledger
+            .reserve(&request(&a, "@g1", t0() + mins(30)), &p)
+            .await
+            .unwrap(),
+    );
+    let dead = AccountState::Dead {
+        reason: "SESSION_REVOKED".into(),
+    };
+    s.ledger.set_state(&a, &dead).await.unwrap();
+    assert_eq!(s.ledger.history(&a, "@g1", t0()).await.unwrap().state, dead);
+    assert!(matches!(
+        s.ledger
+            .reserve(&request(&a, "@g1", t0() + mins(60)), &p)
+            .await
+            .unwrap(),
+        RateDecision::Denied {
+            reason: LimitReason::AccountDead,
+            permanent: true,
+            ..
+        }
+    ));
+    s.ledger.set_state(&a, &AccountState::Active).await.unwrap();
+    assert_eq!(
+        s.ledger.history(&a, "@g1", t0()).await.unwrap().state,
+        AccountState::Active
+    );
+}
+
+pub async fn racers_for_the_last_slot_have_one_winner(s: Ctx) {
+    let a = acc("acc-race");
+    let p = small_policy();
+    for i in 0..2 {
+        reservation(
+            s.ledger
+                .reserve(&request(&a, "@g1", t0() - mins(60 - i)), &p)
+                .await
+                .unwrap(),
+        );
+    }
+    let mut racers = Vec::new();
+    for i in 0..8 {
+        let handle = s.another().await;
+        let (a, p) = (a.clone(), p);
+        racers.push(tokio::spawn(async move {
+            handle
+                .ledger
+                .reserve(&request(&a, &format!("@g{i}"), t0()), &p)
+                .await
+                .unwrap()
+        }));
+    }
+    let mut allowed = 0;
+    for r in racers {
+        match r.await.unwrap() {
+            RateDecision::Allowed { reservation } => {
+                assert!(reservation.is_some());
+                allowed += 1;
+            }
+            RateDecision::Wait { reason, .. } => assert_eq!(reason, LimitReason::AccountWindow),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(allowed, 1, "exactly one racer takes the last slot");
+    let h = s.ledger.history(&a, "@g0", t0() - p.window).await.unwrap();
+    assert_eq!(h.recent.len(), 3);
+}

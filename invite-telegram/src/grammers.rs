@@ -1,0 +1,1111 @@
+//! The grammers 0.11 implementation of the seam: [`GrammersConnector`] builds one client per
+//! account from its imported session, [`GrammersApi`] makes the raw TL calls (layer 230) and
+//! translates their answers with the pure functions at the end of this file.
+//!
+//! Every `tl::` type this crate touches is in this file: a grammers upgrade (each minor version
+//! changes the API and the layer) is a change here only.
+//!
+//! The client is built so that it never acts on its own:
+//! - the retry policy is [`NoRetries`]: no sleeping on flood waits, no resend after an I/O error
+//!   (waits belong to the account manager, retries to the engine);
+//! - the session is a [`MemorySession`] filled from the decoded string and dropped on
+//!   disconnect: nothing is ever written back to the secret store, even when grammers replaces
+//!   a key the server no longer knows;
+//! - the device, system and app fields sent in `initConnection` (shown in the user's "active
+//!   sessions") come from [`ClientParams`], never from the host;
+//! - there are no timeouts here: [`TelegramStrategy`](crate::TelegramStrategy) puts one around
+//!   every call.
+
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use grammers_client::client::ClientConfiguration;
+use grammers_client::session::storages::MemorySession;
+use grammers_client::{Client, InvocationError, SenderPool, tl};
+use grammers_mtsender::{ConnectionParams, NoRetries};
+use invite_core::async_trait;
+use invite_core::domain::GroupRef;
+use tokio::task::JoinHandle;
+
+use crate::api::{
+    ChannelRef, Connector, GroupLookup, GroupPeer, InviteReport, MissingInvitee, OwnRights,
+    OwnRole, PhoneLookup, ResolvedPeer, SelfUser, SentMessage, TelegramApi, UserRef,
+};
+use crate::errors::ApiError;
+use crate::session::SessionString;
+
+/// How long a disconnect waits for the connection task before aborting it.
+const DISCONNECT_GRACE: Duration = Duration::from_secs(5);
+
+/// Bot-API ids of channels are `-100` followed by the bare id.
+const CHANNEL_ID_OFFSET: i64 = 1_000_000_000_000;
+
+impl From<InvocationError> for ApiError {
+    fn from(error: InvocationError) -> Self {
+        use grammers_mtproto::transport::Error as TransportError;
+        match error {
+            InvocationError::Rpc(rpc) => ApiError::Rpc {
+                code: rpc.code,
+                name: rpc.name,
+                value: rpc.value,
+            },
+            InvocationError::Io(io) => ApiError::Io(io.kind()),
+            InvocationError::Transport(TransportError::BadStatus { status }) => {
+                ApiError::TransportStatus(status)
+            }
+            InvocationError::Transport(_) | InvocationError::Deserialize(_) => {
+                ApiError::BadResponse
+            }
+            InvocationError::Dropped(_) => ApiError::Dropped,
+            InvocationError::InvalidDc => ApiError::Local("unknown data centre"),
+            InvocationError::Session(_) => ApiError::Local("session storage"),
+            InvocationError::Authentication(_) => ApiError::Local("key exchange"),
+        }
+    }
+}
+
+/// What the account's connection says about the "device" in `initConnection`. Telegram shows
+/// these fields in the user's list of active sessions: keep them honest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientParams {
+    /// Device model (default `Invite Service`).
+    pub device_model: String,
+    /// Operating system (default: the OS and architecture this was built for).
+    pub system_version: String,
+    /// Application version (default: this crate's version).
+    pub app_version: String,
+    /// System language (ISO 639-1, default `en`).
+    pub system_lang_code: String,
+    /// Language (default `en`).
+    pub lang_code: String,
+    /// Connect over IPv6 instead of IPv4.
+    pub use_ipv6: bool,
+}
+
+impl Default for ClientParams {
+    fn default() -> Self {
+        Self {
+            device_model: "Invite Service".to_owned(),
+            system_version: format!("{} {}", std::env::consts::OS, std::env::consts::ARCH),
+            app_version: env!("CARGO_PKG_VERSION").to_owned(),
+            system_lang_code: "en".to_owned(),
+            lang_code: "en".to_owned(),
+            use_ipv6: false,
+        }
+    }
+}
+
+impl ClientParams {
+    fn connection_params(&self) -> ConnectionParams {
+        ConnectionParams {
+            device_model: self.device_model.clone(),
+            system_version: self.system_version.clone(),
+            app_version: self.app_version.clone(),
+            system_lang_code: self.system_lang_code.clone(),
+            lang_code: self.lang_code.clone(),
+            use_ipv6: self.use_ipv6,
+            retry_policy: Box::new(NoRetries),
+            ..ConnectionParams::default()
+        }
+    }
+}
+
+/// Builds a [`GrammersApi`] per account.
+#[derive(Debug, Clone, Default)]
+pub struct GrammersConnector {
+    params: ClientParams,
+}
+
+impl GrammersConnector {
+    /// A connector with these connection parameters.
+    pub fn new(params: ClientParams) -> Self {
+        Self { params }
+    }
+}
+
+#[async_trait]
+impl Connector for GrammersConnector {
+    async fn connect(
+        &self,
+        session: &SessionString,
+        api_id: i32,
+    ) -> Result<Arc<dyn TelegramApi>, ApiError> {
+        Ok(Arc::new(GrammersApi::start(session, api_id, &self.params)))
+    }
+}
+
+/// One account's grammers client and the task that drives its connections.
+pub struct GrammersApi {
+    client: Client,
+    runner: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl fmt::Debug for GrammersApi {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GrammersApi").finish_non_exhaustive()
+    }
+}
+
+impl GrammersApi {
+    /// Builds the sender pool on an in-memory copy of the session and spawns its runner. No
+    /// connection is made until the first call. Must run inside a Tokio runtime.
+    pub fn start(session: &SessionString, api_id: i32, params: &ClientParams) -> Self {
+        let store = Arc::new(MemorySession::from(session.to_session_data()));
+        let SenderPool {
+            runner,
+            handle,
+            updates,
+        } = SenderPool::with_configuration(store, api_id, params.connection_params());
+        // Updates are not consumed: closing the channel stops their forwarding.
+        drop(updates);
+        let task = tokio::spawn(runner.run());
+        let client = Client::with_configuration(
+            handle,
+            ClientConfiguration {
+                auto_cache_peers: false,
+            },
+        );
+        Self {
+            client,
+            runner: Mutex::new(Some(task)),
+        }
+    }
+
+    async fn invoke<R: tl::RemoteCall>(&self, request: &R) -> Result<R::Return, ApiError> {
+        self.client.invoke(request).await.map_err(ApiError::from)
+    }
+
+    async fn participant(
+        &self,
+        channel: ChannelRef,
+        who: tl::enums::InputPeer,
+    ) -> Result<Option<tl::types::channels::ChannelParticipant>, ApiError> {
+        let request = tl::functions::channels::GetParticipant {
+            channel: input_channel(channel),
+            participant: who,
+        };
+        match self.invoke(&request).await {
+            Ok(tl::enums::channels::ChannelParticipant::Participant(p)) => Ok(Some(p)),
+            Err(e) if e.is("USER_NOT_PARTICIPANT") => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn chat(&self, chat_id: i64) -> Result<tl::enums::Chat, ApiError> {
+        let chats = self
+            .invoke(&tl::functions::messages::GetChats { id: vec![chat_id] })
+            .await?;
+        chats_of(chats)
+            .into_iter()
+            .find(|c| c.id() == chat_id)
+            .ok_or(ApiError::Unexpected(
+                "messages.getChats did not return the chat",
+            ))
+    }
+}
+
+#[async_trait]
+impl TelegramApi for GrammersApi {
+    async fn get_me(&self) -> Result<SelfUser, ApiError> {
+        let users = self
+            .invoke(&tl::functions::users::GetUsers {
+                id: vec![tl::enums::InputUser::UserSelf],
+            })
+            .await?;
+        match users.into_iter().next() {
+            Some(tl::enums::User::User(u)) => Ok(SelfUser {
+                id: u.id,
+                bot: u.bot,
+            }),
+            _ => Err(ApiError::Unexpected("users.getUsers returned no self user")),
+        }
+    }
+
+    async fn resolve_username(&self, username: &str) -> Result<ResolvedPeer, ApiError> {
+        let tl::enums::contacts::ResolvedPeer::Peer(resolved) = self
+            .invoke(&tl::functions::contacts::ResolveUsername {
+                username: username.to_owned(),
+                referer: None,
+            })
+            .await?;
+        Ok(resolved_user(&resolved))
+    }
+
+    async fn import_phone(
+        &self,
+        phone: &str,
+        first_name: &str,
+        last_name: &str,
+    ) -> Result<PhoneLookup, ApiError> {
+        let request = tl::functions::contacts::ImportContacts {
+            contacts: vec![tl::enums::InputContact::InputPhoneContact(
+                tl::types::InputPhoneContact {
+                    client_id: 1,
+                    phone: phone.to_owned(),
+                    first_name: first_name.to_owned(),
+                    last_name: last_name.to_owned(),
+                    note: None,
+                },
+            )],
+        };
+        let tl::enums::contacts::ImportedContacts::Contacts(imported) =
+            self.invoke(&request).await?;
+        Ok(phone_lookup(&imported))
+    }
+
+    async fn resolve_group(&self, group: &GroupRef) -> Result<GroupLookup, ApiError> {
+        match group {
+            GroupRef::Username(name) => {
+                let tl::enums::contacts::ResolvedPeer::Peer(resolved) = self
+                    .invoke(&tl::functions::contacts::ResolveUsername {
+                        username: name.clone(),
+                        referer: None,
+                    })
+                    .await?;
+                Ok(resolved_group(&resolved))
+            }
+            GroupRef::Id(id) => match split_group_id(*id) {
+                GroupId::Channel(channel_id) => {
+                    let chats = self
+                        .invoke(&tl::functions::channels::GetChannels {
+                            id: vec![tl::enums::InputChannel::Channel(tl::types::InputChannel {
+                                channel_id,
+                                access_hash: 0,
+                            })],
+                        })
+                        .await?;
+                    Ok(chats_of(chats)
+                        .iter()
+                        .find(|c| c.id() == channel_id)
+                        .map_or(GroupLookup::NotMember, group_of_chat))
+                }
+                GroupId::Chat(chat_id) => Ok(group_of_chat(&self.chat(chat_id).await?)),
+            },
+            GroupRef::InviteLink(hash) => {
+                let invite = self
+                    .invoke(&tl::functions::messages::CheckChatInvite { hash: hash.clone() })
+                    .await?;
+                Ok(match invite {
+                    tl::enums::ChatInvite::Already(a) => group_of_chat(&a.chat),
+                    tl::enums::ChatInvite::Peek(p) => group_of_chat(&p.chat),
+                    tl::enums::ChatInvite::Invite(_) => GroupLookup::NotMember,
+                })
+            }
+        }
+    }
+
+    async fn invite_to_channel(
+        &self,
+        channel: ChannelRef,
+        user: UserRef,
+    ) -> Result<InviteReport, ApiError> {
+        let tl::enums::messages::InvitedUsers::Users(invited) = self
+            .invoke(&tl::functions::channels::InviteToChannel {
+                channel: input_channel(channel),
+                users: vec![input_user(user)],
+            })
+            .await?;
+        Ok(invite_report(&invited, user.id))
+    }
+
+    async fn add_chat_user(&self, chat_id: i64, user: UserRef) -> Result<InviteReport, ApiError> {
+        let tl::enums::messages::InvitedUsers::Users(invited) = self
+            .invoke(&tl::functions::messages::AddChatUser {
+                chat_id,
+                user_id: input_user(user),
+                fwd_limit: 0,
+            })
+            .await?;
+        Ok(invite_report(&invited, user.id))
+    }
+
+    async fn send_message(
+        &self,
+        user: UserRef,
+        text: &str,
+        random_id: i64,
+    ) -> Result<SentMessage, ApiError> {
+        let request = tl::functions::messages::SendMessage {
+            no_webpage: false,
+            silent: false,
+            background: false,
+            clear_draft: false,
+            noforwards: false,
+            update_stickersets_order: false,
+            invert_media: false,
+            allow_paid_floodskip: false,
+            peer: tl::enums::InputPeer::User(tl::types::InputPeerUser {
+                user_id: user.id,
+                access_hash: user.access_hash,
+            }),
+            reply_to: None,
+            message: text.to_owned(),
+            random_id,
+            reply_markup: None,
+            entities: None,
+            schedule_date: None,
+            schedule_repeat_period: None,
+            send_as: None,
+            quick_reply_shortcut: None,
+            effect: None,
+            allow_paid_stars: None,
+            suggested_post: None,
+            rich_message: None,
+        };
+        let updates = self.invoke(&request).await?;
+        Ok(SentMessage {
+            message_id: sent_message_id(&updates, random_id),
+        })
+    }
+
+    async fn add_contact(
+        &self,
+        user: UserRef,
+        first_name: &str,
+        last_name: &str,
+    ) -> Result<(), ApiError> {
+        self.invoke(&tl::functions::contacts::AddContact {
+            add_phone_privacy_exception: false,
+            id: input_user(user),
+            first_name: first_name.to_owned(),
+            last_name: last_name.to_owned(),
+            phone: String::new(),
+            note: None,
+        })
+        .await?;
+        Ok(())
+    }
+
+    async fn own_rights(&self, group: GroupPeer) -> Result<OwnRights, ApiError> {
+        match group {
+            GroupPeer::Channel { channel, .. } => {
+                let participant = self
+                    .participant(channel, tl::enums::InputPeer::PeerSelf)
+                    .await?;
+                Ok(channel_rights(participant.as_ref(), channel.id))
+            }
+            GroupPeer::Chat { id } => Ok(chat_rights(&self.chat(id).await?)),
+        }
+    }
+
+    async fn member_count(&self, channel: ChannelRef) -> Result<Option<i32>, ApiError> {
+        let tl::enums::messages::ChatFull::Full(full) = self
+            .invoke(&tl::functions::channels::GetFullChannel {
+                channel: input_channel(channel),
+            })
+            .await?;
+        Ok(member_count(&full, channel.id))
+    }
+
+    async fn is_participant(&self, group: GroupPeer, user: UserRef) -> Result<bool, ApiError> {
+        match group {
+            GroupPeer::Channel { channel, .. } => {
+                let who = tl::enums::InputPeer::User(tl::types::InputPeerUser {
+                    user_id: user.id,
+                    access_hash: user.access_hash,
+                });
+                let participant = self.participant(channel, who).await?;
+                Ok(participant.is_some_and(|p| is_present(&p.participant)))
+            }
+            GroupPeer::Chat { id } => {
+                let tl::enums::messages::ChatFull::Full(full) = self
+                    .invoke(&tl::functions::messages::GetFullChat { chat_id: id })
+                    .await?;
+                chat_has_member(&full.full_chat, user.id)
+                    .ok_or(ApiError::Unexpected("the group's member list is hidden"))
+            }
+        }
+    }
+
+    async fn disconnect(&self) {
+        self.client.disconnect();
+        let task = self.runner.lock().map(|mut t| t.take()).unwrap_or(None);
+        if let Some(mut task) = task
+            && tokio::time::timeout(DISCONNECT_GRACE, &mut task)
+                .await
+                .is_err()
+        {
+            task.abort();
+        }
+    }
+}
+
+impl Drop for GrammersApi {
+    fn drop(&mut self) {
+        // Quitting lets the runner close its connections; it also ends when the last handle
+        // goes, this only makes it prompt.
+        self.client.disconnect();
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pure translation between TL types and the seam's types.
+
+fn input_user(user: UserRef) -> tl::enums::InputUser {
+    tl::enums::InputUser::User(tl::types::InputUser {
+        user_id: user.id,
+        access_hash: user.access_hash,
+    })
+}
+
+fn input_channel(channel: ChannelRef) -> tl::enums::InputChannel {
+    tl::enums::InputChannel::Channel(tl::types::InputChannel {
+        channel_id: channel.id,
+        access_hash: channel.access_hash,
+    })
+}
+
+enum GroupId {
+    Channel(i64),
+    Chat(i64),
+}
+
+/// `-100…` is a channel, another negative id a basic group, a positive id a bare channel id.
+fn split_group_id(id: i64) -> GroupId {
+    if id <= -CHANNEL_ID_OFFSET {
+        GroupId::Channel(-id - CHANNEL_ID_OFFSET)
+    } else if id < 0 {
+        GroupId::Chat(-id)
+    } else {
+        GroupId::Channel(id)
+    }
+}
+
+fn chats_of(chats: tl::enums::messages::Chats) -> Vec<tl::enums::Chat> {
+    match chats {
+        tl::enums::messages::Chats::Chats(c) => c.chats,
+        tl::enums::messages::Chats::Slice(c) => c.chats,
+    }
+}
+
+fn resolved_user(resolved: &tl::types::contacts::ResolvedPeer) -> ResolvedPeer {
+    let tl::enums::Peer::User(peer) = &resolved.peer else {
+        return ResolvedPeer::NotAUser;
+    };
+    resolved
+        .users
+        .iter()
+        .find_map(|u| match u {
+            tl::enums::User::User(u) if u.id == peer.user_id => Some(ResolvedPeer::User {
+                user: UserRef {
+                    id: u.id,
+                    access_hash: u.access_hash.unwrap_or(0),
+                },
+                bot: u.bot,
+            }),
+            _ => None,
+        })
+        .unwrap_or(ResolvedPeer::NotAUser)
+}
+
+fn resolved_group(resolved: &tl::types::contacts::ResolvedPeer) -> GroupLookup {
+    let wanted = match &resolved.peer {
+        tl::enums::Peer::Channel(c) => c.channel_id,
+        tl::enums::Peer::Chat(c) => c.chat_id,
+        tl::enums::Peer::User(_) => return GroupLookup::NotAGroup,
+    };
+    resolved
+        .chats
+        .iter()
+        .find(|c| c.id() == wanted)
+        .map_or(GroupLookup::NotAGroup, group_of_chat)
+}
+
+fn group_of_chat(chat: &tl::enums::Chat) -> GroupLookup {
+    match chat {
+        tl::enums::Chat::Channel(c) => GroupLookup::Found(GroupPeer::Channel {
+            channel: ChannelRef {
+                id: c.id,
+                access_hash: c.access_hash.unwrap_or(0),
+            },
+            broadcast: c.broadcast,
+        }),
+        tl::enums::Chat::Chat(c) => match &c.migrated_to {
+            // A basic group upgraded to a supergroup: people go to the supergroup.
+            Some(tl::enums::InputChannel::Channel(to)) => GroupLookup::Found(GroupPeer::Channel {
+                channel: ChannelRef {
+                    id: to.channel_id,
+                    access_hash: to.access_hash,
+                },
+                broadcast: false,
+            }),
+            _ if c.deactivated => GroupLookup::NotMember,
+            _ => GroupLookup::Found(GroupPeer::Chat { id: c.id }),
+        },
+        tl::enums::Chat::Forbidden(_) | tl::enums::Chat::ChannelForbidden(_) => {
+            GroupLookup::NotMember
+        }
+        _ => GroupLookup::NotAGroup,
+    }
+}
+
+fn phone_lookup(imported: &tl::types::contacts::ImportedContacts) -> PhoneLookup {
+    let user_id = imported.imported.first().map(|c| {
+        let tl::enums::ImportedContact::Contact(c) = c;
+        c.user_id
+    });
+    let Some(user_id) = user_id else {
+        return if imported.retry_contacts.is_empty() {
+            PhoneLookup::NotFound
+        } else {
+            PhoneLookup::RetryLater
+        };
+    };
+    let access_hash = imported.users.iter().find_map(|u| match u {
+        tl::enums::User::User(u) if u.id == user_id => u.access_hash,
+        _ => None,
+    });
+    PhoneLookup::Found(UserRef {
+        id: user_id,
+        access_hash: access_hash.unwrap_or(0),
+    })
+}
+
+fn invite_report(invited: &tl::types::messages::InvitedUsers, user_id: i64) -> InviteReport {
+    let missing = invited
+        .missing_invitees
+        .iter()
+        .map(|m| {
+            let tl::enums::MissingInvitee::Invitee(m) = m;
+            MissingInvitee {
+                user_id: m.user_id,
+                premium_would_allow_invite: m.premium_would_allow_invite,
+                premium_required_for_pm: m.premium_required_for_pm,
+            }
+        })
+        .collect();
+    InviteReport {
+        missing,
+        confirmed_by_update: updates_list(&invited.updates)
+            .into_iter()
+            .any(|u| adds_user(u, user_id)),
+    }
+}
+
+fn updates_list(updates: &tl::enums::Updates) -> Vec<&tl::enums::Update> {
+    match updates {
+        tl::enums::Updates::Updates(u) => u.updates.iter().collect(),
+        tl::enums::Updates::Combined(u) => u.updates.iter().collect(),
+        tl::enums::Updates::UpdateShort(u) => vec![&u.update],
+        _ => Vec::new(),
+    }
+}
+
+/// A service message "added {user}".
+fn adds_user(update: &tl::enums::Update, user_id: i64) -> bool {
+    let message = match update {
+        tl::enums::Update::NewChannelMessage(u) => &u.message,
+        tl::enums::Update::NewMessage(u) => &u.message,
+        _ => return false,
+    };
+    matches!(
+        message,
+        tl::enums::Message::Service(s)
+            if matches!(&s.action, tl::enums::MessageAction::ChatAddUser(a) if a.users.contains(&user_id))
+    )
+}
+
+fn sent_message_id(updates: &tl::enums::Updates, random_id: i64) -> Option<i32> {
+    if let tl::enums::Updates::UpdateShortSentMessage(sent) = updates {
+        return Some(sent.id);
+    }
+    updates_list(updates).into_iter().find_map(|u| match u {
+        tl::enums::Update::MessageId(m) if m.random_id == random_id => Some(m.id),
+        _ => None,
+    })
+}
+
+fn invite_banned(rights: &tl::enums::ChatBannedRights) -> bool {
+    let tl::enums::ChatBannedRights::Rights(r) = rights;
+    r.invite_users
+}
+
+fn admin_invites(rights: &tl::enums::ChatAdminRights) -> bool {
+    let tl::enums::ChatAdminRights::Rights(r) = rights;
+    r.invite_users
+}
+
+/// Rights from `channels.getParticipant` on ourselves (`None`: not a participant). Plain
+/// members may invite only in a supergroup whose default rights allow it.
+fn channel_rights(
+    participant: Option<&tl::types::channels::ChannelParticipant>,
+    channel_id: i64,
+) -> OwnRights {
+    let Some(p) = participant else {
+        return OwnRights {
+            role: OwnRole::NotMember,
+            members_may_invite: false,
+        };
+    };
+    let members_may_invite = p.chats.iter().any(|c| match c {
+        tl::enums::Chat::Channel(c) if c.id == channel_id => {
+            c.megagroup
+                && !c.broadcast
+                && c.default_banned_rights
+                    .as_ref()
+                    .is_some_and(|r| !invite_banned(r))
+        }
+        _ => false,
+    });
+    let (role, members_may_invite) = match &p.participant {
+        tl::enums::ChannelParticipant::Creator(_) => (OwnRole::Creator, members_may_invite),
+        tl::enums::ChannelParticipant::Admin(a) => (
+            OwnRole::Admin {
+                invite_users: admin_invites(&a.admin_rights),
+            },
+            members_may_invite,
+        ),
+        tl::enums::ChannelParticipant::Participant(_)
+        | tl::enums::ChannelParticipant::ParticipantSelf(_) => {
+            (OwnRole::Member, members_may_invite)
+        }
+        tl::enums::ChannelParticipant::Banned(b) => {
+            let tl::enums::ChatBannedRights::Rights(r) = &b.banned_rights;
+            if b.left || r.view_messages {
+                (OwnRole::Banned, false)
+            } else {
+                // Restricted, not removed: a member with fewer rights.
+                (OwnRole::Member, members_may_invite && !r.invite_users)
+            }
+        }
+        tl::enums::ChannelParticipant::Left(_) => (OwnRole::NotMember, false),
+    };
+    OwnRights {
+        role,
+        members_may_invite,
+    }
+}
+
+/// Rights in a basic group, from its `Chat` as the account sees it.
+fn chat_rights(chat: &tl::enums::Chat) -> OwnRights {
+    match chat {
+        tl::enums::Chat::Chat(c) => {
+            let members_may_invite = c
+                .default_banned_rights
+                .as_ref()
+                .is_some_and(|r| !invite_banned(r));
+            let role = if c.left || c.deactivated {
+                OwnRole::NotMember
+            } else if c.creator {
+                OwnRole::Creator
+            } else if let Some(rights) = &c.admin_rights {
+                OwnRole::Admin {
+                    invite_users: admin_invites(rights),
+                }
+            } else {
+                OwnRole::Member
+            };
+            OwnRights {
+                role,
+                members_may_invite,
+            }
+        }
+        tl::enums::Chat::Forbidden(_) => OwnRights {
+            role: OwnRole::Banned,
+            members_may_invite: false,
+        },
+        _ => OwnRights {
+            role: OwnRole::NotMember,
+            members_may_invite: false,
+        },
+    }
+}
+
+fn member_count(full: &tl::types::messages::ChatFull, channel_id: i64) -> Option<i32> {
+    let from_full = match &full.full_chat {
+        tl::enums::ChatFull::ChannelFull(f) => f.participants_count,
+        _ => None,
+    };
+    from_full.or_else(|| {
+        full.chats.iter().find_map(|c| match c {
+            tl::enums::Chat::Channel(c) if c.id == channel_id => c.participants_count,
+            _ => None,
+        })
+    })
+}
+
+/// A participant entry that means "in the group" (not left, not removed).
+fn is_present(participant: &tl::enums::ChannelParticipant) -> bool {
+    match participant {
+        tl::enums::ChannelParticipant::Left(_) => false,
+        tl::enums::ChannelParticipant::Banned(b) => {
+            let tl::enums::ChatBannedRights::Rights(r) = &b.banned_rights;
+            !b.left && !r.view_messages
+        }
+        _ => true,
+    }
+}
+
+fn chat_has_member(full: &tl::enums::ChatFull, user_id: i64) -> Option<bool> {
+    let tl::enums::ChatFull::Full(f) = full else {
+        return None;
+    };
+    match &f.participants {
+        tl::enums::ChatParticipants::Participants(p) => {
+            Some(p.participants.iter().any(|m| match m {
+                tl::enums::ChatParticipant::Participant(m) => m.user_id == user_id,
+                tl::enums::ChatParticipant::Creator(m) => m.user_id == user_id,
+                tl::enums::ChatParticipant::Admin(m) => m.user_id == user_id,
+            }))
+        }
+        tl::enums::ChatParticipants::Forbidden(_) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn missing(user_id: i64, would: bool, pm: bool) -> tl::enums::MissingInvitee {
+        tl::enums::MissingInvitee::Invitee(tl::types::MissingInvitee {
+            premium_would_allow_invite: would,
+            premium_required_for_pm: pm,
+            user_id,
+        })
+    }
+
+    fn add_user_update(user_id: i64) -> tl::enums::Update {
+        tl::enums::Update::NewChannelMessage(tl::types::UpdateNewChannelMessage {
+            message: tl::enums::Message::Service(tl::types::MessageService {
+                out: true,
+                mentioned: false,
+                media_unread: false,
+                reactions_are_possible: false,
+                silent: false,
+                post: false,
+                legacy: false,
+                id: 10,
+                from_id: None,
+                peer_id: tl::enums::Peer::Channel(tl::types::PeerChannel { channel_id: 5 }),
+                saved_peer_id: None,
+                reply_to: None,
+                date: 0,
+                action: tl::enums::MessageAction::ChatAddUser(
+                    tl::types::MessageActionChatAddUser {
+                        users: vec![user_id],
+                    },
+                ),
+                reactions: None,
+                ttl_period: None,
+            }),
+            pts: 1,
+            pts_count: 1,
+        })
+    }
+
+    fn updates(list: Vec<tl::enums::Update>) -> tl::enums::Updates {
+        tl::enums::Updates::Updates(tl::types::Updates {
+            updates: list,
+            users: vec![],
+            chats: vec![],
+            date: 0,
+            seq: 0,
+        })
+    }
+
+    fn admin_rights(invite_users: bool) -> tl::enums::ChatAdminRights {
+        tl::enums::ChatAdminRights::Rights(tl::types::ChatAdminRights {
+            change_info: false,
+            post_messages: false,
+            edit_messages: false,
+            delete_messages: false,
+            ban_users: false,
+            invite_users,
+            pin_messages: false,
+            add_admins: false,
+            anonymous: false,
+            manage_call: false,
+            other: false,
+            manage_topics: false,
+            post_stories: false,
+            edit_stories: false,
+            delete_stories: false,
+            manage_direct_messages: false,
+            manage_ranks: false,
+            manage_linked_peers: false,
+            manage_welcome_messages: false,
+        })
+    }
+
+    fn banned_rights(invite_users: bool, view_messages: bool) -> tl::enums::ChatBannedRights {
+        tl::enums::ChatBannedRights::Rights(tl::types::ChatBannedRights {
+            view_messages,
+            send_messages: false,
+            send_media: false,
+            send_stickers: false,
+            send_gifs: false,
+            send_games: false,
+            send_inline: false,
+            embed_links: false,
+            send_polls: false,
+            change_info: false,
+            invite_users,
+            pin_messages: false,
+            manage_topics: false,
+            send_photos: false,
+            send_videos: false,
+            send_roundvideos: false,
+            send_audios: false,
+            send_voices: false,
+            send_docs: false,
+            send_plain: false,
+            edit_rank: false,
+            send_reactions: false,
+            manage_linked_peers: false,
+            until_date: 0,
+        })
+    }
+
+    fn channel(id: i64, megagroup: bool, default_invite_banned: Option<bool>) -> tl::enums::Chat {
+        tl::enums::Chat::Channel(tl::types::Channel {
+            creator: false,
+            left: false,
+            broadcast: !megagroup,
+            verified: false,
+            megagroup,
+            restricted: false,
+            signatures: false,
+            min: false,
+            scam: false,
+            has_link: false,
+            has_geo: false,
+            slowmode_enabled: false,
+            call_active: false,
+            call_not_empty: false,
+            fake: false,
+            gigagroup: false,
+            noforwards: false,
+            join_to_send: false,
+            join_request: false,
+            forum: false,
+            stories_hidden: false,
+            stories_hidden_min: false,
+            stories_unavailable: false,
+            signature_profiles: false,
+            autotranslation: false,
+            broadcast_messages_allowed: false,
+            monoforum: false,
+            forum_tabs: false,
+            id,
+            access_hash: Some(777),
+            title: "t".into(),
+            username: None,
+            photo: tl::enums::ChatPhoto::Empty,
+            date: 0,
+            restriction_reason: None,
+            admin_rights: None,
+            banned_rights: None,
+            default_banned_rights: default_invite_banned.map(|b| banned_rights(b, false)),
+            participants_count: Some(150),
+            usernames: None,
+            stories_max_id: None,
+            color: None,
+            profile_color: None,
+            emoji_status: None,
+            level: None,
+            subscription_until_date: None,
+            bot_verification_icon: None,
+            send_paid_messages_stars: None,
+            linked_monoforum_id: None,
+            linked_community_id: None,
+        })
+    }
+
+    fn participant(
+        p: tl::enums::ChannelParticipant,
+        chats: Vec<tl::enums::Chat>,
+    ) -> tl::types::channels::ChannelParticipant {
+        tl::types::channels::ChannelParticipant {
+            participant: p,
+            chats,
+            users: vec![],
+        }
+    }
+
+    #[test]
+    fn missing_invitees_are_reported_with_premium_flags() {
+        let invited = tl::types::messages::InvitedUsers {
+            updates: tl::enums::Updates::TooLong,
+            missing_invitees: vec![missing(42, true, false)],
+        };
+        let report = invite_report(&invited, 42);
+        assert_eq!(
+            report.missing,
+            vec![MissingInvitee {
+                user_id: 42,
+                premium_would_allow_invite: true,
+                premium_required_for_pm: false,
+            }]
+        );
+        assert!(!report.confirmed_by_update);
+    }
+
+    #[test]
+    fn a_service_message_confirms_the_add() {
+        let invited = tl::types::messages::InvitedUsers {
+            updates: updates(vec![add_user_update(42)]),
+            missing_invitees: vec![],
+        };
+        assert!(invite_report(&invited, 42).confirmed_by_update);
+        assert!(!invite_report(&invited, 43).confirmed_by_update);
+    }
+
+    #[test]
+    fn sent_message_ids() {
+        let short = tl::enums::Updates::UpdateShortSentMessage(tl::types::UpdateShortSentMessage {
+            out: true,
+            id: 99,
+            pts: 0,
+            pts_count: 0,
+            date: 0,
+            media: None,
+            entities: None,
+            ttl_period: None,
+        });
+        assert_eq!(sent_message_id(&short, 5), Some(99));
+        let long = updates(vec![tl::enums::Update::MessageId(
+            tl::types::UpdateMessageId {
+                id: 7,
+                random_id: 5,
+            },
+        )]);
+        assert_eq!(sent_message_id(&long, 5), Some(7));
+        assert_eq!(sent_message_id(&long, 6), None);
+    }
+
+    #[test]
+    fn own_rights_from_get_participant() {
+        let creator = participant(
+            tl::enums::ChannelParticipant::Creator(tl::types::ChannelParticipantCreator {
+                user_id: 1,
+                admin_rights: admin_rights(false),
+                rank: None,
+            }),
+            vec![channel(5, false, None)],
+        );
+        assert!(channel_rights(Some(&creator), 5).can_invite());
+
+        let admin = |invite| {
+            participant(
+                tl::enums::ChannelParticipant::Admin(tl::types::ChannelParticipantAdmin {
+                    can_edit: false,
+                    is_self: true,
+                    user_id: 1,
+                    inviter_id: None,
+                    promoted_by: 2,
+                    date: 0,
+                    admin_rights: admin_rights(invite),
+                    rank: None,
+                }),
+                vec![channel(5, false, None)],
+            )
+        };
+        assert!(channel_rights(Some(&admin(true)), 5).can_invite());
+        assert!(!channel_rights(Some(&admin(false)), 5).can_invite());
+
+        let member = |chat| {
+            participant(
+                tl::enums::ChannelParticipant::ParticipantSelf(tl::types::ChannelParticipantSelf {
+                    via_request: false,
+                    user_id: 1,
+                    inviter_id: 2,
+                    date: 0,
+                    subscription_until_date: None,
+                    rank: None,
+                }),
+                vec![chat],
+            )
+        };
+        // A supergroup whose members may invite.
+        assert!(channel_rights(Some(&member(channel(5, true, Some(false)))), 5).can_invite());
+        // A supergroup that forbids it, and a broadcast channel.
+        assert!(!channel_rights(Some(&member(channel(5, true, Some(true)))), 5).can_invite());
+        assert!(!channel_rights(Some(&member(channel(5, false, Some(false)))), 5).can_invite());
+        // Not a participant at all.
+        assert_eq!(channel_rights(None, 5).role, OwnRole::NotMember);
+
+        let kicked = participant(
+            tl::enums::ChannelParticipant::Banned(tl::types::ChannelParticipantBanned {
+                left: true,
+                peer: tl::enums::Peer::User(tl::types::PeerUser { user_id: 1 }),
+                kicked_by: 2,
+                date: 0,
+                banned_rights: banned_rights(true, true),
+                rank: None,
+            }),
+            vec![channel(5, true, Some(false))],
+        );
+        assert_eq!(channel_rights(Some(&kicked), 5).role, OwnRole::Banned);
+        assert!(!is_present(&kicked.participant));
+    }
+
+    #[test]
+    fn group_ids_and_resolution() {
+        assert!(matches!(
+            split_group_id(-1_001_234_567_890),
+            GroupId::Channel(1_234_567_890)
+        ));
+        assert!(matches!(split_group_id(-4567), GroupId::Chat(4567)));
+        assert!(matches!(
+            split_group_id(1_234_567_890),
+            GroupId::Channel(1_234_567_890)
+        ));
+        assert_eq!(
+            group_of_chat(&channel(5, false, None)),
+            GroupLookup::Found(GroupPeer::Channel {
+                channel: ChannelRef {
+                    id: 5,
+                    access_hash: 777
+                },
+                broadcast: true
+            })
+        );
+        let resolved = tl::types::contacts::ResolvedPeer {
+            peer: tl::enums::Peer::Channel(tl::types::PeerChannel { channel_id: 5 }),
+            chats: vec![channel(5, true, None)],
+            users: vec![],
+        };
+        assert!(matches!(
+            resolved_group(&resolved),
+            GroupLookup::Found(GroupPeer::Channel {
+                broadcast: false,
+                ..
+            })
+        ));
+        assert_eq!(resolved_user(&resolved), ResolvedPeer::NotAUser);
+    }
+
+    #[test]
+    fn phone_import_results() {
+        let none = tl::types::contacts::ImportedContacts {
+            imported: vec![],
+            popular_invites: vec![],
+            retry_contacts: vec![],
+            users: vec![],
+        };
+        assert_eq!(phone_lookup(&none), PhoneLookup::NotFound);
+        let retry = tl::types::contacts::ImportedContacts {
+            retry_contacts: vec![1],
+            ..none.clone()
+        };
+        assert_eq!(phone_lookup(&retry), PhoneLookup::RetryLater);
+        let found = tl::types::contacts::ImportedContacts {
+            imported: vec![tl::enums::ImportedContact::Contact(
+                tl::types::ImportedContact {
+                    user_id: 42,
+                    client_id: 1,
+                },
+            )],
+            ..none
+        };
+        // No user object with a hash came back: hash 0 (ambient: the person is now a contact).
+        assert_eq!(
+            phone_lookup(&found),
+            PhoneLookup::Found(UserRef {
+                id: 42,
+                access_hash: 0
+            })
+        );
+    }
+}

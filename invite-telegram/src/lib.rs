@@ -1,0 +1,15 @@
+#![doc = include_str!("../README.md")]
+
+pub mod api;
+pub mod errors;
+pub mod grammers;
+pub mod secrets;
+pub mod session;
+pub mod strategy;
+
+pub use api::{Connector, TelegramApi};
+pub use errors::{ApiError, CallKind, classify};
+pub use grammers::{ClientParams, GrammersApi, GrammersConnector};
+pub use secrets::{EnvSecretStore, FileSecretStore};
+pub use session::{KeyFingerprint, SessionError, SessionFormat, SessionString};
+pub use strategy::{Error, Result, TelegramConfig, TelegramStrategy};

@@ -1,0 +1,709 @@
+//! [`TelegramStrategy`]: the core's `InviteStrategy` for Telegram, over the [`TelegramApi`]
+//! seam.
+//!
+//! Per account it keeps one connection (opened from the session string in the secret store),
+//! a cache of the access hashes this account resolved (they are valid for this account only),
+//! and a rolling 24-hour budget of username resolutions. Every call is timed; nothing is retried
+//! or slept on here, except one re-resolution when Telegram rejects a cached access hash.
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::future::Future;
+use std::sync::{Arc, Mutex as StdMutex};
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use invite_core::Clock;
+use invite_core::async_trait;
+use invite_core::domain::{AccountId, GroupRef, Outcome, Platform, Target, TargetIdentifier};
+use invite_core::limits::LimitPolicy;
+use invite_core::ports::{
+    ActionResult, ErrorClass, InviteStrategy, PlatformError, Secret, SecretError, SecretStore,
+};
+use serde_json::json;
+use tokio::sync::Mutex;
+use tracing::{debug, warn};
+
+use crate::api::{
+    ChannelRef, Connector, GroupLookup, GroupPeer, InviteReport, PhoneLookup, ResolvedPeer,
+    TelegramApi, UserRef,
+};
+use crate::errors::{ApiError, CallKind, classify};
+use crate::session::{KeyFingerprint, SessionString};
+
+/// Errors of building the strategy (configuration, at start).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The api credentials could not be read.
+    #[error("reading the Telegram api credentials: {0}")]
+    Secret(#[from] SecretError),
+    /// `api_id` is not a positive integer.
+    #[error("api_id at {path} is not a positive integer")]
+    InvalidApiId {
+        /// The secret's path.
+        path: String,
+    },
+}
+
+/// Result of this crate's fallible set-up.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Settings of the strategy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TelegramConfig {
+    /// Secret path holding `api_id` and `api_hash`.
+    pub api_credentials_path: String,
+    /// Prefix of the per-account session secrets: `{sessions_path}/{account_id}`.
+    pub sessions_path: String,
+    /// Key of the session string in those secrets.
+    pub session_key: String,
+    /// Time limit of every Telegram call (connection included).
+    pub call_timeout: Duration,
+    /// Username resolutions per account in any rolling 24 h (Telegram allows about 200).
+    pub resolve_budget_per_day: u32,
+    /// Cooldown when Telegram asks to import a contact later (`retry_contacts`).
+    pub import_retry_cooldown: Duration,
+    /// A broadcast channel with this many members or more takes no more adds.
+    pub broadcast_member_limit: i32,
+}
+
+impl Default for TelegramConfig {
+    fn default() -> Self {
+        Self {
+            api_credentials_path: "secret/telegram/api_credentials".to_owned(),
+            sessions_path: "secret/telegram/sessions".to_owned(),
+            session_key: "session_string".to_owned(),
+            call_timeout: Duration::from_secs(30),
+            resolve_budget_per_day: 200,
+            import_retry_cooldown: Duration::from_secs(3600),
+            broadcast_member_limit: 200,
+        }
+    }
+}
+
+/// A user resolution remembered for one account.
+#[derive(Debug, Clone)]
+enum Cached {
+    Found(UserRef),
+    Refused(PlatformError),
+}
+
+struct Resolved {
+    user: UserRef,
+    /// From the cache (so possibly stale), and re-resolvable.
+    from_cache: bool,
+}
+
+#[derive(Default)]
+struct AccountState {
+    api: Option<Arc<dyn TelegramApi>>,
+    /// Telegram said the session is dead; remembered with the key it said it of, so a new
+    /// session put in the secret store is tried again.
+    dead: Option<(String, KeyFingerprint)>,
+    fingerprint: Option<KeyFingerprint>,
+    users: HashMap<TargetIdentifier, Cached>,
+    ids: HashMap<i64, UserRef>,
+    groups: HashMap<GroupRef, GroupPeer>,
+    resolutions: VecDeque<DateTime<Utc>>,
+}
+
+/// The Telegram strategy.
+pub struct TelegramStrategy {
+    config: TelegramConfig,
+    secrets: Arc<dyn SecretStore>,
+    connector: Arc<dyn Connector>,
+    clock: Arc<dyn Clock>,
+    api_id: i32,
+    /// Only needed to sign in, which this service never does; kept for completeness.
+    _api_hash: Secret,
+    accounts: StdMutex<HashMap<AccountId, Arc<Mutex<AccountState>>>>,
+}
+
+impl fmt::Debug for TelegramStrategy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TelegramStrategy")
+            .field("config", &self.config)
+            .field("connector", &self.connector)
+            .field("api_id", &self.api_id)
+            .field("api_hash", &"***")
+            .finish_non_exhaustive()
+    }
+}
+
+impl TelegramStrategy {
+    /// Reads the api credentials from `secrets` and builds the strategy. Sessions are read
+    /// per account, when it is first used.
+    pub async fn new(
+        config: TelegramConfig,
+        secrets: Arc<dyn SecretStore>,
+        connector: Arc<dyn Connector>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self> {
+        let path = config.api_credentials_path.clone();
+        let api_id = secrets.get(&path, "api_id").await?;
+        let api_id = api_id
+            .expose()
+            .trim()
+            .parse::<i32>()
+            .ok()
+            .filter(|v| *v > 0)
+            .ok_or(Error::InvalidApiId { path: path.clone() })?;
+        let api_hash = secrets.get(&path, "api_hash").await?;
+        Ok(Self {
+            config,
+            secrets,
+            connector,
+            clock,
+            api_id,
+            _api_hash: api_hash,
+            accounts: StdMutex::new(HashMap::new()),
+        })
+    }
+
+    fn state(&self, account: &AccountId) -> Arc<Mutex<AccountState>> {
+        let mut accounts = self
+            .accounts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        Arc::clone(accounts.entry(account.clone()).or_default())
+    }
+
+    async fn timed<T>(
+        &self,
+        call: impl Future<Output = Result<T, ApiError>>,
+    ) -> Result<T, ApiError> {
+        tokio::time::timeout(self.config.call_timeout, call)
+            .await
+            .unwrap_or(Err(ApiError::Timeout(self.config.call_timeout)))
+    }
+
+    /// Classifies an error of a call; a dead session is dropped and remembered.
+    async fn failed(
+        &self,
+        account: &AccountId,
+        state: &mut AccountState,
+        error: &ApiError,
+        kind: CallKind,
+    ) -> PlatformError {
+        let classified = classify(error, kind);
+        debug!(
+            account.id = %account,
+            error.class = %classified.class(),
+            error.code = classified.code(),
+            "Telegram call failed for account {account}: {}",
+            classified.code()
+        );
+        if classified.class() == ErrorClass::AccountDead {
+            self.mark_dead(account, state, classified.code()).await;
+        }
+        classified
+    }
+
+    async fn mark_dead(&self, account: &AccountId, state: &mut AccountState, code: &str) {
+        warn!(
+            account.id = %account,
+            error.code = code,
+            "Telegram account {account} is unusable ({code}); it stays out until its session changes"
+        );
+        if let Some(fingerprint) = state.fingerprint {
+            state.dead = Some((code.to_owned(), fingerprint));
+        }
+        if let Some(api) = state.api.take() {
+            api.disconnect().await;
+        }
+    }
+
+    /// The account's connection, opened from its session secret if needed.
+    async fn connected(
+        &self,
+        account: &AccountId,
+        state: &mut AccountState,
+    ) -> Result<Arc<dyn TelegramApi>, PlatformError> {
+        if let Some(api) = &state.api {
+            return Ok(Arc::clone(api));
+        }
+        let path = format!("{}/{}", self.config.sessions_path, account);
+        let secret = self
+            .secrets
+            .get(&path, &self.config.session_key)
+            .await
+            .map_err(|e| match e {
+                SecretError::NotFound { .. } => dead("SESSION_MISSING"),
+                SecretError::Unavailable(_) => PlatformError::Transient {
+                    code: "SECRET_STORE_UNAVAILABLE".to_owned(),
+                },
+            })?;
+        let session = SessionString::parse(secret.expose()).map_err(|e| {
+            warn!(account.id = %account, error = %e, "session of Telegram account {account} refused: {e}");
+            dead("SESSION_INVALID")
+        })?;
+        drop(secret);
+        let fingerprint = session.key_fingerprint();
+        if let Some((code, dead_key)) = &state.dead {
+            if *dead_key == fingerprint {
+                return Err(dead(code));
+            }
+            state.dead = None;
+        }
+        state.fingerprint = Some(fingerprint);
+        if let Some(api_id) = session.api_id()
+            && api_id != self.api_id
+        {
+            warn!(account.id = %account, "session of Telegram account {account} was created with another api_id");
+            return Err(dead("API_ID_MISMATCH"));
+        }
+        let api = match self.connector.connect(&session, self.api_id).await {
+            Ok(api) => api,
+            Err(e) => return Err(self.failed(account, state, &e, CallKind::Read).await),
+        };
+        let me = match self.timed(api.get_me()).await {
+            Ok(me) => me,
+            Err(e) => {
+                api.disconnect().await;
+                return Err(self.failed(account, state, &e, CallKind::Read).await);
+            }
+        };
+        let refusal = if me.bot {
+            Some("BOT_ACCOUNT")
+        } else if session.user_id().is_some_and(|id| id != me.id) {
+            Some("SESSION_USER_MISMATCH")
+        } else {
+            None
+        };
+        if let Some(code) = refusal {
+            api.disconnect().await;
+            self.mark_dead(account, state, code).await;
+            return Err(dead(code));
+        }
+        debug!(account.id = %account, dc = session.dc_id(), "Telegram account {account} connected");
+        state.api = Some(Arc::clone(&api));
+        Ok(api)
+    }
+
+    /// Takes one username resolution from the account's rolling daily budget.
+    fn spend_resolution(&self, state: &mut AccountState) -> Result<(), PlatformError> {
+        let now = self.clock.now();
+        let window = TimeDelta::hours(24);
+        while state
+            .resolutions
+            .front()
+            .is_some_and(|t| *t + window <= now)
+        {
+            state.resolutions.pop_front();
+        }
+        if state.resolutions.len() >= self.config.resolve_budget_per_day as usize {
+            let oldest = state.resolutions.front().copied().unwrap_or(now);
+            let seconds = (oldest + window - now).num_seconds().max(1) as u64;
+            return Err(PlatformError::FloodWait {
+                seconds,
+                code: "RESOLVE_BUDGET_EXHAUSTED".to_owned(),
+            });
+        }
+        state.resolutions.push_back(now);
+        Ok(())
+    }
+
+    async fn resolve_user(
+        &self,
+        account: &AccountId,
+        state: &mut AccountState,
+        api: &dyn TelegramApi,
+        target: &Target,
+    ) -> Result<Resolved, PlatformError> {
+        let identifier = &target.person.identifier;
+        match state.users.get(identifier) {
+            Some(Cached::Found(user)) => {
+                return Ok(Resolved {
+                    user: *user,
+                    from_cache: true,
+                });
+            }
+            Some(Cached::Refused(error)) => return Err(error.clone()),
+            None => {}
+        }
+        let found = match identifier {
+            TargetIdentifier::UserId(id) => {
+                // Only a hash this account resolved works; without one, try the bare id
+                // (Telegram accepts it for the account's contacts and known peers).
+                let user = state.ids.get(&id.get()).copied().unwrap_or(UserRef {
+                    id: id.get(),
+                    access_hash: 0,
+                });
+                return Ok(Resolved {
+                    user,
+                    from_cache: false,
+                });
+            }
+            TargetIdentifier::Username(name) => {
+                self.spend_resolution(state)?;
+                match self.timed(api.resolve_username(name.as_str())).await {
+                    Ok(ResolvedPeer::User { bot: false, user }) => Ok(user),
+                    Ok(ResolvedPeer::User { bot: true, .. }) => {
+                        Err(target_error(Outcome::Unresolvable, "USER_IS_BOT"))
+                    }
+                    Ok(ResolvedPeer::NotAUser) => {
+                        Err(target_error(Outcome::Unresolvable, "NOT_A_USER"))
+                    }
+                    Err(e) => Err(self.failed(account, state, &e, CallKind::Read).await),
+                }
+            }
+            TargetIdentifier::Phone(phone) => {
+                let (first, last) = contact_names(target);
+                // Importing is idempotent, so a lost answer is simply retried: a read.
+                match self
+                    .timed(api.import_phone(phone.as_str(), &first, &last))
+                    .await
+                {
+                    Ok(PhoneLookup::Found(user)) => Ok(user),
+                    Ok(PhoneLookup::NotFound) => {
+                        Err(target_error(Outcome::NotFound, "PHONE_NOT_ON_TELEGRAM"))
+                    }
+                    Ok(PhoneLookup::RetryLater) => {
+                        return Err(PlatformError::FloodWait {
+                            seconds: self.config.import_retry_cooldown.as_secs(),
+                            code: "IMPORT_CONTACTS_RETRY".to_owned(),
+                        });
+                    }
+                    Err(e) => Err(self.failed(account, state, &e, CallKind::Read).await),
+                }
+            }
+        };
+        match found {
+            Ok(user) => {
+                state.users.insert(identifier.clone(), Cached::Found(user));
+                state.ids.insert(user.id, user);
+                Ok(Resolved {
+                    user,
+                    from_cache: false,
+                })
+            }
+            Err(error) => {
+                // The person's own answers are final for this account; anything else is not.
+                if error.class() == ErrorClass::Target {
+                    state
+                        .users
+                        .insert(identifier.clone(), Cached::Refused(error.clone()));
+                }
+                Err(error)
+            }
+        }
+    }
+
+    async fn resolve_group(
+        &self,
+        account: &AccountId,
+        state: &mut AccountState,
+        api: &dyn TelegramApi,
+        group: &GroupRef,
+    ) -> Result<GroupPeer, PlatformError> {
+        if let Some(peer) = state.groups.get(group) {
+            return Ok(*peer);
+        }
+        if matches!(group, GroupRef::Username(_)) {
+            self.spend_resolution(state)?;
+        }
+        match self.timed(api.resolve_group(group)).await {
+            Ok(GroupLookup::Found(peer)) => {
+                state.groups.insert(group.clone(), peer);
+                Ok(peer)
+            }
+            Ok(GroupLookup::NotMember) => Err(PlatformError::Group {
+                code: "NOT_A_MEMBER".to_owned(),
+                account_only: true,
+            }),
+            Ok(GroupLookup::NotAGroup) => Err(PlatformError::Group {
+                code: "NOT_A_GROUP".to_owned(),
+                account_only: false,
+            }),
+            Err(e) => Err(self.failed(account, state, &e, CallKind::Read).await),
+        }
+    }
+
+    /// Telegram refuses adds into a broadcast channel past 200 members: check first.
+    async fn check_broadcast_room(
+        &self,
+        account: &AccountId,
+        state: &mut AccountState,
+        api: &dyn TelegramApi,
+        channel: ChannelRef,
+    ) -> Result<(), PlatformError> {
+        match self.timed(api.member_count(channel)).await {
+            Ok(Some(count)) if count >= self.config.broadcast_member_limit => {
+                Err(PlatformError::Group {
+                    code: "BROADCAST_MEMBER_LIMIT".to_owned(),
+                    account_only: false,
+                })
+            }
+            Ok(_) => Ok(()),
+            Err(e) => Err(self.failed(account, state, &e, CallKind::Read).await),
+        }
+    }
+
+    /// Forgets a cached resolution that Telegram rejected; true when it was one.
+    fn forget(state: &mut AccountState, target: &Target, resolved: &Resolved) -> bool {
+        if !resolved.from_cache {
+            return false;
+        }
+        state.users.remove(&target.person.identifier);
+        state.ids.remove(&resolved.user.id);
+        true
+    }
+}
+
+fn dead(code: &str) -> PlatformError {
+    PlatformError::AccountDead {
+        code: code.to_owned(),
+    }
+}
+
+fn target_error(outcome: Outcome, code: &str) -> PlatformError {
+    PlatformError::Target {
+        outcome,
+        code: code.to_owned(),
+    }
+}
+
+/// Telegram rejected the access hash: stale for this account.
+fn stale_hash(error: &ApiError) -> bool {
+    error.is("USER_ID_INVALID") || error.is("PEER_ID_INVALID")
+}
+
+/// Names for the account's contact list: the target's, or a neutral placeholder (Telegram
+/// requires a first name).
+fn contact_names(target: &Target) -> (String, String) {
+    let p = &target.person;
+    let first = p
+        .first_name
+        .clone()
+        .or_else(|| p.full_name.clone())
+        .or_else(|| match &p.identifier {
+            TargetIdentifier::Username(u) => Some(u.as_str().to_owned()),
+            _ => None,
+        })
+        .filter(|s| !s.trim().is_empty())
+        .unwrap_or_else(|| "Contact".to_owned());
+    (first, p.last_name.clone().unwrap_or_default())
+}
+
+/// The outcome of an invite that Telegram answered without error: the user listed in
+/// `missing_invitees` is privacy-restricted (never invited), otherwise invited.
+pub fn invite_outcome(report: &InviteReport, user_id: i64) -> ActionResult {
+    let missing = report
+        .missing
+        .iter()
+        .find(|m| m.user_id == user_id)
+        .or_else(|| report.missing.first());
+    match missing {
+        Some(m) => ActionResult {
+            outcome: Outcome::PrivacyRestricted,
+            details: json!({
+                "missing_invitee": true,
+                "premium_would_allow_invite": m.premium_would_allow_invite,
+                "premium_required_for_pm": m.premium_required_for_pm,
+            }),
+        },
+        None => ActionResult {
+            outcome: Outcome::Invited,
+            details: json!({ "confirmed_by_update": report.confirmed_by_update }),
+        },
+    }
+}
+
+#[async_trait]
+impl InviteStrategy for TelegramStrategy {
+    fn platform(&self) -> Platform {
+        Platform::Telegram
+    }
+
+    fn rate_limits(&self) -> LimitPolicy {
+        LimitPolicy::telegram()
+    }
+
+    async fn initialize(&self, account: &AccountId) -> Result<(), PlatformError> {
+        let state = self.state(account);
+        let mut state = state.lock().await;
+        self.connected(account, &mut state).await.map(drop)
+    }
+
+    async fn check_invite_rights(
+        &self,
+        account: &AccountId,
+        group: &GroupRef,
+    ) -> Result<(), PlatformError> {
+        let state = self.state(account);
+        let mut state = state.lock().await;
+        let api = self.connected(account, &mut state).await?;
+        let peer = self
+            .resolve_group(account, &mut state, api.as_ref(), group)
+            .await?;
+        let rights = match self.timed(api.own_rights(peer)).await {
+            Ok(rights) => rights,
+            Err(e) => return Err(self.failed(account, &mut state, &e, CallKind::Read).await),
+        };
+        if !rights.can_invite() {
+            return Err(PlatformError::Group {
+                code: "NO_INVITE_RIGHTS".to_owned(),
+                account_only: true,
+            });
+        }
+        if let GroupPeer::Channel {
+            channel,
+            broadcast: true,
+        } = peer
+        {
+            self.check_broadcast_room(account, &mut state, api.as_ref(), channel)
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn invite(
+        &self,
+        account: &AccountId,
+        target: &Target,
+        group: &GroupRef,
+    ) -> Result<ActionResult, PlatformError> {
+        let state = self.state(account);
+        let mut state = state.lock().await;
+        let api = self.connected(account, &mut state).await?;
+        let peer = self
+            .resolve_group(account, &mut state, api.as_ref(), group)
+            .await?;
+        let mut retried = false;
+        loop {
+            let resolved = self
+                .resolve_user(account, &mut state, api.as_ref(), target)
+                .await?;
+            let user = resolved.user;
+            let answer = match peer {
+                GroupPeer::Channel { channel, broadcast } => {
+                    if broadcast {
+                        self.check_broadcast_room(account, &mut state, api.as_ref(), channel)
+                            .await?;
+                    }
+                    self.timed(api.invite_to_channel(channel, user)).await
+                }
+                GroupPeer::Chat { id } => self.timed(api.add_chat_user(id, user)).await,
+            };
+            let error = match answer {
+                Ok(report) => return Ok(invite_outcome(&report, user.id)),
+                Err(e) => e,
+            };
+            if error.is("USER_ALREADY_PARTICIPANT") {
+                return Ok(ActionResult {
+                    outcome: Outcome::AlreadyMember,
+                    details: json!({ "code": "USER_ALREADY_PARTICIPANT" }),
+                });
+            }
+            // A rejected access hash means nothing was done: resolve afresh, once.
+            if stale_hash(&error) && !retried && Self::forget(&mut state, target, &resolved) {
+                retried = true;
+                continue;
+            }
+            return Err(self
+                .failed(account, &mut state, &error, CallKind::Write)
+                .await);
+        }
+    }
+
+    async fn send_message(
+        &self,
+        account: &AccountId,
+        target: &Target,
+        text: &str,
+        random_id: i64,
+    ) -> Result<ActionResult, PlatformError> {
+        let state = self.state(account);
+        let mut state = state.lock().await;
+        let api = self.connected(account, &mut state).await?;
+        let mut retried = false;
+        loop {
+            let resolved = self
+                .resolve_user(account, &mut state, api.as_ref(), target)
+                .await?;
+            let error = match self
+                .timed(api.send_message(resolved.user, text, random_id))
+                .await
+            {
+                Ok(sent) => {
+                    return Ok(ActionResult {
+                        outcome: Outcome::Sent,
+                        details: json!({ "message_id": sent.message_id, "random_id": random_id }),
+                    });
+                }
+                Err(e) => e,
+            };
+            // The caller's random_id is stored before its first attempt and reused on every
+            // retry: Telegram refusing it as a duplicate means that attempt was delivered.
+            if error.is("RANDOM_ID_DUPLICATE") {
+                return Ok(ActionResult {
+                    outcome: Outcome::Sent,
+                    details: json!({ "random_id": random_id, "deduplicated": true }),
+                });
+            }
+            if stale_hash(&error) && !retried && Self::forget(&mut state, target, &resolved) {
+                retried = true;
+                continue;
+            }
+            return Err(self
+                .failed(account, &mut state, &error, CallKind::Write)
+                .await);
+        }
+    }
+
+    async fn add_contact(&self, account: &AccountId, target: &Target) -> Result<(), PlatformError> {
+        let state = self.state(account);
+        let mut state = state.lock().await;
+        let api = self.connected(account, &mut state).await?;
+        let resolved = self
+            .resolve_user(account, &mut state, api.as_ref(), target)
+            .await?;
+        if target.person.identifier.is_phone() {
+            // Resolving a phone imported it as a contact already.
+            return Ok(());
+        }
+        let (first, last) = contact_names(target);
+        match self
+            .timed(api.add_contact(resolved.user, &first, &last))
+            .await
+        {
+            Ok(()) => Ok(()),
+            // Adding a contact twice changes nothing: read-like for retries.
+            Err(e) => Err(self.failed(account, &mut state, &e, CallKind::Read).await),
+        }
+    }
+
+    async fn is_member(
+        &self,
+        account: &AccountId,
+        target: &Target,
+        group: &GroupRef,
+    ) -> Result<bool, PlatformError> {
+        let state = self.state(account);
+        let mut state = state.lock().await;
+        let api = self.connected(account, &mut state).await?;
+        let peer = self
+            .resolve_group(account, &mut state, api.as_ref(), group)
+            .await?;
+        let resolved = self
+            .resolve_user(account, &mut state, api.as_ref(), target)
+            .await?;
+        match self.timed(api.is_participant(peer, resolved.user)).await {
+            Ok(member) => Ok(member),
+            Err(e) => Err(self.failed(account, &mut state, &e, CallKind::Read).await),
+        }
+    }
+
+    async fn disconnect(&self, account: &AccountId) {
+        let state = self.state(account);
+        let mut state = state.lock().await;
+        if let Some(api) = state.api.take() {
+            api.disconnect().await;
+            debug!(account.id = %account, "Telegram account {account} disconnected");
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "strategy_tests.rs"]
+mod tests;
