@@ -28,11 +28,22 @@ pub enum LogFormat {
 }
 
 /// Where tasks, targets, logs and limit counters live.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Storage {
-    /// In this process's memory (lost on exit).
-    #[default]
+    /// In this process's memory, lost on exit (`DATABASE_URL=memory://`).
     Memory,
+    /// A SQLite (`sqlite:…`) or PostgreSQL (`postgres://…`) database; the URL may hold a
+    /// password, so it is kept as a secret.
+    Database(Secret),
+}
+
+/// The embedded default: a SQLite file in the working directory.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://invite.db";
+
+impl Default for Storage {
+    fn default() -> Self {
+        Storage::Database(Secret::new(DEFAULT_DATABASE_URL))
+    }
 }
 
 /// Token checking.
@@ -142,20 +153,15 @@ impl Config {
             config.bind_addr = parse("BIND_ADDR", &v, "an address such as 127.0.0.1:8003")?;
         }
         if let Some(v) = get("DATABASE_URL") {
-            config.storage = match v.as_str() {
-                "memory" | "memory:" | "memory://" => Storage::Memory,
-                other if other.starts_with("sqlite:") || other.starts_with("postgres") => {
-                    return Err(ConfigError {
-                        var: "DATABASE_URL",
-                        message: "the SQL stores are not part of this build yet; use memory:// \
-                                  or unset it"
-                            .to_owned(),
-                    });
-                }
+            let scheme = v.split(':').next().unwrap_or_default().to_ascii_lowercase();
+            config.storage = match scheme.as_str() {
+                "memory" => Storage::Memory,
+                "sqlite" => Storage::Database(Secret::new(v)),
+                "postgres" | "postgresql" if v.contains("://") => Storage::Database(Secret::new(v)),
                 _ => {
                     return Err(ConfigError {
                         var: "DATABASE_URL",
-                        message: "expected memory://".to_owned(),
+                        message: "expected sqlite:…, postgres://… or memory://".to_owned(),
                     });
                 }
             };
@@ -255,7 +261,10 @@ mod tests {
     fn defaults_are_the_embedded_mode() {
         let c = Config::from_vars(vars(&[])).unwrap();
         assert_eq!(c.bind_addr.to_string(), "127.0.0.1:8003");
-        assert_eq!(c.storage, Storage::Memory);
+        assert_eq!(
+            c.storage,
+            Storage::Database(Secret::new("sqlite://invite.db"))
+        );
         assert!(c.jwt.secret.is_none());
         assert_eq!(c.limits, ServiceLimits::default());
         assert_eq!(c.sandbox.time_scale, 1440);
@@ -270,7 +279,7 @@ mod tests {
             ("INVITE_MAX_TARGETS_PER_TASK", "-3"),
             ("INVITE_SANDBOX_TIME_SCALE", "fast"),
             ("INVITE_JWT_SECRET", "short"),
-            ("DATABASE_URL", "mysql://x"),
+            ("DATABASE_URL", "mysql://user:hunter2@x"),
             ("AMQP_URL", "amqp://localhost"),
         ] {
             let err = Config::from_vars(vars(&[(var, value)])).unwrap_err();
@@ -279,6 +288,7 @@ mod tests {
             assert!(line.starts_with(&format!("{var}: ")), "{line}");
             assert!(!line.contains('\n'));
             assert!(!line.contains("short"), "secrets never echoed: {line}");
+            assert!(!line.contains("hunter2"), "secrets never echoed: {line}");
         }
     }
 
@@ -291,9 +301,10 @@ mod tests {
             ("INVITE_JWT_SECRET", &"s".repeat(40)),
             ("INVITE_JWT_ISSUER", "platform"),
             ("INVITE_SANDBOX_TIME_SCALE", "1"),
-            ("DATABASE_URL", ""),
+            ("DATABASE_URL", "memory://"),
         ]))
         .unwrap();
+        assert_eq!(c.storage, Storage::Memory);
         assert_eq!(c.bind_addr.port(), 9000);
         assert_eq!(c.log_format, LogFormat::Json);
         assert_eq!(c.limits.max_targets_per_task, 50);

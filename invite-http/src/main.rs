@@ -68,7 +68,8 @@ async fn main() -> ExitCode {
             "Token for user 1 (valid 30 days, until this process stops):\n\n  export TOKEN={token}\n"
         );
     }
-    tracing::info!(addr = %config.bind_addr, time_scale = config.sandbox.time_scale, "invite-http listening on http://{}", config.bind_addr);
+    let store = runtime.store_kind();
+    tracing::info!(addr = %config.bind_addr, store, time_scale = config.sandbox.time_scale, "invite-http listening on http://{}", config.bind_addr);
     let cancel = CancellationToken::new();
     let tracker = TaskTracker::new();
     runtime.spawn(&tracker, cancel.clone());

@@ -54,14 +54,18 @@ pub struct Backends {
     pub ledger: Arc<dyn LimitLedger>,
     /// Work nudges.
     pub queue: Arc<dyn JobQueue>,
-    /// Backend name for health and logs (`memory`).
+    /// Backend name for health and logs (`memory`, `sqlite`, `postgres`).
     pub store_kind: &'static str,
     /// Queue name for health and logs (`in-process`).
     pub queue_kind: &'static str,
+    /// The database pool, to close on shutdown.
+    pub pool: Option<invite_store::DbPool>,
 }
 
-/// The one place that picks a backend.
+/// The one place that picks a backend: the in-memory ports, or the SQL stores of
+/// `invite-store` (migrated here, at start). The queue is in-process.
 pub async fn connect_backends(storage: &Storage) -> Result<Backends, BuildError> {
+    let queue: Arc<dyn JobQueue> = Arc::new(InProcessQueue::new());
     match storage {
         Storage::Memory => {
             let store = Arc::new(MemoryStore::new());
@@ -70,9 +74,34 @@ pub async fn connect_backends(storage: &Storage) -> Result<Backends, BuildError>
                 suppression: store.clone(),
                 leases: store,
                 ledger: Arc::new(MemoryLedger::new()),
-                queue: Arc::new(InProcessQueue::new()),
+                queue,
                 store_kind: "memory",
                 queue_kind: "in-process",
+                pool: None,
+            })
+        }
+        Storage::Database(url) => {
+            let backend = |e: invite_store::Error| BuildError::Backend {
+                what: "DATABASE_URL",
+                message: e.to_string(),
+            };
+            let stores = invite_store::connect(url.expose(), invite_store::PoolConfig::default())
+                .await
+                .map_err(backend)?;
+            stores.migrate().await.map_err(backend)?;
+            let store_kind = match stores.backend() {
+                invite_store::Backend::Postgres => "postgres",
+                invite_store::Backend::Sqlite => "sqlite",
+            };
+            Ok(Backends {
+                store: stores.tasks.clone(),
+                suppression: stores.suppression.clone(),
+                leases: stores.leases.clone(),
+                ledger: stores.ledger.clone(),
+                queue,
+                store_kind,
+                queue_kind: "in-process",
+                pool: Some(stores.pool().clone()),
             })
         }
     }
@@ -234,9 +263,16 @@ pub struct Runtime {
     pub store: Arc<MeteredStore>,
     queue: Arc<dyn JobQueue>,
     engine_running: Arc<AtomicBool>,
+    pool: Option<invite_store::DbPool>,
+    store_kind: &'static str,
 }
 
 impl Runtime {
+    /// The store's backend (`memory`, `sqlite`, `postgres`).
+    pub fn store_kind(&self) -> &'static str {
+        self.store_kind
+    }
+
     /// Wires the backends, the local account manager, the sandbox platform, the engine and the
     /// use cases.
     pub async fn build(config: &Config, options: RuntimeOptions) -> Result<Self, BuildError> {
@@ -305,7 +341,16 @@ impl Runtime {
             store,
             queue: backends.queue,
             engine_running,
+            pool: backends.pool,
+            store_kind: backends.store_kind,
         })
+    }
+
+    /// Closes the database pool (after the server and the engine stopped).
+    pub async fn close(&self) {
+        if let Some(pool) = &self.pool {
+            pool.close().await;
+        }
     }
 
     /// A receiver that changes whenever a task changes status or a target finishes.

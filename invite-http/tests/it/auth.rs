@@ -9,7 +9,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::helpers::{SECRET, problem, server, token};
+use crate::helpers::{Db, SECRET, problem, server, token};
 
 mod base64_url {
     /// Unpadded base64url, as JWTs use.
@@ -53,7 +53,7 @@ fn hmac_token(header: serde_json::Value, claims: &serde_json::Value) -> String {
 
 #[tokio::test]
 async fn every_bad_credential_is_a_401_problem() {
-    let s = server().await;
+    let s = server(Db::Memory).await.unwrap();
     let now = Utc::now();
     let secret = Secret::new(SECRET);
     let expired = issue_token(
@@ -129,7 +129,7 @@ async fn every_bad_credential_is_a_401_problem() {
 
 #[tokio::test]
 async fn a_numeric_sub_names_the_owner_and_public_routes_need_no_token() {
-    let s = server().await;
+    let s = server(Db::Memory).await.unwrap();
     let only_sub = hmac_token(
         json!({"alg": "HS256", "typ": "JWT"}),
         &json!({"sub": "5", "exp": (Utc::now() + TimeDelta::hours(1)).timestamp()}),

@@ -8,7 +8,7 @@ use invite_core::clock::{Clock, SystemClock, VirtualClock};
 use invite_core::domain::UserId;
 use invite_core::ports::Secret;
 use invite_http::auth::issue_token;
-use invite_http::config::{Config, SandboxSettings};
+use invite_http::config::{Config, SandboxSettings, Storage};
 use invite_http::observe::install_recorder;
 use invite_http::runtime::{Runtime, RuntimeOptions};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
@@ -28,6 +28,158 @@ pub enum Engine {
     Background,
 }
 
+/// The store a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Db {
+    /// The in-memory ports.
+    Memory,
+    /// A fresh SQLite file.
+    Sqlite,
+    /// A fresh database on the PostgreSQL server at `DATABASE_TEST_URL`.
+    Postgres,
+}
+
+/// A database made for one test, removed when the test's server goes.
+#[derive(Debug)]
+enum Scratch {
+    None,
+    File(std::path::PathBuf),
+    Postgres(String),
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        match self {
+            Scratch::None => {}
+            Scratch::File(path) => {
+                for suffix in ["", "-wal", "-shm"] {
+                    let mut file = path.clone().into_os_string();
+                    file.push(suffix);
+                    let _ = std::fs::remove_file(file);
+                }
+            }
+            Scratch::Postgres(name) => {
+                let name = name.clone();
+                // Drop runs inside the test's runtime: use a thread with its own.
+                let _ = std::thread::spawn(move || {
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .unwrap();
+                    rt.block_on(async {
+                        use invite_store::sqlx::{Connection, PgConnection};
+                        if let Ok(mut admin) = PgConnection::connect(&postgres_admin_url()).await {
+                            let _ = invite_store::sqlx::query(&format!(
+                                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                            ))
+                            .execute(&mut admin)
+                            .await;
+                        }
+                    });
+                })
+                .join();
+            }
+        }
+    }
+}
+
+/// The PostgreSQL server of the tests.
+pub fn postgres_admin_url() -> String {
+    std::env::var("DATABASE_TEST_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
+    let start = base.find("://").map_or(0, |i| i + 3);
+    let host_end = base[start..].find('/').map_or(base.len(), |i| start + i);
+    let mut out = format!("{}/{name}", &base[..host_end]);
+    if let Some(q) = query {
+        out.push('?');
+        out.push_str(q);
+    }
+    out
+}
+
+fn suffix() -> String {
+    use rand::Rng;
+    format!("{:016x}", rand::rng().random::<u64>())
+}
+
+/// Storage for one test; `None` (after a skip line) when PostgreSQL is unreachable and
+/// `INVITE_REQUIRE_SERVICES` is not `1`.
+async fn scratch(db: Db) -> Option<(Storage, Scratch)> {
+    match db {
+        Db::Memory => Some((Storage::Memory, Scratch::None)),
+        Db::Sqlite => {
+            let path = std::env::temp_dir().join(format!("invite-http-test-{}.db", suffix()));
+            let url = format!("sqlite://{}", path.display());
+            Some((Storage::Database(Secret::new(url)), Scratch::File(path)))
+        }
+        Db::Postgres => {
+            use invite_store::sqlx::{Connection, PgConnection};
+            let admin_url = postgres_admin_url();
+            let attempt =
+                tokio::time::timeout(Duration::from_secs(5), PgConnection::connect(&admin_url))
+                    .await;
+            let mut admin = match attempt {
+                Ok(Ok(conn)) => conn,
+                failure => {
+                    let why = match failure {
+                        Ok(Err(e)) => e.to_string(),
+                        _ => "timed out".to_owned(),
+                    };
+                    let required = std::env::var("INVITE_REQUIRE_SERVICES").is_ok_and(|v| v == "1");
+                    assert!(
+                        !required,
+                        "PostgreSQL at DATABASE_TEST_URL ({admin_url}) is unreachable and \
+                         INVITE_REQUIRE_SERVICES=1: {why}"
+                    );
+                    println!("SKIP postgres: {admin_url} is unreachable ({why})");
+                    return None;
+                }
+            };
+            let name = format!("invite_http_test_{}", suffix());
+            invite_store::sqlx::query(&format!("CREATE DATABASE {name}"))
+                .execute(&mut admin)
+                .await
+                .expect("create the test database");
+            let url = with_database(&admin_url, &name);
+            Some((Storage::Database(Secret::new(url)), Scratch::Postgres(name)))
+        }
+    }
+}
+
+/// Runs each listed test body (`async fn name(db: Db)`) on the in-memory store, SQLite and
+/// PostgreSQL: `name::memory`, `name::sqlite`, `name::postgres`.
+#[macro_export]
+macro_rules! on_every_store {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                use $crate::helpers::Db;
+
+                #[tokio::test]
+                async fn memory() {
+                    super::$name(Db::Memory).await;
+                }
+
+                #[tokio::test]
+                async fn sqlite() {
+                    super::$name(Db::Sqlite).await;
+                }
+
+                #[tokio::test]
+                async fn postgres() {
+                    super::$name(Db::Postgres).await;
+                }
+            }
+        )*
+    };
+}
+
 pub struct TestServer {
     pub base: String,
     pub client: reqwest::Client,
@@ -35,6 +187,7 @@ pub struct TestServer {
     pub clock: Option<Arc<VirtualClock>>,
     cancel: CancellationToken,
     tracker: TaskTracker,
+    _scratch: Scratch,
 }
 
 pub fn t0() -> DateTime<Utc> {
@@ -43,6 +196,7 @@ pub fn t0() -> DateTime<Utc> {
 
 pub fn config() -> Config {
     Config {
+        storage: Storage::Memory,
         sandbox: SandboxSettings {
             time_scale: 1,
             accounts: 4,
@@ -52,11 +206,14 @@ pub fn config() -> Config {
     }
 }
 
-pub async fn server() -> TestServer {
-    server_with(config(), Engine::Virtual).await
+/// A server on `db` with a virtual engine; `None` when the database is not available.
+pub async fn server(db: Db) -> Option<TestServer> {
+    server_with(db, config(), Engine::Virtual).await
 }
 
-pub async fn server_with(mut config: Config, engine: Engine) -> TestServer {
+pub async fn server_with(db: Db, mut config: Config, engine: Engine) -> Option<TestServer> {
+    let (storage, scratch) = scratch(db).await?;
+    config.storage = storage;
     let (clock, virtual_clock): (Arc<dyn Clock>, _) = match engine {
         Engine::Virtual => {
             let c = Arc::new(VirtualClock::auto(t0()));
@@ -92,14 +249,15 @@ pub async fn server_with(mut config: Config, engine: Engine) -> TestServer {
             .await
             .unwrap();
     });
-    TestServer {
+    Some(TestServer {
         base: format!("http://{addr}"),
         client: reqwest::Client::new(),
         runtime,
         clock: virtual_clock,
         cancel,
         tracker,
-    }
+        _scratch: scratch,
+    })
 }
 
 impl Drop for TestServer {

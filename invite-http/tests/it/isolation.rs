@@ -3,11 +3,12 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{problem, server, task_body};
+use crate::helpers::{Db, problem, server, task_body};
 
-#[tokio::test]
-async fn another_users_task_is_not_found_on_every_route() {
-    let s = server().await;
+async fn another_users_task_is_not_found_on_every_route(db: Db) {
+    let Some(s) = server(db).await else {
+        return;
+    };
     let id = s.create(1, task_body("Mine", 3)).await;
     let routes: Vec<(Method, String, Option<Value>)> = vec![
         (Method::GET, format!("/tasks/{id}"), None),
@@ -80,7 +81,9 @@ async fn another_users_task_is_not_found_on_every_route() {
 
 #[tokio::test]
 async fn a_non_numeric_task_id_is_not_found() {
-    let s = server().await;
+    let s = server(Db::Memory).await.unwrap();
     let p = problem(s.get("/tasks/abc", 1).await, StatusCode::NOT_FOUND).await;
     assert_eq!(p["type"], "urn:invite:problem:not-found");
 }
+
+crate::on_every_store!(another_users_task_is_not_found_on_every_route,);

@@ -3,11 +3,12 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{Engine, config, server, server_with, t0, task_body};
+use crate::helpers::{Db, Engine, config, server, server_with, t0, task_body};
 
-#[tokio::test]
-async fn a_sandbox_task_runs_to_completed_under_real_pacing_on_a_virtual_clock() {
-    let s = server().await;
+async fn a_sandbox_task_runs_to_completed_under_real_pacing_on_a_virtual_clock(db: Db) {
+    let Some(s) = server(db).await else {
+        return;
+    };
     let mut body = task_body("Launch", 30);
     body["targets"]
         .as_array_mut()
@@ -155,9 +156,10 @@ async fn a_sandbox_task_runs_to_completed_under_real_pacing_on_a_virtual_clock()
     );
 }
 
-#[tokio::test]
-async fn the_background_engine_completes_a_task_and_health_reports_it() {
-    let s = server_with(config(), Engine::Background).await;
+async fn the_background_engine_completes_a_task_and_health_reports_it(db: Db) {
+    let Some(s) = server_with(db, config(), Engine::Background).await else {
+        return;
+    };
     let health = s.client.get(s.api("/health")).send().await.unwrap();
     assert_eq!(health.status(), StatusCode::OK);
     let health: Value = health.json().await.unwrap();
@@ -200,9 +202,10 @@ async fn the_background_engine_completes_a_task_and_health_reports_it() {
     assert!(used <= 12, "{accounts}");
 }
 
-#[tokio::test]
-async fn a_start_before_scheduled_at_waits_in_pending() {
-    let s = server().await;
+async fn a_start_before_scheduled_at_waits_in_pending(db: Db) {
+    let Some(s) = server(db).await else {
+        return;
+    };
     let mut body = task_body("Later", 3);
     body["scheduled_at"] = json!((t0() + chrono::TimeDelta::hours(3)).to_rfc3339());
     let id = s.create(1, body).await;
@@ -219,3 +222,9 @@ async fn a_start_before_scheduled_at_waits_in_pending() {
     let done = s.status_of(1, id).await;
     assert_eq!(done["status"], "COMPLETED");
 }
+
+crate::on_every_store!(
+    a_sandbox_task_runs_to_completed_under_real_pacing_on_a_virtual_clock,
+    the_background_engine_completes_a_task_and_health_reports_it,
+    a_start_before_scheduled_at_waits_in_pending,
+);

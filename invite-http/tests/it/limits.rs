@@ -5,9 +5,9 @@ use invite_core::service::ServiceLimits;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{Engine, config, problem, server, server_with, task_body};
+use crate::helpers::{Db, Engine, config, problem, server, server_with, task_body};
 
-async fn small() -> crate::helpers::TestServer {
+async fn small(db: Db) -> Option<crate::helpers::TestServer> {
     let mut c = config();
     c.limits = ServiceLimits {
         max_targets_per_task: 5,
@@ -15,12 +15,13 @@ async fn small() -> crate::helpers::TestServer {
         max_name_length: 20,
         max_template_length: 40,
     };
-    server_with(c, Engine::Virtual).await
+    server_with(db, c, Engine::Virtual).await
 }
 
-#[tokio::test]
-async fn too_many_targets_is_413_naming_the_limit_and_writes_nothing() {
-    let s = small().await;
+async fn too_many_targets_is_413_naming_the_limit_and_writes_nothing(db: Db) {
+    let Some(s) = small(db).await else {
+        return;
+    };
     let p = problem(
         s.post("/tasks", 1, Some(task_body("Big", 6))).await,
         StatusCode::PAYLOAD_TOO_LARGE,
@@ -59,9 +60,10 @@ async fn too_many_targets_is_413_naming_the_limit_and_writes_nothing() {
     assert_eq!(task["name"], "Small");
 }
 
-#[tokio::test]
-async fn name_and_template_lengths_are_field_errors_naming_the_limit() {
-    let s = small().await;
+async fn name_and_template_lengths_are_field_errors_naming_the_limit(db: Db) {
+    let Some(s) = small(db).await else {
+        return;
+    };
     let mut body = task_body(&"n".repeat(21), 1);
     body["action"] = json!("invite_and_message");
     body["template"] = json!("x".repeat(41));
@@ -84,9 +86,10 @@ async fn name_and_template_lengths_are_field_errors_naming_the_limit() {
     assert!(find("template").contains("max_template_length"));
 }
 
-#[tokio::test]
-async fn running_tasks_per_user_are_limited_on_start_and_resume() {
-    let s = small().await;
+async fn running_tasks_per_user_are_limited_on_start_and_resume(db: Db) {
+    let Some(s) = small(db).await else {
+        return;
+    };
     let ids = [
         s.create(1, task_body("A", 2)).await,
         s.create(1, task_body("B", 2)).await,
@@ -139,9 +142,10 @@ async fn running_tasks_per_user_are_limited_on_start_and_resume() {
     assert_eq!(p["limit"]["name"], "max_running_tasks");
 }
 
-#[tokio::test]
-async fn idempotent_create_returns_the_same_task_and_refuses_another_body() {
-    let s = server().await;
+async fn idempotent_create_returns_the_same_task_and_refuses_another_body(db: Db) {
+    let Some(s) = server(db).await else {
+        return;
+    };
     let send = |key: &'static str, body: Value| {
         s.req(Method::POST, "/tasks", Some(1))
             .header("idempotency-key", key)
@@ -176,3 +180,10 @@ async fn idempotent_create_returns_the_same_task_and_refuses_another_body() {
     let list: Value = s.get("/tasks", 1).await.json().await.unwrap();
     assert_eq!(list["items"].as_array().unwrap().len(), 3);
 }
+
+crate::on_every_store!(
+    too_many_targets_is_413_naming_the_limit_and_writes_nothing,
+    name_and_template_lengths_are_field_errors_naming_the_limit,
+    running_tasks_per_user_are_limited_on_start_and_resume,
+    idempotent_create_returns_the_same_task_and_refuses_another_body,
+);

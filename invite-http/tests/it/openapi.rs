@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
-use crate::helpers::{server, task_body, token};
+use crate::helpers::{Db, server, task_body, token};
 
 /// SPEC §9 without the import routes (which come with the import work).
 const SPEC_ROUTES: [(&str, &str); 17] = [
@@ -31,7 +31,7 @@ const SPEC_ROUTES: [(&str, &str); 17] = [
 
 #[tokio::test]
 async fn the_document_and_the_router_agree() {
-    let s = server().await;
+    let s = server(Db::Memory).await.unwrap();
     let doc: Value = s
         .client
         .get(s.api("/openapi.json"))

@@ -8,11 +8,12 @@ use invite_http::api::REPORT_CSV_HEADER;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::helpers::{server, task_body};
+use crate::helpers::{Db, server, task_body};
 
-#[tokio::test]
-async fn the_csv_report_parses_and_matches_the_stored_outcomes() {
-    let s = server().await;
+async fn the_csv_report_parses_and_matches_the_stored_outcomes(db: Db) {
+    let Some(s) = server(db).await else {
+        return;
+    };
     let id = s.create(3, task_body("Report", 40)).await;
     s.post(&format!("/tasks/{id}/start"), 3, None).await;
     s.drive().await;
@@ -90,9 +91,10 @@ fn metric(text: &str, name: &str, labels: &[&str]) -> f64 {
         .sum()
 }
 
-#[tokio::test]
-async fn metrics_change_after_a_task_runs() {
-    let s = server().await;
+async fn metrics_change_after_a_task_runs(db: Db) {
+    let Some(s) = server(db).await else {
+        return;
+    };
     let scrape = || async {
         let r = s.client.get(s.url("/metrics")).send().await.unwrap();
         assert_eq!(r.status(), StatusCode::OK);
@@ -134,3 +136,8 @@ async fn metrics_change_after_a_task_runs() {
     assert!(requests(&after) >= requests(&before) + 1.0, "{after}");
     assert!(after.contains("http_request_duration_seconds_bucket"));
 }
+
+crate::on_every_store!(
+    the_csv_report_parses_and_matches_the_stored_outcomes,
+    metrics_change_after_a_task_runs,
+);

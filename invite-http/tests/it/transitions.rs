@@ -3,7 +3,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{problem, server, task_body};
+use crate::helpers::{Db, problem, server, task_body};
 
 async fn conflict(r: reqwest::Response, current: &str) {
     let p = problem(r, StatusCode::CONFLICT).await;
@@ -11,9 +11,10 @@ async fn conflict(r: reqwest::Response, current: &str) {
     assert!(p["detail"].as_str().unwrap().contains(current), "{p}");
 }
 
-#[tokio::test]
-async fn illegal_transitions_are_409_with_the_current_status() {
-    let s = server().await;
+async fn illegal_transitions_are_409_with_the_current_status(db: Db) {
+    let Some(s) = server(db).await else {
+        return;
+    };
     let id = s.create(1, task_body("T", 2)).await;
     conflict(
         s.post(&format!("/tasks/{id}/pause"), 1, None).await,
@@ -81,9 +82,10 @@ async fn illegal_transitions_are_409_with_the_current_status() {
     .await;
 }
 
-#[tokio::test]
-async fn updates_apply_while_pending_or_paused() {
-    let s = server().await;
+async fn updates_apply_while_pending_or_paused(db: Db) {
+    let Some(s) = server(db).await else {
+        return;
+    };
     let id = s.create(1, task_body("Draft", 2)).await;
     let r = s
         .req(Method::PUT, &format!("/tasks/{id}"), Some(1))
@@ -109,7 +111,7 @@ async fn updates_apply_while_pending_or_paused() {
 
 #[tokio::test]
 async fn every_invalid_field_is_reported_at_once() {
-    let s = server().await;
+    let s = server(Db::Memory).await.unwrap();
     let body = json!({
         "name": "",
         "platform": "icq",
@@ -199,3 +201,8 @@ async fn every_invalid_field_is_reported_at_once() {
     )
     .await;
 }
+
+crate::on_every_store!(
+    illegal_transitions_are_409_with_the_current_status,
+    updates_apply_while_pending_or_paused,
+);
