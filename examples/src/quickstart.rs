@@ -21,8 +21,8 @@ use invite_core::memory::{MemoryLedger, MemoryStore, StaticDirectory};
 use invite_core::ports::{
     AccountDirectory, AccountLeases, LimitLedger, LogFilter, SuppressionList, TaskStore,
 };
-use invite_store::PoolConfig;
 use invite_core::sandbox::{SandboxConfig, SandboxStrategy};
+use invite_store::PoolConfig;
 
 /// Shape of the campaign.
 #[derive(Debug, Clone)]

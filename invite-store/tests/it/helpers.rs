@@ -89,7 +89,6 @@ fn pool_config() -> PoolConfig {
     }
 }
 
-
 /// The in-memory store of `invite-core`: the reference the SQL stores must agree with.
 pub struct Memory;
 
