@@ -18,8 +18,11 @@ use invite_core::forecast::{ForecastAccount, forecast};
 use invite_core::limits::audit::{audit, events_from_logs};
 use invite_core::limits::{LimitPolicy, LocalAccountManager};
 use invite_core::memory::{MemoryLedger, MemoryStore, StaticDirectory};
-use invite_core::ports::{AccountDirectory, LogFilter, TaskStore};
+use invite_core::ports::{
+    AccountDirectory, AccountLeases, LimitLedger, LogFilter, SuppressionList, TaskStore,
+};
 use invite_core::sandbox::{SandboxConfig, SandboxStrategy};
+use invite_store::PoolConfig;
 
 /// Shape of the campaign.
 #[derive(Debug, Clone)]
@@ -32,6 +35,8 @@ pub struct Scenario {
     pub sandbox: SandboxConfig,
     /// Seed of the engine and the account manager.
     pub seed: u64,
+    /// Database to keep the campaign in (`sqlite://…`, `postgres://…`); in memory when `None`.
+    pub database_url: Option<String>,
 }
 
 impl Default for Scenario {
@@ -54,6 +59,7 @@ impl Default for Scenario {
             ],
             sandbox: SandboxConfig::default(),
             seed: 7,
+            database_url: None,
         }
     }
 }
@@ -93,8 +99,32 @@ pub async fn run(scenario: &Scenario, out: &mut impl Write) -> anyhow::Result<Re
     let start: DateTime<Utc> = "2026-01-05T09:00:00Z".parse()?;
     let clock = Arc::new(VirtualClock::auto(start));
     let user = UserId::new(1);
-    let store = Arc::new(MemoryStore::new());
-    let ledger = Arc::new(MemoryLedger::new());
+    let (store, ledger, suppression, leases, stores) = match &scenario.database_url {
+        None => {
+            let memory = Arc::new(MemoryStore::new());
+            let ledger: Arc<dyn LimitLedger> = Arc::new(MemoryLedger::new());
+            (
+                memory.clone() as Arc<dyn TaskStore>,
+                ledger,
+                memory.clone() as Arc<dyn SuppressionList>,
+                memory as Arc<dyn AccountLeases>,
+                None,
+            )
+        }
+        Some(url) => {
+            let stores = invite_store::connect(url, PoolConfig::default())
+                .await
+                .context("open the database")?;
+            stores.migrate().await.context("migrate the database")?;
+            (
+                stores.tasks.clone(),
+                stores.ledger.clone(),
+                stores.suppression.clone(),
+                stores.leases.clone(),
+                Some(stores),
+            )
+        }
+    };
     let policy: LimitPolicy = scenario.sandbox.limits;
     let manager = LocalAccountManager::new(ledger, clock.clone(), scenario.seed)
         .with_policy(Platform::Sandbox, policy);
@@ -103,8 +133,8 @@ pub async fn run(scenario: &Scenario, out: &mut impl Write) -> anyhow::Result<Re
     let engine = Engine::new(
         EngineParts {
             store: store.clone(),
-            suppression: store.clone(),
-            leases: store.clone(),
+            suppression,
+            leases,
             accounts: Arc::new(manager),
             directory: Arc::new(directory.clone()),
             clock: clock.clone(),
@@ -275,5 +305,8 @@ pub async fn run(scenario: &Scenario, out: &mut impl Write) -> anyhow::Result<Re
     }
     writeln!(out, "efficiency: {:.2}", report.efficiency())?;
     writeln!(out, "limit violations: {}", report.violations)?;
+    if let Some(stores) = stores {
+        stores.close().await;
+    }
     Ok(report)
 }

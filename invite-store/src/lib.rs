@@ -4,6 +4,8 @@ mod error;
 mod model;
 pub mod postgres;
 pub mod sqlite;
+#[cfg(feature = "test-util")]
+pub mod test_util;
 
 use std::sync::Arc;
 use std::time::Duration;

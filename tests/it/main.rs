@@ -1,3 +1,4 @@
 //! Workspace-level end-to-end tests.
 
+mod engine;
 mod quickstart;

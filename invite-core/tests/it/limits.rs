@@ -13,7 +13,13 @@ use invite_core::ports::{
     RateLimitCheck, UsageStats,
 };
 
-use crate::helpers::{account, t0};
+fn t0() -> DateTime<Utc> {
+    "2026-03-02T12:00:00Z".parse().unwrap()
+}
+
+fn account(n: usize) -> invite_core::domain::AccountId {
+    invite_core::domain::AccountId::parse(format!("sandbox-1-{n:02}")).unwrap()
+}
 
 struct Am {
     clock: Arc<VirtualClock>,

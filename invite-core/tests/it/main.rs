@@ -1,5 +1,4 @@
-//! Integration tests of invite-core: limits, scheduling, error effects, recovery.
+//! Integration tests of invite-core: the limit rules on the local account manager. The engine's
+//! scenarios run in the workspace tests (`tests/it/engine`), once per store.
 
-mod engine;
-mod helpers;
 mod limits;

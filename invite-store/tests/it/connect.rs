@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use invite_store::{Backend, Error, PoolConfig};
 
-use crate::helpers::*;
+use invite_store::test_util::{postgres_admin, postgres_admin_url, with_database};
 
 fn quick() -> PoolConfig {
     PoolConfig {

@@ -18,8 +18,8 @@ use invite_core::domain::{
     Platform, Priority, Target, TargetIdentifier, TaskId, TaskSettings, UserId,
 };
 use invite_core::ports::{AccountLeases, LimitLedger, OutcomeRecord, SuppressionList, TaskStore};
+use invite_store::test_util::{PostgresDatabase, random_suffix};
 use invite_store::{PoolConfig, Stores};
-use sqlx::Connection;
 
 /// The ports under test, plus a way to open another handle on the same database.
 #[derive(Clone)]
@@ -87,17 +87,6 @@ fn pool_config() -> PoolConfig {
         min_connections: 0,
         acquire_timeout: Duration::from_secs(30),
     }
-}
-
-/// A name part no other test (or test process) uses.
-fn random_suffix() -> String {
-    use std::hash::{BuildHasher, Hasher};
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
-    h.write_u32(std::process::id());
-    format!("{:016x}", h.finish())
 }
 
 /// The in-memory store of `invite-core`: the reference the SQL stores must agree with.
@@ -182,65 +171,10 @@ impl Backend for SqliteFile {
 /// `DATABASE_TEST_URL`, dropped afterwards.
 pub struct Postgres;
 
-/// The server the PostgreSQL suite uses.
-pub fn postgres_admin_url() -> String {
-    std::env::var("DATABASE_TEST_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
-}
-
-/// Whether a missing service fails the run (CI) instead of skipping.
-pub fn services_required() -> bool {
-    std::env::var("INVITE_REQUIRE_SERVICES").is_ok_and(|v| v == "1")
-}
-
-/// `url` with its database name replaced.
-pub fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = url
-        .split_once('?')
-        .map_or((url, None), |(b, q)| (b, Some(q)));
-    let start = base.find("://").map_or(0, |i| i + 3);
-    let host_end = base[start..].find('/').map_or(base.len(), |i| start + i);
-    let mut out = format!("{}/{name}", &base[..host_end]);
-    if let Some(q) = query {
-        out.push('?');
-        out.push_str(q);
-    }
-    out
-}
-
-/// An admin connection to the test server; `None` (after a skip line) when it is unreachable
-/// and services are not required.
-pub async fn postgres_admin() -> Option<sqlx::PgConnection> {
-    let url = postgres_admin_url();
-    let attempt =
-        tokio::time::timeout(Duration::from_secs(5), sqlx::PgConnection::connect(&url)).await;
-    match attempt {
-        Ok(Ok(conn)) => Some(conn),
-        failure => {
-            let why = match failure {
-                Ok(Err(e)) => e.to_string(),
-                _ => "timed out".to_owned(),
-            };
-            assert!(
-                !services_required(),
-                "PostgreSQL at DATABASE_TEST_URL ({url}) is unreachable and \
-                 INVITE_REQUIRE_SERVICES=1: {why}"
-            );
-            println!("SKIP postgres: {url} is unreachable ({why})");
-            None
-        }
-    }
-}
-
 impl Backend for Postgres {
     async fn open() -> Option<Harness> {
-        let mut admin = postgres_admin().await?;
-        let name = format!("invite_test_{}", random_suffix());
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&mut admin)
-            .await
-            .expect("create test database");
-        let url = with_database(&postgres_admin_url(), &name);
+        let db = PostgresDatabase::create().await?;
+        let url = db.url.clone();
         let opened = Arc::new(Mutex::new(Vec::<Stores>::new()));
         let stores = invite_store::connect(&url, pool_config())
             .await
@@ -251,12 +185,7 @@ impl Backend for Postgres {
         let ctx = Ctx::of(&stores, another);
         let teardown = async move {
             close_all(&opened).await;
-            let dropped = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                .execute(&mut admin)
-                .await;
-            if let Err(e) = dropped {
-                println!("could not drop {name}: {e}");
-            }
+            db.drop_database().await;
         }
         .boxed();
         Some(Harness { ctx, teardown })

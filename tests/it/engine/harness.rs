@@ -1,4 +1,5 @@
-//! A harness around the engine: virtual clock, in-memory ports, a scriptable sandbox.
+//! A harness around the engine: virtual clock, the ports of one store (in memory, SQLite or
+//! PostgreSQL), a scriptable sandbox.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -13,7 +14,10 @@ use invite_core::domain::{
 use invite_core::engine::{Engine, EngineConfig, EngineParts};
 use invite_core::limits::{LimitPolicy, LocalAccountManager};
 use invite_core::memory::{MemoryLedger, MemoryStore, StaticDirectory};
-use invite_core::ports::{ActionResult, InviteStrategy, PlatformError, TaskStore};
+use invite_core::ports::{
+    AccountLeases, ActionResult, InviteStrategy, LimitLedger, PlatformError, SuppressionList,
+    TaskStore,
+};
 use invite_core::sandbox::{SandboxConfig, SandboxStrategy};
 
 pub const USER: UserId = UserId::new(1);
@@ -171,61 +175,94 @@ impl InviteStrategy for Scripted {
     }
 }
 
+/// The ports a store provides.
+#[derive(Clone)]
+pub struct Ports {
+    pub store: Arc<dyn TaskStore>,
+    pub ledger: Arc<dyn LimitLedger>,
+    pub suppression: Arc<dyn SuppressionList>,
+    pub leases: Arc<dyn AccountLeases>,
+}
+
+impl Ports {
+    pub fn memory() -> Self {
+        let store = Arc::new(MemoryStore::new());
+        Self {
+            store: store.clone(),
+            ledger: Arc::new(MemoryLedger::new()),
+            suppression: store.clone(),
+            leases: store,
+        }
+    }
+
+    pub fn of(stores: &invite_store::Stores) -> Self {
+        Self {
+            store: stores.tasks.clone(),
+            ledger: stores.ledger.clone(),
+            suppression: stores.suppression.clone(),
+            leases: stores.leases.clone(),
+        }
+    }
+}
+
 /// Engine, ports and clock of one test.
 pub struct Harness {
     pub clock: Arc<VirtualClock>,
-    pub store: Arc<MemoryStore>,
-    pub ledger: Arc<MemoryLedger>,
+    pub store: Arc<dyn TaskStore>,
+    pub suppression: Arc<dyn SuppressionList>,
     pub manager: Arc<LocalAccountManager>,
     pub strategy: Arc<Scripted>,
     pub engine: Arc<Engine>,
     pub policy: LimitPolicy,
     pub accounts: usize,
+    ports: Ports,
 }
 
 impl Harness {
-    pub fn new(policy: LimitPolicy, accounts: usize) -> Self {
+    pub fn new(ports: Ports, policy: LimitPolicy, accounts: usize) -> Self {
         let clock = Arc::new(VirtualClock::auto(t0()));
-        let store = Arc::new(MemoryStore::new());
-        let ledger = Arc::new(MemoryLedger::new());
         let strategy = Arc::new(Scripted::new(policy));
-        Self::assemble(clock, store, ledger, strategy, policy, accounts)
+        Self::assemble(clock, ports, strategy, policy, accounts)
     }
 
     fn assemble(
         clock: Arc<VirtualClock>,
-        store: Arc<MemoryStore>,
-        ledger: Arc<MemoryLedger>,
+        ports: Ports,
         strategy: Arc<Scripted>,
         policy: LimitPolicy,
         accounts: usize,
     ) -> Self {
         let manager = Arc::new(
-            LocalAccountManager::new(ledger.clone(), clock.clone(), 3)
+            LocalAccountManager::new(ports.ledger.clone(), clock.clone(), 3)
                 .with_policy(Platform::Sandbox, policy),
         );
         let directory = StaticDirectory::new().with_sandbox_accounts(USER, accounts);
         let engine = Arc::new(Engine::new(
             EngineParts {
-                store: store.clone(),
-                suppression: store.clone(),
-                leases: store.clone(),
+                store: ports.store.clone(),
+                suppression: ports.suppression.clone(),
+                leases: ports.leases.clone(),
                 accounts: manager.clone(),
                 directory: Arc::new(directory),
                 clock: clock.clone(),
             },
             [strategy.clone() as Arc<dyn InviteStrategy>],
-            EngineConfig::default(),
+            // One step at a time: the same order of events on every store.
+            EngineConfig {
+                max_parallel_steps: 1,
+                ..EngineConfig::default()
+            },
         ));
         Self {
             clock,
-            store,
-            ledger,
+            store: ports.store.clone(),
+            suppression: ports.suppression.clone(),
             manager,
             strategy,
             engine,
             policy,
             accounts,
+            ports,
         }
     }
 
@@ -234,8 +271,7 @@ impl Harness {
     pub fn restart(&self) -> Self {
         Self::assemble(
             self.clock.clone(),
-            self.store.clone(),
-            self.ledger.clone(),
+            self.ports.clone(),
             self.strategy.clone(),
             self.policy,
             self.accounts,

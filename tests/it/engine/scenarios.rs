@@ -8,12 +8,10 @@ use invite_core::domain::{
     TaskId, TaskStatus, Username,
 };
 use invite_core::limits::LimitPolicy;
-use invite_core::ports::{
-    AccountManager, AccountState, LogFilter, PlatformError, SuppressionList, TaskStore,
-};
+use invite_core::ports::{AccountManager, AccountState, LogFilter, PlatformError};
 
-use crate::helpers::{
-    Harness, Script, USER, account, invite, message, people, refs, simple_policy, t0,
+use super::harness::{
+    Harness, Ports, Script, USER, account, invite, message, people, refs, simple_policy, t0,
 };
 
 async fn order_of_tasks(
@@ -39,9 +37,8 @@ async fn status(h: &Harness, id: TaskId) -> TaskStatus {
     h.store.get_task(USER, id).await.unwrap().status
 }
 
-#[tokio::test]
-async fn higher_priority_goes_first() {
-    let h = Harness::new(simple_policy(), 1);
+pub async fn higher_priority_goes_first(ports: Ports) {
+    let h = Harness::new(ports, simple_policy(), 1);
     let low = h
         .task(Priority::Low, invite("@lowgroup"), &refs(&people("low", 3)))
         .await;
@@ -65,9 +62,8 @@ async fn higher_priority_goes_first() {
     assert_eq!(status(&h, high).await, TaskStatus::Completed);
 }
 
-#[tokio::test]
-async fn equal_priorities_take_turns() {
-    let h = Harness::new(simple_policy(), 1);
+pub async fn equal_priorities_take_turns(ports: Ports) {
+    let h = Harness::new(ports, simple_policy(), 1);
     let a = h
         .task(Priority::Medium, invite("@group_a"), &refs(&people("a", 3)))
         .await;
@@ -85,9 +81,8 @@ async fn equal_priorities_take_turns() {
     assert_eq!(order, [a, b, a, b, a, b]);
 }
 
-#[tokio::test]
-async fn a_later_high_task_takes_the_account_at_its_next_step() {
-    let h = Harness::new(simple_policy(), 1);
+pub async fn a_later_high_task_takes_the_account_at_its_next_step(ports: Ports) {
+    let h = Harness::new(ports, simple_policy(), 1);
     let low = h
         .task(Priority::Low, invite("@lowgroup"), &refs(&people("low", 6)))
         .await;
@@ -111,9 +106,8 @@ async fn a_later_high_task_takes_the_account_at_its_next_step() {
     assert_eq!(order, [low, low, low, high, high, low, low, low]);
 }
 
-#[tokio::test]
-async fn scheduled_task_waits_for_its_time() {
-    let h = Harness::new(simple_policy(), 1);
+pub async fn scheduled_task_waits_for_its_time(ports: Ports) {
+    let h = Harness::new(ports, simple_policy(), 1);
     let id = h
         .task(Priority::Medium, invite("@group_a"), &["someone"])
         .await;
@@ -150,9 +144,8 @@ async fn scheduled_task_waits_for_its_time() {
     assert_eq!(status(&h, id).await, TaskStatus::Completed);
 }
 
-#[tokio::test]
-async fn a_campaign_on_real_limits_breaks_no_rule() {
-    let h = Harness::new(LimitPolicy::telegram(), 3);
+pub async fn a_campaign_on_real_limits_breaks_no_rule(ports: Ports) {
+    let h = Harness::new(ports, LimitPolicy::telegram(), 3);
     let a = h
         .task(Priority::High, invite("@group_a"), &refs(&people("a", 60)))
         .await;
@@ -178,9 +171,8 @@ async fn a_campaign_on_real_limits_breaks_no_rule() {
 
 // ---- error classes (SPEC §6) ----
 
-#[tokio::test]
-async fn target_errors_fail_the_target_and_the_account_goes_on() {
-    let h = Harness::new(simple_policy(), 1);
+pub async fn target_errors_fail_the_target_and_the_account_goes_on(ports: Ports) {
+    let h = Harness::new(ports, simple_policy(), 1);
     h.strategy.script(
         "@p_0000",
         Script::Fail(PlatformError::Target {
@@ -204,9 +196,8 @@ async fn target_errors_fail_the_target_and_the_account_goes_on() {
     assert_eq!(status(&h, id).await, TaskStatus::Completed);
 }
 
-#[tokio::test]
-async fn flood_wait_cools_the_account_and_returns_the_target_untouched() {
-    let h = Harness::new(simple_policy(), 1);
+pub async fn flood_wait_cools_the_account_and_returns_the_target_untouched(ports: Ports) {
+    let h = Harness::new(ports, simple_policy(), 1);
     h.strategy.script(
         "@p_0000",
         Script::Fail(PlatformError::FloodWait {
@@ -233,9 +224,8 @@ async fn flood_wait_cools_the_account_and_returns_the_target_untouched() {
     assert_eq!(logs[1].entry.outcome, Some(Outcome::Invited));
 }
 
-#[tokio::test]
-async fn dead_account_ends_its_lanes_and_a_task_without_accounts_fails() {
-    let h = Harness::new(simple_policy(), 1);
+pub async fn dead_account_ends_its_lanes_and_a_task_without_accounts_fails(ports: Ports) {
+    let h = Harness::new(ports, simple_policy(), 1);
     h.strategy.script(
         "@p_0000",
         Script::Fail(PlatformError::AccountDead {
@@ -262,9 +252,8 @@ async fn dead_account_ends_its_lanes_and_a_task_without_accounts_fails() {
     ));
 }
 
-#[tokio::test]
-async fn account_without_rights_loses_its_lane_others_go_on() {
-    let h = Harness::new(simple_policy(), 2);
+pub async fn account_without_rights_loses_its_lane_others_go_on(ports: Ports) {
+    let h = Harness::new(ports, simple_policy(), 2);
     h.strategy.script(
         "@p_0000",
         Script::Fail(PlatformError::Group {
@@ -290,9 +279,8 @@ async fn account_without_rights_loses_its_lane_others_go_on() {
     assert_eq!(p.by_outcome.get(&Outcome::Invited), Some(&4));
 }
 
-#[tokio::test]
-async fn unusable_group_fails_the_task_with_the_reason() {
-    let h = Harness::new(simple_policy(), 2);
+pub async fn unusable_group_fails_the_task_with_the_reason(ports: Ports) {
+    let h = Harness::new(ports, simple_policy(), 2);
     h.strategy.script(
         "@p_0000",
         Script::Fail(PlatformError::Group {
@@ -313,9 +301,8 @@ async fn unusable_group_fails_the_task_with_the_reason() {
     );
 }
 
-#[tokio::test]
-async fn transient_errors_are_retried_with_backoff() {
-    let h = Harness::new(simple_policy(), 1);
+pub async fn transient_errors_are_retried_with_backoff(ports: Ports) {
+    let h = Harness::new(ports, simple_policy(), 1);
     for _ in 0..2 {
         h.strategy.script(
             "@p_0000",
@@ -345,9 +332,8 @@ async fn transient_errors_are_retried_with_backoff() {
     );
 }
 
-#[tokio::test]
-async fn unknown_errors_are_counted_never_success() {
-    let h = Harness::new(simple_policy(), 1);
+pub async fn unknown_errors_are_counted_never_success(ports: Ports) {
+    let h = Harness::new(ports, simple_policy(), 1);
     h.strategy.script(
         "@p_0000",
         Script::Fail(PlatformError::Unknown {
@@ -367,9 +353,8 @@ async fn unknown_errors_are_counted_never_success() {
     assert_eq!(stats.per_error.get("unknown"), Some(&1));
 }
 
-#[tokio::test]
-async fn ambiguous_invite_is_settled_by_a_membership_check() {
-    let h = Harness::new(simple_policy(), 1);
+pub async fn ambiguous_invite_is_settled_by_a_membership_check(ports: Ports) {
+    let h = Harness::new(ports, simple_policy(), 1);
     h.strategy.script(
         "@p_0000",
         Script::Fail(PlatformError::Ambiguous {
@@ -390,9 +375,8 @@ async fn ambiguous_invite_is_settled_by_a_membership_check() {
     assert_eq!(status(&h, id).await, TaskStatus::Completed);
 }
 
-#[tokio::test]
-async fn circuit_breaker_pauses_the_task() {
-    let h = Harness::new(simple_policy(), 6);
+pub async fn circuit_breaker_pauses_the_task(ports: Ports) {
+    let h = Harness::new(ports, simple_policy(), 6);
     // PeerFlood is the account's, so the person goes back and the next account tries.
     for _ in 0..6 {
         h.strategy.script(
@@ -419,11 +403,11 @@ async fn circuit_breaker_pauses_the_task() {
             .starts_with("circuit breaker: 5")
     );
     // The sixth account was never burnt.
-    let cooling = futures_count(&h).await;
+    let cooling = cooling_accounts(&h).await;
     assert_eq!(cooling, 5);
 }
 
-async fn futures_count(h: &Harness) -> usize {
+async fn cooling_accounts(h: &Harness) -> usize {
     let mut n = 0;
     for i in 1..=h.accounts {
         if matches!(
@@ -438,14 +422,13 @@ async fn futures_count(h: &Harness) -> usize {
 
 // ---- suppression and de-duplication at send time ----
 
-#[tokio::test]
-async fn suppressed_people_are_skipped_at_send_time() {
-    let h = Harness::new(simple_policy(), 1);
+pub async fn suppressed_people_are_skipped_at_send_time(ports: Ports) {
+    let h = Harness::new(ports, simple_policy(), 1);
     let id = h
         .task(Priority::Medium, invite("@group_a"), &refs(&people("p", 2)))
         .await;
     let who = TargetIdentifier::Username(Username::parse("p_0001", Platform::Sandbox).unwrap());
-    h.store
+    h.suppression
         .suppress(USER, Platform::Sandbox, &[who], "manual", t0())
         .await
         .unwrap();
@@ -470,9 +453,8 @@ async fn crash_and_restart(h: &Harness) -> Harness {
     h2
 }
 
-#[tokio::test]
-async fn crash_after_claim_leaves_uncertain_and_no_second_message() {
-    let h = Harness::new(simple_policy(), 1);
+pub async fn crash_after_claim_leaves_uncertain_and_no_second_message(ports: Ports) {
+    let h = Harness::new(ports, simple_policy(), 1);
     h.strategy.script("@p_0000", Script::CrashAfter);
     let id = h
         .task(
@@ -505,9 +487,8 @@ async fn crash_after_claim_leaves_uncertain_and_no_second_message() {
     assert_eq!(t.result["deduplicated"], serde_json::json!(true));
 }
 
-#[tokio::test]
-async fn crash_before_the_invite_is_settled_and_invited_once() {
-    let h = Harness::new(simple_policy(), 1);
+pub async fn crash_before_the_invite_is_settled_and_invited_once(ports: Ports) {
+    let h = Harness::new(ports, simple_policy(), 1);
     h.strategy.script("@p_0000", Script::CrashBefore);
     let id = h
         .task(Priority::Medium, invite("@group_a"), &refs(&people("p", 1)))
@@ -528,9 +509,8 @@ async fn crash_before_the_invite_is_settled_and_invited_once() {
     assert_eq!(h2.strategy.sandbox.counters().invites, 1);
 }
 
-#[tokio::test]
-async fn crash_after_the_invite_is_settled_without_a_second_invite() {
-    let h = Harness::new(simple_policy(), 1);
+pub async fn crash_after_the_invite_is_settled_without_a_second_invite(ports: Ports) {
+    let h = Harness::new(ports, simple_policy(), 1);
     h.strategy.script("@p_0000", Script::CrashAfter);
     let id = h
         .task(Priority::Medium, invite("@group_a"), &refs(&people("p", 1)))
