@@ -68,7 +68,10 @@ impl Drop for Scratch {
                         .unwrap();
                     rt.block_on(async {
                         use invite_store::sqlx::{Connection, PgConnection};
-                        if let Ok(mut admin) = PgConnection::connect(&postgres_admin_url()).await {
+                        if let Ok(mut admin) =
+                            PgConnection::connect(&invite_store::test_util::postgres_admin_url())
+                                .await
+                        {
                             let _ = invite_store::sqlx::query(&format!(
                                 "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
                             ))
@@ -83,29 +86,8 @@ impl Drop for Scratch {
     }
 }
 
-/// The PostgreSQL server of the tests.
-pub fn postgres_admin_url() -> String {
-    std::env::var("DATABASE_TEST_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
-}
-
-fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = url
-        .split_once('?')
-        .map_or((url, None), |(b, q)| (b, Some(q)));
-    let start = base.find("://").map_or(0, |i| i + 3);
-    let host_end = base[start..].find('/').map_or(base.len(), |i| start + i);
-    let mut out = format!("{}/{name}", &base[..host_end]);
-    if let Some(q) = query {
-        out.push('?');
-        out.push_str(q);
-    }
-    out
-}
-
 fn suffix() -> String {
-    use rand::Rng;
-    format!("{:016x}", rand::rng().random::<u64>())
+    invite_store::test_util::random_suffix()
 }
 
 /// Storage for one test; `None` (after a skip line) when PostgreSQL is unreachable and
@@ -119,34 +101,10 @@ async fn scratch(db: Db) -> Option<(Storage, Scratch)> {
             Some((Storage::Database(Secret::new(url)), Scratch::File(path)))
         }
         Db::Postgres => {
-            use invite_store::sqlx::{Connection, PgConnection};
-            let admin_url = postgres_admin_url();
-            let attempt =
-                tokio::time::timeout(Duration::from_secs(5), PgConnection::connect(&admin_url))
-                    .await;
-            let mut admin = match attempt {
-                Ok(Ok(conn)) => conn,
-                failure => {
-                    let why = match failure {
-                        Ok(Err(e)) => e.to_string(),
-                        _ => "timed out".to_owned(),
-                    };
-                    let required = std::env::var("INVITE_REQUIRE_SERVICES").is_ok_and(|v| v == "1");
-                    assert!(
-                        !required,
-                        "PostgreSQL at DATABASE_TEST_URL ({admin_url}) is unreachable and \
-                         INVITE_REQUIRE_SERVICES=1: {why}"
-                    );
-                    println!("SKIP postgres: {admin_url} is unreachable ({why})");
-                    return None;
-                }
-            };
-            let name = format!("invite_http_test_{}", suffix());
-            invite_store::sqlx::query(&format!("CREATE DATABASE {name}"))
-                .execute(&mut admin)
-                .await
-                .expect("create the test database");
-            let url = with_database(&admin_url, &name);
+            // The helper's admin connection belongs to this runtime; the drop opens its own.
+            let db = invite_store::test_util::PostgresDatabase::create().await?;
+            let (name, url) = (db.name.clone(), db.url.clone());
+            drop(db);
             Some((Storage::Database(Secret::new(url)), Scratch::Postgres(name)))
         }
     }
