@@ -28,17 +28,25 @@ use crate::config::{Config, SandboxSettings, Storage};
 use crate::observe::{MeteredAccounts, MeteredStore};
 use crate::wire::CheckView;
 
-/// Start-up failures of the wiring.
+/// Start-up failures of the wiring. The message names the variable at fault once.
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
     /// A backend could not be reached or prepared.
-    #[error("{what}: {message}")]
+    #[error("{}", named(what, message))]
     Backend {
         /// Which backend.
         what: &'static str,
         /// Why.
         message: String,
     },
+}
+
+fn named(var: &str, message: &str) -> String {
+    if message.contains(var) {
+        message.to_owned()
+    } else {
+        format!("{var}: {message}")
+    }
 }
 
 /// The persistence and queue ports chosen from configuration.
