@@ -152,6 +152,28 @@ pub fn issue_token(
     .expect("HS256 signing of plain claims cannot fail")
 }
 
+/// What the binary prints when it generated its secret: a token for user 1, valid 30 days
+/// (or until the process stops), marked as development only.
+pub fn development_banner(
+    secret: &Secret,
+    now: DateTime<Utc>,
+    issuer: Option<&str>,
+    audience: Option<&str>,
+) -> String {
+    let token = issue_token(
+        secret,
+        UserId::new(1),
+        now,
+        TimeDelta::days(30),
+        issuer,
+        audience,
+    );
+    format!(
+        "DEVELOPMENT ONLY: no INVITE_JWT_SECRET set; a random secret was generated for this run.\n\
+         Token for user 1 (valid 30 days, until this process stops):\n\n  export TOKEN={token}\n"
+    )
+}
+
 /// A random secret for one run (when none is configured): 48 bytes from the OS, hex-encoded.
 pub fn random_secret() -> Secret {
     use rand::{RngCore, SeedableRng};

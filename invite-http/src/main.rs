@@ -5,14 +5,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{TimeDelta, Utc};
 use invite_core::clock::SystemClock;
-use invite_core::domain::UserId;
 use invite_http::config::Config;
-use invite_http::runtime::{Runtime, RuntimeOptions};
-use invite_http::{auth, init_tracing, observe, serve, shutdown_signal};
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
+use invite_http::runtime::{self, Runtime, RuntimeOptions};
+use invite_http::{auth, init_tracing, observe, shutdown_signal};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -30,7 +26,7 @@ async fn main() -> ExitCode {
     };
     let options = RuntimeOptions {
         clock: Arc::new(SystemClock),
-        jwt_secret: secret.clone(),
+        secrets: runtime::embedded_secrets(&secret),
         secret_generated: generated,
         metrics: Some(observe::install_recorder()),
     };
@@ -53,36 +49,18 @@ async fn main() -> ExitCode {
     };
     if generated {
         let (iss, aud) = (config.jwt.issuer.as_deref(), config.jwt.audience.as_deref());
-        let token = auth::issue_token(
-            &secret,
-            UserId::new(1),
-            Utc::now(),
-            TimeDelta::days(30),
-            iss,
-            aud,
-        );
         println!(
-            "DEVELOPMENT ONLY: no INVITE_JWT_SECRET set; a random secret was generated for this run."
-        );
-        println!(
-            "Token for user 1 (valid 30 days, until this process stops):\n\n  export TOKEN={token}\n"
+            "{}",
+            auth::development_banner(&secret, chrono::Utc::now(), iss, aud)
         );
     }
-    let store = runtime.store_kind();
-    tracing::info!(addr = %config.bind_addr, store, time_scale = config.sandbox.time_scale, "invite-http listening on http://{}", config.bind_addr);
-    let cancel = CancellationToken::new();
-    let tracker = TaskTracker::new();
-    runtime.spawn(&tracker, cancel.clone());
-    let served = serve(listener, runtime.state.clone(), shutdown_signal()).await;
-    cancel.cancel();
-    tracker.close();
-    if tokio::time::timeout(Duration::from_secs(10), tracker.wait())
+    let (addr, store) = (config.bind_addr, runtime.store_kind());
+    let scale = config.sandbox.time_scale;
+    tracing::info!(%addr, store, time_scale = scale, "invite-http listening on http://{addr}");
+    match runtime
+        .run(listener, shutdown_signal(), Duration::from_secs(10))
         .await
-        .is_err()
     {
-        tracing::warn!("background work did not stop within 10 s");
-    }
-    match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("invite-http: server error: {e}");

@@ -9,11 +9,11 @@ use invite_core::clock::Clock;
 use invite_core::domain::{AccountId, Platform, UserId};
 use invite_core::engine::{Engine, EngineConfig, EngineParts};
 use invite_core::limits::{LimitPolicy, LocalAccountManager};
-use invite_core::memory::{InProcessQueue, MemoryLedger, MemoryStore};
+use invite_core::memory::{InProcessQueue, MemoryLedger, MemoryStore, StaticSecrets};
 use invite_core::ports::Secret;
 use invite_core::ports::{
     AccountDirectory, AccountInfo, AccountLeases, DirectoryError, JobQueue, LimitLedger,
-    SuppressionList, TaskFilter, TaskStore,
+    SecretStore, SuppressionList, TaskFilter, TaskStore,
 };
 use invite_core::sandbox::{SandboxConfig, SandboxStrategy};
 use invite_core::service::{CampaignParts, Campaigns};
@@ -113,6 +113,19 @@ pub async fn connect_backends(storage: &Storage) -> Result<Backends, BuildError>
             })
         }
     }
+}
+
+/// Where the HS256 secret of the API's tokens is read (SPEC §9): path and key in the
+/// [`SecretStore`].
+pub const JWT_SECRET_PATH: &str = "secret/invite-service/jwt_secret";
+/// Key of the JWT secret at [`JWT_SECRET_PATH`].
+pub const JWT_SECRET_KEY: &str = "secret_key";
+
+/// The secret store of embedded mode: the JWT secret from `INVITE_JWT_SECRET` (or generated
+/// for the run) under [`JWT_SECRET_PATH`]. A Vault client takes its place in the platform
+/// deployment.
+pub fn embedded_secrets(jwt_secret: &Secret) -> Arc<dyn SecretStore> {
+    Arc::new(StaticSecrets::new().with(JWT_SECRET_PATH, JWT_SECRET_KEY, jwt_secret.clone()))
 }
 
 /// Generates the same `count` sandbox accounts (`sandbox-<user>-<n>`) for every user, and no
@@ -252,9 +265,9 @@ impl Health {
 pub struct RuntimeOptions {
     /// Time (the system clock in production, a virtual clock in tests).
     pub clock: Arc<dyn Clock>,
-    /// The HS256 secret (configured, or generated for this run).
-    pub jwt_secret: Secret,
-    /// Whether the secret was generated.
+    /// Secrets; the JWT secret is read at [`JWT_SECRET_PATH`] / [`JWT_SECRET_KEY`].
+    pub secrets: Arc<dyn SecretStore>,
+    /// Whether the JWT secret was generated for this run.
     pub secret_generated: bool,
     /// The Prometheus handle, when metrics are served.
     pub metrics: Option<PrometheusHandle>,
@@ -337,8 +350,16 @@ impl Runtime {
             },
             engine_running: engine_running.clone(),
         };
+        let jwt_secret = options
+            .secrets
+            .get(JWT_SECRET_PATH, JWT_SECRET_KEY)
+            .await
+            .map_err(|e| BuildError::Backend {
+                what: "INVITE_JWT_SECRET",
+                message: e.to_string(),
+            })?;
         let auth = JwtAuth::new(
-            &options.jwt_secret,
+            &jwt_secret,
             config.jwt.issuer.as_deref(),
             config.jwt.audience.as_deref(),
         );
@@ -364,6 +385,28 @@ impl Runtime {
     /// A receiver that changes whenever a task changes status or a target finishes.
     pub fn changes(&self) -> watch::Receiver<u64> {
         self.store.subscribe()
+    }
+
+    /// Serves the API on `listener` with the engine and queue consumer in the background until
+    /// `shutdown` completes; then stops the background work (waiting at most `drain`) and
+    /// closes the database.
+    pub async fn run(
+        self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+        drain: std::time::Duration,
+    ) -> std::io::Result<()> {
+        let cancel = CancellationToken::new();
+        let tracker = TaskTracker::new();
+        self.spawn(&tracker, cancel.clone());
+        let served = crate::serve(listener, self.state.clone(), shutdown).await;
+        cancel.cancel();
+        tracker.close();
+        if tokio::time::timeout(drain, tracker.wait()).await.is_err() {
+            tracing::warn!(?drain, "background work did not stop in time");
+        }
+        self.close().await;
+        served
     }
 
     /// Runs the engine and the queue consumer (which wakes the engine for every job) until

@@ -186,7 +186,7 @@ pub async fn server_with(db: Db, mut config: Config, engine: Engine) -> Option<T
         &config,
         RuntimeOptions {
             clock,
-            jwt_secret: Secret::new(SECRET),
+            secrets: invite_http::runtime::embedded_secrets(&Secret::new(SECRET)),
             secret_generated: false,
             metrics: Some(install_recorder()),
         },
