@@ -7,7 +7,9 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::{Campaigns, Result, ServiceError};
-use crate::domain::{AccountId, ActionKind, LaneStatus, Platform, Target, Task, TaskId, UserId};
+use crate::domain::{
+    AccountId, ActionKind, LaneStatus, Platform, Target, TargetStatus, Task, TaskId, UserId,
+};
 use crate::forecast::{ForecastAccount, forecast};
 use crate::ports::{AccountInfo, AccountState, Progress};
 
@@ -163,6 +165,8 @@ impl Campaigns {
             forecast_accounts.push(fa);
         }
         let remaining = total - finished;
+        // Claimed targets already hold their slot in the ledger: place only the others.
+        let to_place = remaining.saturating_sub(progress.count(TargetStatus::InProgress));
         let eta = if task.status.is_terminal() {
             None
         } else {
@@ -181,7 +185,7 @@ impl Campaigns {
                         fa.lifetime = HashMap::from([(channel.clone(), history.lifetime_of(kind))]);
                     }
                 }
-                let demand = BTreeMap::from([(channel.clone(), remaining)]);
+                let demand = BTreeMap::from([(channel.clone(), to_place)]);
                 let f = forecast(&policy, kind, start, &demand, &fas);
                 uncovered = uncovered.max(f.uncovered);
                 finish_at = match (finish_at, f.finish_at) {

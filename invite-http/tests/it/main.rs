@@ -7,4 +7,5 @@ mod lifecycle;
 mod limits;
 mod openapi;
 mod report;
+mod secrets;
 mod transitions;
