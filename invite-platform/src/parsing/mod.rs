@@ -154,7 +154,8 @@ impl ParsingClient {
             first_page = first_page.or(page.page);
             total = page.total.or(total);
             let on_page = page.records.len();
-            records.extend_from_slice(&page.records);
+            let next = page.next(first_page, (records.len() + on_page) as u64);
+            records.extend(page.records);
             tracing::debug!(page = fetched, users = on_page, "read a page of users");
             if records.len() as u64 > max_records {
                 return Err(Error::TooManyRecords {
@@ -162,7 +163,7 @@ impl ParsingClient {
                     limit: max_records,
                 });
             }
-            match page.next(first_page, records.len() as u64) {
+            match next {
                 Next::Done => {
                     if let Some(total) = total
                         && (records.len() as u64) < total
