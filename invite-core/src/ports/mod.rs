@@ -2,6 +2,7 @@
 //! module says what its port is for and which implementations exist.
 
 mod account_manager;
+mod audience;
 mod directory;
 mod leases;
 mod ledger;
@@ -16,6 +17,7 @@ pub use account_manager::{
     LimitReason, LimitScope, PURPOSE_INVITE_CAMPAIGN, RateDecision, RateLimitCheck, Reservation,
     UsageStats,
 };
+pub use audience::{Audience, AudienceError, AudienceSource, StaticAudience};
 pub use directory::{AccountDirectory, AccountInfo, DirectoryError};
 pub use leases::AccountLeases;
 pub use ledger::{AccountHistory, LedgerEvent, LimitLedger, ReserveRequest};

@@ -1,0 +1,423 @@
+//! Audience import end to end: a ~10 MB CSV of about 200 000 people, parsed and validated by
+//! `invite_core::import`, its valid targets inserted into PostgreSQL through the store
+//! (`add_targets` on a fresh database) — next to `psql \copy` of the same rows on the same
+//! server.
+//!
+//! ```sh
+//! cargo bench -p invite-store --bench import_csv_pg
+//! ```
+//!
+//! Uses the server at `DATABASE_TEST_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`),
+//! in scratch databases `invite_bench_import_<pid>_<run>`, dropped at the end. An unreachable
+//! server skips the benchmark, unless `INVITE_REQUIRE_SERVICES=1`.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use invite_core::domain::{
+    Action, Country, GroupRef, NewTarget, NewTask, Platform, Priority, TargetIdentifier,
+    TaskSettings, UserId,
+};
+use invite_core::import::{
+    DEFAULT_MAX_BYTES, FileFormat, ImportContext, ImportOptions, ImportReport, import_bytes,
+};
+use invite_store::{PoolConfig, Stores};
+use sqlx::Connection;
+
+/// Just under the default 10 MiB upload limit.
+const TARGET_BYTES: usize = 10_000_000;
+const RUNS: usize = 3;
+
+const FIRST: [&str; 8] = [
+    "Иван",
+    "Анна",
+    "Olga",
+    "Сергей",
+    "Maria",
+    "Дмитрий",
+    "Alex",
+    "Екатерина",
+];
+const LAST: [&str; 8] = [
+    "Петров",
+    "Smith",
+    "Иванова",
+    "Kuznetsov",
+    "Соколова",
+    "Novak",
+    "Попов",
+    "Lee",
+];
+
+/// A comma CSV with a header, as a spreadsheet exports it: mostly rows with a username and a
+/// phone, with 1 % invalid rows, 1 % repeats of an earlier person, and 1 % phone-only rows in
+/// the national form with a quoted name.
+fn generate() -> (Vec<u8>, u64) {
+    let mut out = String::with_capacity(TARGET_BYTES + 100);
+    out.push_str("username,phone,first_name,last_name\n");
+    let mut rows = 0u64;
+    while out.len() < TARGET_BYTES - 100 {
+        let i = rows;
+        let first = FIRST[(i % 8) as usize];
+        let last = LAST[(i / 8 % 8) as usize];
+        match i % 100 {
+            0 => writeln!(out, "@{i}x,,{first},{last}"),
+            1 if i > 100 => writeln!(out, "@user_{:06},,{first},{last}", i - 2),
+            2 => writeln!(
+                out,
+                ",8 (916) {:03}-{:02}-{:02},\"{first}, мл.\",{last}",
+                i % 1000,
+                (i / 1000) % 100,
+                (i / 100_000) % 100
+            ),
+            _ => writeln!(out, "@user_{i:06},+7916{i:07},{first},{last}"),
+        }
+        .expect("writing to a String");
+        rows += 1;
+    }
+    (out.into_bytes(), rows)
+}
+
+fn options() -> ImportOptions {
+    let mut opts = ImportOptions::new(Platform::Telegram);
+    opts.format = Some(FileFormat::Csv);
+    opts.normalize.default_country = Country::from_iso("RU");
+    opts.limits.max_bytes = DEFAULT_MAX_BYTES;
+    opts
+}
+
+fn task(user: UserId) -> NewTask {
+    NewTask {
+        user_id: user,
+        name: "import benchmark".into(),
+        platform: Platform::Telegram,
+        priority: Priority::Medium,
+        settings: TaskSettings {
+            action: Action::Invite {
+                group: GroupRef::parse("@bench_group").expect("group"),
+            },
+            accounts: None,
+            add_to_contacts: false,
+            dedupe_days: None,
+        },
+        scheduled_at: None,
+    }
+}
+
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
+    let start = base.find("://").map_or(0, |i| i + 3);
+    let host_end = base[start..].find('/').map_or(base.len(), |i| start + i);
+    match query {
+        Some(q) => format!("{}/{name}?{q}", &base[..host_end]),
+        None => format!("{}/{name}", &base[..host_end]),
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+/// Best and median of `runs`, with the rate for `rows`.
+fn summary(label: &str, runs: &[Duration], rows: u64) {
+    let mut sorted = runs.to_vec();
+    sorted.sort();
+    let (best, median) = (sorted[0], sorted[sorted.len() / 2]);
+    println!(
+        "{label:<46} best {:>7.0} ms   median {:>7.0} ms = {:>8.0} rows/s",
+        ms(best),
+        ms(median),
+        rows as f64 / median.as_secs_f64()
+    );
+}
+
+/// One run: parse and validate, then a fresh database and `add_targets`.
+struct Run {
+    parse: Duration,
+    insert: Duration,
+    report: ImportReport,
+}
+
+async fn one_run(
+    admin: &mut sqlx::PgConnection,
+    admin_url: &str,
+    csv: &[u8],
+    run: usize,
+) -> anyhow::Result<(Run, String, i64)> {
+    let opts = options();
+    let started = Instant::now();
+    let report = import_bytes(csv, &opts, ImportContext::EMPTY)?;
+    let parse = started.elapsed();
+    anyhow::ensure!(report.is_consistent(), "inconsistent report");
+
+    let name = format!("invite_bench_import_{}_{run}", std::process::id());
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut *admin)
+        .await?;
+    let url = with_database(admin_url, &name);
+    let stores = invite_store::connect(&url, PoolConfig::default()).await?;
+    stores.migrate().await?;
+    let user = UserId::new(1);
+    let task_id = stores
+        .tasks
+        .create_task(task(user), vec![], None, Utc::now())
+        .await?
+        .task
+        .id;
+
+    let targets = report.targets.clone();
+    let started = Instant::now();
+    let added = stores.tasks.add_targets(user, task_id, targets).await?;
+    let insert = started.elapsed();
+    anyhow::ensure!(
+        added.inserted == report.valid,
+        "inserted {} of {}",
+        added.inserted,
+        report.valid
+    );
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM invite_targets WHERE task_id = $1")
+        .bind(task_id.get())
+        .fetch_one(stores_pool(&stores)?)
+        .await?;
+    anyhow::ensure!(stored as u64 == report.valid, "{stored} rows stored");
+    stores.close().await;
+    println!(
+        "run {}: parse+validate {:>6.0} ms, add_targets {:>6.0} ms, total {:>6.0} ms",
+        run + 1,
+        ms(parse),
+        ms(insert),
+        ms(parse + insert)
+    );
+    Ok((
+        Run {
+            parse,
+            insert,
+            report,
+        },
+        name,
+        task_id.get(),
+    ))
+}
+
+fn stores_pool(stores: &Stores) -> anyhow::Result<&sqlx::PgPool> {
+    match stores.pool() {
+        invite_store::DbPool::Postgres(pool) => Ok(pool),
+        _ => anyhow::bail!("not PostgreSQL"),
+    }
+}
+
+/// A CSV field: quoted when it must be; `None` is an unquoted empty field (NULL).
+fn field(out: &mut String, value: Option<&str>) {
+    match value {
+        None => {}
+        Some(v) if v.contains([',', '"', '\n', '\r']) || v.is_empty() => {
+            out.push('"');
+            out.push_str(&v.replace('"', "\"\""));
+            out.push('"');
+        }
+        Some(v) => out.push_str(v),
+    }
+}
+
+/// The valid targets as the rows the store writes (kind, normalised value, dedupe key, names,
+/// source), for `\copy`.
+fn targets_csv(targets: &[NewTarget], task_id: i64) -> String {
+    let mut out = String::with_capacity(targets.len() * 80);
+    for t in targets {
+        let value = match &t.identifier {
+            TargetIdentifier::Username(u) => u.as_str().to_owned(),
+            TargetIdentifier::UserId(id) => id.get().to_string(),
+            TargetIdentifier::Phone(p) => p.as_str().to_owned(),
+        };
+        write!(out, "{task_id},{},", t.identifier.kind()).expect("String");
+        field(&mut out, Some(&value));
+        out.push(',');
+        field(&mut out, Some(&t.identifier.dedupe_key()));
+        out.push(',');
+        field(&mut out, t.first_name.as_deref());
+        out.push(',');
+        field(&mut out, t.last_name.as_deref());
+        out.push(',');
+        out.push_str(t.source.as_str());
+        out.push('\n');
+    }
+    out
+}
+
+/// Runs one psql command; its wall time from process start to exit.
+fn psql(url: &str, sql: &str) -> anyhow::Result<Duration> {
+    let started = Instant::now();
+    let out = Command::new("psql")
+        .args([url, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", sql])
+        .output()?;
+    let elapsed = started.elapsed();
+    anyhow::ensure!(
+        out.status.success(),
+        "psql: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(elapsed)
+}
+
+fn psql_copy(
+    url: &str,
+    raw: &Path,
+    normalised: &Path,
+    rows: u64,
+    valid: u64,
+) -> anyhow::Result<()> {
+    psql(
+        url,
+        "CREATE TABLE bench_raw (username text, phone text, first_name text, last_name text); \
+         CREATE TABLE bench_plain (task_id bigint, identifier_kind text, identifier text, \
+             identifier_key text, first_name text, last_name text, source text); \
+         CREATE TABLE bench_indexed (LIKE invite_targets INCLUDING ALL)",
+    )?;
+    let columns =
+        "(task_id, identifier_kind, identifier, identifier_key, first_name, last_name, source)";
+    let raw_copy = format!(
+        "\\copy bench_raw FROM '{}' WITH (FORMAT csv, HEADER true)",
+        raw.display()
+    );
+    let plain_copy = format!(
+        "\\copy bench_plain {columns} FROM '{}' WITH (FORMAT csv)",
+        normalised.display()
+    );
+    let indexed_copy = format!(
+        "\\copy bench_indexed {columns} FROM '{}' WITH (FORMAT csv)",
+        normalised.display()
+    );
+    let (mut raw_runs, mut plain_runs, mut indexed_runs) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..RUNS {
+        psql(url, "TRUNCATE bench_raw, bench_plain, bench_indexed")?;
+        raw_runs.push(psql(url, &raw_copy)?);
+        plain_runs.push(psql(url, &plain_copy)?);
+        indexed_runs.push(psql(url, &indexed_copy)?);
+    }
+    let counted = Command::new("psql")
+        .args([
+            url,
+            "-X",
+            "-tA",
+            "-c",
+            "SELECT (SELECT count(*) FROM bench_raw) || ' ' || (SELECT count(*) FROM bench_indexed)",
+        ])
+        .output()?;
+    let counted = String::from_utf8_lossy(&counted.stdout).trim().to_owned();
+    anyhow::ensure!(counted == format!("{rows} {valid}"), "copied {counted}");
+
+    println!();
+    summary("psql \\copy raw CSV -> 4 text columns", &raw_runs, rows);
+    summary(
+        "psql \\copy targets -> plain scratch table",
+        &plain_runs,
+        valid,
+    );
+    summary(
+        "psql \\copy targets -> LIKE invite_targets",
+        &indexed_runs,
+        valid,
+    );
+    println!(
+        "\npsql commands (timed from process start to exit; the database is the last run's):\n  \
+         psql {url} -X -q -c \"{raw_copy}\"\n  \
+         psql {url} -X -q -c \"{plain_copy}\"\n  \
+         psql {url} -X -q -c \"{indexed_copy}\""
+    );
+    Ok(())
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> anyhow::Result<()> {
+    let admin_url = std::env::var("DATABASE_TEST_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+    let mut admin = match sqlx::PgConnection::connect(&admin_url).await {
+        Ok(conn) => conn,
+        Err(e) => {
+            anyhow::ensure!(
+                std::env::var("INVITE_REQUIRE_SERVICES").as_deref() != Ok("1"),
+                "PostgreSQL at {admin_url} is unreachable and INVITE_REQUIRE_SERVICES=1: {e}"
+            );
+            println!("SKIP import_csv_pg: PostgreSQL at {admin_url} is unreachable ({e})");
+            return Ok(());
+        }
+    };
+
+    let (csv, rows) = generate();
+    println!(
+        "input: {:.2} MB CSV, {rows} data rows; {RUNS} runs, each on a fresh database\n",
+        csv.len() as f64 / 1e6
+    );
+    let mut runs = Vec::new();
+    let mut databases = Vec::new();
+    let mut outcome: anyhow::Result<()> = Ok(());
+    for run in 0..RUNS {
+        match one_run(&mut admin, &admin_url, &csv, run).await {
+            Ok((r, name, task_id)) => {
+                databases.push((name, task_id));
+                runs.push(r);
+            }
+            Err(e) => {
+                outcome = Err(e);
+                break;
+            }
+        }
+    }
+    if outcome.is_ok() {
+        outcome = async {
+            let report = &runs[0].report;
+            println!(
+                "\nreport: {} rows = {} valid + {} invalid + {} duplicate + {} suppressed\n",
+                report.rows, report.valid, report.invalid, report.duplicate, report.suppressed
+            );
+            let parse: Vec<Duration> = runs.iter().map(|r| r.parse).collect();
+            let insert: Vec<Duration> = runs.iter().map(|r| r.insert).collect();
+            let total: Vec<Duration> = runs.iter().map(|r| r.parse + r.insert).collect();
+            summary(
+                "parse + validate (invite_core::import)",
+                &parse,
+                report.rows,
+            );
+            summary(
+                "insert (store add_targets, fresh database)",
+                &insert,
+                report.valid,
+            );
+            summary("total (parse + validate + insert)", &total, report.rows);
+
+            let dir = std::env::temp_dir();
+            let raw = dir.join(format!("invite_bench_import_{}.csv", std::process::id()));
+            let normalised = dir.join(format!("invite_bench_targets_{}.csv", std::process::id()));
+            let (name, task_id) = databases.last().expect("a database");
+            let mut file = std::fs::File::create(&raw)?;
+            file.write_all(&csv)?;
+            file.sync_all()?;
+            let mut file = std::fs::File::create(&normalised)?;
+            file.write_all(targets_csv(&report.targets, *task_id).as_bytes())?;
+            file.sync_all()?;
+            let copied = psql_copy(
+                &with_database(&admin_url, name),
+                &raw,
+                &normalised,
+                report.rows,
+                report.valid,
+            );
+            let _ = std::fs::remove_file(raw);
+            let _ = std::fs::remove_file(normalised);
+            copied
+        }
+        .await;
+    }
+    for (name, _) in &databases {
+        sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .execute(&mut admin)
+            .await?;
+    }
+    outcome
+}
