@@ -58,6 +58,7 @@ fn main() {
     let ctx = ImportContext {
         existing: &existing,
         suppressed: &suppressed,
+        reached: &(),
     };
 
     let mut times: Vec<Duration> = Vec::with_capacity(RUNS);

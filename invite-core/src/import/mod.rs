@@ -73,7 +73,9 @@
 //!   The header is not counted.
 //! - Every other row is exactly one of: **valid** (a target), **invalid** (a [`RowError`]),
 //!   **duplicate** (its person was on an earlier row — `duplicate_in_file` — or is already a
-//!   target of the task — `duplicate_existing`), or **suppressed** (on the suppression list).
+//!   target of the task — `duplicate_existing` — or was reached successfully in the same
+//!   channel within the de-duplication window — `duplicate_reached`, from
+//!   [`ImportContext::reached`]), or **suppressed** (on the suppression list).
 //!   So `rows == valid + invalid + duplicate + suppressed`, always.
 //! - A row is checked against every valid identifier it holds: a row naming both a suppressed
 //!   phone and a username is suppressed, and later rows with that username are too.

@@ -123,7 +123,7 @@ proptest! {
             ..ColumnMapping::default()
         });
         let (existing, suppressed) = context_sets();
-        let ctx = ImportContext { existing: &existing, suppressed: &suppressed };
+        let ctx = ImportContext { existing: &existing, suppressed: &suppressed, reached: &() };
         let expected = rows.iter().filter(|r| !is_blank_row(r)).count() as u64;
         check(import_bytes(&bytes, &o, ctx), expected)?;
     }
@@ -137,7 +137,7 @@ proptest! {
     ) {
         let bytes = write_csv(None, &rows, delimiter, crlf);
         let (existing, suppressed) = context_sets();
-        let ctx = ImportContext { existing: &existing, suppressed: &suppressed };
+        let ctx = ImportContext { existing: &existing, suppressed: &suppressed, reached: &() };
         // A first cell starting with `[` or `{` would be sniffed as JSON; the caller says CSV.
         let mut o = opts();
         o.format = Some(FileFormat::Csv);
@@ -221,7 +221,7 @@ proptest! {
         };
         let bytes = serde_json::to_vec_pretty(&doc).unwrap();
         let (existing, suppressed) = context_sets();
-        let ctx = ImportContext { existing: &existing, suppressed: &suppressed };
+        let ctx = ImportContext { existing: &existing, suppressed: &suppressed, reached: &() };
         check(import_bytes(&bytes, &o, ctx), expected)?;
     }
 

@@ -37,6 +37,9 @@ pub enum SkipReason {
     },
     /// The person is already a target of the task.
     AlreadyInTask,
+    /// The user already reached the person successfully in the same channel recently (the
+    /// cross-task de-duplication window).
+    ReachedRecently,
     /// The person is on the suppression list.
     Suppressed,
 }
@@ -54,7 +57,7 @@ pub struct SkippedRow {
 
 /// The outcome of reading one file. Counting rule, always true:
 /// `rows == valid + invalid + duplicate + suppressed`, with
-/// `duplicate == duplicate_in_file + duplicate_existing` and `valid == targets.len()`.
+/// `duplicate == duplicate_in_file + duplicate_existing + duplicate_reached` and `valid == targets.len()`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ImportReport {
     /// The format read.
@@ -81,6 +84,10 @@ pub struct ImportReport {
     pub duplicate_in_file: u64,
     /// Of `duplicate`: already a target of the task.
     pub duplicate_existing: u64,
+    /// Of `duplicate`: reached successfully in the same channel within the de-duplication
+    /// window ([`ImportContext::reached`]).
+    #[serde(default)]
+    pub duplicate_reached: u64,
     /// Valid rows naming someone on the suppression list.
     pub suppressed: u64,
     /// The targets, in file order.
@@ -97,7 +104,8 @@ impl ImportReport {
     /// Whether the counting rule holds (it always should).
     pub fn is_consistent(&self) -> bool {
         self.rows == self.valid + self.invalid + self.duplicate + self.suppressed
-            && self.duplicate == self.duplicate_in_file + self.duplicate_existing
+            && self.duplicate
+                == self.duplicate_in_file + self.duplicate_existing + self.duplicate_reached
             && self.valid == self.targets.len() as u64
             && self.error_total == self.invalid
     }
@@ -136,6 +144,9 @@ pub struct ImportContext<'a> {
     pub existing: &'a dyn KeySet,
     /// Dedupe keys of the suppression list (for the task's owner and platform).
     pub suppressed: &'a dyn KeySet,
+    /// Dedupe keys of people the user already reached successfully in the task's channel
+    /// within the de-duplication window; they count as duplicates.
+    pub reached: &'a dyn KeySet,
 }
 
 impl ImportContext<'_> {
@@ -143,6 +154,7 @@ impl ImportContext<'_> {
     pub const EMPTY: ImportContext<'static> = ImportContext {
         existing: &(),
         suppressed: &(),
+        reached: &(),
     };
 }
 

@@ -161,6 +161,7 @@ fn mixed_valid_invalid_duplicate_and_suppressed_csv() {
     let ctx = ImportContext {
         existing: &existing,
         suppressed: &suppressed,
+        reached: &(),
     };
     let r = import_bytes(&fixture("mixed_counts.csv"), &opts(), ctx).unwrap();
     assert!(r.is_consistent());
@@ -212,6 +213,7 @@ fn mixed_counts_json() {
     let ctx = ImportContext {
         existing: &existing,
         suppressed: &suppressed,
+        reached: &(),
     };
     let r = import_bytes(&fixture("mixed_counts.json"), &opts(), ctx).unwrap();
     assert!(r.is_consistent());
@@ -507,6 +509,7 @@ fn existing_keys_come_from_dedupe_key() {
     let ctx = ImportContext {
         existing: &existing,
         suppressed: &(),
+        reached: &(),
     };
     let r = import_bytes(&fixture("semicolon_bom_ru.csv"), &opts(), ctx).unwrap();
     assert_eq!(counts(&r), (4, 2, 1, 1, 0));

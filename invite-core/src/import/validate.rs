@@ -83,6 +83,7 @@ impl<'a> Pipeline<'a> {
                 duplicate: 0,
                 duplicate_in_file: 0,
                 duplicate_existing: 0,
+                duplicate_reached: 0,
                 suppressed: 0,
                 targets: Vec::new(),
                 errors: Vec::new(),
@@ -251,6 +252,7 @@ impl<'a> Pipeline<'a> {
             return;
         }
         let existing = keys.iter().any(|k| self.ctx.existing.contains_key(k));
+        let reached = !existing && keys.iter().any(|k| self.ctx.reached.contains_key(k));
         let mut first_row: Option<u64> = None;
         for key in keys {
             match self.seen.entry(key) {
@@ -266,6 +268,10 @@ impl<'a> Pipeline<'a> {
             self.report.duplicate += 1;
             self.report.duplicate_existing += 1;
             self.skip(row, &target, SkipReason::AlreadyInTask);
+        } else if reached {
+            self.report.duplicate += 1;
+            self.report.duplicate_reached += 1;
+            self.skip(row, &target, SkipReason::ReachedRecently);
         } else if let Some(first_row) = first_row {
             self.report.duplicate += 1;
             self.report.duplicate_in_file += 1;

@@ -9,6 +9,7 @@
 //! remaining capacity under the limits. It reads no environment and no system clock.
 
 mod draft;
+mod import;
 mod status;
 
 use std::collections::HashMap;
@@ -19,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use tracing::warn;
 
 pub use draft::{ActionType, TargetDraft, TaskDraft, TaskPatch};
+pub use import::{ImportRequest, ImportSummary, MAX_DEDUPE_CHECKS, ReadOptions, SuppressSummary};
 pub use status::{AccountOverview, Eta, KindUsage, TaskReport, TaskStatusReport};
 
 use crate::clock::Clock;
@@ -27,10 +29,12 @@ use crate::domain::{
     TaskUpdate, UserId,
 };
 use crate::engine::Engine;
+use crate::import::{ImportError, ImportLimits};
 use crate::limits::LimitPolicy;
 use crate::ports::{
-    AccountDirectory, AccountManager, AddedTargets, CreatedTask, Job, JobQueue, LimitLedger,
-    LogFilter, StoreError, TaskFilter, TaskStats, TaskStore,
+    AccountDirectory, AccountManager, AddedTargets, AudienceError, AudienceSource, CreatedTask,
+    Job, JobQueue, LimitLedger, LogFilter, StoreError, SuppressionList, TaskFilter, TaskStats,
+    TaskStore,
 };
 
 use draft::{Checker, fingerprint};
@@ -130,6 +134,16 @@ pub enum ServiceError {
     /// The idempotency key was used before with another request body.
     #[error("idempotency key reused with a different request body")]
     IdempotencyMismatch,
+    /// An uploaded file that cannot be imported at all (unreadable, too large, no identifier
+    /// column…); the message is for the uploader.
+    #[error("{0}")]
+    File(ImportError),
+    /// The audience source (the Parsing Service) gave no audience.
+    #[error("{0}")]
+    Source(AudienceError),
+    /// A dependency this deployment has not configured.
+    #[error("{0} is not configured")]
+    NotConfigured(&'static str),
     /// A dependency is unavailable; trying again later may work.
     #[error("service unavailable: {0}")]
     Unavailable(String),
@@ -189,6 +203,10 @@ pub struct CampaignParts {
     pub ledger: Option<Arc<dyn LimitLedger>>,
     /// Time.
     pub clock: Arc<dyn Clock>,
+    /// The users' do-not-contact lists.
+    pub suppression: Arc<dyn SuppressionList>,
+    /// Parsing Service results, when the deployment has a source.
+    pub audience: Option<Arc<dyn AudienceSource>>,
 }
 
 /// A task after an update.
@@ -205,6 +223,7 @@ pub struct UpdatedTask {
 pub struct Campaigns {
     parts: CampaignParts,
     limits: ServiceLimits,
+    import_limits: ImportLimits,
     policies: HashMap<Platform, LimitPolicy>,
     waker: Option<Arc<dyn Waker>>,
     start_gate: tokio::sync::Mutex<()>,
@@ -217,6 +236,7 @@ impl Campaigns {
         Self {
             parts,
             limits,
+            import_limits: ImportLimits::default(),
             policies: HashMap::new(),
             waker: None,
             start_gate: tokio::sync::Mutex::new(()),
@@ -226,6 +246,12 @@ impl Campaigns {
     /// The limit policy of a platform (the same the account manager enforces).
     pub fn with_policy(mut self, platform: Platform, policy: LimitPolicy) -> Self {
         self.policies.insert(platform, policy);
+        self
+    }
+
+    /// The size limits of one import (default: [`ImportLimits::default`], 10 MiB).
+    pub fn with_import_limits(mut self, limits: ImportLimits) -> Self {
+        self.import_limits = limits;
         self
     }
 

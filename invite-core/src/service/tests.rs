@@ -20,6 +20,7 @@ struct Fixture {
 fn fixture(limits: ServiceLimits) -> Fixture {
     let clock = Arc::new(VirtualClock::manual(t0()));
     let store = Arc::new(MemoryStore::new());
+    let suppression = store.clone();
     let ledger = Arc::new(MemoryLedger::new());
     let queue = Arc::new(InProcessQueue::new());
     let manager = LocalAccountManager::new(ledger.clone(), clock.clone(), 1);
@@ -32,6 +33,8 @@ fn fixture(limits: ServiceLimits) -> Fixture {
             directory: Arc::new(directory),
             ledger: Some(ledger),
             clock: clock.clone(),
+            suppression,
+            audience: None,
         },
         limits,
     );
@@ -220,4 +223,209 @@ async fn scheduled_start_stays_pending_and_status_has_an_eta() {
         t0() + TimeDelta::hours(2) + TimeDelta::minutes(13 * 96)
     );
     let _ = &f.clock;
+}
+
+mod import {
+    use serde_json::json;
+
+    use super::*;
+    use crate::domain::{TargetIdentifier, TaskStatus};
+    use crate::ports::StaticAudience;
+    use crate::service::{ImportRequest, ReadOptions};
+
+    const FILE: &[u8] = b"username\n@person_0000\n@new_one\n@NEW_ONE\n@blocked_one\n1bad\n";
+
+    async fn task(f: &Fixture, n: usize) -> TaskId {
+        f.campaigns
+            .create(U1, draft(n), None)
+            .await
+            .unwrap()
+            .task
+            .id
+    }
+
+    #[tokio::test]
+    async fn a_file_is_counted_and_appended() {
+        let f = fixture(ServiceLimits::default());
+        let id = task(&f, 1).await;
+        let added = f
+            .campaigns
+            .suppress(U1, Platform::Sandbox, &["@blocked_one".into()], "")
+            .await
+            .unwrap();
+        assert_eq!(added, 1);
+        let req = ImportRequest::default();
+        let dry = f
+            .campaigns
+            .validate_file(U1, Some(id), Platform::Telegram, FILE, &req)
+            .await
+            .unwrap();
+        assert_eq!(dry.inserted, 0);
+        let s = f.campaigns.import_file(U1, id, FILE, &req).await.unwrap();
+        let r = &s.report;
+        assert!(r.is_consistent());
+        assert_eq!((r.rows, r.valid, r.invalid), (5, 1, 1));
+        assert_eq!((r.duplicate_existing, r.duplicate_in_file), (1, 1));
+        assert_eq!((r.suppressed, s.inserted), (1, 1));
+        let counts = |r: &crate::import::ImportReport| {
+            (r.rows, r.valid, r.invalid, r.duplicate, r.suppressed)
+        };
+        assert_eq!(counts(r), counts(&dry.report));
+        let progress = f.campaigns.parts().store.progress(U1, id).await.unwrap();
+        assert_eq!(progress.total(), 2);
+        // The same file again: everything is already there.
+        let again = f.campaigns.import_file(U1, id, FILE, &req).await.unwrap();
+        assert_eq!((again.inserted, again.report.duplicate_existing), (0, 3));
+    }
+
+    #[tokio::test]
+    async fn refusals_store_nothing() {
+        let f = fixture(ServiceLimits {
+            max_targets_per_task: 2,
+            ..ServiceLimits::default()
+        });
+        let id = task(&f, 1).await;
+        let req = ImportRequest::default();
+        let err = f
+            .campaigns
+            .import_file(U1, id, b"@aaaa_one\n@aaaa_two\n", &req)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err,
+            ServiceError::LimitExceeded {
+                limit: Limit::MaxTargetsPerTask,
+                max: 2,
+                actual: 3
+            }
+        );
+        assert!(matches!(
+            f.campaigns
+                .import_file(U1, id, b"{\"users\": [", &req)
+                .await
+                .unwrap_err(),
+            ServiceError::File(crate::import::ImportError::InvalidJson { .. })
+        ));
+        assert_eq!(
+            f.campaigns
+                .import_file(U2, id, FILE, &req)
+                .await
+                .unwrap_err(),
+            ServiceError::NotFound
+        );
+        f.campaigns.cancel(U1, id).await.unwrap();
+        assert_eq!(
+            f.campaigns
+                .import_file(U1, id, FILE, &req)
+                .await
+                .unwrap_err(),
+            ServiceError::Conflict {
+                action: "import into",
+                current: TaskStatus::Cancelled
+            }
+        );
+        let progress = f.campaigns.parts().store.progress(U1, id).await.unwrap();
+        assert_eq!(progress.total(), 1);
+        let bad = ImportRequest {
+            dedupe_days: Some(0),
+            read: ReadOptions::default(),
+        };
+        assert!(matches!(
+            f.campaigns
+                .validate_file(U1, None, Platform::Sandbox, FILE, &bad)
+                .await
+                .unwrap_err(),
+            ServiceError::Validation(_)
+        ));
+    }
+
+    #[tokio::test]
+    async fn parsing_results_import_when_a_source_is_configured() {
+        let f = fixture(ServiceLimits::default());
+        let id = task(&f, 0).await;
+        assert_eq!(
+            f.campaigns
+                .import_parsing(U1, id, "p-1", None)
+                .await
+                .unwrap_err(),
+            ServiceError::NotConfigured("the Parsing Service")
+        );
+        let mut parts = f.campaigns.parts().clone();
+        parts.audience = Some(Arc::new(StaticAudience::new().with(
+            U1,
+            "p-1",
+            vec![
+                json!({"username": "from_parsing"}),
+                json!({"user_id": 123456789}),
+            ],
+        )));
+        let campaigns = Campaigns::new(parts, ServiceLimits::default());
+        let s = campaigns.import_parsing(U1, id, "p-1", None).await.unwrap();
+        assert_eq!((s.report.valid, s.inserted), (2, 2));
+        assert!(matches!(
+            campaigns.import_parsing(U1, id, "p-2", None).await,
+            Err(ServiceError::Source(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn the_suppression_list_is_kept_per_user_and_platform() {
+        let f = fixture(ServiceLimits::default());
+        let c = &f.campaigns;
+        let file = b"phone\n+79990001122\nnot a phone\n";
+        let s = c
+            .suppress_file(
+                U1,
+                Platform::Telegram,
+                file,
+                &ReadOptions::default(),
+                "opt-out",
+            )
+            .await
+            .unwrap();
+        assert_eq!((s.report.valid, s.report.invalid, s.added), (1, 1, 1));
+        assert_eq!(
+            c.suppress(
+                U1,
+                Platform::Telegram,
+                &["@someone_x".into(), "@".into()],
+                ""
+            )
+            .await
+            .unwrap_err(),
+            ServiceError::Validation(vec![FieldError {
+                field: "identifiers[1]".into(),
+                message: match TargetIdentifier::parse("@", Platform::Telegram, &Default::default())
+                {
+                    Err(e) => e.to_string(),
+                    Ok(_) => unreachable!(),
+                },
+            }])
+        );
+        let list = c.suppressions(U1, Platform::Telegram, 10, 0).await.unwrap();
+        assert_eq!(list.len(), 1);
+        assert_eq!(list[0].reason, "opt-out");
+        assert!(
+            c.suppressions(U2, Platform::Telegram, 10, 0)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert!(
+            c.suppressions(U1, Platform::Sandbox, 10, 0)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert!(
+            c.unsuppress(U1, Platform::Telegram, "+7 999 000-11-22")
+                .await
+                .unwrap()
+        );
+        assert!(
+            !c.unsuppress(U1, Platform::Telegram, "+79990001122")
+                .await
+                .unwrap()
+        );
+    }
 }
