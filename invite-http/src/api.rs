@@ -4,19 +4,24 @@
 
 use std::sync::Arc;
 
+use axum::extract::multipart::MultipartRejection;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::{FromRequest, FromRequestParts, Path, Request, State};
+use axum::extract::{
+    DefaultBodyLimit, FromRequest, FromRequestParts, Multipart, Path, Request, State,
+};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json, Router};
 use invite_core::domain::{AccountId, ExecutionStatus, Platform, TaskId, TaskStatus, UserId};
+use invite_core::import::{ColumnMapping, ColumnRef, FileFormat, ImportError};
 use invite_core::ports::{LogFilter, TaskFilter};
-use invite_core::service::{Campaigns, ServiceError};
+use invite_core::service::{Campaigns, ImportRequest, ReadOptions, ServiceError};
 use serde::de::DeserializeOwned;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::router::UtoipaMethodRouterExt;
 use utoipa_axum::routes;
 
 use crate::AppState;
@@ -38,7 +43,11 @@ const DEFAULT_PAGE: u32 = 100;
     ),
     modifiers(&BearerAuth),
     components(schemas(Problem)),
-    tags((name = "tasks", description = "Campaigns"), (name = "service", description = "Health, accounts, documents"))
+    tags(
+        (name = "tasks", description = "Campaigns"),
+        (name = "import", description = "Audiences from files and Parsing Service results; the suppression list"),
+        (name = "service", description = "Health, accounts, documents")
+    )
 )]
 struct ApiDoc;
 
@@ -72,6 +81,11 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(task_stats))
         .routes(routes!(task_report))
         .routes(routes!(task_logs))
+        .routes(routes!(import_file).layer(DefaultBodyLimit::disable()))
+        .routes(routes!(validate_file).layer(DefaultBodyLimit::disable()))
+        .routes(routes!(import_parsing))
+        .routes(routes!(list_suppressions, suppress, unsuppress))
+        .routes(routes!(suppress_file).layer(DefaultBodyLimit::disable()))
         .routes(routes!(list_accounts))
         .routes(routes!(health))
         .routes(routes!(openapi_json));
@@ -637,6 +651,468 @@ async fn task_logs(
         limit,
         offset,
         next_offset: full.then_some(offset + limit),
+    }))
+}
+
+// ---- import ----
+
+/// Largest text part of an upload form (task id, options, column names).
+const MAX_FORM_FIELD_BYTES: usize = 1024;
+/// Most parts in an upload form.
+const MAX_FORM_FIELDS: usize = 32;
+
+/// The text parts an upload form may have beside `file`.
+const FORM_FIELDS: [&str; 17] = [
+    "task_id",
+    "platform",
+    "format",
+    "sheet",
+    "delimiter",
+    "has_header",
+    "dedupe_days",
+    "reason",
+    "username_column",
+    "user_id_column",
+    "phone_column",
+    "identifier_column",
+    "first_name_column",
+    "last_name_column",
+    "full_name_column",
+    "email_column",
+    "default_country",
+];
+
+/// A multipart upload: the file, read with a byte cap, and the text parts.
+#[derive(Debug, Default)]
+struct Upload {
+    file: Option<Vec<u8>>,
+    file_name: Option<String>,
+    fields: std::collections::HashMap<String, String>,
+}
+
+impl Upload {
+    /// Reads the whole form. The file stops at `max_bytes` with a 413, before it is buffered
+    /// whole; text parts stop at [`MAX_FORM_FIELD_BYTES`].
+    async fn read(
+        multipart: Result<Multipart, MultipartRejection>,
+        max_bytes: u64,
+    ) -> Result<Self, ApiError> {
+        let mut form = multipart.map_err(|e| ApiError::BadRequest {
+            status: e.status(),
+            detail: e.body_text(),
+        })?;
+        let unreadable = |e: axum::extract::multipart::MultipartError| ApiError::BadRequest {
+            status: e.status(),
+            detail: e.body_text(),
+        };
+        let mut upload = Upload::default();
+        let mut parts = 0;
+        while let Some(mut field) = form.next_field().await.map_err(unreadable)? {
+            parts += 1;
+            if parts > MAX_FORM_FIELDS {
+                return Err(ApiError::field("form", "too many parts"));
+            }
+            let name = field.name().unwrap_or_default().to_owned();
+            if name == "file" {
+                if upload.file.is_some() {
+                    return Err(ApiError::field("file", "send one file per request"));
+                }
+                upload.file_name = field.file_name().map(str::to_owned);
+                let mut bytes = Vec::new();
+                while let Some(chunk) = field.chunk().await.map_err(unreadable)? {
+                    if (bytes.len() + chunk.len()) as u64 > max_bytes {
+                        return Err(ApiError::Service(ServiceError::File(
+                            ImportError::TooLarge { limit: max_bytes },
+                        )));
+                    }
+                    bytes.extend_from_slice(&chunk);
+                }
+                upload.file = Some(bytes);
+            } else if FORM_FIELDS.contains(&name.as_str()) {
+                let mut bytes = Vec::new();
+                while let Some(chunk) = field.chunk().await.map_err(unreadable)? {
+                    if bytes.len() + chunk.len() > MAX_FORM_FIELD_BYTES {
+                        return Err(ApiError::field(
+                            &name,
+                            format!("must be at most {MAX_FORM_FIELD_BYTES} bytes"),
+                        ));
+                    }
+                    bytes.extend_from_slice(&chunk);
+                }
+                let text = String::from_utf8(bytes)
+                    .map_err(|_| ApiError::field(&name, "must be UTF-8 text"))?;
+                let text = text.trim();
+                if !text.is_empty() {
+                    upload.fields.insert(name, text.to_owned());
+                }
+            } else {
+                return Err(ApiError::field(
+                    &name,
+                    format!(
+                        "unknown form field; expected file, {}",
+                        FORM_FIELDS.join(", ")
+                    ),
+                ));
+            }
+        }
+        Ok(upload)
+    }
+
+    fn get(&self, name: &str) -> Option<&str> {
+        self.fields.get(name).map(String::as_str)
+    }
+
+    fn file(&self) -> Result<&[u8], ApiError> {
+        self.file
+            .as_deref()
+            .ok_or_else(|| ApiError::field("file", "is required (a multipart part named file)"))
+    }
+
+    fn task_id(&self) -> Result<Option<TaskId>, ApiError> {
+        parse_field::<TaskId>("task_id", self.get("task_id"))
+    }
+
+    fn platform(&self) -> Result<Platform, ApiError> {
+        Ok(
+            parse_field::<Platform>("platform", self.get("platform"))?
+                .unwrap_or(Platform::Telegram),
+        )
+    }
+
+    /// The reading options and the de-duplication window.
+    fn request(&self) -> Result<ImportRequest, ApiError> {
+        let format = match self.get("format").map(str::to_ascii_lowercase).as_deref() {
+            None => self
+                .file_name
+                .as_deref()
+                .and_then(FileFormat::from_file_name),
+            Some("csv") => Some(FileFormat::Csv),
+            Some("xlsx") => Some(FileFormat::Xlsx),
+            Some("json") => Some(FileFormat::Json),
+            Some(_) => return Err(ApiError::field("format", "expected csv, xlsx or json")),
+        };
+        let delimiter = match self.get("delimiter") {
+            None => None,
+            Some(d) if d.eq_ignore_ascii_case("tab") || d == "\\t" => Some(b'\t'),
+            Some(d) if d.len() == 1 && d.is_ascii() => Some(d.as_bytes()[0]),
+            Some(_) => {
+                return Err(ApiError::field(
+                    "delimiter",
+                    "expected one ASCII character, or tab",
+                ));
+            }
+        };
+        let has_header = match self
+            .get("has_header")
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            None => None,
+            Some("true" | "1" | "yes") => Some(true),
+            Some("false" | "0" | "no") => Some(false),
+            Some(_) => return Err(ApiError::field("has_header", "expected true or false")),
+        };
+        let column = |name: &str| -> Result<Option<ColumnRef>, ApiError> {
+            let Some(v) = self.get(name) else {
+                return Ok(None);
+            };
+            if v.bytes().all(|b| b.is_ascii_digit()) {
+                let n: usize = v
+                    .parse()
+                    .ok()
+                    .filter(|n| *n >= 1)
+                    .ok_or_else(|| ApiError::field(name, "a position counts from 1"))?;
+                Ok(Some(ColumnRef::Index(n - 1)))
+            } else {
+                Ok(Some(ColumnRef::Name(v.to_owned())))
+            }
+        };
+        let mapping = ColumnMapping {
+            username: column("username_column")?,
+            user_id: column("user_id_column")?,
+            phone: column("phone_column")?,
+            identifier: column("identifier_column")?,
+            first_name: column("first_name_column")?,
+            last_name: column("last_name_column")?,
+            full_name: column("full_name_column")?,
+            email: column("email_column")?,
+        };
+        let mapping = (mapping != ColumnMapping::default()).then_some(mapping);
+        let normalize =
+            match self.get("default_country") {
+                None => Default::default(),
+                Some(c) => invite_core::domain::NormalizeOptions {
+                    default_country: Some(invite_core::domain::Country::from_iso(c).ok_or_else(
+                        || ApiError::field("default_country", "unknown country code"),
+                    )?),
+                },
+            };
+        Ok(ImportRequest {
+            read: ReadOptions {
+                format,
+                delimiter,
+                sheet: self.get("sheet").map(str::to_owned),
+                has_header,
+                mapping,
+                normalize,
+            },
+            dedupe_days: parse_field::<u32>("dedupe_days", self.get("dedupe_days"))?,
+        })
+    }
+}
+
+fn max_upload(state: &AppState) -> u64 {
+    campaigns(state).import_limits().max_bytes
+}
+
+/// Append the people of a file to a PENDING or PAUSED task.
+///
+/// Multipart form: `file` and `task_id`, optional reading options (`format`, `sheet`,
+/// `delimiter`, `has_header`, `*_column`) and `dedupe_days`. Every row is accounted for:
+/// `rows = valid + invalid + duplicate + suppressed`; the valid ones are stored in one
+/// transaction, all or nothing.
+#[utoipa::path(
+    post, path = "/import/file", tag = "import",
+    request_body(content = ImportForm, content_type = "multipart/form-data"),
+    responses(
+        (status = 200, description = "Imported: counts, row errors, skipped rows", body = ImportView),
+        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such task of the caller", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The task is not PENDING or PAUSED", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The file is larger than the upload limit", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Unreadable file, invalid fields, or limit max_targets_per_task exceeded", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+async fn import_file(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> Result<Json<ImportView>, ApiError> {
+    let upload = Upload::read(multipart, max_upload(&state)).await?;
+    let id = upload
+        .task_id()?
+        .ok_or_else(|| ApiError::field("task_id", "is required"))?;
+    let request = upload.request()?;
+    let result = campaigns(&state)
+        .import_file(user, id, upload.file()?, &request)
+        .await;
+    audit(user, Some(id), "import file into", &result);
+    let s = result.map_err(ApiError::Import)?;
+    Ok(Json(ImportView::new(
+        Some(id.get()),
+        &s.report,
+        s.inserted,
+        s.dedupe_days,
+    )))
+}
+
+/// Analyse a file as `/import/file` would, storing nothing.
+///
+/// With `task_id` (any status) the task's targets count as duplicates and its platform and
+/// `dedupe_days` apply; without, `platform` (default `telegram`) names the suppression list.
+#[utoipa::path(
+    post, path = "/import/validate", tag = "import",
+    request_body(content = ImportForm, content_type = "multipart/form-data"),
+    responses(
+        (status = 200, description = "The analysis", body = ImportView),
+        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such task of the caller", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The file is larger than the upload limit", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Unreadable file or invalid fields", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+async fn validate_file(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> Result<Json<ImportView>, ApiError> {
+    let upload = Upload::read(multipart, max_upload(&state)).await?;
+    let task = upload.task_id()?;
+    let request = upload.request()?;
+    let s = campaigns(&state)
+        .validate_file(user, task, upload.platform()?, upload.file()?, &request)
+        .await
+        .map_err(ApiError::Import)?;
+    Ok(Json(ImportView::new(
+        s.task_id.map(TaskId::get),
+        &s.report,
+        0,
+        s.dedupe_days,
+    )))
+}
+
+/// Append the users of a Parsing Service result to a PENDING or PAUSED task.
+///
+/// The result is read like a JSON upload (same columns, rules and counts). 503 when this
+/// server has no Parsing Service (`PARSING_SERVICE_URL` unset).
+#[utoipa::path(
+    post, path = "/import/parsing", tag = "import",
+    request_body = ParsingImportBody,
+    responses(
+        (status = 200, description = "Imported", body = ImportView),
+        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such task of the caller, or no such parsing result", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The task is not PENDING or PAUSED", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields, a result the Parsing Service refused, or limit max_targets_per_task exceeded", body = Problem, content_type = "application/problem+json"),
+        (status = 502, description = "The Parsing Service refused our credentials or answered nonsense", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The Parsing Service is not configured or unavailable", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+async fn import_parsing(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    ApiJson(body): ApiJson<ParsingImportBody>,
+) -> Result<Json<ImportView>, ApiError> {
+    let id = TaskId::new(body.task_id);
+    let result = campaigns(&state)
+        .import_parsing(
+            user,
+            id,
+            &body.parsing_task_id.to_string(),
+            body.dedupe_days,
+        )
+        .await;
+    audit(user, Some(id), "import parsing result into", &result);
+    let s = result.map_err(ApiError::Import)?;
+    Ok(Json(ImportView::new(
+        Some(id.get()),
+        &s.report,
+        s.inserted,
+        s.dedupe_days,
+    )))
+}
+
+// ---- suppression list ----
+
+/// The caller's suppression list for a platform, oldest first.
+#[utoipa::path(
+    get, path = "/suppressions", tag = "import",
+    params(SuppressionQuery),
+    responses(
+        (status = 200, description = "A page of the list", body = SuppressionPage),
+        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid query", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+async fn list_suppressions(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    ApiQuery(q): ApiQuery<SuppressionQuery>,
+) -> Result<Json<SuppressionPage>, ApiError> {
+    let (limit, offset) = page(q.limit, q.offset)?;
+    let platform =
+        parse_field::<Platform>("platform", q.platform.as_deref())?.unwrap_or(Platform::Telegram);
+    let entries = campaigns(&state)
+        .suppressions(user, platform, limit, offset)
+        .await?;
+    let full = entries.len() as u32 == limit;
+    Ok(Json(SuppressionPage {
+        items: entries.iter().map(SuppressionView::from).collect(),
+        limit,
+        offset,
+        next_offset: full.then_some(offset + limit),
+    }))
+}
+
+/// Add people to the suppression list: never contacted, dropped at import, skipped at send.
+#[utoipa::path(
+    post, path = "/suppressions", tag = "import",
+    request_body = SuppressBody,
+    responses(
+        (status = 200, description = "Added", body = SuppressView),
+        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid identifiers (each one listed)", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+async fn suppress(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    ApiJson(body): ApiJson<SuppressBody>,
+) -> Result<Json<SuppressView>, ApiError> {
+    let platform = parse_field::<Platform>("platform", body.platform.as_deref())?
+        .unwrap_or(Platform::Telegram);
+    let people: Vec<String> = body
+        .identifier
+        .into_iter()
+        .chain(body.identifiers.unwrap_or_default())
+        .collect();
+    let result = campaigns(&state)
+        .suppress(
+            user,
+            platform,
+            &people,
+            body.reason.as_deref().unwrap_or(""),
+        )
+        .await;
+    audit(user, None, "suppress", &result);
+    Ok(Json(SuppressView {
+        added: result.map_err(ApiError::Import)?,
+    }))
+}
+
+/// Remove one person from the suppression list.
+#[utoipa::path(
+    delete, path = "/suppressions", tag = "import",
+    params(UnsuppressQuery),
+    responses(
+        (status = 200, description = "Whether the person was on the list", body = UnsuppressView),
+        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid identifier", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+async fn unsuppress(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    ApiQuery(q): ApiQuery<UnsuppressQuery>,
+) -> Result<Json<UnsuppressView>, ApiError> {
+    let platform =
+        parse_field::<Platform>("platform", q.platform.as_deref())?.unwrap_or(Platform::Telegram);
+    let result = campaigns(&state)
+        .unsuppress(user, platform, &q.identifier)
+        .await;
+    audit(user, None, "unsuppress", &result);
+    Ok(Json(UnsuppressView { removed: result? }))
+}
+
+/// Add every valid person of a file to the suppression list (read like an import).
+#[utoipa::path(
+    post, path = "/suppressions/file", tag = "import",
+    request_body(content = ImportForm, content_type = "multipart/form-data"),
+    responses(
+        (status = 200, description = "Added, with the file's analysis", body = SuppressFileView),
+        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The file is larger than the upload limit", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Unreadable file or invalid fields", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+async fn suppress_file(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> Result<Json<SuppressFileView>, ApiError> {
+    let upload = Upload::read(multipart, max_upload(&state)).await?;
+    let request = upload.request()?;
+    let result = campaigns(&state)
+        .suppress_file(
+            user,
+            upload.platform()?,
+            upload.file()?,
+            &request.read,
+            upload.get("reason").unwrap_or(""),
+        )
+        .await;
+    audit(user, None, "suppress file", &result);
+    let s = result.map_err(ApiError::Import)?;
+    Ok(Json(SuppressFileView {
+        added: s.added,
+        report: ImportView::new(None, &s.report, s.added, None),
     }))
 }
 

@@ -81,6 +81,24 @@ impl Default for SandboxSettings {
     }
 }
 
+/// The platform's Parsing Service (`PARSING_SERVICE_URL`), the source of `POST
+/// /import/parsing`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParsingSettings {
+    /// `PARSING_SERVICE_URL`: base URL of the service.
+    pub url: String,
+    /// `INVITE_SERVICE_IDENTITY`: the `sub` of the service token (default `invite-service`).
+    pub identity: String,
+    /// `INVITE_SERVICE_JWT_SECRET`: the HS256 secret shared with the platform's services.
+    pub secret: Secret,
+}
+
+/// Default `sub` of the service token.
+pub const DEFAULT_SERVICE_IDENTITY: &str = "invite-service";
+
+/// Default largest upload: 10 MiB.
+pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = invite_core::import::DEFAULT_MAX_BYTES;
+
 /// Everything the service reads from its environment.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -96,6 +114,10 @@ pub struct Config {
     pub limits: ServiceLimits,
     /// `INVITE_SANDBOX_*`.
     pub sandbox: SandboxSettings,
+    /// `INVITE_MAX_UPLOAD_BYTES`: largest file accepted by the import endpoints.
+    pub max_upload_bytes: u64,
+    /// `PARSING_SERVICE_URL` and the service token; `None` when unset.
+    pub parsing: Option<ParsingSettings>,
 }
 
 impl Default for Config {
@@ -107,20 +129,21 @@ impl Default for Config {
             log_format: LogFormat::default(),
             limits: ServiceLimits::default(),
             sandbox: SandboxSettings::default(),
+            max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES,
+            parsing: None,
         }
     }
 }
 
 /// Variables of the platform deployment whose adapters are not part of this build: setting
 /// one would silently do nothing, so it stops the start instead.
-const NOT_IN_THIS_BUILD: [&str; 7] = [
+const NOT_IN_THIS_BUILD: [&str; 6] = [
     "AMQP_URL",
     "VAULT_ADDR",
     "VAULT_ROLE_ID",
     "VAULT_SECRET_ID",
     "ACCOUNT_MANAGER_URL",
     "INTEGRATION_SERVICE_URL",
-    "PARSING_SERVICE_URL",
 ];
 
 impl Config {
@@ -218,6 +241,35 @@ impl Config {
                 });
             }
         }
+        if let Some(v) = get("INVITE_MAX_UPLOAD_BYTES") {
+            config.max_upload_bytes = positive("INVITE_MAX_UPLOAD_BYTES", &v)?;
+        }
+        let secret = vars.get("INVITE_SERVICE_JWT_SECRET");
+        match (get("PARSING_SERVICE_URL"), secret) {
+            (Some(url), Some(secret)) => {
+                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    return Err(ConfigError {
+                        var: "PARSING_SERVICE_URL",
+                        message: "expected an http:// or https:// URL".to_owned(),
+                    });
+                }
+                config.parsing = Some(ParsingSettings {
+                    url,
+                    identity: get("INVITE_SERVICE_IDENTITY")
+                        .unwrap_or_else(|| DEFAULT_SERVICE_IDENTITY.to_owned()),
+                    secret: Secret::new(secret.clone()),
+                });
+            }
+            (Some(_), None) => {
+                return Err(ConfigError {
+                    var: "INVITE_SERVICE_JWT_SECRET",
+                    message: "required with PARSING_SERVICE_URL: the HS256 secret of the \
+                              service token"
+                        .to_owned(),
+                });
+            }
+            (None, _) => {}
+        }
         if let Some(v) = get("INVITE_SANDBOX_SEED") {
             config.sandbox.seed = parse("INVITE_SANDBOX_SEED", &v, "an unsigned integer")?;
         }
@@ -311,5 +363,27 @@ mod tests {
         assert_eq!(c.jwt.issuer.as_deref(), Some("platform"));
         assert_eq!(c.sandbox.time_scale, 1);
         assert_eq!(format!("{:?}", c.jwt.secret), "Some(Secret(***))");
+        assert_eq!(c.max_upload_bytes, DEFAULT_MAX_UPLOAD_BYTES);
+        assert!(c.parsing.is_none());
+    }
+
+    #[test]
+    fn the_parsing_service_needs_its_secret() {
+        let err =
+            Config::from_vars(vars(&[("PARSING_SERVICE_URL", "http://parsing:8000")])).unwrap_err();
+        assert_eq!(err.var, "INVITE_SERVICE_JWT_SECRET");
+        let c = Config::from_vars(vars(&[
+            ("PARSING_SERVICE_URL", "http://parsing:8000"),
+            ("INVITE_SERVICE_JWT_SECRET", "platform-secret"),
+            ("INVITE_MAX_UPLOAD_BYTES", "1024"),
+        ]))
+        .unwrap();
+        let p = c.parsing.unwrap();
+        assert_eq!(
+            (p.url.as_str(), p.identity.as_str()),
+            ("http://parsing:8000", "invite-service")
+        );
+        assert!(!format!("{p:?}").contains("platform-secret"));
+        assert_eq!(c.max_upload_bytes, 1024);
     }
 }

@@ -5,6 +5,8 @@
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use invite_core::import::ImportError;
+use invite_core::ports::AudienceError;
 use invite_core::service::{Limit, ServiceError};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -74,6 +76,10 @@ pub enum ApiError {
     /// A use-case error.
     #[error(transparent)]
     Service(#[from] ServiceError),
+    /// A use-case error of an import endpoint: there 413 is a file too large, so a breach of
+    /// `max_targets_per_task` is a 422 naming the limit.
+    #[error(transparent)]
+    Import(ServiceError),
     /// No route for this path.
     #[error("no such route")]
     RouteNotFound,
@@ -100,6 +106,10 @@ impl ApiError {
             ApiError::BadRequest { status, .. } => *status,
             ApiError::RouteNotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Import(ServiceError::LimitExceeded { .. }) => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            ApiError::Import(e) => ApiError::Service(e.clone()).status(),
             ApiError::Service(e) => match e {
                 ServiceError::Validation(_) | ServiceError::IdempotencyMismatch => {
                     StatusCode::UNPROCESSABLE_ENTITY
@@ -113,12 +123,30 @@ impl ApiError {
                 ServiceError::LimitExceeded { .. } => StatusCode::UNPROCESSABLE_ENTITY,
                 ServiceError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
                 ServiceError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+                ServiceError::File(ImportError::TooLarge { .. }) => StatusCode::PAYLOAD_TOO_LARGE,
+                ServiceError::File(_) => StatusCode::UNPROCESSABLE_ENTITY,
+                ServiceError::Source(e) => match e {
+                    AudienceError::NotFound { .. } => StatusCode::NOT_FOUND,
+                    AudienceError::Rejected(_) | AudienceError::TooMany { .. } => {
+                        StatusCode::UNPROCESSABLE_ENTITY
+                    }
+                    AudienceError::Unauthorized(_) | AudienceError::Invalid(_) => {
+                        StatusCode::BAD_GATEWAY
+                    }
+                    AudienceError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+                },
+                ServiceError::NotConfigured(_) => StatusCode::SERVICE_UNAVAILABLE,
             },
         }
     }
 
     /// The problem document.
     pub fn problem(&self) -> Problem {
+        if let ApiError::Import(e) = self {
+            let mut problem = ApiError::Service(e.clone()).problem();
+            problem.status = self.status().as_u16();
+            return problem;
+        }
         let status = self.status();
         let (kind, title) = match self {
             ApiError::Unauthorized(_) => ("unauthorized", "Authentication required"),
@@ -135,7 +163,17 @@ impl ApiError {
                 }
                 ServiceError::Unavailable(_) => ("unavailable", "Service unavailable"),
                 ServiceError::Internal(_) => ("internal", "Internal error"),
+                ServiceError::File(ImportError::TooLarge { .. }) => {
+                    ("file-too-large", "File too large")
+                }
+                ServiceError::File(_) => ("unreadable-file", "File cannot be imported"),
+                ServiceError::Source(AudienceError::NotFound { .. }) => {
+                    ("parsing-result-not-found", "Parsing result not found")
+                }
+                ServiceError::Source(_) => ("parsing-service", "Parsing Service failed"),
+                ServiceError::NotConfigured(_) => ("not-configured", "Not configured"),
             },
+            ApiError::Import(_) => ("internal", "Internal error"),
         };
         let detail = match self {
             // Never the reason: it may help an attacker and it is logged at debug level.
@@ -202,6 +240,18 @@ impl IntoResponse for ApiError {
             }
             ApiError::Service(ServiceError::Unavailable(e)) => {
                 tracing::warn!(error = %e, "request failed: dependency unavailable");
+            }
+            ApiError::Service(ServiceError::Source(e))
+            | ApiError::Import(ServiceError::Source(e))
+                if !matches!(
+                    e,
+                    AudienceError::NotFound { .. } | AudienceError::TooMany { .. }
+                ) =>
+            {
+                tracing::warn!(error = %e, "request failed: the Parsing Service");
+            }
+            ApiError::Import(ServiceError::Internal(e)) => {
+                tracing::error!(error = %e, "request failed");
             }
             _ => {}
         }

@@ -8,12 +8,13 @@ use invite_core::async_trait;
 use invite_core::clock::Clock;
 use invite_core::domain::{AccountId, Platform, UserId};
 use invite_core::engine::{Engine, EngineConfig, EngineParts};
+use invite_core::import::ImportLimits;
 use invite_core::limits::{LimitPolicy, LocalAccountManager};
 use invite_core::memory::{InProcessQueue, MemoryLedger, MemoryStore, StaticSecrets};
 use invite_core::ports::Secret;
 use invite_core::ports::{
-    AccountDirectory, AccountInfo, AccountLeases, DirectoryError, JobQueue, LimitLedger,
-    SecretStore, SuppressionList, TaskFilter, TaskStore,
+    AccountDirectory, AccountInfo, AccountLeases, AudienceSource, DirectoryError, JobQueue,
+    LimitLedger, SecretStore, SuppressionList, TaskFilter, TaskStore,
 };
 use invite_core::sandbox::{SandboxConfig, SandboxStrategy};
 use invite_core::service::{CampaignParts, Campaigns};
@@ -24,7 +25,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::AppState;
 use crate::auth::JwtAuth;
-use crate::config::{Config, SandboxSettings, Storage};
+use crate::config::{Config, ParsingSettings, SandboxSettings, Storage};
 use crate::observe::{MeteredAccounts, MeteredStore};
 use crate::wire::CheckView;
 
@@ -68,13 +69,41 @@ pub struct Backends {
     pub queue_kind: &'static str,
     /// The database pool, to close on shutdown.
     pub pool: Option<invite_store::DbPool>,
+    /// Parsing Service results (`PARSING_SERVICE_URL`); `None` when not configured.
+    pub audience: Option<Arc<dyn AudienceSource>>,
+}
+
+/// The audience source: the Parsing Service client of `invite-platform` when
+/// `PARSING_SERVICE_URL` is set, else none.
+fn audience_source(
+    parsing: Option<&ParsingSettings>,
+    clock: Arc<dyn Clock>,
+) -> Result<Option<Arc<dyn AudienceSource>>, BuildError> {
+    let Some(p) = parsing else {
+        return Ok(None);
+    };
+    let auth = invite_platform::ServiceAuth::new(p.identity.clone(), p.secret.clone());
+    let client = invite_platform::ParsingClient::new(
+        invite_platform::ParsingConfig::new(&p.url, auth),
+        clock,
+    )
+    .map_err(|e| BuildError::Backend {
+        what: "PARSING_SERVICE_URL",
+        message: e.to_string(),
+    })?;
+    Ok(Some(Arc::new(client)))
 }
 
 /// The one place that picks a backend: the in-memory ports, or the SQL stores of
-/// `invite-store` (migrated here, at start). The queue is in-process.
-pub async fn connect_backends(storage: &Storage) -> Result<Backends, BuildError> {
+/// `invite-store` (migrated here, at start); the Parsing Service client when configured. The
+/// queue is in-process.
+pub async fn connect_backends(
+    config: &Config,
+    clock: Arc<dyn Clock>,
+) -> Result<Backends, BuildError> {
     let queue: Arc<dyn JobQueue> = Arc::new(InProcessQueue::new());
-    match storage {
+    let audience = audience_source(config.parsing.as_ref(), clock)?;
+    match &config.storage {
         Storage::Memory => {
             let store = Arc::new(MemoryStore::new());
             Ok(Backends {
@@ -86,6 +115,7 @@ pub async fn connect_backends(storage: &Storage) -> Result<Backends, BuildError>
                 store_kind: "memory",
                 queue_kind: "in-process",
                 pool: None,
+                audience,
             })
         }
         Storage::Database(url) => {
@@ -110,6 +140,7 @@ pub async fn connect_backends(storage: &Storage) -> Result<Backends, BuildError>
                 store_kind,
                 queue_kind: "in-process",
                 pool: Some(stores.pool().clone()),
+                audience,
             })
         }
     }
@@ -297,8 +328,8 @@ impl Runtime {
     /// Wires the backends, the local account manager, the sandbox platform, the engine and the
     /// use cases.
     pub async fn build(config: &Config, options: RuntimeOptions) -> Result<Self, BuildError> {
-        let backends = connect_backends(&config.storage).await?;
         let clock = options.clock;
+        let backends = connect_backends(config, clock.clone()).await?;
         let policy = sandbox_policy(&config.sandbox);
         let store = Arc::new(MeteredStore::new(backends.store.clone()));
         let manager =
@@ -331,9 +362,15 @@ impl Runtime {
                 directory: directory.clone(),
                 ledger: Some(backends.ledger.clone()),
                 clock,
+                suppression: backends.suppression.clone(),
+                audience: backends.audience.clone(),
             },
             config.limits,
         )
+        .with_import_limits(ImportLimits {
+            max_bytes: config.max_upload_bytes,
+            ..ImportLimits::default()
+        })
         .with_policy(Platform::Sandbox, policy)
         .with_waker(engine.clone());
         let engine_running = Arc::new(AtomicBool::new(false));

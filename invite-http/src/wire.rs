@@ -756,3 +756,310 @@ pub struct HealthView {
     /// Each dependency.
     pub checks: Vec<CheckView>,
 }
+
+// ---- import and suppression list ----
+
+/// A row that could not become a target.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RowErrorView {
+    /// Row number as the uploader sees it (CSV line, worksheet row, JSON element), from 1.
+    pub row: u64,
+    /// The column's label; empty when the row as a whole is wrong.
+    pub column: String,
+    /// The offending value (cut to 100 characters).
+    pub value: String,
+    /// Why it was refused.
+    pub reason: String,
+}
+
+/// A valid row that was not taken.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SkippedRowView {
+    /// Row number.
+    pub row: u64,
+    /// The person, normalised.
+    pub identifier: String,
+    /// `duplicate_in_file`, `already_in_task`, `reached_recently` or `suppressed`.
+    pub reason: String,
+    /// For `duplicate_in_file`: the earlier row.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_row: Option<u64>,
+}
+
+/// What an import (or a validation) found: `rows = valid + invalid + duplicate + suppressed`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ImportView {
+    /// The task, when there is one.
+    pub task_id: Option<i64>,
+    /// `csv`, `xlsx` or `json`.
+    pub format: String,
+    /// The CSV delimiter used.
+    pub delimiter: Option<String>,
+    /// The worksheet read.
+    pub sheet: Option<String>,
+    /// Whether column names came from a header row (or JSON keys).
+    pub header: bool,
+    /// Non-empty data rows.
+    pub rows: u64,
+    /// Rows that are targets (stored by `/import/file` and `/import/parsing`).
+    pub valid: u64,
+    /// Rows refused (see `errors`).
+    pub invalid: u64,
+    /// Valid rows naming someone already seen.
+    pub duplicate: u64,
+    /// Of `duplicate`: on an earlier row of the file.
+    pub duplicate_in_file: u64,
+    /// Of `duplicate`: already a target of the task.
+    pub duplicate_existing: u64,
+    /// Of `duplicate`: reached successfully in the same channel within `dedupe_days`.
+    pub duplicate_reached: u64,
+    /// Valid rows naming someone on the suppression list.
+    pub suppressed: u64,
+    /// Targets stored (0 for a validation).
+    pub inserted: u64,
+    /// The cross-task de-duplication window applied, in days.
+    pub dedupe_days: Option<u32>,
+    /// The first row errors, in file order.
+    pub errors: Vec<RowErrorView>,
+    /// Every row error (equal to `invalid`).
+    pub error_total: u64,
+    /// The first duplicate and suppressed rows, in file order.
+    pub skipped: Vec<SkippedRowView>,
+}
+
+impl ImportView {
+    /// The view of an analysis.
+    pub fn new(
+        task_id: Option<i64>,
+        report: &invite_core::import::ImportReport,
+        inserted: u64,
+        dedupe_days: Option<u32>,
+    ) -> Self {
+        use invite_core::import::SkipReason;
+        Self {
+            task_id,
+            format: serde_json::to_value(report.format)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default(),
+            delimiter: report.delimiter.map(|d| d.to_string()),
+            sheet: report.sheet.clone(),
+            header: report.header,
+            rows: report.rows,
+            valid: report.valid,
+            invalid: report.invalid,
+            duplicate: report.duplicate,
+            duplicate_in_file: report.duplicate_in_file,
+            duplicate_existing: report.duplicate_existing,
+            duplicate_reached: report.duplicate_reached,
+            suppressed: report.suppressed,
+            inserted,
+            dedupe_days,
+            errors: report
+                .errors
+                .iter()
+                .map(|e| RowErrorView {
+                    row: e.row,
+                    column: e.column.clone(),
+                    value: e.value.clone(),
+                    reason: e.reason.clone(),
+                })
+                .collect(),
+            error_total: report.error_total,
+            skipped: report
+                .skipped
+                .iter()
+                .map(|s| {
+                    let (reason, first_row) = match s.reason {
+                        SkipReason::DuplicateInFile { first_row } => {
+                            ("duplicate_in_file", Some(first_row))
+                        }
+                        SkipReason::AlreadyInTask => ("already_in_task", None),
+                        SkipReason::ReachedRecently => ("reached_recently", None),
+                        SkipReason::Suppressed => ("suppressed", None),
+                    };
+                    SkippedRowView {
+                        row: s.row,
+                        identifier: s.identifier.clone(),
+                        reason: reason.to_owned(),
+                        first_row,
+                    }
+                })
+                .collect(),
+        }
+    }
+}
+
+/// `POST /import/parsing`: a Parsing Service result into a task.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ParsingImportBody {
+    /// The task to fill (PENDING or PAUSED).
+    pub task_id: i64,
+    /// The Parsing Service's task id.
+    #[schema(example = "1234")]
+    pub parsing_task_id: StringOrNumber,
+    /// Skip people reached successfully in the same channel within this many days (default:
+    /// the task's `dedupe_days`).
+    pub dedupe_days: Option<u32>,
+}
+
+/// A string, or a number read as its decimal text.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum StringOrNumber {
+    /// Text.
+    String(String),
+    /// A number.
+    Number(i64),
+}
+
+impl std::fmt::Display for StringOrNumber {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StringOrNumber::String(s) => f.write_str(s),
+            StringOrNumber::Number(n) => write!(f, "{n}"),
+        }
+    }
+}
+
+/// The multipart form of `/import/file`, `/import/validate` and `/suppressions/file`
+/// (documentation only: the handlers read the parts as a stream).
+#[derive(Debug, Clone, ToSchema)]
+#[allow(dead_code)]
+pub struct ImportForm {
+    /// The file: CSV (any of `,` `;` tab `|`), XLSX or JSON, at most 10 MB by default.
+    #[schema(value_type = String, format = Binary)]
+    pub file: Vec<u8>,
+    /// The task (required by `/import/file`; optional for `/import/validate`, where it adds the
+    /// task's targets and de-duplication window).
+    pub task_id: Option<i64>,
+    /// The platform when there is no task (default `telegram`).
+    pub platform: Option<String>,
+    /// `csv`, `xlsx` or `json` (default: from the file name, else the content).
+    pub format: Option<String>,
+    /// The XLSX worksheet (default: the first).
+    pub sheet: Option<String>,
+    /// The CSV delimiter: one character, or `tab` (default: detected).
+    pub delimiter: Option<String>,
+    /// Whether the first row is a header (default: detected).
+    pub has_header: Option<bool>,
+    /// Column of usernames: a header name, or a position from 1.
+    pub username_column: Option<String>,
+    /// Column of user ids.
+    pub user_id_column: Option<String>,
+    /// Column of phone numbers.
+    pub phone_column: Option<String>,
+    /// Column of mixed identifiers.
+    pub identifier_column: Option<String>,
+    /// Column of first names.
+    pub first_name_column: Option<String>,
+    /// Column of last names.
+    pub last_name_column: Option<String>,
+    /// Column of full names.
+    pub full_name_column: Option<String>,
+    /// Column of e-mail addresses.
+    pub email_column: Option<String>,
+    /// Skip people reached successfully in the same channel within this many days (needs a
+    /// task; default: the task's `dedupe_days`).
+    pub dedupe_days: Option<u32>,
+    /// Why (suppression list only; default `manual`).
+    pub reason: Option<String>,
+}
+
+/// `POST /suppressions`: people never to contact.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SuppressBody {
+    /// `telegram` (default) or `sandbox`.
+    pub platform: Option<String>,
+    /// One person.
+    #[schema(example = "@someone_example")]
+    pub identifier: Option<String>,
+    /// Several people.
+    pub identifiers: Option<Vec<String>>,
+    /// Why (default `manual`).
+    pub reason: Option<String>,
+}
+
+/// How many people were new to the list.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SuppressView {
+    /// People added (already listed ones are kept as they were).
+    pub added: u64,
+}
+
+/// A bulk suppression from a file: the file's analysis and how many were new.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SuppressFileView {
+    /// People added.
+    pub added: u64,
+    /// The analysis of the file.
+    pub report: ImportView,
+}
+
+/// Whether a person was removed.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct UnsuppressView {
+    /// False when the person was not on the list.
+    pub removed: bool,
+}
+
+/// Query of the suppression list.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SuppressionQuery {
+    /// `telegram` (default) or `sandbox`.
+    pub platform: Option<String>,
+    /// Page size (1–1000, default 100).
+    pub limit: Option<u32>,
+    /// Entries to skip.
+    pub offset: Option<u32>,
+}
+
+/// Query of `DELETE /suppressions`.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct UnsuppressQuery {
+    /// `telegram` (default) or `sandbox`.
+    pub platform: Option<String>,
+    /// The person.
+    pub identifier: String,
+}
+
+/// One suppressed person.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SuppressionView {
+    /// The person, normalised (`@name`, id or `+phone`).
+    pub identifier: String,
+    /// `username`, `user_id` or `phone`.
+    pub identifier_kind: String,
+    /// Why.
+    pub reason: String,
+    /// When added.
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<&invite_core::ports::SuppressionEntry> for SuppressionView {
+    fn from(e: &invite_core::ports::SuppressionEntry) -> Self {
+        Self {
+            identifier: e.identifier.to_string(),
+            identifier_kind: e.identifier.kind().to_owned(),
+            reason: e.reason.clone(),
+            created_at: e.created_at,
+        }
+    }
+}
+
+/// A page of the suppression list, oldest first.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SuppressionPage {
+    /// Entries.
+    pub items: Vec<SuppressionView>,
+    /// Page size.
+    pub limit: u32,
+    /// Entries skipped.
+    pub offset: u32,
+    /// Offset of the next page, when this one is full.
+    pub next_offset: Option<u32>,
+}
