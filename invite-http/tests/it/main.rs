@@ -2,6 +2,7 @@
 
 mod auth;
 mod helpers;
+mod import;
 mod isolation;
 mod lifecycle;
 mod limits;
