@@ -92,7 +92,7 @@ impl Campaigns {
             sheet: read.sheet.clone(),
             has_header: read.has_header,
             mapping: read.mapping.clone(),
-            normalize: read.normalize.clone(),
+            normalize: read.normalize,
             limits: self.import_limits,
             ..ImportOptions::new(platform)
         }
