@@ -8,8 +8,8 @@ use serde_json::Value;
 
 use crate::helpers::{Db, server, task_body, token};
 
-/// SPEC §9 without the import routes (which come with the import work).
-const SPEC_ROUTES: [(&str, &str); 17] = [
+/// SPEC §9, with the suppression list of the import issue.
+const SPEC_ROUTES: [(&str, &str); 24] = [
     ("post", "/api/v1/invite/tasks"),
     ("get", "/api/v1/invite/tasks"),
     ("get", "/api/v1/invite/tasks/{id}"),
@@ -23,6 +23,13 @@ const SPEC_ROUTES: [(&str, &str); 17] = [
     ("get", "/api/v1/invite/tasks/{id}/stats"),
     ("get", "/api/v1/invite/tasks/{id}/report"),
     ("get", "/api/v1/invite/tasks/{id}/logs"),
+    ("post", "/api/v1/invite/import/file"),
+    ("post", "/api/v1/invite/import/validate"),
+    ("post", "/api/v1/invite/import/parsing"),
+    ("get", "/api/v1/invite/suppressions"),
+    ("post", "/api/v1/invite/suppressions"),
+    ("delete", "/api/v1/invite/suppressions"),
+    ("post", "/api/v1/invite/suppressions/file"),
     ("get", "/api/v1/invite/health"),
     ("get", "/api/v1/invite/accounts"),
     ("get", "/api/v1/invite/openapi.json"),
@@ -87,7 +94,7 @@ async fn the_document_and_the_router_agree() {
     for (method, path) in [
         (Method::GET, "/api/v1/invite/nowhere"),
         (Method::GET, "/api/v1/invite/tasks/1/secret"),
-        (Method::POST, "/api/v1/invite/import/file"),
+        (Method::POST, "/api/v1/invite/import/nowhere"),
     ] {
         let r = s
             .client
