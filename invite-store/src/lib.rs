@@ -1,6 +1,8 @@
 #![doc = include_str!("../README.md")]
 
 mod error;
+#[macro_use]
+mod forward;
 mod model;
 pub mod postgres;
 pub mod sqlite;
