@@ -14,11 +14,8 @@ use crate::ports::{
     RateLimitCheck, Reservation, UsageStats,
 };
 
-/// How a step ended for the account.
-enum Done {
-    /// The account may act again at this time (or at once when `None`).
-    NextAt(Option<DateTime<Utc>>),
-}
+/// When the account may act again after a step (at once when `None`).
+type NextAt = Option<DateTime<Utc>>;
 
 impl Engine {
     /// Steps one account; returns when it should be looked at again.
@@ -29,7 +26,7 @@ impl Engine {
         now: DateTime<Utc>,
     ) -> Option<DateTime<Utc>> {
         match self.try_step(&account, &mut lanes, now).await {
-            Ok(Done::NextAt(at)) => {
+            Ok(at) => {
                 let at = at.unwrap_or(now);
                 self.set_account_next(&account, at);
                 Some(at)
@@ -48,7 +45,7 @@ impl Engine {
         account: &AccountId,
         lanes: &mut [(Task, Lane)],
         now: DateTime<Utc>,
-    ) -> Result<Done, EngineError> {
+    ) -> Result<NextAt, EngineError> {
         // Highest priority first; among equals the lane used longest ago (round robin).
         lanes.sort_by(|(ta, la), (tb, lb)| {
             tb.priority
@@ -61,7 +58,7 @@ impl Engine {
             .filter(|(_, l)| l.cooldown_until.is_none_or(|c| c <= now))
             .collect();
         let Some((first_task, _)) = lanes.first().map(|x| (&x.0, &x.1)) else {
-            return Ok(Done::NextAt(None));
+            return Ok(None);
         };
         let (user, platform) = (first_task.user_id, first_task.platform);
 
@@ -77,7 +74,7 @@ impl Engine {
             .await?
         {
             debug!(account.id = %account, "account leased by another worker");
-            return Ok(Done::NextAt(Some(now + self.config.lease_ttl / 2)));
+            return Ok(Some(now + self.config.lease_ttl / 2));
         }
 
         info!(account.id = %account, user.id = %user, "Account Manager: allocate_account {account}");
@@ -101,11 +98,9 @@ impl Engine {
                         &format!("account unusable: {reason}"),
                     )
                     .await?;
-                    return Ok(Done::NextAt(Some(now + self.config.idle_poll)));
+                    return Ok(Some(now + self.config.idle_poll));
                 }
-                return Ok(Done::NextAt(Some(
-                    retry_at.unwrap_or(now + self.config.idle_poll),
-                )));
+                return Ok(Some(retry_at.unwrap_or(now + self.config.idle_poll)));
             }
         }
 
@@ -122,7 +117,7 @@ impl Engine {
         lanes: Vec<&mut (Task, Lane)>,
         now: DateTime<Utc>,
         usage: &mut UsageStats,
-    ) -> Result<Done, EngineError> {
+    ) -> Result<NextAt, EngineError> {
         let mut chosen: Option<(usize, Option<Reservation>)> = None;
         let mut lanes = lanes;
         for (i, (task, lane)) in lanes.iter_mut().enumerate() {
@@ -156,7 +151,7 @@ impl Engine {
                     reason,
                 } => {
                     debug!(account.id = %account, reason = reason.as_str(), %until, "account waits");
-                    return Ok(Done::NextAt(Some(until)));
+                    return Ok(Some(until));
                 }
                 RateDecision::Denied {
                     reason,
@@ -174,10 +169,10 @@ impl Engine {
                         (LimitScope::Account, true) => {
                             let owned: Vec<&mut (Task, Lane)> = lanes.into_iter().collect();
                             self.close_account_lanes(account, owned, &why).await?;
-                            return Ok(Done::NextAt(Some(now + self.config.idle_poll)));
+                            return Ok(Some(now + self.config.idle_poll));
                         }
                         (_, false) => {
-                            return Ok(Done::NextAt(Some(now + self.config.idle_poll)));
+                            return Ok(Some(now + self.config.idle_poll));
                         }
                     }
                 }
@@ -185,7 +180,7 @@ impl Engine {
         }
         let Some((index, reservation)) = chosen else {
             // Only channel waits: the lanes' cooldowns decide when the account is due.
-            return Ok(Done::NextAt(None));
+            return Ok(None);
         };
         usage.reservation = reservation;
         let (task, lane) = &mut *lanes[index];
@@ -199,9 +194,9 @@ impl Engine {
         lane: &mut Lane,
         now: DateTime<Utc>,
         usage: &mut UsageStats,
-    ) -> Result<Done, EngineError> {
+    ) -> Result<NextAt, EngineError> {
         let Some(strategy) = self.strategies.get(&task.platform).cloned() else {
-            return Ok(Done::NextAt(Some(now + self.config.idle_poll)));
+            return Ok(Some(now + self.config.idle_poll));
         };
         let random_id = task.settings.action.template().map(|_| self.random_i64());
         let Some(target) = self
@@ -210,7 +205,7 @@ impl Engine {
             .claim_target(task.id, account, now, random_id)
             .await?
         else {
-            return Ok(Done::NextAt(None));
+            return Ok(None);
         };
         lane.last_used_at = Some(now);
 
@@ -229,7 +224,7 @@ impl Engine {
             )
             .await?;
             self.parts.store.save_lane(lane).await?;
-            return Ok(Done::NextAt(None));
+            return Ok(None);
         }
 
         let initialized = self.state().initialized.contains(account);
@@ -286,7 +281,7 @@ impl Engine {
                 )
                 .await?;
                 self.parts.store.save_lane(lane).await?;
-                Ok(Done::NextAt(None))
+                Ok(None)
             }
             Err(e) => {
                 self.platform_error(
@@ -345,7 +340,7 @@ impl Engine {
         account: &AccountId,
         target: &Target,
         outcome: Outcome,
-        error: Option<(&PlatformError, &str)>,
+        error: Option<&PlatformError>,
         details: serde_json::Value,
         latency_ms: Option<u64>,
         now: DateTime<Utc>,
@@ -355,7 +350,7 @@ impl Engine {
             target_id: target.id,
             account_id: account.clone(),
             outcome,
-            error_message: error.map(|(e, _)| e.code().to_owned()),
+            error_message: error.map(|e| e.code().to_owned()),
             result: details,
             at: now,
             log: NewExecutionLog {
@@ -365,8 +360,8 @@ impl Engine {
                 action: action.to_owned(),
                 status: ExecutionStatus::from_outcome(outcome),
                 outcome: Some(outcome),
-                error_kind: error.map(|(e, _)| e.class().as_str().to_owned()),
-                error_code: error.map(|(e, _)| e.code().to_owned()),
+                error_kind: error.map(|e| e.class().as_str().to_owned()),
+                error_code: error.map(|e| e.code().to_owned()),
                 latency_ms,
                 created_at: now,
             },
@@ -387,7 +382,7 @@ impl Engine {
         error: PlatformError,
         now: DateTime<Utc>,
         usage: &mut UsageStats,
-    ) -> Result<Done, EngineError> {
+    ) -> Result<NextAt, EngineError> {
         let class = error.class();
         let kind = action_name(&task.settings.action);
         warn!(task.id = %task.id, user.id = %task.user_id, account.id = %account, target.id = %target.id, class = class.as_str(), code = error.code(), "platform error");
@@ -451,7 +446,7 @@ impl Engine {
                     account,
                     target,
                     outcome,
-                    Some((&error, "")),
+                    Some(&error),
                     serde_json::Value::Null,
                     usage.latency_ms,
                     now,
@@ -474,7 +469,7 @@ impl Engine {
                         account,
                         target,
                         Outcome::UnknownError,
-                        Some((&error, "")),
+                        Some(&error),
                         serde_json::json!({"gave_up_after": target.attempts}),
                         usage.latency_ms,
                         now,
@@ -540,7 +535,7 @@ impl Engine {
         };
         lane.last_used_at = Some(now);
         self.parts.store.save_lane(lane).await?;
-        Ok(Done::NextAt(next))
+        Ok(next)
     }
 
     async fn trip_breaker(&self, task: &Task, error: &PlatformError) -> Result<(), EngineError> {
