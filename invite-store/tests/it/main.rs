@@ -31,6 +31,7 @@ macro_rules! contract_suite {
                 tasks::another_users_task_is_not_found,
                 targets::add_targets_counts_duplicates_of_the_task_and_the_batch,
                 targets::add_targets_in_bulk_spans_several_statements,
+                targets::bulk_targets_keep_every_character_of_their_names,
                 targets::add_targets_only_while_pending_or_paused,
                 targets::the_report_pages_targets_in_id_order,
                 targets::progress_counts_statuses_and_outcomes,

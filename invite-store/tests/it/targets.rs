@@ -57,6 +57,31 @@ pub async fn add_targets_in_bulk_spans_several_statements(s: Ctx) {
     );
 }
 
+pub async fn bulk_targets_keep_every_character_of_their_names(s: Ctx) {
+    // A batch large enough for the bulk path of every backend, with names a line-based
+    // transfer format must escape.
+    let id = seed(&s, ALICE, vec![]).await;
+    let odd = [
+        Some("tab\there"),
+        Some("line\nbreak"),
+        Some("back\\slash"),
+        Some("\\N"),
+        Some("carriage\rreturn"),
+        Some("Имя «кавычки» 👋"),
+        None,
+    ];
+    let mut batch = members(0..6_000);
+    for (t, name) in batch.iter_mut().zip(odd.iter().cycle()) {
+        t.first_name = name.map(str::to_owned);
+    }
+    let added = s.tasks.add_targets(ALICE, id, batch.clone()).await.unwrap();
+    assert_eq!(added.inserted, 6_000);
+    let stored = s.tasks.targets(ALICE, id, 0, 0).await.unwrap();
+    let names: Vec<Option<String>> = stored.into_iter().map(|t| t.person.first_name).collect();
+    let wanted: Vec<Option<String>> = batch.into_iter().map(|t| t.first_name).collect();
+    assert_eq!(names, wanted);
+}
+
 pub async fn add_targets_only_while_pending_or_paused(s: Ctx) {
     let id = seed(&s, ALICE, members(0..1)).await;
     let start = TaskEvent::Start {
