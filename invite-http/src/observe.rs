@@ -241,12 +241,12 @@ impl TaskStore for MeteredStore {
         &self,
         user: UserId,
         platform: Platform,
-        identifier_key: &str,
+        identifier_keys: &[String],
         channel: &str,
         since: DateTime<Utc>,
-    ) -> StoreResult<bool> {
+    ) -> StoreResult<std::collections::BTreeSet<String>> {
         self.inner
-            .reached_since(user, platform, identifier_key, channel, since)
+            .reached_since(user, platform, identifier_keys, channel, since)
             .await
     }
 

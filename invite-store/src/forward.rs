@@ -98,12 +98,12 @@ macro_rules! forward_task_store {
                 &self,
                 user: UserId,
                 platform: Platform,
-                identifier_key: &str,
+                identifier_keys: &[String],
                 channel: &str,
                 since: DateTime<Utc>,
-            ) -> StoreResult<bool> {
+            ) -> StoreResult<std::collections::BTreeSet<String>> {
                 Ok(
-                    reached_since(&self.pool, user, platform, identifier_key, channel, since)
+                    reached_since(&self.pool, user, platform, identifier_keys, channel, since)
                         .await?,
                 )
             }

@@ -556,22 +556,27 @@ async fn reached_since(
     pool: &PgPool,
     user: UserId,
     platform: Platform,
-    identifier_key: &str,
+    identifier_keys: &[String],
     channel: &str,
     since: DateTime<Utc>,
-) -> Result<bool> {
-    Ok(sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM invite_targets t JOIN invite_tasks k ON k.id = t.task_id \
-             WHERE k.user_id = $1 AND k.platform = $2 AND k.channel_key = $3 \
-                 AND t.identifier_key = $4 AND t.status = 'success' AND t.processed_at >= $5)",
+) -> Result<std::collections::BTreeSet<String>> {
+    if identifier_keys.is_empty() {
+        return Ok(std::collections::BTreeSet::new());
+    }
+    let keys: Vec<String> = sqlx::query_scalar(
+        "SELECT DISTINCT t.identifier_key FROM invite_targets t \
+             JOIN invite_tasks k ON k.id = t.task_id \
+         WHERE k.user_id = $1 AND k.platform = $2 AND k.channel_key = $3 \
+             AND t.identifier_key = ANY($4) AND t.status = 'success' AND t.processed_at >= $5",
     )
     .bind(user.get())
     .bind(platform.as_str())
     .bind(channel)
-    .bind(identifier_key)
+    .bind(identifier_keys)
     .bind(since)
-    .fetch_one(pool)
-    .await?)
+    .fetch_all(pool)
+    .await?;
+    Ok(keys.into_iter().collect())
 }
 
 async fn engine_tasks(pool: &PgPool) -> Result<Vec<Task>> {

@@ -321,12 +321,12 @@ impl Engine {
                 .reached_since(
                     task.user_id,
                     task.platform,
-                    &target.person.identifier.dedupe_key(),
+                    &[target.person.identifier.dedupe_key()],
                     &task.settings.action.channel_key(),
                     since,
                 )
                 .await?;
-            if reached {
+            if !reached.is_empty() {
                 return Ok(Some(Outcome::Duplicate));
             }
         }

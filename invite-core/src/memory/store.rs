@@ -415,10 +415,11 @@ impl TaskStore for MemoryStore {
         &self,
         user: UserId,
         platform: Platform,
-        identifier_key: &str,
+        identifier_keys: &[String],
         channel: &str,
         since: DateTime<Utc>,
-    ) -> StoreResult<bool> {
+    ) -> StoreResult<BTreeSet<String>> {
+        let wanted: HashSet<&str> = identifier_keys.iter().map(String::as_str).collect();
         let inner = self.lock();
         Ok(inner
             .tasks
@@ -430,11 +431,12 @@ impl TaskStore for MemoryStore {
             })
             .filter_map(|t| inner.rows.get(&t.id))
             .flat_map(|r| r.targets.values())
-            .any(|t| {
-                t.status == TargetStatus::Success
-                    && t.processed_at.is_some_and(|at| at >= since)
-                    && t.person.identifier.dedupe_key() == identifier_key
-            }))
+            .filter(|t| {
+                t.status == TargetStatus::Success && t.processed_at.is_some_and(|at| at >= since)
+            })
+            .map(|t| t.person.identifier.dedupe_key())
+            .filter(|key| wanted.contains(key.as_str()))
+            .collect())
     }
 
     async fn engine_tasks(&self, _now: DateTime<Utc>) -> StoreResult<Vec<Task>> {

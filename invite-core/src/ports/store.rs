@@ -6,7 +6,7 @@
 //! not only in HTTP handlers. Engine-side calls (claims, outcomes, lanes) act on a task id the
 //! engine obtained from [`TaskStore::engine_tasks`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -264,16 +264,16 @@ pub trait TaskStore: Send + Sync + std::fmt::Debug {
     /// The task's lanes.
     async fn lanes(&self, user: UserId, id: TaskId) -> StoreResult<Vec<Lane>>;
 
-    /// Whether this user already reached the person (same identifier key) successfully in the
-    /// same channel since `since`, in any task.
+    /// Which of these people (identifier keys) this user already reached successfully in the
+    /// same channel since `since`, in any task. One query for the whole list.
     async fn reached_since(
         &self,
         user: UserId,
         platform: Platform,
-        identifier_key: &str,
+        identifier_keys: &[String],
         channel: &str,
         since: DateTime<Utc>,
-    ) -> StoreResult<bool>;
+    ) -> StoreResult<BTreeSet<String>>;
 
     // ---- engine side ----
 

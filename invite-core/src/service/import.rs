@@ -11,10 +11,9 @@
 //! With `dedupe_days = N` (from the request, else from the task's settings) a person the user
 //! already reached successfully in the same channel (the task's group, or direct messages)
 //! within `N` days counts as a duplicate (`duplicate_reached`). The file is read once, the
-//! valid targets are checked one by one with `reached_since`, and the file is read again with
-//! those people in [`ImportContext::reached`] so that every row keeps its exact account. One
-//! query per valid row: at most [`MAX_DEDUPE_CHECKS`] rows are checked per import, a larger
-//! file is refused with a message saying so. The engine checks again right before each send.
+//! valid targets are looked up with `reached_since` (one query per 10 000 people), and the
+//! file is read again with those people in [`ImportContext::reached`] so that every row keeps
+//! its exact account. The engine checks again right before each send.
 
 use std::collections::HashSet;
 
@@ -29,8 +28,8 @@ use crate::ports::SuppressionEntry;
 
 use super::{Campaigns, FieldError, Limit, Result, ServiceError};
 
-/// Most valid rows checked with `reached_since` in one import with `dedupe_days`.
-pub const MAX_DEDUPE_CHECKS: usize = 10_000;
+/// Identifier keys asked of `reached_since` in one query.
+const DEDUPE_CHUNK: usize = 10_000;
 
 /// Page size when the use cases read a task's targets or a suppression list whole.
 const PAGE: u32 = 1000;
@@ -179,30 +178,22 @@ impl Campaigns {
         let (Some(days), Some(task)) = (dedupe_days, task) else {
             return Ok(report);
         };
-        if report.targets.len() > MAX_DEDUPE_CHECKS {
-            return Err(ServiceError::Validation(vec![FieldError {
-                field: "dedupe_days".to_owned(),
-                message: format!(
-                    "de-duplication checks at most {MAX_DEDUPE_CHECKS} valid rows per import \
-                     and the file has {}; split the file",
-                    report.targets.len()
-                ),
-            }]));
-        }
         let since = self.parts.clock.now() - chrono::TimeDelta::days(i64::from(days));
         let channel = task.settings.action.channel_key();
+        let keys: Vec<String> = report
+            .targets
+            .iter()
+            .map(|t| t.identifier.dedupe_key())
+            .collect();
         let mut reached = HashSet::new();
-        for target in &report.targets {
-            let key = target.identifier.dedupe_key();
-            let hit = self
+        for chunk in keys.chunks(DEDUPE_CHUNK) {
+            let hits = self
                 .parts
                 .store
-                .reached_since(user, platform, &key, &channel, since)
+                .reached_since(user, platform, chunk, &channel, since)
                 .await
                 .map_err(|e| ServiceError::from_store(e, "import into"))?;
-            if hit {
-                reached.insert(key);
-            }
+            reached.extend(hits);
         }
         if reached.is_empty() {
             return Ok(report);

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use tracing::warn;
 
 pub use draft::{ActionType, TargetDraft, TaskDraft, TaskPatch};
-pub use import::{ImportRequest, ImportSummary, MAX_DEDUPE_CHECKS, ReadOptions, SuppressSummary};
+pub use import::{ImportRequest, ImportSummary, ReadOptions, SuppressSummary};
 pub use status::{AccountOverview, Eta, KindUsage, TaskReport, TaskStatusReport};
 
 use crate::clock::Clock;

@@ -548,9 +548,10 @@ pub async fn reached_since_looks_across_tasks_of_the_user(s: Ctx) {
         let s = s.clone();
         async move {
             s.tasks
-                .reached_since(user, tg, key, channel, since)
+                .reached_since(user, tg, &[key.to_owned()], channel, since)
                 .await
                 .unwrap()
+                .contains(key)
         }
     };
     assert!(reached(ALICE, "u:member_00000", "@test_group", t0()).await);
@@ -572,17 +573,33 @@ pub async fn reached_since_looks_across_tasks_of_the_user(s: Ctx) {
         "other user"
     );
     assert!(
-        !s.tasks
+        s.tasks
             .reached_since(
                 ALICE,
                 invite_core::domain::Platform::Sandbox,
-                "u:member_00000",
+                &["u:member_00000".to_owned()],
                 "@test_group",
                 t0()
             )
             .await
-            .unwrap(),
+            .unwrap()
+            .is_empty(),
         "other platform"
+    );
+    // Many people in one call: only those reached come back.
+    let asked: Vec<String> = (0..3).map(|i| format!("u:member_{i:05}")).collect();
+    let hits = s
+        .tasks
+        .reached_since(ALICE, tg, &asked, "@test_group", t0())
+        .await
+        .unwrap();
+    assert_eq!(hits.into_iter().collect::<Vec<_>>(), ["u:member_00000"]);
+    assert!(
+        s.tasks
+            .reached_since(ALICE, tg, &[], "@test_group", t0())
+            .await
+            .unwrap()
+            .is_empty()
     );
 }
 
