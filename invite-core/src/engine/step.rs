@@ -504,7 +504,9 @@ impl Engine {
                 if let P::AccountDead { code } = &error {
                     lane.status = LaneStatus::Closed;
                     lane.reason = Some(format!("account unusable: {code}"));
-                    self.close_other_lanes_later(account);
+                    // Its other lanes close at their next step, when allocation finds it dead;
+                    // a new session for it would be connected afresh.
+                    self.state().initialized.remove(account);
                 }
                 if class != crate::ports::ErrorClass::AccountTemporary {
                     self.trip_breaker(task, &error).await?;
@@ -561,11 +563,6 @@ impl Engine {
             }
         }
         Ok(())
-    }
-
-    /// Other tasks' lanes of a dead account close at their next step, when allocation fails.
-    fn close_other_lanes_later(&self, account: &AccountId) {
-        self.state().initialized.remove(account);
     }
 
     async fn close_account_lanes(
