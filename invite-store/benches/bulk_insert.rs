@@ -13,11 +13,12 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use invite_core::domain::{
-    Action, GroupRef, NewTarget, NewTask, Platform, Priority, TargetIdentifier, TaskSettings,
-    UserId,
-};
+use invite_core::domain::{NewTarget, Platform, TargetIdentifier, UserId};
+use invite_store::test_util::with_database;
 use invite_store::{PoolConfig, Stores};
+
+mod common;
+use common::bench_task;
 use sqlx::Connection;
 
 const ROWS: usize = 100_000;
@@ -37,36 +38,6 @@ fn targets() -> Vec<NewTarget> {
             t
         })
         .collect()
-}
-
-fn task(user: UserId) -> NewTask {
-    NewTask {
-        user_id: user,
-        name: "bulk".into(),
-        platform: Platform::Telegram,
-        priority: Priority::Medium,
-        settings: TaskSettings {
-            action: Action::Invite {
-                group: GroupRef::parse("@bench_group").expect("group"),
-            },
-            accounts: None,
-            add_to_contacts: false,
-            dedupe_days: None,
-        },
-        scheduled_at: None,
-    }
-}
-
-fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = url
-        .split_once('?')
-        .map_or((url, None), |(b, q)| (b, Some(q)));
-    let start = base.find("://").map_or(0, |i| i + 3);
-    let host_end = base[start..].find('/').map_or(base.len(), |i| start + i);
-    match query {
-        Some(q) => format!("{}/{name}?{q}", &base[..host_end]),
-        None => format!("{}/{name}", &base[..host_end]),
-    }
 }
 
 fn rate(d: Duration) -> f64 {
@@ -94,7 +65,7 @@ async fn through_store(stores: &Stores) -> anyhow::Result<()> {
         let people = targets();
         let id = stores
             .tasks
-            .create_task(task(user), vec![], None, Utc::now())
+            .create_task(bench_task(user, "bulk"), vec![], None, Utc::now())
             .await?
             .task
             .id;
@@ -107,7 +78,7 @@ async fn through_store(stores: &Stores) -> anyhow::Result<()> {
         let started = Instant::now();
         let created = stores
             .tasks
-            .create_task(task(user), people, None, Utc::now())
+            .create_task(bench_task(user, "bulk"), people, None, Utc::now())
             .await?;
         create.push(started.elapsed());
         anyhow::ensure!(
@@ -201,7 +172,12 @@ async fn main() -> anyhow::Result<()> {
         through_store(&stores).await?;
         let task_id = stores
             .tasks
-            .create_task(task(UserId::new(99)), vec![], None, Utc::now())
+            .create_task(
+                bench_task(UserId::new(99), "bulk"),
+                vec![],
+                None,
+                Utc::now(),
+            )
             .await?
             .task
             .id

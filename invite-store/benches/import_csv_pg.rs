@@ -18,14 +18,15 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use invite_core::domain::{
-    Action, Country, GroupRef, NewTarget, NewTask, Platform, Priority, TargetIdentifier,
-    TaskSettings, UserId,
-};
+use invite_core::domain::{Country, NewTarget, Platform, TargetIdentifier, UserId};
 use invite_core::import::{
     DEFAULT_MAX_BYTES, FileFormat, ImportContext, ImportOptions, ImportReport, import_bytes,
 };
+use invite_store::test_util::with_database;
 use invite_store::{PoolConfig, Stores};
+
+mod common;
+use common::bench_task;
 use sqlx::Connection;
 
 /// Just under the default 10 MiB upload limit.
@@ -90,36 +91,6 @@ fn options() -> ImportOptions {
     opts
 }
 
-fn task(user: UserId) -> NewTask {
-    NewTask {
-        user_id: user,
-        name: "import benchmark".into(),
-        platform: Platform::Telegram,
-        priority: Priority::Medium,
-        settings: TaskSettings {
-            action: Action::Invite {
-                group: GroupRef::parse("@bench_group").expect("group"),
-            },
-            accounts: None,
-            add_to_contacts: false,
-            dedupe_days: None,
-        },
-        scheduled_at: None,
-    }
-}
-
-fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = url
-        .split_once('?')
-        .map_or((url, None), |(b, q)| (b, Some(q)));
-    let start = base.find("://").map_or(0, |i| i + 3);
-    let host_end = base[start..].find('/').map_or(base.len(), |i| start + i);
-    match query {
-        Some(q) => format!("{}/{name}?{q}", &base[..host_end]),
-        None => format!("{}/{name}", &base[..host_end]),
-    }
-}
-
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
@@ -166,7 +137,12 @@ async fn one_run(
     let user = UserId::new(1);
     let task_id = stores
         .tasks
-        .create_task(task(user), vec![], None, Utc::now())
+        .create_task(
+            bench_task(user, "import benchmark"),
+            vec![],
+            None,
+            Utc::now(),
+        )
         .await?
         .task
         .id;
