@@ -1,4 +1,4 @@
-//! The `TaskStore` implementation shared by both backends: each backend module defines free
+//! The `TaskStore` and `SuppressionList` implementations shared by both backends: each backend module defines free
 //! functions with the same names over its own pool type, and this forwards the trait to them.
 
 /// Implements `TaskStore` for `$store` by calling the free functions of the invoking module.
@@ -178,6 +178,86 @@ macro_rules! forward_task_store {
                 tasks_finished_before: DateTime<Utc>,
             ) -> StoreResult<CleanupReport> {
                 Ok(cleanup(&self.pool, logs_before, tasks_finished_before).await?)
+            }
+        }
+    };
+}
+
+/// Implements `SuppressionList` for `$store`: the reads and the removal are the same SQL on
+/// both backends; adding goes through the invoking module's `suppress_people`.
+macro_rules! forward_suppression_list {
+    ($store:ty) => {
+        #[async_trait]
+        impl SuppressionList for $store {
+            async fn suppress(
+                &self,
+                user: UserId,
+                platform: Platform,
+                people: &[TargetIdentifier],
+                reason: &str,
+                now: DateTime<Utc>,
+            ) -> StoreResult<u64> {
+                Ok(suppress_people(&self.pool, user, platform, people, reason, now).await?)
+            }
+
+            async fn unsuppress(
+                &self,
+                user: UserId,
+                platform: Platform,
+                person: &TargetIdentifier,
+            ) -> StoreResult<bool> {
+                let done = sqlx::query(
+                    "DELETE FROM invite_suppressions \
+                     WHERE user_id = $1 AND platform = $2 AND identifier_key = $3",
+                )
+                .bind(user.get())
+                .bind(platform.as_str())
+                .bind(person.dedupe_key())
+                .execute(&self.pool)
+                .await
+                .map_err(Error::from)?
+                .rows_affected();
+                Ok(done > 0)
+            }
+
+            async fn is_suppressed(
+                &self,
+                user: UserId,
+                platform: Platform,
+                person: &TargetIdentifier,
+            ) -> StoreResult<bool> {
+                let found: bool = sqlx::query_scalar(
+                    "SELECT EXISTS (SELECT 1 FROM invite_suppressions \
+                     WHERE user_id = $1 AND platform = $2 AND identifier_key = $3)",
+                )
+                .bind(user.get())
+                .bind(platform.as_str())
+                .bind(person.dedupe_key())
+                .fetch_one(&self.pool)
+                .await
+                .map_err(Error::from)?;
+                Ok(found)
+            }
+
+            async fn suppressed(
+                &self,
+                user: UserId,
+                platform: Platform,
+                limit: u32,
+                offset: u32,
+            ) -> StoreResult<Vec<SuppressionEntry>> {
+                let rows: Vec<(String, String, DateTime<Utc>)> = sqlx::query_as(
+                    "SELECT identifier_key, reason, created_at FROM invite_suppressions \
+                     WHERE user_id = $1 AND platform = $2 ORDER BY id LIMIT $3 OFFSET $4",
+                )
+                .bind(user.get())
+                .bind(platform.as_str())
+                .bind(sql_limit(limit))
+                .bind(i64::from(offset))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(Error::from)?;
+                Ok(crate::model::suppression_entries(rows)?)
             }
         }
     };

@@ -980,95 +980,33 @@ impl LimitLedger for PgStore {
 
 // ---- suppression list ----
 
-#[async_trait]
-impl SuppressionList for PgStore {
-    async fn suppress(
-        &self,
-        user: UserId,
-        platform: Platform,
-        people: &[TargetIdentifier],
-        reason: &str,
-        now: DateTime<Utc>,
-    ) -> StoreResult<u64> {
-        let keys: Vec<String> = people.iter().map(TargetIdentifier::dedupe_key).collect();
-        let added = sqlx::query(
-            "INSERT INTO invite_suppressions (user_id, platform, identifier_key, reason, created_at) \
-             SELECT $1, $2, t.key, $3, $4 FROM UNNEST($5::text[]) WITH ORDINALITY AS t(key, ord) \
-             ORDER BY t.ord \
-             ON CONFLICT (user_id, platform, identifier_key) DO NOTHING",
-        )
-        .bind(user.get())
-        .bind(platform.as_str())
-        .bind(reason)
-        .bind(now)
-        .bind(keys)
-        .execute(&self.pool)
-        .await
-        .map_err(Error::from)?
-        .rows_affected();
-        Ok(added)
-    }
-
-    async fn unsuppress(
-        &self,
-        user: UserId,
-        platform: Platform,
-        person: &TargetIdentifier,
-    ) -> StoreResult<bool> {
-        let done = sqlx::query(
-            "DELETE FROM invite_suppressions \
-             WHERE user_id = $1 AND platform = $2 AND identifier_key = $3",
-        )
-        .bind(user.get())
-        .bind(platform.as_str())
-        .bind(person.dedupe_key())
-        .execute(&self.pool)
-        .await
-        .map_err(Error::from)?
-        .rows_affected();
-        Ok(done > 0)
-    }
-
-    async fn is_suppressed(
-        &self,
-        user: UserId,
-        platform: Platform,
-        person: &TargetIdentifier,
-    ) -> StoreResult<bool> {
-        let found: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM invite_suppressions \
-             WHERE user_id = $1 AND platform = $2 AND identifier_key = $3)",
-        )
-        .bind(user.get())
-        .bind(platform.as_str())
-        .bind(person.dedupe_key())
-        .fetch_one(&self.pool)
-        .await
-        .map_err(Error::from)?;
-        Ok(found)
-    }
-
-    async fn suppressed(
-        &self,
-        user: UserId,
-        platform: Platform,
-        limit: u32,
-        offset: u32,
-    ) -> StoreResult<Vec<SuppressionEntry>> {
-        let rows: Vec<(String, String, DateTime<Utc>)> = sqlx::query_as(
-            "SELECT identifier_key, reason, created_at FROM invite_suppressions \
-             WHERE user_id = $1 AND platform = $2 ORDER BY id LIMIT $3 OFFSET $4",
-        )
-        .bind(user.get())
-        .bind(platform.as_str())
-        .bind(sql_limit(limit))
-        .bind(i64::from(offset))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(Error::from)?;
-        Ok(crate::model::suppression_entries(rows)?)
-    }
+async fn suppress_people(
+    pool: &PgPool,
+    user: UserId,
+    platform: Platform,
+    people: &[TargetIdentifier],
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<u64> {
+    let keys: Vec<String> = people.iter().map(TargetIdentifier::dedupe_key).collect();
+    let added = sqlx::query(
+        "INSERT INTO invite_suppressions (user_id, platform, identifier_key, reason, created_at) \
+         SELECT $1, $2, t.key, $3, $4 FROM UNNEST($5::text[]) WITH ORDINALITY AS t(key, ord) \
+         ORDER BY t.ord \
+         ON CONFLICT (user_id, platform, identifier_key) DO NOTHING",
+    )
+    .bind(user.get())
+    .bind(platform.as_str())
+    .bind(reason)
+    .bind(now)
+    .bind(keys)
+    .execute(pool)
+    .await?
+    .rows_affected();
+    Ok(added)
 }
+
+forward_suppression_list!(PgStore);
 
 // ---- leases ----
 

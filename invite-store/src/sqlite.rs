@@ -34,7 +34,7 @@ use crate::error::{Error, Result, redact_url};
 use crate::model::{
     AccountStateRow, EventRow, LaneRow, LogRow, TargetInsert, TargetRow, TaskRow, TransitionPlan,
     account_state_columns, conflict, dedupe_targets, editable, json, latency, lifetime_from,
-    pending_from, progress_from, sql_limit, stats_from, suppression_entries,
+    pending_from, progress_from, sql_limit, stats_from,
 };
 
 /// The SQLite migrations (`invite-store/migrations/sqlite`).
@@ -1040,94 +1040,32 @@ impl LimitLedger for SqliteStore {
 
 // ---- suppression list ----
 
-#[async_trait]
-impl SuppressionList for SqliteStore {
-    async fn suppress(
-        &self,
-        user: UserId,
-        platform: Platform,
-        people: &[TargetIdentifier],
-        reason: &str,
-        now: DateTime<Utc>,
-    ) -> StoreResult<u64> {
-        let keys: Vec<String> = people.iter().map(TargetIdentifier::dedupe_key).collect();
-        let added = sqlx::query(
-            "INSERT INTO invite_suppressions (user_id, platform, identifier_key, reason, created_at) \
-             SELECT $1, $2, value, $3, $4 FROM json_each($5) WHERE true \
-             ON CONFLICT (user_id, platform, identifier_key) DO NOTHING",
-        )
-        .bind(user.get())
-        .bind(platform.as_str())
-        .bind(reason)
-        .bind(ts(now))
-        .bind(json_list(&keys)?)
-        .execute(&self.pool)
-        .await
-        .map_err(Error::from)?
-        .rows_affected();
-        Ok(added)
-    }
-
-    async fn unsuppress(
-        &self,
-        user: UserId,
-        platform: Platform,
-        person: &TargetIdentifier,
-    ) -> StoreResult<bool> {
-        let done = sqlx::query(
-            "DELETE FROM invite_suppressions \
-             WHERE user_id = $1 AND platform = $2 AND identifier_key = $3",
-        )
-        .bind(user.get())
-        .bind(platform.as_str())
-        .bind(person.dedupe_key())
-        .execute(&self.pool)
-        .await
-        .map_err(Error::from)?
-        .rows_affected();
-        Ok(done > 0)
-    }
-
-    async fn is_suppressed(
-        &self,
-        user: UserId,
-        platform: Platform,
-        person: &TargetIdentifier,
-    ) -> StoreResult<bool> {
-        let found: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM invite_suppressions \
-             WHERE user_id = $1 AND platform = $2 AND identifier_key = $3)",
-        )
-        .bind(user.get())
-        .bind(platform.as_str())
-        .bind(person.dedupe_key())
-        .fetch_one(&self.pool)
-        .await
-        .map_err(Error::from)?;
-        Ok(found)
-    }
-
-    async fn suppressed(
-        &self,
-        user: UserId,
-        platform: Platform,
-        limit: u32,
-        offset: u32,
-    ) -> StoreResult<Vec<SuppressionEntry>> {
-        let rows: Vec<(String, String, DateTime<Utc>)> = sqlx::query_as(
-            "SELECT identifier_key, reason, created_at FROM invite_suppressions \
-             WHERE user_id = $1 AND platform = $2 ORDER BY id LIMIT $3 OFFSET $4",
-        )
-        .bind(user.get())
-        .bind(platform.as_str())
-        .bind(sql_limit(limit))
-        .bind(i64::from(offset))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(Error::from)?;
-        Ok(suppression_entries(rows)?)
-    }
+async fn suppress_people(
+    pool: &SqlitePool,
+    user: UserId,
+    platform: Platform,
+    people: &[TargetIdentifier],
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<u64> {
+    let keys: Vec<String> = people.iter().map(TargetIdentifier::dedupe_key).collect();
+    let added = sqlx::query(
+        "INSERT INTO invite_suppressions (user_id, platform, identifier_key, reason, created_at) \
+         SELECT $1, $2, value, $3, $4 FROM json_each($5) WHERE true \
+         ON CONFLICT (user_id, platform, identifier_key) DO NOTHING",
+    )
+    .bind(user.get())
+    .bind(platform.as_str())
+    .bind(reason)
+    .bind(ts(now))
+    .bind(json_list(&keys)?)
+    .execute(pool)
+    .await?
+    .rows_affected();
+    Ok(added)
 }
+
+forward_suppression_list!(SqliteStore);
 
 // ---- leases ----
 
