@@ -122,14 +122,28 @@ impl SqliteStore {
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
         };
-        let pool = pool
-            .acquire_timeout(config.acquire_timeout)
-            .connect_with(options)
-            .await
-            .map_err(|source| Error::Connect {
-                url: redact_url(url),
-                source,
-            })?;
+        let pool = pool.acquire_timeout(config.acquire_timeout);
+        // Switching a new file to WAL needs an exclusive lock, and SQLite answers `BUSY` to a
+        // second process doing the same at the same moment without waiting for the busy
+        // timeout: retry within the acquire timeout.
+        let deadline = std::time::Instant::now() + config.acquire_timeout;
+        let mut pause = std::time::Duration::from_millis(5);
+        let pool = loop {
+            match pool.clone().connect_with(options.clone()).await {
+                Ok(pool) => break pool,
+                Err(source) if is_busy(&source) && std::time::Instant::now() + pause < deadline => {
+                    tracing::debug!(error = %source, "database file busy while opening; retrying");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(std::time::Duration::from_millis(200));
+                }
+                Err(source) => {
+                    return Err(Error::Connect {
+                        url: redact_url(url),
+                        source,
+                    });
+                }
+            }
+        };
         Ok(Self::new(pool))
     }
 
@@ -164,6 +178,16 @@ pub async fn migrate(pool: &SqlitePool) -> Result<()> {
 }
 
 // ---- helpers ----
+
+/// `SQLITE_BUSY` or `SQLITE_LOCKED` (primary or extended code).
+fn is_busy(e: &sqlx::Error) -> bool {
+    let sqlx::Error::Database(db) = e else {
+        return false;
+    };
+    db.code()
+        .and_then(|code| code.parse::<i32>().ok())
+        .is_some_and(|code| matches!(code & 0xff, 5 | 6))
+}
 
 async fn fetch_task(conn: &mut SqliteConnection, user: UserId, id: TaskId) -> Result<Task> {
     let row: Option<TaskRow> = sqlx::query_as(&format!(
