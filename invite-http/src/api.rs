@@ -14,7 +14,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json, Router};
 use invite_core::domain::{AccountId, ExecutionStatus, Platform, TaskId, TaskStatus, UserId};
-use invite_core::import::{ColumnMapping, ColumnRef, FileFormat, ImportError};
+use invite_core::import::{ColumnMapping, ColumnRef, FileFormat, ImportError, TextEncoding};
 use invite_core::ports::{LogFilter, TaskFilter};
 use invite_core::service::{Campaigns, ImportRequest, ReadOptions, ServiceError};
 use serde::de::DeserializeOwned;
@@ -662,12 +662,13 @@ const MAX_FORM_FIELD_BYTES: usize = 1024;
 const MAX_FORM_FIELDS: usize = 32;
 
 /// The text parts an upload form may have beside `file`.
-const FORM_FIELDS: [&str; 17] = [
+const FORM_FIELDS: [&str; 18] = [
     "task_id",
     "platform",
     "format",
     "sheet",
     "delimiter",
+    "encoding",
     "has_header",
     "dedupe_days",
     "reason",
@@ -802,6 +803,15 @@ impl Upload {
                 ));
             }
         };
+        let encoding = match self.get("encoding") {
+            None => None,
+            Some(label) => Some(TextEncoding::from_label(label).ok_or_else(|| {
+                ApiError::field(
+                    "encoding",
+                    "expected utf-8, utf-16le, utf-16be or windows-1251",
+                )
+            })?),
+        };
         let has_header = match self
             .get("has_header")
             .map(str::to_ascii_lowercase)
@@ -851,6 +861,7 @@ impl Upload {
             read: ReadOptions {
                 format,
                 delimiter,
+                encoding,
                 sheet: self.get("sheet").map(str::to_owned),
                 has_header,
                 mapping,
@@ -868,7 +879,7 @@ fn max_upload(state: &AppState) -> u64 {
 /// Append the people of a file to a PENDING or PAUSED task.
 ///
 /// Multipart form: `file` and `task_id`, optional reading options (`format`, `sheet`,
-/// `delimiter`, `has_header`, `*_column`) and `dedupe_days`. Every row is accounted for:
+/// `delimiter`, `encoding`, `has_header`, `*_column`) and `dedupe_days`. Every row is accounted for:
 /// `rows = valid + invalid + duplicate + suppressed`; the valid ones are stored in one
 /// transaction, all or nothing.
 #[utoipa::path(

@@ -795,6 +795,9 @@ pub struct ImportView {
     pub format: String,
     /// The CSV delimiter used.
     pub delimiter: Option<String>,
+    /// The character encoding a CSV file was read in: `utf-8`, `utf-16le`, `utf-16be` or
+    /// `windows-1251`.
+    pub encoding: Option<String>,
     /// The worksheet read.
     pub sheet: Option<String>,
     /// Whether column names came from a header row (or JSON keys).
@@ -843,6 +846,7 @@ impl ImportView {
                 .and_then(|v| v.as_str().map(str::to_owned))
                 .unwrap_or_default(),
             delimiter: report.delimiter.map(|d| d.to_string()),
+            encoding: report.encoding.map(|e| e.as_str().to_owned()),
             sheet: report.sheet.clone(),
             header: report.header,
             rows: report.rows,
@@ -942,6 +946,10 @@ pub struct ImportForm {
     pub sheet: Option<String>,
     /// The CSV delimiter: one character, or `tab` (default: detected).
     pub delimiter: Option<String>,
+    /// The CSV file's encoding: `utf-8`, `utf-16le`, `utf-16be` or `windows-1251` (`cp1251`)
+    /// (default: detected from a byte order mark, else UTF-8 when the text is valid UTF-8,
+    /// else Windows-1251 when it reads as Cyrillic).
+    pub encoding: Option<String>,
     /// Whether the first row is a header (default: detected).
     pub has_header: Option<bool>,
     /// Column of usernames: a header name, or a position from 1.

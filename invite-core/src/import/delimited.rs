@@ -5,10 +5,11 @@ use std::collections::VecDeque;
 use std::io::{self, Cursor, Read};
 
 use csv::{ByteRecord, ReaderBuilder};
+use encoding_rs_io::DecodeReaderBytesBuilder;
 
 use super::columns::{HeaderHint, LabelStyle};
 use super::error::{ImportError, Result};
-use super::input::{BOM, LimitedReader, PREFIX_LEN, map_io};
+use super::input::{LimitedReader, PREFIX_LEN, TextEncoding, fill, map_io};
 use super::report::{ImportContext, ImportReport};
 use super::validate::Pipeline;
 use super::{FileFormat, ImportOptions};
@@ -148,10 +149,25 @@ pub(crate) fn read<R: Read>(
     ctx: ImportContext<'_>,
 ) -> Result<ImportReport> {
     let limit = input.limit();
-    let complete = prefix.len() < PREFIX_LEN;
-    if prefix.starts_with(BOM) {
-        prefix.drain(..BOM.len());
+    let encoding = opts
+        .encoding
+        .unwrap_or_else(|| TextEncoding::detect(&prefix, prefix.len() < PREFIX_LEN));
+    if prefix.starts_with(encoding.bom()) {
+        prefix.drain(..encoding.bom().len());
     }
+    // From here on the text is UTF-8: other encodings are transcoded as they stream in, and
+    // the sample for the delimiter is taken again from the transcoded text.
+    let (prefix, rest): (Vec<u8>, Box<dyn Read + '_>) = if encoding == TextEncoding::Utf8 {
+        (prefix, Box::new(input))
+    } else {
+        let mut decoder = DecodeReaderBytesBuilder::new()
+            .encoding(Some(encoding.encoding()))
+            .build(Cursor::new(prefix).chain(input));
+        let mut text = Vec::with_capacity(PREFIX_LEN);
+        fill(&mut decoder, &mut text, PREFIX_LEN, limit)?;
+        (text, Box::new(decoder))
+    };
+    let complete = prefix.len() < PREFIX_LEN;
     let delimiter = opts.delimiter.unwrap_or_else(|| {
         let sample = if complete {
             &prefix[..]
@@ -172,13 +188,14 @@ pub(crate) fn read<R: Read>(
         ctx,
     );
     pipeline.set_delimiter(delimiter);
+    pipeline.set_encoding(encoding);
 
     let mut reader = ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
         .delimiter(delimiter)
         .buffer_capacity(64 * 1024)
-        .from_reader(LineTracker::new(Cursor::new(prefix).chain(input)));
+        .from_reader(LineTracker::new(Cursor::new(prefix).chain(rest)));
     let mut record = ByteRecord::new();
     let mut cells: Vec<String> = Vec::new();
     loop {

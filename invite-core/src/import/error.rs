@@ -23,8 +23,12 @@ pub enum ImportError {
     /// The file has no data rows (it is empty, blank or holds only a header).
     #[error("the file has no data rows")]
     Empty,
-    /// A text file (CSV, JSON) that is not UTF-8.
-    #[error("the file is not valid UTF-8 text (row {row}); save it as UTF-8")]
+    /// A text file (CSV, JSON) that is not UTF-8 (nor, for CSV, another encoding recognised or
+    /// named).
+    #[error(
+        "the file is not valid UTF-8 text (row {row}); save it as UTF-8, or name its encoding \
+         (windows-1251, utf-16le, utf-16be)"
+    )]
     InvalidUtf8 {
         /// The row (CSV) or line (JSON) where the first invalid byte is.
         row: u64,

@@ -14,9 +14,11 @@
 //!
 //! - **CSV**, streamed record by record. The delimiter (`,` `;` tab `|`) is chosen from the
 //!   first 64 KiB: the one that splits lines into the same number (two or more) of fields most
-//!   often. Quoted fields (with delimiters, quotes and line breaks inside), UTF-8 with or
-//!   without BOM, LF, CRLF or CR line ends and blank lines are all read. Text that is not
-//!   UTF-8 refuses the file ([`ImportError::InvalidUtf8`]).
+//!   often. Quoted fields (with delimiters, quotes and line breaks inside), LF, CRLF or CR
+//!   line ends and blank lines are all read. The encoding is [`ImportOptions::encoding`], or
+//!   recognised ([`TextEncoding::detect`]): UTF-8 with or without BOM, UTF-16 with BOM (Excel's
+//!   "Unicode text"), or Windows-1251 (Excel's CSV on a Russian-language Windows). Other text
+//!   that is not UTF-8 refuses the file ([`ImportError::InvalidUtf8`]).
 //! - **XLSX**, with calamine: the first worksheet, or the one named in
 //!   [`ImportOptions::sheet`]; cells are streamed. Numbers that are integers read as integer
 //!   text (`79161234567`, never `7.9161234567E+10` or `79161234567.0`). A ZIP that is not a
@@ -105,7 +107,7 @@ mod tests;
 pub use columns::{ColumnMapping, ColumnRef, ColumnRole, ColumnUse, Detection};
 pub use delimited::DELIMITERS;
 pub use error::{ImportError, Result};
-pub use input::FileFormat;
+pub use input::{FileFormat, TextEncoding};
 pub use report::{
     ImportContext, ImportReport, KeySet, MAX_ERROR_VALUE_CHARS, RowError, SkipReason, SkippedRow,
 };
@@ -147,6 +149,8 @@ pub struct ImportOptions {
     pub format: Option<FileFormat>,
     /// The CSV delimiter; `None` detects it.
     pub delimiter: Option<u8>,
+    /// The character encoding of a CSV file; `None` detects it ([`TextEncoding::detect`]).
+    pub encoding: Option<TextEncoding>,
     /// The worksheet of an XLSX file; `None` takes the first.
     pub sheet: Option<String>,
     /// Whether the first row of a CSV file or worksheet is a header; `None` detects it. (JSON
@@ -168,6 +172,7 @@ impl ImportOptions {
             source: TargetSource::FileUpload,
             format: None,
             delimiter: None,
+            encoding: None,
             sheet: None,
             has_header: None,
             mapping: None,
@@ -185,7 +190,8 @@ pub fn import<R: Read>(
 ) -> Result<ImportReport> {
     let mut input = input::LimitedReader::new(reader, opts.limits.max_bytes);
     let mut head = Vec::with_capacity(input::PREFIX_LEN);
-    input::fill(&mut input, &mut head, input::PREFIX_LEN)?;
+    let limit = input.limit();
+    input::fill(&mut input, &mut head, input::PREFIX_LEN, limit)?;
     let format = match opts.format {
         Some(f) => f,
         None => FileFormat::sniff(&head)?,

@@ -108,11 +108,19 @@ proptest! {
         header in any::<bool>(),
         crlf in any::<bool>(),
         bom in any::<bool>(),
+        utf16 in any::<bool>(),
     ) {
         let cols = rows.first().map_or(1, Vec::len);
         let names: Vec<String> = (0..cols).map(|i| format!("h{i}")).collect();
         let mut bytes = if bom { input::BOM.to_vec() } else { Vec::new() };
         bytes.extend(write_csv(header.then_some(&names[..]), &rows, delimiter, crlf));
+        if utf16 {
+            // The same text as UTF-16LE with its BOM, recognised and transcoded.
+            let text = String::from_utf8(bytes).expect("written as UTF-8");
+            let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+            bytes = vec![0xFF, 0xFE];
+            bytes.extend(text.encode_utf16().flat_map(u16::to_le_bytes));
+        }
         let mut o = opts();
         o.format = Some(FileFormat::Csv);
         o.delimiter = Some(delimiter);
@@ -151,13 +159,17 @@ proptest! {
     /// Arbitrary bytes, in any format, never panic.
     #[test]
     fn arbitrary_bytes_never_panic(
-        head in prop::sample::select(vec![&b""[..], b"[", b"{", b"PK\x03\x04", b"\xEF\xBB\xBF", b"\xD0\xCF\x11\xE0"]),
+        head in prop::sample::select(vec![&b""[..], b"[", b"{", b"PK\x03\x04", b"\xEF\xBB\xBF", b"\xD0\xCF\x11\xE0", b"\xFF\xFE", b"\xFE\xFF", b"\xC8\xEC\xFF;"]),
         body in prop::collection::vec(any::<u8>(), 0..600),
         limit in 1u64..2_000,
+        encoding in prop::option::of(prop::sample::select(vec![
+            TextEncoding::Utf8, TextEncoding::Utf16Le, TextEncoding::Utf16Be, TextEncoding::Windows1251,
+        ])),
     ) {
         let mut bytes = head.to_vec();
         bytes.extend(body);
         let mut o = opts();
+        o.encoding = encoding;
         o.limits.max_bytes = limit;
         o.limits.max_rows = 50;
         if let Ok(r) = import_bytes(&bytes, &o, ImportContext::EMPTY) {

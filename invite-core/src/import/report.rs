@@ -6,7 +6,7 @@ use std::hash::BuildHasher;
 use serde::{Deserialize, Serialize};
 
 use super::columns::{ColumnUse, Detection};
-use super::input::FileFormat;
+use super::input::{FileFormat, TextEncoding};
 use crate::domain::NewTarget;
 
 /// Longest value, in characters, repeated in a [`RowError`]; longer ones end with `…`.
@@ -64,6 +64,9 @@ pub struct ImportReport {
     pub format: FileFormat,
     /// The CSV delimiter used.
     pub delimiter: Option<char>,
+    /// The character encoding a CSV file was read in.
+    #[serde(default)]
+    pub encoding: Option<TextEncoding>,
     /// The worksheet read.
     pub sheet: Option<String>,
     /// Whether column names came from a header: the first row, or JSON object keys.

@@ -302,13 +302,68 @@ fn json_errors() {
 }
 
 #[test]
-fn invalid_utf8_csv_is_refused() {
+fn windows_1251_csv_from_excel_is_recognised() {
+    let r = run("cp1251_ru.csv", &opts());
+    assert_eq!(r.encoding, Some(TextEncoding::Windows1251));
+    assert_eq!(r.delimiter, Some(';'));
+    assert!(r.header);
+    assert_eq!(role_label(&r, ColumnRole::Username), Some("Ник"));
+    assert_eq!(role_label(&r, ColumnRole::Phone), Some("Телефон"));
+    assert_eq!(counts(&r), (4, 3, 1, 0, 0));
+    assert_eq!(ids(&r), ["@ivan_petrov", "@anna_smirnova", "+79031112233"]);
+    assert_eq!(r.targets[0].first_name.as_deref(), Some("Иван"));
+    assert_eq!(r.targets[1].last_name.as_deref(), Some("Смирнова"));
     assert_eq!(
-        run_err("latin1.csv", &opts()),
+        r.errors,
+        [RowError {
+            row: 4,
+            column: "Ник".into(),
+            value: "@ёж".into(),
+            reason: "invalid username: must be 5 to 32 characters".into(),
+        }]
+    );
+    // Named explicitly, the same.
+    let mut o = opts();
+    o.encoding = Some(TextEncoding::Windows1251);
+    assert_eq!(ids(&run("cp1251_ru.csv", &o)), ids(&r));
+    // Named as UTF-8, refused at the first non-UTF-8 row.
+    o.encoding = Some(TextEncoding::Utf8);
+    assert_eq!(
+        run_err("cp1251_ru.csv", &o),
         ImportError::InvalidUtf8 { row: 1 }
     );
+}
+
+#[test]
+fn utf16_with_bom_is_transcoded() {
+    // Excel's "Unicode text": UTF-16LE with BOM, tab-delimited, CRLF.
+    let r = run("unicode_text_utf16le.txt", &opts());
+    assert_eq!(r.encoding, Some(TextEncoding::Utf16Le));
+    assert_eq!(r.delimiter, Some('\t'));
+    assert_eq!(role_label(&r, ColumnRole::Username), Some("Логин"));
+    assert_eq!(counts(&r), (3, 3, 0, 0, 0));
+    assert_eq!(ids(&r), ["@ivan_petrov", "@anna_smirnova", "+79031112233"]);
+    assert_eq!(r.targets[2].first_name.as_deref(), Some("Олег"));
+
+    let r = run("utf16be.csv", &opts());
+    assert_eq!(r.encoding, Some(TextEncoding::Utf16Be));
+    assert_eq!(r.delimiter, Some(','));
+    assert_eq!(counts(&r), (2, 2, 0, 0, 0));
+    assert_eq!(r.targets[1].full_name.as_deref(), Some("Анна"));
+}
+
+#[test]
+fn other_non_utf8_csv_is_refused_unless_named() {
+    // Latin-1 is not guessed: its accented letters sit inside Latin words.
     let e = run_err("latin1.csv", &opts());
-    assert!(e.to_string().contains("not valid UTF-8"));
+    assert_eq!(e, ImportError::InvalidUtf8 { row: 2 });
+    assert!(e.to_string().contains("not valid UTF-8"), "{e}");
+    assert!(e.to_string().contains("windows-1251"), "{e}");
+    // The caller may still name an encoding; the identifiers are ASCII and survive it.
+    let mut o = opts();
+    o.encoding = Some(TextEncoding::Windows1251);
+    let r = run("latin1.csv", &o);
+    assert_eq!(ids(&r), ["@jose_maria", "@hans_mueller"]);
 }
 
 #[test]
@@ -404,7 +459,13 @@ fn archives_that_are_not_workbooks() {
 
 #[test]
 fn byte_limit_stops_reading() {
-    for name in ["quoted_blank.csv", "objects.json", "mixed.xlsx"] {
+    for name in [
+        "quoted_blank.csv",
+        "objects.json",
+        "mixed.xlsx",
+        "cp1251_ru.csv",
+        "unicode_text_utf16le.txt",
+    ] {
         let bytes = fixture(name);
         let mut o = opts();
         o.limits.max_bytes = bytes.len() as u64 - 1;

@@ -10,7 +10,7 @@ use super::report::{
     ImportContext, ImportReport, RowError, SkipReason, SkippedRow, truncate_value,
 };
 use super::table::RawRow;
-use super::{FileFormat, ImportOptions};
+use super::{FileFormat, ImportOptions, TextEncoding};
 use crate::domain::{NewTarget, Phone, PlatformUserId, TargetIdentifier, Username};
 
 /// Data rows looked at, after the first row, to decide the header and the columns.
@@ -73,6 +73,7 @@ impl<'a> Pipeline<'a> {
             report: ImportReport {
                 format,
                 delimiter: None,
+                encoding: None,
                 sheet: None,
                 header: false,
                 detection: columns::Detection::Header,
@@ -97,6 +98,10 @@ impl<'a> Pipeline<'a> {
 
     pub(crate) fn set_delimiter(&mut self, delimiter: u8) {
         self.report.delimiter = Some(char::from(delimiter));
+    }
+
+    pub(crate) fn set_encoding(&mut self, encoding: TextEncoding) {
+        self.report.encoding = Some(encoding);
     }
 
     pub(crate) fn set_sheet(&mut self, sheet: String) {

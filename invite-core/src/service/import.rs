@@ -22,7 +22,7 @@ use crate::domain::{
 };
 use crate::import::{
     ColumnMapping, FileFormat, ImportContext, ImportError, ImportLimits, ImportOptions,
-    ImportReport, import_bytes,
+    ImportReport, TextEncoding, import_bytes,
 };
 use crate::ports::SuppressionEntry;
 
@@ -41,6 +41,8 @@ pub struct ReadOptions {
     pub format: Option<FileFormat>,
     /// The CSV delimiter.
     pub delimiter: Option<u8>,
+    /// The character encoding of a CSV file.
+    pub encoding: Option<TextEncoding>,
     /// The worksheet of an XLSX file.
     pub sheet: Option<String>,
     /// Whether the first row is a header.
@@ -88,6 +90,7 @@ impl Campaigns {
         ImportOptions {
             format: read.format,
             delimiter: read.delimiter,
+            encoding: read.encoding,
             sheet: read.sheet.clone(),
             has_header: read.has_header,
             mapping: read.mapping.clone(),

@@ -158,6 +158,27 @@ async fn a_file_is_counted_then_appended(db: Db) {
         .await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.json::<Value>().await.unwrap()["format"], "json");
+
+    // A CSV saved by Excel on a Russian-language Windows: Windows-1251, recognised.
+    let cp1251 = fixture("cp1251_ru.csv");
+    let r = s
+        .upload("/import/validate", 1, form(&cp1251, "people.csv", &[]))
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["encoding"], "windows-1251", "{v}");
+    assert_eq!(v["delimiter"], ";");
+    assert_eq!(counts(&v), [4, 3, 1, 0, 0, 0], "{v}");
+    assert_eq!(v["errors"][0]["value"], "@ёж");
+    // Named as UTF-8 by the caller, it is refused.
+    let fields = vec![("encoding", "utf-8".to_owned())];
+    let p = problem(
+        s.upload("/import/validate", 1, form(&cp1251, "people.csv", &fields))
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert!(p["detail"].as_str().unwrap().contains("UTF-8"), "{p}");
 }
 
 async fn refusals_write_nothing(db: Db) {
@@ -236,6 +257,13 @@ async fn refusals_write_nothing(db: Db) {
     )
     .await;
     assert_eq!(p["errors"][0]["field"], "delimiter");
+    let p = problem(
+        s.import(1, id, FILE, &[("encoding", "koi8-r".to_owned())])
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert_eq!(p["errors"][0]["field"], "encoding");
 
     // A task that is not PENDING or PAUSED: 409 with its status.
     let r = s.post(&format!("/tasks/{id}/cancel"), 1, None).await;
