@@ -4,7 +4,7 @@
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use invite_core::SystemClock;
 use invite_core::domain::{AccountId, GroupRef};
@@ -27,7 +27,7 @@ async fn closed_port() -> u16 {
 }
 
 #[tokio::test]
-async fn a_closed_port_gives_a_prompt_transient_io_error() {
+async fn a_closed_port_gives_a_transient_io_error() {
     let port = closed_port().await;
     let session = SessionString::parse(&telethon_session(Ipv4Addr::LOCALHOST, port)).unwrap();
     assert_eq!(
@@ -35,17 +35,11 @@ async fn a_closed_port_gives_a_prompt_transient_io_error() {
         SocketAddr::from((Ipv4Addr::LOCALHOST, port))
     );
     let api = GrammersApi::start(&session, 2040, &ClientParams::default());
-    let started = Instant::now();
+    // That nothing is retried behind the engine's back is counted by the next test.
     let err = tokio::time::timeout(Duration::from_secs(10), api.get_me())
         .await
         .expect("no hang")
         .unwrap_err();
-    // grammers' default policy would sleep 1 s and retry once after an I/O error.
-    assert!(
-        started.elapsed() < Duration::from_millis(900),
-        "{:?}",
-        started.elapsed()
-    );
     assert_eq!(err, ApiError::Io(std::io::ErrorKind::ConnectionRefused));
     // Nothing left: a retry is safe, even for a write.
     for kind in [CallKind::Read, CallKind::Write] {
@@ -97,12 +91,10 @@ async fn a_connection_dropped_by_the_peer_is_not_retried() {
         id: 1,
         access_hash: 2,
     };
-    let started = Instant::now();
     let err = tokio::time::timeout(Duration::from_secs(10), api.send_message(user, "hi", 7))
         .await
         .expect("no hang")
         .unwrap_err();
-    assert!(started.elapsed() < Duration::from_secs(2));
     // The request may have been delivered: a write is ambiguous, a read would be retried.
     assert!(
         matches!(err, ApiError::Io(_) | ApiError::BadResponse),
@@ -116,7 +108,8 @@ async fn a_connection_dropped_by_the_peer_is_not_retried() {
         classify(&err, CallKind::Read).class(),
         ErrorClass::Transient
     );
-    // Give a hidden retry time to show up: there must be none.
+    // grammers' default policy would sleep 1 s and reconnect once after an I/O error: give
+    // such a hidden retry time to show up. There must be none.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(accepted.load(Ordering::SeqCst), 1);
     api.disconnect().await;
