@@ -197,6 +197,22 @@ impl TaskStore for MeteredStore {
         Ok(task)
     }
 
+    async fn transition_capped(
+        &self,
+        user: UserId,
+        id: TaskId,
+        event: TaskEvent,
+        max_running: u64,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Task> {
+        let task = self
+            .inner
+            .transition_capped(user, id, event, max_running, now)
+            .await?;
+        self.entered(&task);
+        Ok(task)
+    }
+
     async fn add_targets(
         &self,
         user: UserId,

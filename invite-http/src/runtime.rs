@@ -351,6 +351,7 @@ impl Runtime {
             [sandbox as Arc<_>],
             EngineConfig {
                 worker_id: "invite-http-embedded".to_owned(),
+                max_running_tasks: Some(config.limits.max_running_tasks as u64),
                 ..EngineConfig::default()
             },
         ));

@@ -51,6 +51,12 @@ pub enum Error {
     /// An idempotency key reused with another request.
     #[error("idempotency key reused with a different request")]
     IdempotencyMismatch,
+    /// The owner already runs as many tasks as a capped transition allows.
+    #[error("the owner already runs {running} tasks")]
+    RunningLimit {
+        /// Tasks of the owner `IN_PROGRESS`.
+        running: u64,
+    },
     /// A value the caller gave breaks a rule of the store.
     #[error("invalid data: {0}")]
     Invalid(String),
@@ -125,6 +131,7 @@ impl From<Error> for StoreError {
             Error::NotFound | Error::Database(sqlx::Error::RowNotFound) => StoreError::NotFound,
             Error::Conflict { current } => StoreError::Conflict { current },
             Error::IdempotencyMismatch => StoreError::IdempotencyMismatch,
+            Error::RunningLimit { running } => StoreError::RunningLimit { running },
             Error::Invalid(msg) => StoreError::Invalid(msg),
             e if e.is_retryable() => StoreError::Unavailable(e.to_string()),
             e => StoreError::Backend(e.to_string()),

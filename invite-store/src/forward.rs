@@ -54,6 +54,17 @@ macro_rules! forward_task_store {
                 Ok(transition(&self.pool, user, id, event, reason, now).await?)
             }
 
+            async fn transition_capped(
+                &self,
+                user: UserId,
+                id: TaskId,
+                event: TaskEvent,
+                max_running: u64,
+                now: DateTime<Utc>,
+            ) -> StoreResult<Task> {
+                Ok(transition_capped(&self.pool, user, id, event, max_running, now).await?)
+            }
+
             async fn add_targets(
                 &self,
                 user: UserId,

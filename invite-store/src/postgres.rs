@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use invite_core::async_trait;
 use invite_core::domain::{
     AccountId, ExecutionLog, Lane, LaneStats, NewExecutionLog, NewTarget, NewTask, Platform,
-    Target, TargetId, TargetIdentifier, Task, TaskEvent, TaskId, TaskUpdate, UserId,
+    Target, TargetId, TargetIdentifier, Task, TaskEvent, TaskId, TaskStatus, TaskUpdate, UserId,
 };
 use invite_core::limits::LimitPolicy;
 use invite_core::ports::{
@@ -347,6 +347,52 @@ async fn transition(
     let mut conn = pool.acquire().await?;
     let task = fetch_task(&mut conn, user, id).await?;
     let plan = TransitionPlan::new(&task, event, reason, now)?;
+    write_transition(&mut conn, user, id, &plan, now).await
+}
+
+/// A transition into `IN_PROGRESS` under the owner's cap. Every capped transition of one
+/// owner takes the same transaction-scoped advisory lock first, so the count it reads cannot
+/// change before its write commits.
+async fn transition_capped(
+    pool: &PgPool,
+    user: UserId,
+    id: TaskId,
+    event: TaskEvent,
+    max_running: u64,
+    now: DateTime<Utc>,
+) -> Result<Task> {
+    let mut tx = pool.begin().await?;
+    let task = fetch_task(&mut tx, user, id).await?;
+    let plan = TransitionPlan::new(&task, event, None, now)?;
+    if plan.status == TaskStatus::InProgress {
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('invite_running_tasks', $1))")
+            .bind(user.get())
+            .execute(&mut *tx)
+            .await?;
+        let running: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM invite_tasks WHERE user_id = $1 AND status = 'IN_PROGRESS'",
+        )
+        .bind(user.get())
+        .fetch_one(&mut *tx)
+        .await?;
+        let running = u64::try_from(running).unwrap_or(0);
+        if running >= max_running {
+            return Err(Error::RunningLimit { running });
+        }
+    }
+    let task = write_transition(&mut tx, user, id, &plan, now).await?;
+    tx.commit().await?;
+    Ok(task)
+}
+
+/// Writes a planned transition as a compare-and-swap on the status it was planned from.
+async fn write_transition(
+    conn: &mut PgConnection,
+    user: UserId,
+    id: TaskId,
+    plan: &TransitionPlan,
+    now: DateTime<Utc>,
+) -> Result<Task> {
     let row: Option<TaskRow> = sqlx::query_as(&format!(
         "UPDATE invite_tasks SET status = $3::taskstatus, status_reason = $4, \
              start_requested = $5, started_at = $6, finished_at = $7, updated_at = $8 \
@@ -366,7 +412,7 @@ async fn transition(
     .await?;
     match row {
         Some(row) => row.try_into(),
-        None => Err(conflict(&task_status(&mut conn, user, id, false).await?)),
+        None => Err(conflict(&task_status(conn, user, id, false).await?)),
     }
 }
 

@@ -14,7 +14,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use invite_core::async_trait;
 use invite_core::domain::{
     AccountId, ExecutionLog, Lane, LaneStats, NewExecutionLog, NewTarget, NewTask, Platform,
-    Target, TargetId, TargetIdentifier, Task, TaskEvent, TaskId, TaskUpdate, UserId,
+    Target, TargetId, TargetIdentifier, Task, TaskEvent, TaskId, TaskStatus, TaskUpdate, UserId,
 };
 use invite_core::limits::LimitPolicy;
 use invite_core::ports::{
@@ -444,6 +444,47 @@ async fn transition(
     let mut conn = pool.acquire().await?;
     let task = fetch_task(&mut conn, user, id).await?;
     let plan = TransitionPlan::new(&task, event, reason, now)?;
+    write_transition(&mut conn, user, id, &plan, now).await
+}
+
+/// A transition into `IN_PROGRESS` under the owner's cap: the count and the write share one
+/// `BEGIN IMMEDIATE` transaction, which no other writer can interleave with.
+async fn transition_capped(
+    pool: &SqlitePool,
+    user: UserId,
+    id: TaskId,
+    event: TaskEvent,
+    max_running: u64,
+    now: DateTime<Utc>,
+) -> Result<Task> {
+    let mut tx = pool.begin_with(IMMEDIATE).await?;
+    let task = fetch_task(&mut tx, user, id).await?;
+    let plan = TransitionPlan::new(&task, event, None, now)?;
+    if plan.status == TaskStatus::InProgress {
+        let running: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM invite_tasks WHERE user_id = $1 AND status = 'IN_PROGRESS'",
+        )
+        .bind(user.get())
+        .fetch_one(&mut *tx)
+        .await?;
+        let running = u64::try_from(running).unwrap_or(0);
+        if running >= max_running {
+            return Err(Error::RunningLimit { running });
+        }
+    }
+    let task = write_transition(&mut tx, user, id, &plan, now).await?;
+    tx.commit().await?;
+    Ok(task)
+}
+
+/// Writes a planned transition as a compare-and-swap on the status it was planned from.
+async fn write_transition(
+    conn: &mut SqliteConnection,
+    user: UserId,
+    id: TaskId,
+    plan: &TransitionPlan,
+    now: DateTime<Utc>,
+) -> Result<Task> {
     let row: Option<TaskRow> = sqlx::query_as(&format!(
         "UPDATE invite_tasks SET status = $3, status_reason = $4, start_requested = $5, \
              started_at = $6, finished_at = $7, updated_at = $8 \
@@ -463,7 +504,7 @@ async fn transition(
     .await?;
     match row {
         Some(row) => row.try_into(),
-        None => Err(conflict(&task_status(&mut conn, user, id).await?)),
+        None => Err(conflict(&task_status(conn, user, id).await?)),
     }
 }
 

@@ -66,6 +66,10 @@ pub struct EngineConfig {
     pub max_parallel_steps: usize,
     /// Seed of message `random_id`s and jitter.
     pub seed: u64,
+    /// A scheduled task starts only while its owner runs fewer tasks than this (it waits for
+    /// a free slot otherwise); `None` starts it regardless. The API's limit of running tasks
+    /// per user belongs here too.
+    pub max_running_tasks: Option<u64>,
 }
 
 impl Default for EngineConfig {
@@ -81,6 +85,7 @@ impl Default for EngineConfig {
             idle_poll: TimeDelta::seconds(30),
             max_parallel_steps: 16,
             seed: 0x1_0b17_e5e5,
+            max_running_tasks: None,
         }
     }
 }
@@ -278,17 +283,12 @@ impl Engine {
                     next = earliest(next, Some(at));
                     continue;
                 }
-                match self
-                    .transition(
-                        &task,
-                        TaskEvent::Start {
-                            scheduled_later: false,
-                        },
-                        None,
-                    )
-                    .await
-                {
+                match self.start_scheduled(&task, now).await {
                     Ok(t) => running.push(t),
+                    Err(e @ StoreError::RunningLimit { .. }) => {
+                        debug!(task.id = %task.id, error = %e, "scheduled start waits for a free slot");
+                        next = earliest(next, Some(now + self.config.idle_poll));
+                    }
                     Err(e) => debug!(task.id = %task.id, error = %e, "scheduled start skipped"),
                 }
             } else if task.is_runnable(now) {
@@ -529,6 +529,22 @@ impl Engine {
         {
             Ok(_) | Err(StoreError::Conflict { .. }) => Ok(()),
             Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Starts a scheduled task that is due, within the owner's running-task limit.
+    async fn start_scheduled(&self, task: &Task, now: DateTime<Utc>) -> Result<Task, StoreError> {
+        let event = TaskEvent::Start {
+            scheduled_later: false,
+        };
+        match self.config.max_running_tasks {
+            Some(max) => {
+                self.parts
+                    .store
+                    .transition_capped(task.user_id, task.id, event, max, now)
+                    .await
+            }
+            None => self.transition(task, event, None).await,
         }
     }
 

@@ -41,6 +41,58 @@ struct Inner {
 }
 
 impl Inner {
+    /// A state-machine event as a compare-and-swap; with a cap, a task that would run is
+    /// refused while the owner already runs `max_running` tasks.
+    fn transition(
+        &mut self,
+        user: UserId,
+        id: TaskId,
+        event: TaskEvent,
+        reason: Option<String>,
+        now: DateTime<Utc>,
+        max_running: Option<u64>,
+    ) -> StoreResult<Task> {
+        let current = self.owned_task(user, id)?.status;
+        let next = current
+            .apply(event)
+            .map_err(|_| StoreError::Conflict { current })?;
+        if let Some(max) = max_running
+            && next == TaskStatus::InProgress
+        {
+            let running = self
+                .tasks
+                .values()
+                .filter(|t| t.user_id == user && t.status == TaskStatus::InProgress)
+                .count() as u64;
+            if running >= max {
+                return Err(StoreError::RunningLimit { running });
+            }
+        }
+        let task = self.tasks.get_mut(&id).ok_or(StoreError::NotFound)?;
+        task.status = next;
+        task.updated_at = now;
+        match event {
+            TaskEvent::Start {
+                scheduled_later: true,
+            } => task.start_requested = true,
+            TaskEvent::Start {
+                scheduled_later: false,
+            } => {
+                task.start_requested = false;
+                task.started_at.get_or_insert(now);
+                task.status_reason = None;
+            }
+            TaskEvent::Resume => task.status_reason = None,
+            TaskEvent::Pause | TaskEvent::Fail | TaskEvent::Cancel | TaskEvent::Complete => {
+                task.status_reason = reason;
+            }
+        }
+        if next.is_terminal() {
+            task.finished_at = Some(now);
+        }
+        Ok(task.clone())
+    }
+
     fn owned_task(&self, user: UserId, id: TaskId) -> StoreResult<&Task> {
         self.tasks
             .get(&id)
@@ -274,34 +326,19 @@ impl TaskStore for MemoryStore {
         reason: Option<String>,
         now: DateTime<Utc>,
     ) -> StoreResult<Task> {
-        let mut inner = self.lock();
-        let current = inner.owned_task(user, id)?.status;
-        let next = current
-            .apply(event)
-            .map_err(|_| StoreError::Conflict { current })?;
-        let task = inner.tasks.get_mut(&id).ok_or(StoreError::NotFound)?;
-        task.status = next;
-        task.updated_at = now;
-        match event {
-            TaskEvent::Start {
-                scheduled_later: true,
-            } => task.start_requested = true,
-            TaskEvent::Start {
-                scheduled_later: false,
-            } => {
-                task.start_requested = false;
-                task.started_at.get_or_insert(now);
-                task.status_reason = None;
-            }
-            TaskEvent::Resume => task.status_reason = None,
-            TaskEvent::Pause | TaskEvent::Fail | TaskEvent::Cancel | TaskEvent::Complete => {
-                task.status_reason = reason;
-            }
-        }
-        if next.is_terminal() {
-            task.finished_at = Some(now);
-        }
-        Ok(task.clone())
+        self.lock().transition(user, id, event, reason, now, None)
+    }
+
+    async fn transition_capped(
+        &self,
+        user: UserId,
+        id: TaskId,
+        event: TaskEvent,
+        max_running: u64,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Task> {
+        self.lock()
+            .transition(user, id, event, None, now, Some(max_running))
     }
 
     async fn add_targets(

@@ -33,6 +33,12 @@ pub enum StoreError {
     /// The idempotency key was used before with another request body.
     #[error("idempotency key reused with a different request")]
     IdempotencyMismatch,
+    /// The owner already runs as many tasks as [`TaskStore::transition_capped`] allows.
+    #[error("the owner already runs {running} tasks")]
+    RunningLimit {
+        /// Tasks of the owner `IN_PROGRESS`.
+        running: u64,
+    },
     /// Data that breaks a rule of the store.
     #[error("invalid data: {0}")]
     Invalid(String),
@@ -227,6 +233,19 @@ pub trait TaskStore: Send + Sync + std::fmt::Debug {
         id: TaskId,
         event: TaskEvent,
         reason: Option<String>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Task>;
+
+    /// [`transition`](Self::transition) for an event that may set the task running (a start
+    /// or a resume): when the task would become `IN_PROGRESS`, it is taken only while the
+    /// owner has fewer than `max_running` tasks `IN_PROGRESS` (else `RunningLimit`), checked
+    /// and written atomically with respect to every other caller, in any process.
+    async fn transition_capped(
+        &self,
+        user: UserId,
+        id: TaskId,
+        event: TaskEvent,
+        max_running: u64,
         now: DateTime<Utc>,
     ) -> StoreResult<Task>;
 

@@ -163,6 +163,12 @@ impl ServiceError {
             StoreError::NotFound => ServiceError::NotFound,
             StoreError::Conflict { current } => ServiceError::Conflict { action, current },
             StoreError::IdempotencyMismatch => ServiceError::IdempotencyMismatch,
+            // Mapped with the configured maximum where the capped transition is made.
+            StoreError::RunningLimit { running } => ServiceError::LimitExceeded {
+                limit: Limit::MaxRunningTasks,
+                max: running,
+                actual: running + 1,
+            },
             StoreError::Invalid(m) => ServiceError::Validation(vec![FieldError {
                 field: "body".to_owned(),
                 message: m,
@@ -226,7 +232,6 @@ pub struct Campaigns {
     import_limits: ImportLimits,
     policies: HashMap<Platform, LimitPolicy>,
     waker: Option<Arc<dyn Waker>>,
-    start_gate: tokio::sync::Mutex<()>,
 }
 
 impl Campaigns {
@@ -239,7 +244,6 @@ impl Campaigns {
             import_limits: ImportLimits::default(),
             policies: HashMap::new(),
             waker: None,
-            start_gate: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -547,39 +551,29 @@ impl Campaigns {
                 current: e.from,
             })?;
         let runs_now = next == TaskStatus::InProgress;
-        // Starts and resumes of one process pass one at a time, so two of them cannot both
-        // take the user's last running slot.
-        let _gate = if runs_now {
-            Some(self.start_gate.lock().await)
-        } else {
-            None
-        };
-        if runs_now {
-            let running = self
-                .list(
-                    user,
-                    &TaskFilter {
-                        status: Some(TaskStatus::InProgress),
-                        ..TaskFilter::default()
-                    },
-                )
-                .await?
-                .len();
-            if running >= self.limits.max_running_tasks {
-                return Err(ServiceError::LimitExceeded {
-                    limit: Limit::MaxRunningTasks,
-                    max: self.limits.max_running_tasks as u64,
-                    actual: running as u64 + 1,
-                });
-            }
-        }
         let now = self.parts.clock.now();
-        let task = self
-            .parts
-            .store
-            .transition(user, task.id, event, None, now)
-            .await
-            .map_err(|e| ServiceError::from_store(e, event.as_str()))?;
+        let max = self.limits.max_running_tasks as u64;
+        let written = if runs_now {
+            // The store counts and writes at once, so that starts racing in any number of
+            // processes cannot together pass the user's limit.
+            self.parts
+                .store
+                .transition_capped(user, task.id, event, max, now)
+                .await
+        } else {
+            self.parts
+                .store
+                .transition(user, task.id, event, None, now)
+                .await
+        };
+        let task = written.map_err(|e| match e {
+            StoreError::RunningLimit { running } => ServiceError::LimitExceeded {
+                limit: Limit::MaxRunningTasks,
+                max,
+                actual: running + 1,
+            },
+            e => ServiceError::from_store(e, event.as_str()),
+        })?;
         if runs_now || task.start_requested {
             self.nudge(&task).await;
         }

@@ -28,6 +28,7 @@ macro_rules! contract_suite {
                 tasks::delete_task_cascades_but_not_while_running,
                 tasks::transitions_follow_the_state_machine,
                 tasks::concurrent_transitions_have_one_winner,
+                tasks::running_cap_holds_for_racers_in_every_process,
                 tasks::another_users_task_is_not_found,
                 targets::add_targets_counts_duplicates_of_the_task_and_the_batch,
                 targets::add_targets_in_bulk_spans_several_statements,

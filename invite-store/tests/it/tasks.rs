@@ -474,6 +474,105 @@ pub async fn concurrent_transitions_have_one_winner(s: Ctx) {
     assert_eq!(won, 1);
 }
 
+pub async fn running_cap_holds_for_racers_in_every_process(s: Ctx) {
+    const CAP: u64 = 3;
+    let first = seed(&s, ALICE, vec![]).await;
+    let mut racing = Vec::new();
+    for _ in 0..6 {
+        racing.push(seed(&s, ALICE, vec![]).await);
+    }
+    // Bob's running tasks are his own.
+    for _ in 0..4 {
+        let bob = seed(&s, BOB, vec![]).await;
+        s.tasks
+            .transition(BOB, bob, START, None, t0())
+            .await
+            .unwrap();
+    }
+    let started = s
+        .tasks
+        .transition_capped(ALICE, first, START, CAP, t0())
+        .await
+        .unwrap();
+    assert_eq!(started.status, TaskStatus::InProgress);
+
+    // Six starts race from separate connections (as from separate processes) for two slots.
+    let mut racers = Vec::new();
+    for (i, id) in racing.iter().copied().enumerate() {
+        let handle = s.another().await;
+        racers.push(tokio::spawn(async move {
+            handle
+                .tasks
+                .transition_capped(ALICE, id, START, CAP, t0() + mins(i as i64))
+                .await
+        }));
+    }
+    let mut won = Vec::new();
+    for (id, r) in racing.iter().zip(racers) {
+        match r.await.unwrap() {
+            Ok(task) => {
+                assert_eq!(task.status, TaskStatus::InProgress);
+                won.push(*id);
+            }
+            Err(e) => assert_eq!(e, StoreError::RunningLimit { running: CAP }),
+        }
+    }
+    assert_eq!(won.len(), 2, "{won:?}");
+    let running = s
+        .tasks
+        .list_tasks(
+            ALICE,
+            &TaskFilter {
+                status: Some(TaskStatus::InProgress),
+                ..TaskFilter::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(running.len() as u64, CAP);
+
+    // A refused start left its task as it was.
+    let loser = *racing.iter().find(|id| !won.contains(id)).unwrap();
+    assert_eq!(
+        s.tasks.get_task(ALICE, loser).await.unwrap().status,
+        TaskStatus::Pending
+    );
+    // A start for later is not running: no slot needed.
+    let later = s
+        .tasks
+        .transition_capped(ALICE, loser, START_LATER, CAP, t0())
+        .await
+        .unwrap();
+    assert_eq!(later.status, TaskStatus::Pending);
+    assert!(later.start_requested);
+    // Pausing frees a slot; a resume takes one like a start.
+    s.tasks
+        .transition(ALICE, first, TaskEvent::Pause, None, t0())
+        .await
+        .unwrap();
+    s.tasks
+        .transition_capped(ALICE, loser, START, CAP, t0())
+        .await
+        .unwrap();
+    assert_eq!(
+        s.tasks
+            .transition_capped(ALICE, first, TaskEvent::Resume, CAP, t0())
+            .await
+            .unwrap_err(),
+        StoreError::RunningLimit { running: CAP }
+    );
+    // An illegal event is still a conflict, checked before the cap.
+    assert_eq!(
+        s.tasks
+            .transition_capped(ALICE, won[0], START, CAP, t0())
+            .await
+            .unwrap_err(),
+        StoreError::Conflict {
+            current: TaskStatus::InProgress
+        }
+    );
+}
+
 pub async fn another_users_task_is_not_found(s: Ctx) {
     let id = seed(&s, ALICE, members(0..2)).await;
     let a = acc("acc-1");

@@ -215,14 +215,25 @@ pub struct Harness {
     pub engine: Arc<Engine>,
     pub policy: LimitPolicy,
     pub accounts: usize,
+    cap: Option<u64>,
     ports: Ports,
 }
 
 impl Harness {
     pub fn new(ports: Ports, policy: LimitPolicy, accounts: usize) -> Self {
+        Self::with_running_cap(ports, policy, accounts, None)
+    }
+
+    /// An engine that starts scheduled tasks only while the user runs fewer than `cap`.
+    pub fn with_running_cap(
+        ports: Ports,
+        policy: LimitPolicy,
+        accounts: usize,
+        cap: Option<u64>,
+    ) -> Self {
         let clock = Arc::new(VirtualClock::auto(t0()));
         let strategy = Arc::new(Scripted::new(policy));
-        Self::assemble(clock, ports, strategy, policy, accounts)
+        Self::assemble(clock, ports, strategy, policy, accounts, cap)
     }
 
     fn assemble(
@@ -231,6 +242,7 @@ impl Harness {
         strategy: Arc<Scripted>,
         policy: LimitPolicy,
         accounts: usize,
+        cap: Option<u64>,
     ) -> Self {
         let manager = Arc::new(
             LocalAccountManager::new(ports.ledger.clone(), clock.clone(), 3)
@@ -250,6 +262,7 @@ impl Harness {
             // One step at a time: the same order of events on every store.
             EngineConfig {
                 max_parallel_steps: 1,
+                max_running_tasks: cap,
                 ..EngineConfig::default()
             },
         ));
@@ -262,6 +275,7 @@ impl Harness {
             engine,
             policy,
             accounts,
+            cap,
             ports,
         }
     }
@@ -275,6 +289,7 @@ impl Harness {
             self.strategy.clone(),
             self.policy,
             self.accounts,
+            self.cap,
         )
     }
 

@@ -103,6 +103,7 @@ on_every_store!(
     equal_priorities_take_turns,
     a_later_high_task_takes_the_account_at_its_next_step,
     scheduled_task_waits_for_its_time,
+    a_scheduled_task_waits_for_a_running_slot,
     a_campaign_on_real_limits_breaks_no_rule,
     target_errors_fail_the_target_and_the_account_goes_on,
     flood_wait_cools_the_account_and_returns_the_target_untouched,

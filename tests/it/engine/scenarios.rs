@@ -144,6 +144,54 @@ pub async fn scheduled_task_waits_for_its_time(ports: Ports) {
     assert_eq!(status(&h, id).await, TaskStatus::Completed);
 }
 
+pub async fn a_scheduled_task_waits_for_a_running_slot(ports: Ports) {
+    let h = Harness::with_running_cap(ports, simple_policy(), 1, Some(1));
+    let first = h
+        .task(
+            Priority::Medium,
+            invite("@group_a"),
+            &["person_a1", "person_a2", "person_a3"],
+        )
+        .await;
+    let second = h
+        .task(Priority::High, invite("@group_b"), &["person_b1"])
+        .await;
+    h.store
+        .update_task(
+            USER,
+            second,
+            invite_core::domain::TaskUpdate {
+                scheduled_at: Some(Some(t0() + TimeDelta::minutes(1))),
+                ..Default::default()
+            },
+            t0(),
+        )
+        .await
+        .unwrap();
+    h.store
+        .transition(
+            USER,
+            second,
+            invite_core::domain::TaskEvent::Start {
+                scheduled_later: true,
+            },
+            None,
+            t0(),
+        )
+        .await
+        .unwrap();
+    h.start(first).await;
+    h.run().await;
+    let a = h.store.get_task(USER, first).await.unwrap();
+    let b = h.store.get_task(USER, second).await.unwrap();
+    assert_eq!(a.status, TaskStatus::Completed);
+    assert_eq!(b.status, TaskStatus::Completed);
+    // Due after a minute, it started only once the user's one running slot was free.
+    let (a_done, b_started) = (a.finished_at.unwrap(), b.started_at.unwrap());
+    assert!(a_done > t0() + TimeDelta::minutes(1), "{a_done}");
+    assert!(b_started >= a_done, "{b_started} < {a_done}");
+}
+
 pub async fn a_campaign_on_real_limits_breaks_no_rule(ports: Ports) {
     let h = Harness::new(ports, LimitPolicy::telegram(), 3);
     let a = h
