@@ -82,7 +82,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(task_report))
         .routes(routes!(task_logs))
         .routes(routes!(import_file).layer(DefaultBodyLimit::disable()))
-        .routes(routes!(validate_file).layer(DefaultBodyLimit::disable()))
+        .routes(routes!(validate_file, validate_identifiers).layer(DefaultBodyLimit::disable()))
         .routes(routes!(import_parsing))
         .routes(routes!(list_suppressions, suppress, unsuppress))
         .routes(routes!(suppress_file).layer(DefaultBodyLimit::disable()))
@@ -848,15 +848,7 @@ impl Upload {
             email: column("email_column")?,
         };
         let mapping = (mapping != ColumnMapping::default()).then_some(mapping);
-        let normalize =
-            match self.get("default_country") {
-                None => Default::default(),
-                Some(c) => invite_core::domain::NormalizeOptions {
-                    default_country: Some(invite_core::domain::Country::from_iso(c).ok_or_else(
-                        || ApiError::field("default_country", "unknown country code"),
-                    )?),
-                },
-            };
+        let normalize = normalize_options(self.get("default_country"))?;
         Ok(ImportRequest {
             read: ReadOptions {
                 format,
@@ -870,6 +862,20 @@ impl Upload {
             dedupe_days: parse_field::<u32>("dedupe_days", self.get("dedupe_days"))?,
         })
     }
+}
+
+/// Phone normalisation from the `default_country` field.
+fn normalize_options(
+    country: Option<&str>,
+) -> Result<invite_core::domain::NormalizeOptions, ApiError> {
+    let default_country = match country {
+        None => None,
+        Some(c) => Some(
+            invite_core::domain::Country::from_iso(c)
+                .ok_or_else(|| ApiError::field("default_country", "unknown country code"))?,
+        ),
+    };
+    Ok(invite_core::domain::NormalizeOptions { default_country })
 }
 
 fn max_upload(state: &AppState) -> u64 {
@@ -944,6 +950,65 @@ async fn validate_file(
     let request = upload.request()?;
     let s = campaigns(&state)
         .validate_file(user, task, upload.platform()?, upload.file()?, &request)
+        .await
+        .map_err(ApiError::Import)?;
+    Ok(Json(ImportView::new(
+        s.task_id.map(TaskId::get),
+        &s.report,
+        0,
+        s.dedupe_days,
+    )))
+}
+
+/// Check identifiers given in the query, with the rules and counts of a file.
+///
+/// The list is read as a one-column file: each identifier is a row (numbered from 1), valid,
+/// invalid (with the reason), a duplicate (of an earlier one, of the task's targets, or of
+/// someone reached within `dedupe_days`) or suppressed. Nothing is stored.
+#[utoipa::path(
+    get, path = "/import/validate", tag = "import",
+    params(ValidateQuery),
+    responses(
+        (status = 200, description = "The analysis", body = ImportView),
+        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such task of the caller", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "No identifiers, too many, or invalid fields", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+async fn validate_identifiers(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    ApiQuery(q): ApiQuery<ValidateQuery>,
+) -> Result<Json<ImportView>, ApiError> {
+    let identifiers: Vec<&str> = q
+        .identifiers
+        .as_deref()
+        .unwrap_or_default()
+        .split([',', '\n'])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
+    if identifiers.is_empty() {
+        return Err(ApiError::field(
+            "identifiers",
+            "give one or more identifiers, separated by commas",
+        ));
+    }
+    let platform =
+        parse_field::<Platform>("platform", q.platform.as_deref())?.unwrap_or(Platform::Telegram);
+    let request = ImportRequest {
+        read: ReadOptions {
+            format: Some(FileFormat::Json),
+            normalize: normalize_options(q.default_country.as_deref())?,
+            ..ReadOptions::default()
+        },
+        dedupe_days: q.dedupe_days,
+    };
+    let list = serde_json::Value::from(identifiers).to_string();
+    let task = q.task_id.map(TaskId::new);
+    let s = campaigns(&state)
+        .validate_file(user, task, platform, list.as_bytes(), &request)
         .await
         .map_err(ApiError::Import)?;
     Ok(Json(ImportView::new(

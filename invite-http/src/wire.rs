@@ -374,6 +374,24 @@ pub struct LogQuery {
     pub offset: Option<u32>,
 }
 
+/// People to check without a file (`GET /import/validate`).
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ValidateQuery {
+    /// Identifiers separated by commas or line breaks: `@name`, `t.me/name`, numeric ids,
+    /// phones (`+7 916 123-45-67`). Row numbers in the answer are positions in this list.
+    pub identifiers: Option<String>,
+    /// A task of the caller: its targets count as duplicates, its platform and
+    /// `dedupe_days` apply.
+    pub task_id: Option<i64>,
+    /// The platform when there is no task (default `telegram`).
+    pub platform: Option<String>,
+    /// ISO country of national phone numbers (`RU`: `8 916 …` → `+7916…`).
+    pub default_country: Option<String>,
+    /// Cross-task de-duplication window in days.
+    pub dedupe_days: Option<u32>,
+}
+
 /// Report format.
 #[derive(Debug, Clone, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]

@@ -404,7 +404,77 @@ async fn people_reached_recently_are_duplicates(db: Db) {
     assert_eq!(r.json::<Value>().await.unwrap()["valid"], 8);
 }
 
+async fn identifiers_in_the_query_are_validated(db: Db) {
+    let Some(s) = server(db).await else {
+        return;
+    };
+    // The task holds @person_00000 and @person_00001.
+    let id = s.create(1, task_body("Query", 2)).await;
+    let r = s
+        .post(
+            "/suppressions",
+            1,
+            Some(json!({"platform": "sandbox", "identifier": "@blocked_one"})),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let list = "@person_00000, https://t.me/new_one,@NEW_ONE,\n@blocked_one,1bad,8 (916) 123-45-67";
+    let query = |extra: &str| {
+        format!(
+            "/import/validate?identifiers={}{extra}",
+            list.replace(' ', "%20")
+                .replace('\n', "%0A")
+                .replace('+', "%2B")
+                .replace('(', "%28")
+                .replace(')', "%29")
+        )
+    };
+    let r = s
+        .get(&query(&format!("&task_id={id}&default_country=RU")), 1)
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let v: Value = r.json().await.unwrap();
+    // rows, valid, invalid, duplicate, suppressed, inserted
+    assert_eq!(counts(&v), [6, 2, 1, 2, 1, 0], "{v}");
+    assert_eq!(v["task_id"], id);
+    assert_eq!(
+        v["errors"][0],
+        json!({"row": 5, "column": v["errors"][0]["column"], "value": "1bad", "reason": v["errors"][0]["reason"]})
+    );
+    assert_eq!(s.total(1, id).await, 2, "nothing stored");
+
+    // Without a task, on the platform's suppression list; without a country, the national
+    // phone form is invalid.
+    let r = s.get(&query("&platform=sandbox"), 1).await;
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(counts(&v), [6, 2, 2, 1, 1, 0], "{v}");
+    assert!(v["task_id"].is_null());
+
+    // Refusals name the field; another user's task is not found.
+    for (q, field) in [
+        ("/import/validate", "identifiers"),
+        ("/import/validate?identifiers=%20,%20", "identifiers"),
+        (
+            "/import/validate?identifiers=@someone&platform=fax",
+            "platform",
+        ),
+        (
+            "/import/validate?identifiers=@someone&default_country=XX",
+            "default_country",
+        ),
+    ] {
+        let p = problem(s.get(q, 1).await, StatusCode::UNPROCESSABLE_ENTITY).await;
+        assert_eq!(p["errors"][0]["field"], field, "{q}: {p}");
+    }
+    problem(
+        s.get(&query(&format!("&task_id={id}")), 2).await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+}
+
 crate::on_every_store!(
+    identifiers_in_the_query_are_validated,
     a_file_is_counted_then_appended,
     refusals_write_nothing,
     the_suppression_list,

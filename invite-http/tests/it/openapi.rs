@@ -8,8 +8,9 @@ use serde_json::Value;
 
 use crate::helpers::{Db, server, task_body, token};
 
-/// SPEC §9, with the suppression list of the import issue.
-const SPEC_ROUTES: [(&str, &str); 24] = [
+/// SPEC §9 (with `GET /import/validate` for identifiers in the query), with the suppression
+/// list of the import issue.
+const SPEC_ROUTES: [(&str, &str); 25] = [
     ("post", "/api/v1/invite/tasks"),
     ("get", "/api/v1/invite/tasks"),
     ("get", "/api/v1/invite/tasks/{id}"),
@@ -25,6 +26,7 @@ const SPEC_ROUTES: [(&str, &str); 24] = [
     ("get", "/api/v1/invite/tasks/{id}/logs"),
     ("post", "/api/v1/invite/import/file"),
     ("post", "/api/v1/invite/import/validate"),
+    ("get", "/api/v1/invite/import/validate"),
     ("post", "/api/v1/invite/import/parsing"),
     ("get", "/api/v1/invite/suppressions"),
     ("post", "/api/v1/invite/suppressions"),
