@@ -916,12 +916,7 @@ async fn import_file(
         .await;
     audit(user, Some(id), "import file into", &result);
     let s = result.map_err(ApiError::Import)?;
-    Ok(Json(ImportView::new(
-        Some(id.get()),
-        &s.report,
-        s.inserted,
-        s.dedupe_days,
-    )))
+    Ok(Json(ImportView::from(&s)))
 }
 
 /// Analyse a file as `/import/file` would, storing nothing.
@@ -952,12 +947,7 @@ async fn validate_file(
         .validate_file(user, task, upload.platform()?, upload.file()?, &request)
         .await
         .map_err(ApiError::Import)?;
-    Ok(Json(ImportView::new(
-        s.task_id.map(TaskId::get),
-        &s.report,
-        0,
-        s.dedupe_days,
-    )))
+    Ok(Json(ImportView::from(&s)))
 }
 
 /// Check identifiers given in the query, with the rules and counts of a file.
@@ -1011,12 +1001,7 @@ async fn validate_identifiers(
         .validate_file(user, task, platform, list.as_bytes(), &request)
         .await
         .map_err(ApiError::Import)?;
-    Ok(Json(ImportView::new(
-        s.task_id.map(TaskId::get),
-        &s.report,
-        0,
-        s.dedupe_days,
-    )))
+    Ok(Json(ImportView::from(&s)))
 }
 
 /// Append the users of a Parsing Service result to a PENDING or PAUSED task.
@@ -1053,12 +1038,7 @@ async fn import_parsing(
         .await;
     audit(user, Some(id), "import parsing result into", &result);
     let s = result.map_err(ApiError::Import)?;
-    Ok(Json(ImportView::new(
-        Some(id.get()),
-        &s.report,
-        s.inserted,
-        s.dedupe_days,
-    )))
+    Ok(Json(ImportView::from(&s)))
 }
 
 // ---- suppression list ----

@@ -848,6 +848,17 @@ pub struct ImportView {
     pub skipped: Vec<SkippedRowView>,
 }
 
+impl From<&invite_core::service::ImportSummary> for ImportView {
+    fn from(s: &invite_core::service::ImportSummary) -> Self {
+        Self::new(
+            s.task_id.map(invite_core::domain::TaskId::get),
+            &s.report,
+            s.inserted,
+            s.dedupe_days,
+        )
+    }
+}
+
 impl ImportView {
     /// The view of an analysis.
     pub fn new(

@@ -1,7 +1,7 @@
 //! The engine on the virtual clock: scheduling between tasks, error effects, the circuit
 //! breaker, crash recovery and at-most-once delivery.
 
-use chrono::TimeDelta;
+use chrono::{DateTime, TimeDelta, Utc};
 use invite_core::clock::Clock;
 use invite_core::domain::{
     ExecutionStatus, LaneStatus, Outcome, Platform, Priority, TargetIdentifier, TargetStatus,
@@ -106,17 +106,14 @@ pub async fn a_later_high_task_takes_the_account_at_its_next_step(ports: Ports) 
     assert_eq!(order, [low, low, low, high, high, low, low, low]);
 }
 
-pub async fn scheduled_task_waits_for_its_time(ports: Ports) {
-    let h = Harness::new(ports, simple_policy(), 1);
-    let id = h
-        .task(Priority::Medium, invite("@group_a"), &["someone"])
-        .await;
+/// Sets the task to start at `at` and asks for that start.
+async fn schedule(h: &Harness, id: TaskId, at: DateTime<Utc>) {
     h.store
         .update_task(
             USER,
             id,
             invite_core::domain::TaskUpdate {
-                scheduled_at: Some(Some(t0() + TimeDelta::hours(5))),
+                scheduled_at: Some(Some(at)),
                 ..Default::default()
             },
             t0(),
@@ -135,6 +132,14 @@ pub async fn scheduled_task_waits_for_its_time(ports: Ports) {
         )
         .await
         .unwrap();
+}
+
+pub async fn scheduled_task_waits_for_its_time(ports: Ports) {
+    let h = Harness::new(ports, simple_policy(), 1);
+    let id = h
+        .task(Priority::Medium, invite("@group_a"), &["someone"])
+        .await;
+    schedule(&h, id, t0() + TimeDelta::hours(5)).await;
     h.run_for(TimeDelta::hours(4)).await;
     assert_eq!(status(&h, id).await, TaskStatus::Pending);
     h.run().await;
@@ -156,30 +161,7 @@ pub async fn a_scheduled_task_waits_for_a_running_slot(ports: Ports) {
     let second = h
         .task(Priority::High, invite("@group_b"), &["person_b1"])
         .await;
-    h.store
-        .update_task(
-            USER,
-            second,
-            invite_core::domain::TaskUpdate {
-                scheduled_at: Some(Some(t0() + TimeDelta::minutes(1))),
-                ..Default::default()
-            },
-            t0(),
-        )
-        .await
-        .unwrap();
-    h.store
-        .transition(
-            USER,
-            second,
-            invite_core::domain::TaskEvent::Start {
-                scheduled_later: true,
-            },
-            None,
-            t0(),
-        )
-        .await
-        .unwrap();
+    schedule(&h, second, t0() + TimeDelta::minutes(1)).await;
     h.start(first).await;
     h.run().await;
     let a = h.store.get_task(USER, first).await.unwrap();
