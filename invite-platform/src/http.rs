@@ -72,6 +72,24 @@ impl Default for HttpOptions {
     }
 }
 
+/// Parses a service's base URL: `http(s)://host[:port][/prefix]`, no query or fragment, and
+/// a scheme this build can request ([`ServiceClient::check_scheme`]).
+pub(crate) fn base_url(service: &'static str, raw: &str) -> Result<Url> {
+    let config_error = |message: String| Error::Config { service, message };
+    let base = Url::parse(raw.trim())
+        .map_err(|e| config_error(format!("the base URL is invalid: {e}")))?;
+    ServiceClient::check_scheme(service, &base)?;
+    if base.cannot_be_a_base() || base.host().is_none() {
+        return Err(config_error(format!("{base} is not a base URL")));
+    }
+    if base.query().is_some() || base.fragment().is_some() {
+        return Err(config_error(format!(
+            "{base}: the base URL must have no query or fragment"
+        )));
+    }
+    Ok(base)
+}
+
 /// A failure that another attempt may not repeat.
 #[derive(Debug)]
 enum Transient {

@@ -61,23 +61,12 @@ impl ParsingClient {
     /// A client for `config`. Fails on a base URL that is not `http(s)://host…`, an empty
     /// identity or secret, or `https` without the `rustls` feature.
     pub fn new(config: ParsingConfig, clock: Arc<dyn Clock>) -> Result<Self> {
-        let config_error = |message: String| Error::Config {
-            service: SERVICE,
-            message,
-        };
-        let base = Url::parse(config.base_url.trim())
-            .map_err(|e| config_error(format!("the base URL is invalid: {e}")))?;
-        ServiceClient::check_scheme(SERVICE, &base)?;
-        if base.cannot_be_a_base() || base.host().is_none() {
-            return Err(config_error(format!("{base} is not a base URL")));
-        }
-        if base.query().is_some() || base.fragment().is_some() {
-            return Err(config_error(format!(
-                "{base}: the base URL must have no query or fragment"
-            )));
-        }
+        let base = crate::http::base_url(SERVICE, &config.base_url)?;
         if config.max_pages == 0 {
-            return Err(config_error("max_pages is 0".to_owned()));
+            return Err(Error::Config {
+                service: SERVICE,
+                message: "max_pages is 0".to_owned(),
+            });
         }
         Ok(Self {
             client: ServiceClient::new(SERVICE, config.auth, config.http, clock)?,

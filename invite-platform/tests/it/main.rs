@@ -1,4 +1,6 @@
-//! Integration tests of invite-platform: the Parsing Service client against wiremock.
+//! Integration tests of invite-platform: the Parsing Service and Integration Service clients
+//! against wiremock.
 
+mod directory;
 mod helpers;
 mod parsing;
