@@ -1,0 +1,11 @@
+#![doc = include_str!("../README.md")]
+
+mod config;
+mod events;
+mod queue;
+
+pub use config::{
+    AMQP_URL_VAR, AmqpConfig, ConfigError, DEFAULT_CONNECTION_NAME, DEFAULT_PREFETCH,
+};
+pub use events::{TaskEventKind, TaskEventMessage};
+pub use queue::{AmqpQueue, CONTENT_TYPE};
