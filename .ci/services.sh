@@ -20,6 +20,16 @@ start_postgres() {
   export DATABASE_TEST_URL="${DATABASE_TEST_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 }
 
+start_rabbitmq() {
+  if ! wait_port 127.0.0.1 5672 1; then
+    echo "starting RabbitMQ"
+    rabbitmq-server -detached
+    wait_port 127.0.0.1 5672 60 || { echo "RabbitMQ did not start" >&2; return 1; }
+  fi
+  export AMQP_TEST_URL="${AMQP_TEST_URL:-amqp://guest:guest@127.0.0.1:5672/%2f}"
+}
+
 start_services() {
   start_postgres
+  start_rabbitmq
 }
