@@ -6,7 +6,7 @@ use std::str::FromStr;
 
 use invite_core::domain::Priority;
 
-/// The environment variable [`AmqpConfig::from_env`] reads.
+/// The variable [`AmqpConfig::from_lookup`] reads.
 pub const AMQP_URL_VAR: &str = "AMQP_URL";
 
 /// Default number of unacknowledged jobs a consumer holds per queue.
@@ -67,19 +67,13 @@ impl AmqpConfig {
         Self::parse(url.into(), AMQP_URL_VAR)
     }
 
-    /// Reads `AMQP_URL`.
+    /// Reads `AMQP_URL` through `lookup` (the binary passes the environment:
+    /// `AmqpConfig::from_lookup(|name| std::env::var(name).ok())`); a library never reads the
+    /// environment itself.
     ///
     /// # Errors
     /// [`ConfigError::Missing`] when it is unset or blank, [`ConfigError::Invalid`] when it
     /// cannot be used; both name the variable and never contain the password.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
-    }
-
-    /// Like [`AmqpConfig::from_env`], reading variables through `lookup`.
-    ///
-    /// # Errors
-    /// As [`AmqpConfig::from_env`].
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         match lookup(AMQP_URL_VAR) {
             Some(url) if !url.trim().is_empty() => Self::parse(url.trim().to_owned(), AMQP_URL_VAR),
@@ -238,7 +232,7 @@ mod tests {
     }
 
     #[test]
-    fn from_env_names_the_variable() {
+    fn from_lookup_names_the_variable() {
         let missing = AmqpConfig::from_lookup(|_| None).unwrap_err();
         assert!(missing.to_string().contains("AMQP_URL"), "{missing}");
         let blank = AmqpConfig::from_lookup(|_| Some("  ".to_owned())).unwrap_err();
