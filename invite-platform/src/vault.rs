@@ -86,14 +86,10 @@ impl VaultConfig {
         }
     }
 
-    /// `VAULT_ADDR`, `VAULT_ROLE_ID` and `VAULT_SECRET_ID` from the process environment, with
+    /// `VAULT_ADDR`, `VAULT_ROLE_ID` and `VAULT_SECRET_ID` read through `var` (the binary
+    /// passes `std::env::var`; a library never reads the environment itself), with
     /// [`VaultConfig::new`]'s defaults. Fails with one error naming the first variable that is
     /// missing or malformed.
-    pub fn from_env() -> Result<Self> {
-        Self::from_vars(|name| std::env::var(name))
-    }
-
-    /// Like [`from_env`](Self::from_env), reading variables through `var`.
     pub fn from_vars(var: impl Fn(&str) -> Result<String, VarError>) -> Result<Self> {
         let config = |message: String| Error::Config {
             service: SERVICE,
