@@ -337,7 +337,7 @@ impl ServiceClient {
 }
 
 /// An error and its sources, `: `-separated.
-fn chain(err: &dyn std::error::Error) -> String {
+pub(crate) fn chain(err: &dyn std::error::Error) -> String {
     let mut text = err.to_string();
     let mut source = err.source();
     while let Some(s) = source {

@@ -1,13 +1,17 @@
 #![doc = include_str!("../README.md")]
 
 mod auth;
+mod breaker;
 pub mod directory;
 mod error;
 mod http;
 pub mod parsing;
+pub mod vault;
 
 pub use auth::{DEFAULT_TOKEN_TTL, SERVICE_NAME, ServiceAuth, ServiceToken};
+pub use breaker::BreakerPolicy;
 pub use directory::{IntegrationClient, IntegrationConfig};
 pub use error::{Error, Result};
 pub use http::{HttpOptions, RetryPolicy};
 pub use parsing::{ParsingClient, ParsingConfig};
+pub use vault::{VaultConfig, VaultSecretStore, VaultStats};

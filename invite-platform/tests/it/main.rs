@@ -1,6 +1,7 @@
 //! Integration tests of invite-platform: the Parsing Service and Integration Service clients
-//! against wiremock.
+//! against wiremock, the Vault secret store against a real Vault-compatible server.
 
 mod directory;
 mod helpers;
 mod parsing;
+mod vault;
