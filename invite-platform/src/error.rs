@@ -79,6 +79,15 @@ pub enum Error {
         /// Attempts made.
         attempts: u32,
     },
+    /// Calls to the service are suspended after repeated failures to reach it (its circuit
+    /// breaker is open); nothing was sent.
+    #[error("calls to the {service} are suspended after repeated failures to reach it{}", match until { Some(t) => format!(", until {t}"), None => String::new() })]
+    CircuitOpen {
+        /// The service.
+        service: &'static str,
+        /// When one trial call will be let through (`None`: a trial call is under way).
+        until: Option<chrono::DateTime<chrono::Utc>>,
+    },
     /// An answer that is not what the service's API promises: broken JSON, an unknown shape,
     /// page links that loop or leave the service, fewer users than announced.
     #[error("the {service} sent an unreadable answer: {message}")]
@@ -107,12 +116,15 @@ pub enum Error {
 }
 
 impl Error {
-    /// Whether the same call may succeed later: a 5xx or 429, a timeout or a broken
-    /// connection. The client has already retried these as far as its policy allows.
+    /// Whether the same call may succeed later: a 5xx or 429, a timeout, a broken connection
+    /// or an open circuit. The client has already retried these as far as its policy allows.
     pub const fn is_retryable(&self) -> bool {
         matches!(
             self,
-            Self::Status { .. } | Self::Timeout { .. } | Self::Connect { .. }
+            Self::Status { .. }
+                | Self::Timeout { .. }
+                | Self::Connect { .. }
+                | Self::CircuitOpen { .. }
         )
     }
 }
@@ -136,6 +148,7 @@ impl Error {
             Error::Status { .. }
             | Error::Timeout { .. }
             | Error::Connect { .. }
+            | Error::CircuitOpen { .. }
             | Error::Config { .. } => AudienceError::Unavailable(err.to_string()),
         }
     }

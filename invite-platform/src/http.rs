@@ -13,6 +13,7 @@ use reqwest::header::{ACCEPT, RETRY_AFTER};
 use reqwest::{StatusCode, Url};
 
 use crate::auth::{ServiceAuth, ServiceToken};
+use crate::breaker::{BreakerPolicy, CircuitBreaker};
 use crate::error::{Error, Result};
 
 /// How often, and after how long, a failed request is tried again.
@@ -58,16 +59,20 @@ pub struct HttpOptions {
     pub retry: RetryPolicy,
     /// Largest body of one answer, in bytes.
     pub max_response_bytes: u64,
+    /// When calls stop for a while after the service could not be reached.
+    pub breaker: BreakerPolicy,
 }
 
 impl Default for HttpOptions {
-    /// 5 s to connect, 30 s per request, the default retry policy, answers up to 32 MiB.
+    /// 5 s to connect, 30 s per request, the default retry policy, answers up to 32 MiB, the
+    /// default circuit breaker.
     fn default() -> Self {
         Self {
             connect_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(30),
             retry: RetryPolicy::default(),
             max_response_bytes: 32 * 1024 * 1024,
+            breaker: BreakerPolicy::default(),
         }
     }
 }
@@ -123,6 +128,7 @@ pub(crate) struct ServiceClient {
     http: reqwest::Client,
     token: ServiceToken,
     options: HttpOptions,
+    breaker: CircuitBreaker,
     clock: Arc<dyn Clock>,
 }
 
@@ -148,6 +154,7 @@ impl ServiceClient {
             http,
             token: ServiceToken::new(service, auth, clock.clone())?,
             options,
+            breaker: CircuitBreaker::new(options.breaker, clock.clone()),
             clock,
         })
     }
@@ -177,7 +184,23 @@ impl ServiceClient {
 
     /// GETs `url` and returns the body of a 2xx answer, retrying as the policy allows. `what`
     /// names the resource in [`Error::NotFound`].
+    /// Through the service's circuit breaker: while it is open, [`Error::CircuitOpen`] at
+    /// once; a call that ends unreachable (retries exhausted) counts as a failure, any answer
+    /// as proof the service is there.
     pub(crate) async fn get(&self, url: &Url, what: &str) -> Result<Vec<u8>> {
+        let permit = self.breaker.permit().map_err(|open| Error::CircuitOpen {
+            service: self.service,
+            until: open.until,
+        })?;
+        let result = self.get_with_retries(url, what).await;
+        match &result {
+            Err(e) if e.is_retryable() => permit.failed(),
+            _ => permit.reached(),
+        }
+        result
+    }
+
+    async fn get_with_retries(&self, url: &Url, what: &str) -> Result<Vec<u8>> {
         let policy = self.options.retry;
         let mut attempts = 0u32;
         loop {

@@ -8,7 +8,7 @@ use chrono::TimeDelta;
 use invite_core::VirtualClock;
 use invite_core::domain::{Platform, UserId};
 use invite_core::ports::{AccountDirectory, DirectoryError, Secret};
-use invite_platform::{Error, IntegrationClient, IntegrationConfig, ServiceAuth};
+use invite_platform::{BreakerPolicy, Error, IntegrationClient, IntegrationConfig, ServiceAuth};
 use serde_json::{Value, json};
 use wiremock::matchers::{header_exists, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -32,6 +32,13 @@ fn ok(body: Value) -> ResponseTemplate {
 }
 
 async fn setup(ttl: Duration) -> (MockServer, Arc<IntegrationClient>, Arc<VirtualClock>) {
+    setup_with(ttl, BreakerPolicy::default()).await
+}
+
+async fn setup_with(
+    ttl: Duration,
+    breaker: BreakerPolicy,
+) -> (MockServer, Arc<IntegrationClient>, Arc<VirtualClock>) {
     let server = MockServer::start().await;
     let clock = Arc::new(VirtualClock::auto(t0()));
     let mut config = IntegrationConfig::new(
@@ -39,6 +46,7 @@ async fn setup(ttl: Duration) -> (MockServer, Arc<IntegrationClient>, Arc<Virtua
         ServiceAuth::new(IDENTITY, Secret::new(SECRET)),
     );
     config.http = fast_http();
+    config.http.breaker = breaker;
     config.cache_ttl = ttl;
     let client = IntegrationClient::new(config, clock.clone()).expect("valid configuration");
     (server, Arc::new(client), clock)
@@ -191,4 +199,71 @@ async fn refusals_and_malformed_answers_are_final() {
         1,
         "no retry"
     );
+}
+
+#[tokio::test]
+async fn an_unreachable_service_opens_the_circuit_until_a_trial_succeeds() {
+    let policy = BreakerPolicy {
+        failure_threshold: 2,
+        cool_off: Duration::from_secs(30),
+    };
+    let (server, client, clock) = setup_with(Duration::ZERO, policy).await;
+    let failing = accounts_get()
+        .respond_with(ResponseTemplate::new(503))
+        .mount_as_scoped(&server)
+        .await;
+    let requests = || async { server.received_requests().await.unwrap().len() };
+    for _ in 0..2 {
+        let err = client.accounts(USER, Platform::Telegram).await.unwrap_err();
+        assert!(matches!(err, Error::Status { status: 503, .. }), "{err:?}");
+    }
+    assert_eq!(requests().await, 6, "two calls of three attempts");
+    // Open: fails at once, sends nothing.
+    let err = client.accounts(USER, Platform::Telegram).await.unwrap_err();
+    assert!(
+        matches!(err, Error::CircuitOpen { until: Some(_), .. }),
+        "{err:?}"
+    );
+    assert!(err.is_retryable());
+    assert!(err.to_string().contains("Integration Service"), "{err}");
+    assert_eq!(requests().await, 6);
+    // After the cool-off one trial goes through; the service is back, the circuit closes.
+    drop(failing);
+    accounts_get()
+        .respond_with(ok(json!([{"id": A}])))
+        .mount(&server)
+        .await;
+    clock.advance(TimeDelta::seconds(29));
+    assert!(matches!(
+        client.accounts(USER, Platform::Telegram).await,
+        Err(Error::CircuitOpen { .. })
+    ));
+    clock.advance(TimeDelta::seconds(1));
+    assert_eq!(
+        ids(&client.accounts(USER, Platform::Telegram).await.unwrap()),
+        [A]
+    );
+    assert_eq!(
+        ids(&client.accounts(USER, Platform::Telegram).await.unwrap()),
+        [A]
+    );
+    assert_eq!(requests().await, 8);
+}
+
+#[tokio::test]
+async fn refusals_prove_the_service_is_there() {
+    let policy = BreakerPolicy {
+        failure_threshold: 1,
+        cool_off: Duration::from_secs(30),
+    };
+    let (server, client, _) = setup_with(Duration::ZERO, policy).await;
+    accounts_get()
+        .respond_with(ResponseTemplate::new(404))
+        .mount(&server)
+        .await;
+    for _ in 0..3 {
+        let err = client.accounts(USER, Platform::Telegram).await.unwrap_err();
+        assert!(matches!(err, Error::NotFound { .. }), "{err:?}");
+    }
+    assert_eq!(server.received_requests().await.unwrap().len(), 3);
 }

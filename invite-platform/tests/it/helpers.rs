@@ -11,7 +11,9 @@ use invite_core::VirtualClock;
 use invite_core::domain::{Platform, UserId};
 use invite_core::import::{ImportContext, ImportOptions, ImportReport};
 use invite_core::ports::{Audience, Secret};
-use invite_platform::{HttpOptions, ParsingClient, ParsingConfig, RetryPolicy, ServiceAuth};
+use invite_platform::{
+    BreakerPolicy, HttpOptions, ParsingClient, ParsingConfig, RetryPolicy, ServiceAuth,
+};
 use serde_json::Value;
 use sha2::Sha256;
 use wiremock::MockServer;
@@ -39,6 +41,7 @@ pub fn fast_http() -> HttpOptions {
             max_backoff: Duration::from_secs(10),
         },
         max_response_bytes: 1024 * 1024,
+        breaker: BreakerPolicy::default(),
     }
 }
 
