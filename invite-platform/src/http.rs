@@ -95,6 +95,19 @@ pub(crate) fn base_url(service: &'static str, raw: &str) -> Result<Url> {
     Ok(base)
 }
 
+/// What a JSON value is, for messages about answers of the wrong shape ("a number").
+pub(crate) fn json_kind(value: &serde_json::Value) -> &'static str {
+    use serde_json::Value;
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
 /// A failure that another attempt may not repeat.
 #[derive(Debug)]
 enum Transient {

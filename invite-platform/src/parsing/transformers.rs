@@ -19,6 +19,8 @@
 
 use serde_json::{Map, Value};
 
+use crate::http::json_kind;
+
 /// The keys that hold the users, by preference.
 const LIST_KEYS: [&str; 4] = ["items", "users", "results", "data"];
 const NEXT_KEYS: [&str; 2] = ["next", "next_page"];
@@ -64,7 +66,7 @@ impl Page {
             Value::Object(map) => Self::from_object(map),
             other => Err(format!(
                 "expected a list of users or an object holding one, got {}",
-                kind(&other)
+                json_kind(&other)
             )),
         }
     }
@@ -107,7 +109,7 @@ impl Page {
                     .ok_or_else(|| format!("`{k}` is not a page number: {n}")),
                 other => Err(format!(
                     "`{k}` is neither a link nor a page number: {}",
-                    kind(other)
+                    json_kind(other)
                 )),
             })
             .transpose()?;
@@ -164,17 +166,6 @@ fn number(map: &Map<String, Value>, keys: &[&str]) -> Result<Option<u64>, String
         }
     }
     Ok(None)
-}
-
-fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 #[cfg(test)]

@@ -7,6 +7,8 @@ use invite_core::ports::Secret;
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::http::json_kind;
+
 /// `{"auth": {…}}` of `POST /v1/auth/approle/login` and `POST /v1/auth/token/renew-self`.
 #[derive(Deserialize)]
 pub(super) struct AuthAnswer {
@@ -73,23 +75,12 @@ impl KvAnswer {
                 .map(|(key, value)| {
                     let value = match value {
                         Value::String(text) => KvValue::Text(Secret::new(text)),
-                        other => KvValue::NotText(json_type(&other)),
+                        other => KvValue::NotText(json_kind(&other)),
                     };
                     (key, value)
                 })
                 .collect(),
         )
-    }
-}
-
-fn json_type(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 
