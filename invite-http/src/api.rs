@@ -990,6 +990,11 @@ async fn validate_identifiers(
     let request = ImportRequest {
         read: ReadOptions {
             format: Some(FileFormat::Json),
+            // The one column is the identifiers, however few of them are valid.
+            mapping: Some(ColumnMapping {
+                identifier: Some(ColumnRef::Index(0)),
+                ..ColumnMapping::default()
+            }),
             normalize: normalize_options(q.default_country.as_deref())?,
             ..ReadOptions::default()
         },

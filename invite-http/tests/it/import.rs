@@ -450,6 +450,14 @@ async fn identifiers_in_the_query_are_validated(db: Db) {
     assert_eq!(counts(&v), [6, 2, 2, 1, 1, 0], "{v}");
     assert!(v["task_id"].is_null());
 
+    // Mostly invalid identifiers are still read as identifiers, each with its reason.
+    let r = s
+        .get("/import/validate?identifiers=1bad,2bad,@good_one", 1)
+        .await;
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(counts(&v), [3, 1, 2, 0, 0, 0], "{v}");
+    assert_eq!(v["errors"][1]["row"], 2);
+
     // Refusals name the field; another user's task is not found.
     for (q, field) in [
         ("/import/validate", "identifiers"),
