@@ -118,6 +118,9 @@ pub struct Config {
     pub max_upload_bytes: u64,
     /// `PARSING_SERVICE_URL` and the service token; `None` when unset.
     pub parsing: Option<ParsingSettings>,
+    /// `VAULT_ADDR`, `VAULT_ROLE_ID`, `VAULT_SECRET_ID`: the JWT secret is then read from Vault
+    /// (`secret/invite-service/jwt_secret`, key `secret_key`) instead of `INVITE_JWT_SECRET`.
+    pub vault: Option<invite_platform::VaultConfig>,
 }
 
 impl Default for Config {
@@ -131,20 +134,17 @@ impl Default for Config {
             sandbox: SandboxSettings::default(),
             max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES,
             parsing: None,
+            vault: None,
         }
     }
 }
 
 /// Variables of the platform deployment whose adapters are not part of this build: setting
 /// one would silently do nothing, so it stops the start instead.
-const NOT_IN_THIS_BUILD: [&str; 6] = [
-    "AMQP_URL",
-    "VAULT_ADDR",
-    "VAULT_ROLE_ID",
-    "VAULT_SECRET_ID",
-    "ACCOUNT_MANAGER_URL",
-    "INTEGRATION_SERVICE_URL",
-];
+const NOT_IN_THIS_BUILD: [&str; 3] = ["AMQP_URL", "ACCOUNT_MANAGER_URL", "INTEGRATION_SERVICE_URL"];
+
+/// The variables of the Vault connection, all three required once one is set.
+const VAULT_VARS: [&str; 3] = ["VAULT_ADDR", "VAULT_ROLE_ID", "VAULT_SECRET_ID"];
 
 impl Config {
     /// Reads the process environment.
@@ -197,6 +197,28 @@ impl Config {
                 });
             }
             config.jwt.secret = Some(Secret::new(v.clone()));
+        }
+        if VAULT_VARS.iter().any(|v| get(v).is_some()) {
+            if config.jwt.secret.is_some() {
+                return Err(ConfigError {
+                    var: "INVITE_JWT_SECRET",
+                    message: "set either INVITE_JWT_SECRET or the VAULT_* variables (the secret \
+                              then comes from Vault), not both"
+                        .to_owned(),
+                });
+            }
+            let vault = invite_platform::VaultConfig::from_vars(|name| {
+                get(name).ok_or(std::env::VarError::NotPresent)
+            })
+            .map_err(|e| {
+                let message = e.to_string();
+                let var = VAULT_VARS
+                    .into_iter()
+                    .find(|v| message.contains(v))
+                    .unwrap_or("VAULT_ADDR");
+                ConfigError { var, message }
+            })?;
+            config.vault = Some(vault);
         }
         config.jwt.issuer = get("INVITE_JWT_ISSUER");
         config.jwt.audience = get("INVITE_JWT_AUDIENCE");
@@ -365,6 +387,36 @@ mod tests {
         assert_eq!(format!("{:?}", c.jwt.secret), "Some(Secret(***))");
         assert_eq!(c.max_upload_bytes, DEFAULT_MAX_UPLOAD_BYTES);
         assert!(c.parsing.is_none());
+    }
+
+    #[test]
+    fn vault_needs_all_three_variables_and_replaces_the_jwt_secret() {
+        let err = Config::from_vars(vars(&[("VAULT_ADDR", "http://vault:8200")])).unwrap_err();
+        assert_eq!(err.var, "VAULT_ROLE_ID", "{err}");
+        let err = Config::from_vars(vars(&[
+            ("VAULT_ADDR", "http://vault:8200"),
+            ("VAULT_ROLE_ID", "role-1"),
+        ]))
+        .unwrap_err();
+        assert_eq!(err.var, "VAULT_SECRET_ID", "{err}");
+        let all = [
+            ("VAULT_ADDR", "http://vault:8200"),
+            ("VAULT_ROLE_ID", "role-1"),
+            ("VAULT_SECRET_ID", "s3cret-id-value"),
+        ];
+        let err =
+            Config::from_vars(vars(&[all[1], all[2], ("VAULT_ADDR", "vault:8200")])).unwrap_err();
+        assert_eq!(err.var, "VAULT_ADDR", "{err}");
+        assert!(!err.to_string().contains("s3cret-id-value"));
+        let c = Config::from_vars(vars(&all)).unwrap();
+        assert!(c.vault.is_some());
+        assert!(!format!("{c:?}").contains("s3cret-id-value"));
+        let mut both = all.to_vec();
+        let long = "s".repeat(40);
+        both.push(("INVITE_JWT_SECRET", &long));
+        let err = Config::from_vars(vars(&both)).unwrap_err();
+        assert_eq!(err.var, "INVITE_JWT_SECRET");
+        assert!(!err.to_string().contains(&long));
     }
 
     #[test]

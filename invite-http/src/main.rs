@@ -20,14 +20,18 @@ async fn main() -> ExitCode {
         }
     };
     init_tracing(config.log_format);
-    let (secret, generated) = match config.jwt.secret.clone() {
-        Some(s) => (s, false),
-        None => (auth::random_secret(), true),
+    let clock = Arc::new(SystemClock);
+    let secrets = match runtime::secret_source(&config, clock.clone()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("invite-http: start-up failed: {e}");
+            return ExitCode::FAILURE;
+        }
     };
     let options = RuntimeOptions {
-        clock: Arc::new(SystemClock),
-        secrets: runtime::embedded_secrets(&secret),
-        secret_generated: generated,
+        clock,
+        secrets: secrets.store,
+        secret_generated: secrets.generated.is_some(),
         metrics: Some(observe::install_recorder()),
     };
     let runtime = match Runtime::build(&config, options).await {
@@ -47,11 +51,11 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    if generated {
+    if let Some(secret) = &secrets.generated {
         let (iss, aud) = (config.jwt.issuer.as_deref(), config.jwt.audience.as_deref());
         println!(
             "{}",
-            auth::development_banner(&secret, chrono::Utc::now(), iss, aud)
+            auth::development_banner(secret, chrono::Utc::now(), iss, aud)
         );
     }
     let (addr, store) = (config.bind_addr, runtime.store_kind());

@@ -159,6 +159,43 @@ pub fn embedded_secrets(jwt_secret: &Secret) -> Arc<dyn SecretStore> {
     Arc::new(StaticSecrets::new().with(JWT_SECRET_PATH, JWT_SECRET_KEY, jwt_secret.clone()))
 }
 
+/// Where the JWT secret comes from, chosen from the configuration.
+#[derive(Debug, Clone)]
+pub struct SecretSource {
+    /// The store the secret is read from at [`JWT_SECRET_PATH`].
+    pub store: Arc<dyn SecretStore>,
+    /// The secret generated for this run, when nothing was configured (development only).
+    pub generated: Option<Secret>,
+}
+
+/// The JWT secret's store: Vault when `VAULT_*` is set, else `INVITE_JWT_SECRET`, else a
+/// secret generated for this run.
+pub fn secret_source(config: &Config, clock: Arc<dyn Clock>) -> Result<SecretSource, BuildError> {
+    if let Some(vault) = &config.vault {
+        let store = invite_platform::VaultSecretStore::new(vault.clone(), clock).map_err(|e| {
+            BuildError::Backend {
+                what: "VAULT_ADDR",
+                message: e.to_string(),
+            }
+        })?;
+        return Ok(SecretSource {
+            store: Arc::new(store),
+            generated: None,
+        });
+    }
+    let (secret, generated) = match &config.jwt.secret {
+        Some(s) => (s.clone(), None),
+        None => {
+            let s = crate::auth::random_secret();
+            (s.clone(), Some(s))
+        }
+    };
+    Ok(SecretSource {
+        store: embedded_secrets(&secret),
+        generated,
+    })
+}
+
 /// Generates the same `count` sandbox accounts (`sandbox-<user>-<n>`) for every user, and no
 /// account on other platforms: the embedded mode's directory.
 #[derive(Debug, Clone, Copy)]
@@ -381,7 +418,9 @@ impl Runtime {
             directory,
             store_kind: backends.store_kind,
             queue_kind: backends.queue_kind,
-            secret_source: if options.secret_generated {
+            secret_source: if config.vault.is_some() {
+                "Vault (secret/invite-service/jwt_secret)"
+            } else if options.secret_generated {
                 "generated for this run (development only)"
             } else {
                 "INVITE_JWT_SECRET"
@@ -393,7 +432,11 @@ impl Runtime {
             .get(JWT_SECRET_PATH, JWT_SECRET_KEY)
             .await
             .map_err(|e| BuildError::Backend {
-                what: "INVITE_JWT_SECRET",
+                what: if config.vault.is_some() {
+                    "VAULT_ADDR"
+                } else {
+                    "INVITE_JWT_SECRET"
+                },
                 message: e.to_string(),
             })?;
         let auth = JwtAuth::new(

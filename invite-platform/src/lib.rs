@@ -6,6 +6,8 @@ pub mod directory;
 mod error;
 mod http;
 pub mod parsing;
+#[cfg(feature = "test-util")]
+pub mod test_util;
 pub mod vault;
 
 pub use auth::{DEFAULT_TOKEN_TTL, SERVICE_NAME, ServiceAuth, ServiceToken};

@@ -182,11 +182,20 @@ pub async fn server_with(db: Db, mut config: Config, engine: Engine) -> Option<T
             (Arc::new(SystemClock), None)
         }
     };
+    // The test secret, unless the configuration names Vault.
+    let secrets = match &config.vault {
+        Some(_) => {
+            invite_http::runtime::secret_source(&config, clock.clone())
+                .unwrap()
+                .store
+        }
+        None => invite_http::runtime::embedded_secrets(&Secret::new(SECRET)),
+    };
     let runtime = Runtime::build(
         &config,
         RuntimeOptions {
             clock,
-            secrets: invite_http::runtime::embedded_secrets(&Secret::new(SECRET)),
+            secrets,
             secret_generated: false,
             metrics: Some(install_recorder()),
         },

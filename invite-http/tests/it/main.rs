@@ -10,3 +10,4 @@ mod openapi;
 mod report;
 mod secrets;
 mod transitions;
+mod vault;
