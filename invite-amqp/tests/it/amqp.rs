@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use invite_amqp::{AmqpConfig, AmqpQueue, TaskEventKind, TaskEventMessage};
 use invite_core::domain::{Priority, TaskId, TaskStatus, UserId};
-use invite_core::ports::{Job, JobQueue, QueueError};
+use invite_core::ports::{Job, JobQueue, QueueError, TaskEvents};
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, QueueBindOptions};
 use lapin::types::FieldTable;
 use tokio_util::sync::CancellationToken;
@@ -302,12 +302,14 @@ async fn task_events_reach_a_queue_bound_to_invite_task() {
         .await
         .expect("bind");
 
+    // Through the core's port, as the engine and the use cases publish them.
+    let events: &dyn TaskEvents = &queue;
     for kind in TaskEventKind::ALL {
         let mut event = TaskEventMessage::new(kind, TaskId::new(42), UserId::new(9), at);
         if kind == TaskEventKind::Failed {
             event = event.with_reason("group gone");
         }
-        queue.publish_task_event(&event).await.expect("event");
+        events.publish_event(&event).await.expect("event");
     }
 
     let mut consumer = broker

@@ -38,9 +38,10 @@ use crate::domain::{
     AccountId, Action, ExecutionStatus, Lane, LaneStatus, NewExecutionLog, Outcome, Platform, Task,
     TaskEvent, TaskId, TaskStatus,
 };
+use crate::memory::NoEvents;
 use crate::ports::{
     AccountDirectory, AccountLeases, AccountManager, AccountState, InviteStrategy, OutcomeRecord,
-    StoreError, SuppressionList, TaskStore,
+    StoreError, SuppressionList, TaskEventMessage, TaskEvents, TaskStore,
 };
 
 /// Tunables of the engine. Limits are not here: they belong to the account manager.
@@ -87,6 +88,23 @@ impl Default for EngineConfig {
             seed: 0x1_0b17_e5e5,
             max_running_tasks: None,
         }
+    }
+}
+
+/// Publishes the notice of `event`, just applied to `task`, through `events`; a failure is
+/// logged as a warning and otherwise ignored. Shared by the engine and the use cases.
+pub async fn announce(events: &dyn TaskEvents, event: TaskEvent, task: &Task) {
+    let Some(notice) = TaskEventMessage::after(event, task) else {
+        return;
+    };
+    if let Err(e) = events.publish_event(&notice).await {
+        warn!(
+            task.id = %task.id,
+            user.id = %task.user_id,
+            event = notice.event.as_str(),
+            error = %e,
+            "task {} event {} not published", task.id, notice.event.as_str()
+        );
     }
 }
 
@@ -148,6 +166,7 @@ pub struct Engine {
     state: Mutex<EngineState>,
     rng: Mutex<StdRng>,
     wake: Notify,
+    events: Arc<dyn TaskEvents>,
 }
 
 /// What one pass did.
@@ -174,7 +193,22 @@ impl Engine {
             config,
             state: Mutex::new(EngineState::default()),
             wake: Notify::new(),
+            events: Arc::new(NoEvents),
         }
+    }
+
+    /// Tells `events` of every transition the engine makes (a scheduled start, completion,
+    /// failure, a pause by the circuit breaker). Without it, nothing is published.
+    #[must_use]
+    pub fn with_events(mut self, events: Arc<dyn TaskEvents>) -> Self {
+        self.events = events;
+        self
+    }
+
+    /// Publishes the notice of `event`, just applied to `task`; a failure is logged, never
+    /// returned (the store holds the state, the notice only tells of it).
+    async fn announce(&self, event: TaskEvent, task: &Task) {
+        announce(self.events.as_ref(), event, task).await;
     }
 
     /// The engine's configuration.
@@ -539,10 +573,13 @@ impl Engine {
         };
         match self.config.max_running_tasks {
             Some(max) => {
-                self.parts
+                let started = self
+                    .parts
                     .store
                     .transition_capped(task.user_id, task.id, event, max, now)
-                    .await
+                    .await?;
+                self.announce(event, &started).await;
+                Ok(started)
             }
             None => self.transition(task, event, None).await,
         }
@@ -560,6 +597,7 @@ impl Engine {
             .store
             .transition(task.user_id, task.id, event, reason, now)
             .await?;
+        self.announce(event, &t).await;
         if t.status.is_terminal() || t.status == TaskStatus::Paused {
             let mut st = self.state();
             st.prepared.remove(&task.id);

@@ -2,11 +2,13 @@
 //! no database or broker, and the doubles the engine's tests run on.
 
 mod directory;
+mod events;
 mod ledger;
 mod queue;
 mod store;
 
 pub use directory::{StaticDirectory, StaticSecrets};
+pub use events::{NoEvents, RecordedEvents};
 pub use ledger::MemoryLedger;
 pub use queue::InProcessQueue;
 pub use store::MemoryStore;

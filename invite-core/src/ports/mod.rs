@@ -4,6 +4,7 @@
 mod account_manager;
 mod audience;
 mod directory;
+mod events;
 mod leases;
 mod ledger;
 mod queue;
@@ -19,6 +20,7 @@ pub use account_manager::{
 };
 pub use audience::{Audience, AudienceError, AudienceSource, StaticAudience};
 pub use directory::{AccountDirectory, AccountInfo, DirectoryError};
+pub use events::{EventError, TaskEventKind, TaskEventMessage, TaskEvents};
 pub use leases::AccountLeases;
 pub use ledger::{AccountHistory, LedgerEvent, LimitLedger, ReserveRequest};
 pub use queue::{Delivery, Job, JobQueue, QueueError};

@@ -33,8 +33,8 @@ use crate::import::{ImportError, ImportLimits};
 use crate::limits::LimitPolicy;
 use crate::ports::{
     AccountDirectory, AccountManager, AddedTargets, AudienceError, AudienceSource, CreatedTask,
-    Job, JobQueue, LimitLedger, LogFilter, StoreError, SuppressionList, TaskFilter, TaskStats,
-    TaskStore,
+    Job, JobQueue, LimitLedger, LogFilter, StoreError, SuppressionList, TaskEvents, TaskFilter,
+    TaskStats, TaskStore,
 };
 
 use draft::{Checker, fingerprint};
@@ -232,6 +232,7 @@ pub struct Campaigns {
     import_limits: ImportLimits,
     policies: HashMap<Platform, LimitPolicy>,
     waker: Option<Arc<dyn Waker>>,
+    events: Arc<dyn TaskEvents>,
 }
 
 impl Campaigns {
@@ -244,6 +245,7 @@ impl Campaigns {
             import_limits: ImportLimits::default(),
             policies: HashMap::new(),
             waker: None,
+            events: Arc::new(crate::memory::NoEvents),
         }
     }
 
@@ -262,6 +264,14 @@ impl Campaigns {
     /// An in-process engine to wake after a start or resume.
     pub fn with_waker(mut self, waker: Arc<dyn Waker>) -> Self {
         self.waker = Some(waker);
+        self
+    }
+
+    /// Tells `events` of every start, pause, resume and cancel made through these use cases.
+    /// Without it, nothing is published.
+    #[must_use]
+    pub fn with_events(mut self, events: Arc<dyn TaskEvents>) -> Self {
+        self.events = events;
         self
     }
 
@@ -574,6 +584,7 @@ impl Campaigns {
             },
             e => ServiceError::from_store(e, event.as_str()),
         })?;
+        crate::engine::announce(self.events.as_ref(), event, &task).await;
         if runs_now || task.start_requested {
             self.nudge(&task).await;
         }

@@ -6,6 +6,7 @@ use super::*;
 use crate::clock::VirtualClock;
 use crate::limits::LocalAccountManager;
 use crate::memory::{InProcessQueue, MemoryLedger, MemoryStore, StaticDirectory};
+use crate::ports::TaskEventKind;
 
 fn t0() -> DateTime<Utc> {
     "2026-01-05T09:00:00Z".parse().unwrap()
@@ -198,6 +199,41 @@ async fn lifecycle_rules_and_running_limit() {
     );
     f.campaigns.cancel(U1, a.id).await.unwrap();
     f.campaigns.delete(U1, a.id).await.unwrap();
+}
+
+#[tokio::test]
+async fn transitions_made_here_are_announced() {
+    let events = Arc::new(crate::memory::RecordedEvents::new());
+    let mut f = fixture(ServiceLimits::default());
+    f.campaigns = f.campaigns.with_events(events.clone());
+    let a = f.campaigns.create(U1, draft(2), None).await.unwrap().task;
+    // A refused transition and a start for later announce nothing.
+    assert!(f.campaigns.pause(U1, a.id).await.is_err());
+    let mut later = draft(1);
+    later.scheduled_at = Some(t0() + TimeDelta::hours(1));
+    let later = f.campaigns.create(U1, later, None).await.unwrap().task;
+    f.campaigns.start(U1, later.id).await.unwrap();
+    assert!(events.events().is_empty());
+
+    f.campaigns.start(U1, a.id).await.unwrap();
+    f.campaigns.pause(U1, a.id).await.unwrap();
+    f.campaigns.resume(U1, a.id).await.unwrap();
+    f.campaigns.cancel(U1, a.id).await.unwrap();
+    let seen: Vec<(TaskEventKind, TaskId, UserId, TaskStatus)> = events
+        .events()
+        .iter()
+        .map(|e| (e.event, e.task_id, e.user_id, e.status))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (TaskEventKind::Started, a.id, U1, TaskStatus::InProgress),
+            (TaskEventKind::Paused, a.id, U1, TaskStatus::Paused),
+            (TaskEventKind::Resumed, a.id, U1, TaskStatus::InProgress),
+            (TaskEventKind::Cancelled, a.id, U1, TaskStatus::Cancelled),
+        ]
+    );
+    assert!(events.events().iter().all(|e| e.at == t0()));
 }
 
 #[tokio::test]

@@ -13,7 +13,7 @@ use invite_core::domain::{
 };
 use invite_core::engine::{Engine, EngineConfig, EngineParts};
 use invite_core::limits::{LimitPolicy, LocalAccountManager};
-use invite_core::memory::{MemoryLedger, MemoryStore, StaticDirectory};
+use invite_core::memory::{MemoryLedger, MemoryStore, RecordedEvents, StaticDirectory};
 use invite_core::ports::{
     AccountLeases, ActionResult, InviteStrategy, LimitLedger, PlatformError, SuppressionList,
     TaskStore,
@@ -215,6 +215,8 @@ pub struct Harness {
     pub engine: Arc<Engine>,
     pub policy: LimitPolicy,
     pub accounts: usize,
+    /// What the engine announced.
+    pub events: Arc<RecordedEvents>,
     cap: Option<u64>,
     ports: Ports,
 }
@@ -249,23 +251,27 @@ impl Harness {
                 .with_policy(Platform::Sandbox, policy),
         );
         let directory = StaticDirectory::new().with_sandbox_accounts(USER, accounts);
-        let engine = Arc::new(Engine::new(
-            EngineParts {
-                store: ports.store.clone(),
-                suppression: ports.suppression.clone(),
-                leases: ports.leases.clone(),
-                accounts: manager.clone(),
-                directory: Arc::new(directory),
-                clock: clock.clone(),
-            },
-            [strategy.clone() as Arc<dyn InviteStrategy>],
-            // One step at a time: the same order of events on every store.
-            EngineConfig {
-                max_parallel_steps: 1,
-                max_running_tasks: cap,
-                ..EngineConfig::default()
-            },
-        ));
+        let events = Arc::new(RecordedEvents::new());
+        let engine = Arc::new(
+            Engine::new(
+                EngineParts {
+                    store: ports.store.clone(),
+                    suppression: ports.suppression.clone(),
+                    leases: ports.leases.clone(),
+                    accounts: manager.clone(),
+                    directory: Arc::new(directory),
+                    clock: clock.clone(),
+                },
+                [strategy.clone() as Arc<dyn InviteStrategy>],
+                // One step at a time: the same order of events on every store.
+                EngineConfig {
+                    max_parallel_steps: 1,
+                    max_running_tasks: cap,
+                    ..EngineConfig::default()
+                },
+            )
+            .with_events(events.clone()),
+        );
         Self {
             clock,
             store: ports.store.clone(),
@@ -276,6 +282,7 @@ impl Harness {
             policy,
             accounts,
             cap,
+            events,
             ports,
         }
     }

@@ -8,7 +8,7 @@ use invite_core::domain::{
     TaskId, TaskStatus, Username,
 };
 use invite_core::limits::LimitPolicy;
-use invite_core::ports::{AccountManager, AccountState, LogFilter, PlatformError};
+use invite_core::ports::{AccountManager, AccountState, LogFilter, PlatformError, TaskEventKind};
 
 use super::harness::{
     Harness, Ports, Script, USER, account, invite, message, people, refs, simple_policy, t0,
@@ -147,6 +147,12 @@ pub async fn scheduled_task_waits_for_its_time(ports: Ports) {
     assert_eq!(logs.len(), 1);
     assert!(logs[0].entry.created_at >= t0() + TimeDelta::hours(5));
     assert_eq!(status(&h, id).await, TaskStatus::Completed);
+    // The engine announced the start it made and the completion.
+    let events = h.events.events();
+    let kinds: Vec<TaskEventKind> = events.iter().map(|e| e.event).collect();
+    assert_eq!(kinds, [TaskEventKind::Started, TaskEventKind::Completed]);
+    assert!(events[0].at >= t0() + TimeDelta::hours(5));
+    assert!(events.iter().all(|e| e.task_id == id && e.user_id == USER));
 }
 
 pub async fn a_scheduled_task_waits_for_a_running_slot(ports: Ports) {
@@ -435,6 +441,19 @@ pub async fn circuit_breaker_pauses_the_task(ports: Ports) {
     // The sixth account was never burnt.
     let cooling = cooling_accounts(&h).await;
     assert_eq!(cooling, 5);
+    // The pause was announced with its reason.
+    let events = h.events.events();
+    let last = events.last().unwrap();
+    assert_eq!(
+        (last.event, last.status),
+        (TaskEventKind::Paused, TaskStatus::Paused)
+    );
+    assert!(
+        last.reason
+            .as_deref()
+            .unwrap()
+            .starts_with("circuit breaker: 5")
+    );
 }
 
 async fn cooling_accounts(h: &Harness) -> usize {
