@@ -121,6 +121,14 @@ fn postgres_transient(sqlstate: &str) -> bool {
 }
 
 /// SQLite: `SQLITE_BUSY` (5) and `SQLITE_LOCKED` (6), with any extended code.
+/// Whether a driver error is SQLite's `BUSY` or `LOCKED` (primary or extended code).
+pub(crate) fn is_sqlite_busy(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| sqlite_transient(&code)),
+        _ => false,
+    }
+}
+
 fn sqlite_transient(code: &str) -> bool {
     code.parse::<u32>().is_ok_and(|n| matches!(n & 0xff, 5 | 6))
 }

@@ -30,7 +30,7 @@ use sqlx::sqlite::{
 use sqlx::types::Json;
 
 use crate::PoolConfig;
-use crate::error::{Error, Result, redact_url};
+use crate::error::{Error, Result, is_sqlite_busy, redact_url};
 use crate::model::{
     AccountStateRow, EventRow, LaneRow, LogRow, TargetInsert, TargetRow, TaskRow, TransitionPlan,
     account_state_columns, conflict, dedupe_targets, editable, json, latency, lifetime_from,
@@ -131,7 +131,9 @@ impl SqliteStore {
         let pool = loop {
             match pool.clone().connect_with(options.clone()).await {
                 Ok(pool) => break pool,
-                Err(source) if is_busy(&source) && std::time::Instant::now() + pause < deadline => {
+                Err(source)
+                    if is_sqlite_busy(&source) && std::time::Instant::now() + pause < deadline =>
+                {
                     tracing::debug!(error = %source, "database file busy while opening; retrying");
                     tokio::time::sleep(pause).await;
                     pause = (pause * 2).min(std::time::Duration::from_millis(200));
@@ -178,16 +180,6 @@ pub async fn migrate(pool: &SqlitePool) -> Result<()> {
 }
 
 // ---- helpers ----
-
-/// `SQLITE_BUSY` or `SQLITE_LOCKED` (primary or extended code).
-fn is_busy(e: &sqlx::Error) -> bool {
-    let sqlx::Error::Database(db) = e else {
-        return false;
-    };
-    db.code()
-        .and_then(|code| code.parse::<i32>().ok())
-        .is_some_and(|code| matches!(code & 0xff, 5 | 6))
-}
 
 async fn fetch_task(conn: &mut SqliteConnection, user: UserId, id: TaskId) -> Result<Task> {
     let row: Option<TaskRow> = sqlx::query_as(&format!(
