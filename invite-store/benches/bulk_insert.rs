@@ -9,7 +9,6 @@
 //! in a scratch database `invite_bench_<pid>` that is dropped at the end.
 
 use std::io::Write as _;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -18,7 +17,7 @@ use invite_store::test_util::with_database;
 use invite_store::{PoolConfig, Stores};
 
 mod common;
-use common::bench_task;
+use common::{bench_task, psql};
 use sqlx::Connection;
 
 const ROWS: usize = 100_000;
@@ -102,19 +101,7 @@ fn psql_copy(url: &str, task_id: i64) -> anyhow::Result<()> {
         )?;
     }
     file.into_inner()?.sync_all()?;
-    let psql = |sql: &str| -> anyhow::Result<Duration> {
-        let started = Instant::now();
-        let out = Command::new("psql")
-            .args([url, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", sql])
-            .output()?;
-        let elapsed = started.elapsed();
-        anyhow::ensure!(
-            out.status.success(),
-            "psql: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Ok(elapsed)
-    };
+    let psql = |sql: &str| psql(url, sql);
     psql(
         "CREATE TABLE bench_copy_plain (task_id bigint, identifier_kind text, identifier text, \
          identifier_key text, first_name text, source text); \

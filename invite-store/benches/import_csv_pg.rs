@@ -26,7 +26,7 @@ use invite_store::test_util::with_database;
 use invite_store::{PoolConfig, Stores};
 
 mod common;
-use common::bench_task;
+use common::{bench_task, psql};
 use sqlx::Connection;
 
 /// Just under the default 10 MiB upload limit.
@@ -224,21 +224,6 @@ fn targets_csv(targets: &[NewTarget], task_id: i64) -> String {
         out.push('\n');
     }
     out
-}
-
-/// Runs one psql command; its wall time from process start to exit.
-fn psql(url: &str, sql: &str) -> anyhow::Result<Duration> {
-    let started = Instant::now();
-    let out = Command::new("psql")
-        .args([url, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", sql])
-        .output()?;
-    let elapsed = started.elapsed();
-    anyhow::ensure!(
-        out.status.success(),
-        "psql: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(elapsed)
 }
 
 fn psql_copy(

@@ -1,4 +1,8 @@
-//! What the PostgreSQL benchmarks share: the task the targets go into.
+//! What the PostgreSQL benchmarks share: the task the targets go into, and running `psql`
+//! for the `\copy` figures they print beside their own.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
 
 use invite_core::domain::{Action, GroupRef, NewTask, Platform, Priority, TaskSettings, UserId};
 
@@ -19,4 +23,19 @@ pub fn bench_task(user: UserId, name: &str) -> NewTask {
         },
         scheduled_at: None,
     }
+}
+
+/// Runs one `psql` command against `url`; its wall time from process start to exit.
+pub fn psql(url: &str, sql: &str) -> anyhow::Result<Duration> {
+    let started = Instant::now();
+    let out = Command::new("psql")
+        .args([url, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", sql])
+        .output()?;
+    let elapsed = started.elapsed();
+    anyhow::ensure!(
+        out.status.success(),
+        "psql: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(elapsed)
 }
