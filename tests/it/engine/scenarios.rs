@@ -543,15 +543,7 @@ pub async fn crash_before_the_invite_is_settled_and_invited_once(ports: Ports) {
         .task(Priority::Medium, invite("@group_a"), &refs(&people("p", 1)))
         .await;
     h.start(id).await;
-    let engine = h.engine.clone();
-    assert!(
-        tokio::spawn(async move { engine.tick().await })
-            .await
-            .unwrap_err()
-            .is_panic()
-    );
-    let h2 = h.restart();
-    h2.clock.advance(TimeDelta::minutes(11));
+    let h2 = crash_and_restart(&h).await;
     h2.run().await;
     let t = &h2.store.targets(USER, id, 0, 0).await.unwrap()[0];
     assert_eq!(t.outcome, Some(Outcome::Invited));
@@ -565,15 +557,7 @@ pub async fn crash_after_the_invite_is_settled_without_a_second_invite(ports: Po
         .task(Priority::Medium, invite("@group_a"), &refs(&people("p", 1)))
         .await;
     h.start(id).await;
-    let engine = h.engine.clone();
-    assert!(
-        tokio::spawn(async move { engine.tick().await })
-            .await
-            .unwrap_err()
-            .is_panic()
-    );
-    let h2 = h.restart();
-    h2.clock.advance(TimeDelta::minutes(11));
+    let h2 = crash_and_restart(&h).await;
     h2.run().await;
     let t = &h2.store.targets(USER, id, 0, 0).await.unwrap()[0];
     assert_eq!(t.outcome, Some(Outcome::Invited));
