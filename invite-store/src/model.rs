@@ -334,6 +334,20 @@ pub(crate) fn dedupe_targets(targets: Vec<NewTarget>) -> (Vec<TargetInsert>, u64
     (rows, dropped)
 }
 
+/// Tasks of one owner (`$1`) running now: what a capped transition counts.
+pub(crate) const COUNT_RUNNING: &str =
+    "SELECT count(*) FROM invite_tasks WHERE user_id = $1 AND status = 'IN_PROGRESS'";
+
+/// Refuses a start when the owner already runs `max_running` tasks (`running`, as counted by
+/// [`COUNT_RUNNING`]).
+pub(crate) fn within_running_cap(running: i64, max_running: u64) -> Result<()> {
+    let running = u64::try_from(running).unwrap_or(0);
+    if running >= max_running {
+        return Err(Error::RunningLimit { running });
+    }
+    Ok(())
+}
+
 /// The columns a transition writes, decided from the task as it was read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct TransitionPlan {

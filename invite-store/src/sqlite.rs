@@ -32,9 +32,9 @@ use sqlx::types::Json;
 use crate::PoolConfig;
 use crate::error::{Error, Result, is_sqlite_busy, redact_url};
 use crate::model::{
-    AccountStateRow, EventRow, LaneRow, LogRow, TargetInsert, TargetRow, TaskRow, TransitionPlan,
-    account_state_columns, conflict, dedupe_targets, editable, json, latency, lifetime_from,
-    pending_from, progress_from, sql_limit, stats_from,
+    AccountStateRow, COUNT_RUNNING, EventRow, LaneRow, LogRow, TargetInsert, TargetRow, TaskRow,
+    TransitionPlan, account_state_columns, conflict, dedupe_targets, editable, json, latency,
+    lifetime_from, pending_from, progress_from, sql_limit, stats_from, within_running_cap,
 };
 
 /// The SQLite migrations (`invite-store/migrations/sqlite`).
@@ -453,16 +453,11 @@ async fn transition_capped(
     let task = fetch_task(&mut tx, user, id).await?;
     let plan = TransitionPlan::new(&task, event, None, now)?;
     if plan.status == TaskStatus::InProgress {
-        let running: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM invite_tasks WHERE user_id = $1 AND status = 'IN_PROGRESS'",
-        )
-        .bind(user.get())
-        .fetch_one(&mut *tx)
-        .await?;
-        let running = u64::try_from(running).unwrap_or(0);
-        if running >= max_running {
-            return Err(Error::RunningLimit { running });
-        }
+        let running: i64 = sqlx::query_scalar(COUNT_RUNNING)
+            .bind(user.get())
+            .fetch_one(&mut *tx)
+            .await?;
+        within_running_cap(running, max_running)?;
     }
     let task = write_transition(&mut tx, user, id, &plan, now).await?;
     tx.commit().await?;
