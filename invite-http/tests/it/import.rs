@@ -419,14 +419,11 @@ async fn identifiers_in_the_query_are_validated(db: Db) {
         .await;
     assert_eq!(r.status(), StatusCode::OK);
     let list = "@person_00000, https://t.me/new_one,@NEW_ONE,\n@blocked_one,1bad,8 (916) 123-45-67";
+    let encoded = reqwest::Url::parse_with_params("http://h/", [("identifiers", list)]).unwrap();
     let query = |extra: &str| {
         format!(
-            "/import/validate?identifiers={}{extra}",
-            list.replace(' ', "%20")
-                .replace('\n', "%0A")
-                .replace('+', "%2B")
-                .replace('(', "%28")
-                .replace(')', "%29")
+            "/import/validate?{}{extra}",
+            encoded.query().unwrap_or_default()
         )
     };
     let r = s
