@@ -205,12 +205,6 @@ impl Engine {
         self
     }
 
-    /// Publishes the notice of `event`, just applied to `task`; a failure is logged, never
-    /// returned (the store holds the state, the notice only tells of it).
-    async fn announce(&self, event: TaskEvent, task: &Task) {
-        announce(self.events.as_ref(), event, task).await;
-    }
-
     /// The engine's configuration.
     pub fn config(&self) -> &EngineConfig {
         &self.config
@@ -578,7 +572,7 @@ impl Engine {
                     .store
                     .transition_capped(task.user_id, task.id, event, max, now)
                     .await?;
-                self.announce(event, &started).await;
+                announce(self.events.as_ref(), event, &started).await;
                 Ok(started)
             }
             None => self.transition(task, event, None).await,
@@ -597,7 +591,7 @@ impl Engine {
             .store
             .transition(task.user_id, task.id, event, reason, now)
             .await?;
-        self.announce(event, &t).await;
+        announce(self.events.as_ref(), event, &t).await;
         if t.status.is_terminal() || t.status == TaskStatus::Paused {
             let mut st = self.state();
             st.prepared.remove(&task.id);
