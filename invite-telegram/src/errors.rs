@@ -95,8 +95,14 @@ pub enum Rule {
     },
     /// A server-side failure: ambiguous for a write, retried for a read.
     Server,
-    /// Telegram refused without doing anything, for a reason that may pass: retried.
+    /// Telegram refused without doing anything, for a reason that may pass (a data-centre
+    /// redirect, a client-side key state): the request was not carried out and is retried
+    /// without being charged.
     Refused,
+    /// Telegram refused a write without naming a cause (`CHAT_MEMBER_ADD_FAILED`): the request
+    /// reached it and counts against the account's limits; the engine retries it a bounded
+    /// number of times, each charged. For a read it is simply retried.
+    WriteRefused,
     /// Known, but with no meaning for the engine (client bugs): counted as unknown.
     Unknown,
 }
@@ -171,8 +177,9 @@ pub const RPC_TABLE: &[(&str, Rule)] = &[
             account_only: false,
         },
     ),
-    // "Could not add participants", unexplained: nothing was done; retry later.
-    ("CHAT_MEMBER_ADD_FAILED", Rule::Refused),
+    // "Could not add participants", unexplained: an answer to a write, so it is charged;
+    // retried a bounded number of times.
+    ("CHAT_MEMBER_ADD_FAILED", Rule::WriteRefused),
     // Chat full, or a broadcast channel past 200 members.
     (
         "USERS_TOO_MUCH",
@@ -327,6 +334,10 @@ fn apply(rule: Rule, name: &str, value: Option<u32>, kind: CallKind) -> Platform
         Rule::Group { account_only } => PlatformError::Group { code, account_only },
         Rule::Server => after_sending(kind, code),
         Rule::Refused => PlatformError::Transient { code },
+        Rule::WriteRefused => match kind {
+            CallKind::Read => PlatformError::Transient { code },
+            CallKind::Write => PlatformError::Refused { code },
+        },
         Rule::Unknown => PlatformError::Unknown {
             message: format!("Telegram error {name} has no meaning for the engine"),
             code,
@@ -417,6 +428,9 @@ mod tests {
     fn transient(code: &str) -> PlatformError {
         PlatformError::Transient { code: code.into() }
     }
+    fn refused(code: &str) -> PlatformError {
+        PlatformError::Refused { code: code.into() }
+    }
 
     /// One test per row of the table: `name: code "MESSAGE" kind => expected;`. Also records
     /// the messages so a test can check that no row is left without a case.
@@ -477,8 +491,8 @@ mod tests {
         chat_id_invalid: 400 "CHAT_ID_INVALID" Write => group("CHAT_ID_INVALID", false);
         channel_monoforum_unsupported: 400 "CHANNEL_MONOFORUM_UNSUPPORTED" Write
             => group("CHANNEL_MONOFORUM_UNSUPPORTED", false);
-        chat_member_add_failed: 400 "CHAT_MEMBER_ADD_FAILED" Write
-            => transient("CHAT_MEMBER_ADD_FAILED");
+        chat_member_add_failed_is_a_charged_refusal: 400 "CHAT_MEMBER_ADD_FAILED" Write
+            => refused("CHAT_MEMBER_ADD_FAILED");
         users_too_much: 400 "USERS_TOO_MUCH" Write => group("USERS_TOO_MUCH", false);
         channels_too_much: 400 "CHANNELS_TOO_MUCH" Write => group("CHANNELS_TOO_MUCH", true);
         invite_request_sent: 400 "INVITE_REQUEST_SENT" Write => group("INVITE_REQUEST_SENT", true);

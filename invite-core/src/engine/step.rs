@@ -422,7 +422,7 @@ impl Engine {
         };
         use PlatformError as P;
         let next = match &error {
-            P::Target { .. } | P::Unknown { .. } | P::Ambiguous { .. } => {
+            P::Target { .. } | P::Unknown { .. } | P::Refused { .. } | P::Ambiguous { .. } => {
                 let outcome = match &error {
                     P::Target { outcome, .. } => *outcome,
                     P::Ambiguous { .. } => Outcome::Uncertain,

@@ -24,7 +24,10 @@ pub enum ErrorClass {
     Group,
     /// The request may have reached the platform; the target becomes uncertain.
     Ambiguous,
-    /// The request did not reach the platform; retry with backoff.
+    /// The platform answered a write with a refusal that names no cause
+    /// (`CHAT_MEMBER_ADD_FAILED`): charged, retried a bounded number of times (each charged).
+    Refused,
+    /// The request certainly did not reach the platform; retried with backoff, not charged.
     Transient,
     /// An error this service does not know; counted on its own, never success.
     Unknown,
@@ -32,13 +35,14 @@ pub enum ErrorClass {
 
 impl ErrorClass {
     /// Every class.
-    pub const ALL: [ErrorClass; 8] = [
+    pub const ALL: [ErrorClass; 9] = [
         ErrorClass::Target,
         ErrorClass::AccountTemporary,
         ErrorClass::AccountRestricted,
         ErrorClass::AccountDead,
         ErrorClass::Group,
         ErrorClass::Ambiguous,
+        ErrorClass::Refused,
         ErrorClass::Transient,
         ErrorClass::Unknown,
     ];
@@ -52,9 +56,17 @@ impl ErrorClass {
             ErrorClass::AccountDead => "account_dead",
             ErrorClass::Group => "group",
             ErrorClass::Ambiguous => "ambiguous",
+            ErrorClass::Refused => "refused",
             ErrorClass::Transient => "transient",
             ErrorClass::Unknown => "unknown",
         }
+    }
+
+    /// Whether the request may have reached the platform, so that it is charged to the
+    /// account's limits: every class but [`ErrorClass::Transient`], whose contract is that
+    /// the request certainly never left.
+    pub const fn is_charged(self) -> bool {
+        !matches!(self, ErrorClass::Transient)
     }
 
     /// Whether the error is the account's (counts towards the circuit breaker).
@@ -118,7 +130,16 @@ pub enum PlatformError {
         /// Platform code or I/O error kind.
         code: String,
     },
-    /// The request did not reach the platform.
+    /// The platform refused a write without naming a cause; nothing was done, but the request
+    /// reached it and counts.
+    #[error("write refused ({code})")]
+    Refused {
+        /// Platform code.
+        code: String,
+    },
+    /// The request certainly did not reach the platform (connection refused, resolution
+    /// failed, a local budget refused it). Only this class is refunded: an error raised once a
+    /// write may have left must be [`PlatformError::Ambiguous`] or a platform answer.
     #[error("transient error ({code})")]
     Transient {
         /// Platform code or I/O error kind.
@@ -144,6 +165,7 @@ impl PlatformError {
             PlatformError::AccountDead { .. } => ErrorClass::AccountDead,
             PlatformError::Group { .. } => ErrorClass::Group,
             PlatformError::Ambiguous { .. } => ErrorClass::Ambiguous,
+            PlatformError::Refused { .. } => ErrorClass::Refused,
             PlatformError::Transient { .. } => ErrorClass::Transient,
             PlatformError::Unknown { .. } => ErrorClass::Unknown,
         }
@@ -158,6 +180,7 @@ impl PlatformError {
             | PlatformError::AccountDead { code }
             | PlatformError::Group { code, .. }
             | PlatformError::Ambiguous { code }
+            | PlatformError::Refused { code }
             | PlatformError::Transient { code }
             | PlatformError::Unknown { code, .. } => code,
         }
