@@ -192,6 +192,12 @@ pub struct Target {
     pub account_id: Option<AccountId>,
     /// Client message id, stored with the claim and reused on any retry.
     pub random_id: Option<i64>,
+    /// The account this target is pinned to: its message may have been sent through it (or
+    /// its invite is done and the message follows), so only this account ever acts on it
+    /// again — the platform de-duplicates `random_id` per sending account only.
+    pub sender: Option<AccountId>,
+    /// The confirmed invite of an `invite_and_message` target whose message is still to come.
+    pub invite_outcome: Option<Outcome>,
     /// Number of claims so far.
     pub attempts: u32,
     /// Platform error code or other explanation.

@@ -15,10 +15,21 @@
 //! any platform error. Each of these logs one `Account Manager: <step>` line with the task,
 //! account and target ids.
 //!
-//! At most once: a target left `in_progress` by a crash becomes `uncertain` after
-//! [`EngineConfig::claim_timeout`] and is reconciled, never re-sent blindly — a message goes
-//! back to `pending` keeping its `random_id` (the platform refuses a second delivery), an
-//! invite is settled by a membership check.
+//! At most once: every claim records its holder (this engine's [`EngineConfig::worker_id`],
+//! kept alive by a heartbeat); a target left `in_progress` by a holder that stopped renewing
+//! for [`EngineConfig::holder_timeout`] becomes `uncertain` and is reconciled, never re-sent
+//! blindly — a message goes back to `pending` pinned to the account that may have sent it,
+//! with its `random_id` (the platform de-duplicates a `random_id` per sending account only), an
+//! invite is settled by a membership check. A message whose account can no longer act, or
+//! has not within [`EngineConfig::uncertain_horizon`], ends `uncertain`: never sent by another.
+//!
+//! Charging: everything that may have reached the platform is charged to the account's limits
+//! (see the `step` module); only a request that certainly never left is refunded.
+//!
+//! Containment: an error in one task's preparation skips that task for the pass; a panic in
+//! one task's step or preparation pauses that task with the reason; the engine goes on with
+//! the others. A result the store could not take is kept and written first at the next pass,
+//! and the engine claims nothing while any is pending ([`EngineHealth`] tells it).
 
 mod step;
 
@@ -26,7 +37,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, TimeDelta, Utc};
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tokio::sync::Notify;
@@ -35,28 +46,39 @@ use tracing::{debug, info, warn};
 
 use crate::clock::Clock;
 use crate::domain::{
-    AccountId, Action, ExecutionStatus, Lane, LaneStatus, NewExecutionLog, Outcome, Platform, Task,
-    TaskEvent, TaskId, TaskStatus,
+    AccountId, Action, ExecutionStatus, Lane, LaneStatus, NewExecutionLog, Outcome, Platform,
+    TargetId, Task, TaskEvent, TaskId, TaskStatus,
 };
 use crate::memory::NoEvents;
 use crate::ports::{
-    AccountDirectory, AccountLeases, AccountManager, AccountState, InviteStrategy, OutcomeRecord,
-    StoreError, SuppressionList, TaskEventMessage, TaskEvents, TaskStore,
+    AccountDirectory, AccountLeases, AccountManager, AccountState, ErrorReport, InviteStrategy,
+    OutcomeRecord, PlatformError, Settlement, StoreError, SuppressionList, TaskEventMessage,
+    TaskEvents, TaskStore, UsageStats, abandonment,
 };
 
 /// Tunables of the engine. Limits are not here: they belong to the account manager.
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
-    /// Name of this worker in account leases.
+    /// Name of this worker process in account leases and claims; unique per process (the
+    /// default draws one from the operating system's randomness). Two live processes must
+    /// never share one.
     pub worker_id: String,
     /// How long an account lease lasts without renewal.
     pub lease_ttl: TimeDelta,
-    /// A target `in_progress` for longer than this belonged to a dead worker.
-    pub claim_timeout: TimeDelta,
+    /// How often this worker renews its heartbeat (and looks for claims of stopped workers).
+    pub heartbeat_interval: TimeDelta,
+    /// A worker whose heartbeat is older than this is stopped: its claims are recovered.
+    pub holder_timeout: TimeDelta,
+    /// How long a target pinned to its account (a message that may have been sent) waits for
+    /// that account before it ends `uncertain`.
+    pub uncertain_horizon: TimeDelta,
     /// Consecutive account-level errors in one task that pause it.
     pub breaker_threshold: u32,
     /// Claims of one target after which transient errors give up on it.
     pub max_target_attempts: u32,
+    /// Claims of one target after which a write the platform refused without a cause
+    /// (each attempt charged) fails the target.
+    pub max_write_attempts: u32,
     /// First backoff after a transient error (doubles, with jitter, up to `backoff_max`).
     pub backoff_base: TimeDelta,
     /// Longest backoff.
@@ -65,8 +87,12 @@ pub struct EngineConfig {
     pub idle_poll: TimeDelta,
     /// Accounts stepped at once.
     pub max_parallel_steps: usize,
-    /// Seed of message `random_id`s and jitter.
+    /// Seed of the backoff jitter.
     pub seed: u64,
+    /// Seed of the random part of message `random_id`s; `None` (the default) draws from the
+    /// operating system. Whatever the source, ids are unique per database (see
+    /// [`message_random_id`](crate::ports::message_random_id)).
+    pub random_id_seed: Option<u64>,
     /// A scheduled task starts only while its owner runs fewer tasks than this (it waits for
     /// a free slot otherwise); `None` starts it regardless. The API's limit of running tasks
     /// per user belongs here too.
@@ -76,19 +102,84 @@ pub struct EngineConfig {
 impl Default for EngineConfig {
     fn default() -> Self {
         Self {
-            worker_id: "invite-worker".to_owned(),
+            worker_id: unique_worker_id("invite-worker"),
             lease_ttl: TimeDelta::minutes(5),
-            claim_timeout: TimeDelta::minutes(10),
+            heartbeat_interval: TimeDelta::seconds(15),
+            holder_timeout: TimeDelta::seconds(90),
+            uncertain_horizon: TimeDelta::days(3),
             breaker_threshold: 5,
             max_target_attempts: 5,
+            max_write_attempts: 3,
             backoff_base: TimeDelta::seconds(2),
             backoff_max: TimeDelta::minutes(5),
             idle_poll: TimeDelta::seconds(30),
             max_parallel_steps: 16,
             seed: 0x1_0b17_e5e5,
+            random_id_seed: None,
             max_running_tasks: None,
         }
     }
+}
+
+/// `prefix` and 64 bits from the operating system's randomness: a worker id no other process
+/// shares.
+pub fn unique_worker_id(prefix: &str) -> String {
+    let mut bytes = [0_u8; 8];
+    rand::TryRngCore::try_fill_bytes(&mut rand::rngs::OsRng, &mut bytes).unwrap_or_else(|_| {
+        // No entropy source: the address of a local is still distinct per process.
+        let here = &bytes as *const _ as usize as u64;
+        bytes = here.to_le_bytes();
+    });
+    format!("{prefix}-{:016x}", u64::from_le_bytes(bytes))
+}
+
+/// A write to the store that finishes a step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Unrecorded {
+    /// A target's outcome.
+    Outcome(OutcomeRecord),
+    /// The confirmed invite of an `invite_and_message` target.
+    InvitePart(OutcomeRecord),
+    /// A target back to `pending`, untouched.
+    Release {
+        target: TargetId,
+        account: AccountId,
+        log: Option<NewExecutionLog>,
+    },
+    /// A target whose write may have reached the platform.
+    Uncertain {
+        target: TargetId,
+        account: AccountId,
+        log: Option<NewExecutionLog>,
+    },
+}
+
+impl Unrecorded {
+    fn target(&self) -> TargetId {
+        match self {
+            Unrecorded::Outcome(r) | Unrecorded::InvitePart(r) => r.target_id,
+            Unrecorded::Release { target, .. } | Unrecorded::Uncertain { target, .. } => *target,
+        }
+    }
+}
+
+/// What the engine tells about itself (for `/health`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct EngineHealth {
+    /// The store took the engine's last writes; while false, nothing is claimed.
+    pub store_ok: bool,
+    /// Results kept in memory because the store could not take them.
+    pub unrecorded: usize,
+    /// Passes run.
+    pub passes: u64,
+    /// Passes that failed (store unreachable, results not writable).
+    pub failed_passes: u64,
+    /// Panics caught (each paused its task, or restarted the pass).
+    pub panics: u64,
+    /// The last error, if any.
+    pub last_error: Option<String>,
+    /// Time of the last pass that completed.
+    pub last_pass_at: Option<DateTime<Utc>>,
 }
 
 /// Publishes the notice of `event`, just applied to `task`, through `events`; a failure is
@@ -120,6 +211,18 @@ pub enum EngineError {
     /// The account directory failed.
     #[error(transparent)]
     Directory(#[from] crate::ports::DirectoryError),
+    /// Results of platform actions wait to be written: nothing new is done until they are.
+    #[error("results wait to be recorded; the engine does not act until the store takes them")]
+    Unrecorded,
+}
+
+/// The text of a caught panic.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_owned())
 }
 
 /// What the engine needs from outside.
@@ -153,8 +256,14 @@ struct EngineState {
     transient: HashMap<AccountId, u32>,
     /// Tasks this engine paused or ended during a pass: steps already chosen skip them.
     halted: HashSet<TaskId>,
-    /// Last recovery of stale claims.
-    last_recovery: Option<DateTime<Utc>>,
+    /// Last heartbeat written (and recovery of stopped workers' claims).
+    last_heartbeat: Option<DateTime<Utc>>,
+    /// The target each account is acting on (to settle it if the step panics).
+    in_flight: HashMap<AccountId, (TaskId, TargetId)>,
+    /// Results the store could not take yet.
+    unrecorded: Vec<Unrecorded>,
+    /// What `/health` shows.
+    health: EngineHealth,
 }
 
 /// The engine.
@@ -165,6 +274,7 @@ pub struct Engine {
     config: EngineConfig,
     state: Mutex<EngineState>,
     rng: Mutex<StdRng>,
+    random_ids: Mutex<StdRng>,
     wake: Notify,
     events: Arc<dyn TaskEvents>,
 }
@@ -186,8 +296,15 @@ impl Engine {
         config: EngineConfig,
     ) -> Self {
         let strategies = strategies.into_iter().map(|s| (s.platform(), s)).collect();
+        let random_ids = match config.random_id_seed {
+            Some(seed) => StdRng::seed_from_u64(seed),
+            None => {
+                StdRng::try_from_os_rng().unwrap_or_else(|_| StdRng::seed_from_u64(config.seed))
+            }
+        };
         Self {
             rng: Mutex::new(StdRng::seed_from_u64(config.seed)),
+            random_ids: Mutex::new(random_ids),
             parts,
             strategies,
             config,
@@ -219,14 +336,31 @@ impl Engine {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn random_i64(&self) -> i64 {
-        let mut rng = self.rng.lock().unwrap_or_else(|e| e.into_inner());
-        loop {
-            let v: i64 = rng.random();
-            if v != 0 {
-                return v;
-            }
+    /// Random high bits of a message's `random_id`.
+    fn random_high(&self) -> u32 {
+        self.random_ids
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .random()
+    }
+
+    /// What the engine tells about itself.
+    pub fn health(&self) -> EngineHealth {
+        let st = self.state();
+        EngineHealth {
+            unrecorded: st.unrecorded.len(),
+            ..st.health.clone()
         }
+    }
+
+    fn note_error(&self, error: &str) {
+        self.state().health.last_error = Some(error.to_owned());
+    }
+
+    /// Pinned targets last claimed before this have waited past the horizon.
+    fn horizon_start(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        now.checked_sub_signed(self.config.uncertain_horizon)
+            .unwrap_or(DateTime::<Utc>::MIN_UTC)
     }
 
     fn jitter(&self, d: TimeDelta) -> TimeDelta {
@@ -239,27 +373,58 @@ impl Engine {
         d + TimeDelta::milliseconds(extra)
     }
 
-    /// Runs until `cancel` fires: passes, then sleeps until the next due account or a wake-up.
-    /// A failed pass is logged and retried after `idle_poll`.
+    /// Runs until `cancel` fires: passes, then sleeps until the next due account or a wake-up,
+    /// while a heartbeat keeps this worker's claims alive however long a pass takes. A failed
+    /// pass is logged and retried after `idle_poll`; a panic in a pass is caught, counted in
+    /// [`Engine::health`], and the loop goes on.
     pub async fn run(&self, cancel: CancellationToken) {
         info!(worker = %self.config.worker_id, "engine started");
-        while !cancel.is_cancelled() {
-            let next = match self.tick().await {
-                Ok(report) => report.next,
-                Err(e) => {
-                    warn!(error = %e, "engine pass failed; retrying");
-                    None
+        let passes = async {
+            while !cancel.is_cancelled() {
+                let pass = std::panic::AssertUnwindSafe(self.tick())
+                    .catch_unwind()
+                    .await;
+                let next = match pass {
+                    Ok(Ok(report)) => report.next,
+                    Ok(Err(e)) => {
+                        warn!(error = %e, "engine pass failed; retrying");
+                        None
+                    }
+                    Err(panic) => {
+                        let what = panic_message(panic.as_ref());
+                        warn!(error = %what, "engine pass panicked; going on");
+                        let mut st = self.state();
+                        st.health.panics += 1;
+                        st.health.last_error = Some(format!("panic: {what}"));
+                        None
+                    }
+                };
+                let next = next.unwrap_or_else(|| self.parts.clock.now() + self.config.idle_poll);
+                let notified = self.wake.notified();
+                tokio::select! {
+                    () = cancel.cancelled() => break,
+                    () = notified => {}
+                    () = self.parts.clock.sleep_until(next) => {}
                 }
-            };
-            let next = next.unwrap_or_else(|| self.parts.clock.now() + self.config.idle_poll);
-            let notified = self.wake.notified();
-            tokio::select! {
-                () = cancel.cancelled() => break,
-                () = notified => {}
-                () = self.parts.clock.sleep_until(next) => {}
             }
-        }
+        };
+        let heartbeat = async {
+            while !cancel.is_cancelled() {
+                let now = self.parts.clock.now();
+                if let Err(e) = self.beat(now).await {
+                    warn!(error = %e, "heartbeat not written");
+                }
+                tokio::select! {
+                    () = cancel.cancelled() => break,
+                    () = self.parts.clock.sleep_until(now + self.config.heartbeat_interval) => {}
+                }
+            }
+        };
+        tokio::join!(passes, heartbeat);
         self.release_leases().await;
+        if let Err(e) = self.parts.store.retire_holder(&self.config.worker_id).await {
+            warn!(error = %e, "worker not retired; its heartbeat expires");
+        }
         info!(worker = %self.config.worker_id, "engine stopped");
     }
 
@@ -278,6 +443,16 @@ impl Engine {
                 None => return Ok(()),
             }
         }
+    }
+
+    /// Writes this worker's heartbeat.
+    async fn beat(&self, now: DateTime<Utc>) -> Result<(), StoreError> {
+        self.parts
+            .store
+            .heartbeat(&self.config.worker_id, now)
+            .await?;
+        self.state().last_heartbeat = Some(now);
+        Ok(())
     }
 
     async fn release_leases(&self) {
@@ -300,8 +475,31 @@ impl Engine {
     /// One pass: starts due scheduled tasks, prepares new tasks, completes or fails finished
     /// ones, and steps every due account once.
     pub async fn tick(&self) -> Result<TickReport, EngineError> {
+        let result = self.pass().await;
+        let mut st = self.state();
+        st.health.passes += 1;
+        match &result {
+            Ok(_) => {
+                st.health.store_ok = st.unrecorded.is_empty();
+                st.health.last_pass_at = Some(self.parts.clock.now());
+            }
+            Err(e) => {
+                st.health.failed_passes += 1;
+                st.health.last_error = Some(e.to_string());
+                if matches!(e, EngineError::Store(_)) {
+                    st.health.store_ok = false;
+                }
+            }
+        }
+        result
+    }
+
+    async fn pass(&self) -> Result<TickReport, EngineError> {
+        // Results the store could not take come first: nothing new is claimed before they
+        // are written.
+        self.flush_unrecorded().await?;
         let now = self.parts.clock.now();
-        self.recover_if_due(now).await?;
+        let recovered = self.recover_if_due(now).await?;
         let tasks = self.parts.store.engine_tasks(now).await?;
         let mut running: Vec<Task> = Vec::new();
         let mut next: Option<DateTime<Utc>> = None;
@@ -325,12 +523,32 @@ impl Engine {
                 next = earliest(next, Some(at));
             }
         }
+        let mut unprepared = HashSet::new();
         for task in &running {
             let prepared = self.state().prepared.contains(&task.id);
-            if !prepared {
-                self.prepare(task).await?;
+            if prepared {
+                continue;
+            }
+            let outcome = std::panic::AssertUnwindSafe(self.prepare(task))
+                .catch_unwind()
+                .await;
+            match outcome {
+                Ok(Ok(())) => {}
+                Ok(Err(e @ EngineError::Store(_))) => return Err(e),
+                Ok(Err(e)) => {
+                    // One task's trouble (its owner's directory, its account manager) stops
+                    // only that task for this pass.
+                    warn!(task.id = %task.id, user.id = %task.user_id, error = %e, "task not prepared; tried again next pass");
+                    self.note_error(&e.to_string());
+                    unprepared.insert(task.id);
+                }
+                Err(panic) => {
+                    self.contain_panic(task, None, panic.as_ref()).await;
+                    unprepared.insert(task.id);
+                }
             }
         }
+        running.retain(|t| !unprepared.contains(&t.id));
         let ids: Vec<TaskId> = running.iter().map(|t| t.id).collect();
         let pending = self.parts.store.pending_counts(&ids).await?;
         let lanes = self.parts.store.lanes_of(&ids).await?;
@@ -344,6 +562,10 @@ impl Engine {
                 let reason = closed_reason(&task_lanes);
                 self.fail(task, &reason).await?;
             } else {
+                if recovered {
+                    // Now and then: targets pinned to an account past the horizon end.
+                    self.abandon_pinned(task, &task_lanes, now).await?;
+                }
                 live.push(task);
             }
         }
@@ -381,10 +603,13 @@ impl Engine {
         }
         let steps = due.len();
         let results: Vec<Option<DateTime<Utc>>> = futures::stream::iter(due)
-            .map(|(account, lanes)| self.step_account(account, lanes, now))
+            .map(|(account, lanes)| self.contained_step(account, lanes, now))
             .buffer_unordered(self.config.max_parallel_steps.max(1))
             .collect()
             .await;
+        if !self.state().unrecorded.is_empty() {
+            return Err(EngineError::Unrecorded);
+        }
         for at in results {
             next = earliest(next, at);
         }
@@ -395,25 +620,138 @@ impl Engine {
         Ok(TickReport { steps, next })
     }
 
-    async fn recover_if_due(&self, now: DateTime<Utc>) -> Result<(), EngineError> {
+    /// Renews the heartbeat and recovers the claims of stopped workers, every
+    /// `heartbeat_interval`; tells whether it did.
+    async fn recover_if_due(&self, now: DateTime<Utc>) -> Result<bool, EngineError> {
         let due = self
             .state()
-            .last_recovery
-            .is_none_or(|at| now - at >= self.config.claim_timeout / 2);
+            .last_heartbeat
+            .is_none_or(|at| now - at >= self.config.heartbeat_interval);
         if !due {
-            return Ok(());
+            return Ok(false);
         }
-        let n = self
-            .parts
-            .store
-            .recover_stale(now - self.config.claim_timeout)
-            .await?;
-        let mut st = self.state();
-        st.last_recovery = Some(now);
+        self.beat(now).await?;
+        let silent_since = now
+            .checked_sub_signed(self.config.holder_timeout)
+            .unwrap_or(DateTime::<Utc>::MIN_UTC);
+        let n = self.parts.store.recover_stale(silent_since).await?;
         if n > 0 {
             warn!(count = n, "claims of a stopped worker turned uncertain");
             // Their tasks must reconcile again.
-            st.prepared.clear();
+            self.state().prepared.clear();
+        }
+        Ok(true)
+    }
+
+    /// Writes the results the store could not take before, oldest first.
+    async fn flush_unrecorded(&self) -> Result<(), EngineError> {
+        loop {
+            let Some(write) = self.state().unrecorded.first().cloned() else {
+                return Ok(());
+            };
+            match self.apply(&write).await {
+                Ok(()) | Err(StoreError::NotFound) => {
+                    info!(target.id = %write.target(), "kept result recorded");
+                }
+                Err(e) => return Err(e.into()),
+            }
+            self.state().unrecorded.remove(0);
+        }
+    }
+
+    /// Steps an account; a panic in the step pauses the task it was acting for (its claimed
+    /// target becomes uncertain) instead of stopping the engine.
+    async fn contained_step(
+        &self,
+        account: AccountId,
+        lanes: Vec<(Task, Lane)>,
+        now: DateTime<Utc>,
+    ) -> Option<DateTime<Utc>> {
+        let tasks: Vec<Task> = lanes.iter().map(|(t, _)| t.clone()).collect();
+        let step = std::panic::AssertUnwindSafe(self.step_account(account.clone(), lanes, now))
+            .catch_unwind()
+            .await;
+        match step {
+            Ok(next) => next,
+            Err(panic) => {
+                let in_flight = self.state().in_flight.remove(&account);
+                let task = in_flight
+                    .and_then(|(task, _)| tasks.iter().find(|t| t.id == task))
+                    .or(tasks.first());
+                if let Some(task) = task {
+                    self.contain_panic(
+                        task,
+                        in_flight.map(|(_, t)| (account.clone(), t)),
+                        panic.as_ref(),
+                    )
+                    .await;
+                }
+                // The account is let go; its reservation, if any, stays charged.
+                if let Err(e) = self
+                    .parts
+                    .accounts
+                    .release_account(&account, &UsageStats::default())
+                    .await
+                {
+                    warn!(account.id = %account, error = %e, "account not released after a panic");
+                }
+                let at = now + self.config.idle_poll;
+                self.set_account_next(&account, at);
+                Some(at)
+            }
+        }
+    }
+
+    /// Pauses `task` after a panic in its work; a target it held becomes uncertain.
+    async fn contain_panic(
+        &self,
+        task: &Task,
+        claimed: Option<(AccountId, TargetId)>,
+        panic: &(dyn std::any::Any + Send),
+    ) {
+        let what = panic_message(panic);
+        warn!(task.id = %task.id, user.id = %task.user_id, error = %what, "panic in a task's work; task paused");
+        {
+            let mut st = self.state();
+            st.health.panics += 1;
+            st.health.last_error = Some(format!("panic in task {}: {what}", task.id));
+        }
+        if let Some((account, target)) = claimed {
+            let write = Unrecorded::Uncertain {
+                target,
+                account,
+                log: None,
+            };
+            if let Err(e) = self.write(write).await {
+                warn!(task.id = %task.id, error = %e, "claim of a panicked step not settled");
+            }
+        }
+        let reason = format!("internal error: {what}");
+        if let Err(e) = self.transition(task, TaskEvent::Pause, Some(reason)).await {
+            debug!(task.id = %task.id, error = %e, "task not paused after a panic");
+        }
+    }
+
+    /// Ends the task's targets pinned to accounts whose lanes are closed, or pinned past the
+    /// horizon.
+    async fn abandon_pinned(
+        &self,
+        task: &Task,
+        lanes: &[&Lane],
+        now: DateTime<Utc>,
+    ) -> Result<(), EngineError> {
+        let gone: Vec<AccountId> = lanes
+            .iter()
+            .filter(|l| l.status == LaneStatus::Closed)
+            .map(|l| l.account_id.clone())
+            .collect();
+        let ended = self
+            .parts
+            .store
+            .abandon_pinned(task.id, &gone, self.horizon_start(now), now)
+            .await?;
+        if ended > 0 {
+            warn!(task.id = %task.id, count = ended, "targets whose account can no longer act ended unconfirmed");
         }
         Ok(())
     }
@@ -444,61 +782,136 @@ impl Engine {
             return Ok(());
         }
         self.parts.store.ensure_lanes(task.id, &accounts).await?;
+        let mut lanes = self.parts.store.lanes_of(&[task.id]).await?;
         if let Some(group) = task.settings.action.group() {
-            let lanes = self.parts.store.lanes_of(&[task.id]).await?;
-            for mut lane in lanes.into_iter().filter(|l| l.status == LaneStatus::Active) {
-                if let Err(e) = strategy.check_invite_rights(&lane.account_id, group).await {
-                    match e {
-                        crate::ports::PlatformError::Group {
-                            account_only: false,
-                            ..
-                        } => {
-                            self.fail(task, &format!("group unusable: {}", e.code()))
-                                .await?;
-                            return Ok(());
-                        }
-                        crate::ports::PlatformError::Transient { .. } => {}
-                        other => {
-                            lane.status = LaneStatus::Closed;
-                            lane.reason = Some(format!("invite rights check: {}", other.code()));
-                            info!(task.id = %task.id, account.id = %lane.account_id, reason = ?lane.reason, "lane closed");
-                            self.parts.store.save_lane(&lane).await?;
-                        }
+            for lane in lanes.iter_mut().filter(|l| l.status == LaneStatus::Active) {
+                let Err(e) = strategy.check_invite_rights(&lane.account_id, group).await else {
+                    continue;
+                };
+                match e {
+                    PlatformError::Group {
+                        account_only: false,
+                        ..
+                    } => {
+                        self.fail(task, &format!("group unusable: {}", e.code()))
+                            .await?;
+                        return Ok(());
+                    }
+                    // Timers and passing trouble: the account cools down or the check is
+                    // simply made again later; the lane stays.
+                    PlatformError::FloodWait { .. } | PlatformError::AccountRestricted { .. } => {
+                        self.report_prepare_error(task, &lane.account_id, strategy.as_ref(), &e)
+                            .await?;
+                    }
+                    PlatformError::Transient { .. }
+                    | PlatformError::Ambiguous { .. }
+                    | PlatformError::Refused { .. } => {
+                        debug!(task.id = %task.id, account.id = %lane.account_id, error = %e, "invite rights not checked now");
+                    }
+                    PlatformError::AccountDead { .. } => {
+                        self.report_prepare_error(task, &lane.account_id, strategy.as_ref(), &e)
+                            .await?;
+                        self.close_lane(task, lane, format!("account unusable: {}", e.code()))
+                            .await?;
+                    }
+                    other => {
+                        self.close_lane(
+                            task,
+                            lane,
+                            format!("invite rights check: {}", other.code()),
+                        )
+                        .await?;
                     }
                 }
             }
         }
-        self.reconcile(task, strategy.as_ref()).await?;
+        self.reconcile(task, strategy.as_ref(), &lanes).await?;
+        let lane_refs: Vec<&Lane> = lanes.iter().collect();
+        self.abandon_pinned(task, &lane_refs, self.parts.clock.now())
+            .await?;
         let mut st = self.state();
         st.prepared.insert(task.id);
         st.halted.remove(&task.id);
         Ok(())
     }
 
-    /// Settles uncertain targets: messages go back to `pending` with their `random_id`;
-    /// invites are checked for membership.
+    async fn report_prepare_error(
+        &self,
+        task: &Task,
+        account: &AccountId,
+        strategy: &dyn InviteStrategy,
+        error: &PlatformError,
+    ) -> Result<(), EngineError> {
+        info!(task.id = %task.id, account.id = %account, "Account Manager: handle_error {account} {}", error.class().as_str());
+        let state = self
+            .parts
+            .accounts
+            .handle_error(
+                account,
+                &ErrorReport {
+                    platform: strategy.platform(),
+                    class: error.class(),
+                    code: error.code().to_owned(),
+                    message: error.to_string(),
+                    retry_after: match error {
+                        PlatformError::FloodWait { seconds, .. } => Some(
+                            TimeDelta::try_seconds(i64::try_from(*seconds).unwrap_or(i64::MAX))
+                                .unwrap_or(TimeDelta::MAX),
+                        ),
+                        _ => None,
+                    },
+                    task_id: Some(task.id),
+                    target_id: None,
+                },
+            )
+            .await?;
+        if let AccountState::CoolingDown { until, .. } = state {
+            self.set_account_next(account, until);
+        }
+        Ok(())
+    }
+
+    /// Settles uncertain targets. A message (or the message of a confirmed invite) goes back
+    /// to `pending` pinned to the account that may have sent it, or ends `uncertain` when that
+    /// account's lane is closed; an invite is checked for membership.
     async fn reconcile(
         &self,
         task: &Task,
         strategy: &dyn InviteStrategy,
+        lanes: &[Lane],
     ) -> Result<(), EngineError> {
         let uncertain = self.parts.store.uncertain_targets(task.id).await?;
         if uncertain.is_empty() {
             return Ok(());
         }
         let now = self.parts.clock.now();
+        let store = &self.parts.store;
         for target in uncertain {
             let Some(account) = target.account_id.clone() else {
-                self.parts.store.settle_uncertain(target.id, None).await?;
+                store.settle_uncertain(target.id, Settlement::Retry).await?;
                 continue;
             };
-            let group = match &task.settings.action {
-                Action::Message { .. } => {
-                    info!(task.id = %task.id, target.id = %target.id, "uncertain message goes back to pending with its random_id");
-                    self.parts.store.settle_uncertain(target.id, None).await?;
-                    continue;
+            let message_part = matches!(task.settings.action, Action::Message { .. })
+                || target.invite_outcome.is_some();
+            if message_part {
+                let sender = target.sender.clone().unwrap_or_else(|| account.clone());
+                let usable = lanes
+                    .iter()
+                    .any(|l| l.account_id == sender && l.status == LaneStatus::Active);
+                if usable {
+                    info!(task.id = %task.id, target.id = %target.id, account.id = %sender, "uncertain message goes back to pending for its sender, with its random_id");
+                    store.settle_uncertain(target.id, Settlement::Retry).await?;
+                } else {
+                    warn!(task.id = %task.id, target.id = %target.id, account.id = %sender, "uncertain message's sender can no longer act; ends uncertain");
+                    let record = abandonment(&target, &sender, now);
+                    store
+                        .settle_uncertain(target.id, Settlement::Final(record))
+                        .await?;
                 }
-                Action::Invite { group } | Action::InviteAndMessage { group, .. } => group,
+                continue;
+            }
+            let Some(group) = task.settings.action.group() else {
+                continue;
             };
             match strategy.is_member(&account, &target, group).await {
                 Ok(true) => {
@@ -522,14 +935,18 @@ impl Engine {
                             created_at: now,
                         },
                     };
-                    self.parts
-                        .store
-                        .settle_uncertain(target.id, Some(record))
-                        .await?;
+                    let settlement =
+                        if matches!(task.settings.action, Action::InviteAndMessage { .. }) {
+                            // The invite is done; its message follows through the same account.
+                            Settlement::InviteConfirmed(record)
+                        } else {
+                            Settlement::Final(record)
+                        };
+                    store.settle_uncertain(target.id, settlement).await?;
                 }
                 Ok(false) => {
                     info!(task.id = %task.id, target.id = %target.id, "uncertain invite not done; back to pending");
-                    self.parts.store.settle_uncertain(target.id, None).await?;
+                    store.settle_uncertain(target.id, Settlement::Retry).await?;
                 }
                 Err(e) => {
                     warn!(task.id = %task.id, target.id = %target.id, error = %e, "uncertain target could not be settled; left uncertain");

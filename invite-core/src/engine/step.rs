@@ -1,21 +1,74 @@
-//! One step of one account: allocate, pick a task, check limits, claim, act, record, release.
+//! One step of one account: allocate, pick a task and the part of its work, check limits,
+//! claim, act, record, release.
+//!
+//! Charging: the reservation taken by `check_rate_limit` is refunded only when no write reached
+//! the platform — nothing was claimed, the target was skipped, the connection failed, or the
+//! strategy answered [`PlatformError::Transient`] (whose contract is that the request never
+//! left). Every other answer, success or error, is charged, and the ledger entry takes the
+//! time the write was issued.
 
 use chrono::{DateTime, TimeDelta, Utc};
 use tracing::{debug, info, warn};
 
-use super::{Engine, EngineError};
+use super::{Engine, EngineError, Unrecorded};
 use crate::domain::{
-    AccountId, Action, ExecutionStatus, Lane, LaneStatus, NewExecutionLog, Outcome, Target, Task,
-    TaskEvent, TemplateValues,
+    AccountId, Action, ActionKind, ExecutionStatus, Lane, LaneStatus, NewExecutionLog, Outcome,
+    Target, TargetStatus, Task, TaskEvent, TemplateValues,
 };
 use crate::ports::{
-    AccountState, ActionResult, Allocation, AllocationRequest, ErrorReport, InviteStrategy,
-    LimitScope, OutcomeRecord, PURPOSE_INVITE_CAMPAIGN, PlatformError, RateDecision,
-    RateLimitCheck, Reservation, UsageStats,
+    AccountState, ActionResult, Allocation, AllocationRequest, Claim, ClaimStage, ErrorClass,
+    ErrorReport, InviteStrategy, LimitReason, LimitScope, OutcomeRecord, PURPOSE_INVITE_CAMPAIGN,
+    PlatformError, RateDecision, RateLimitCheck, Reservation, StoreError, UsageStats,
 };
 
 /// When the account may act again after a step (at once when `None`).
 type NextAt = Option<DateTime<Utc>>;
+
+/// What a step does to its target: the action's kind in this part of the work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Part {
+    /// Invite into the task's group.
+    Invite,
+    /// Send the task's message.
+    Message,
+}
+
+impl Part {
+    const fn kind(self) -> ActionKind {
+        match self {
+            Part::Invite => ActionKind::Invite,
+            Part::Message => ActionKind::Message,
+        }
+    }
+
+    const fn name(self) -> &'static str {
+        self.kind().as_str()
+    }
+}
+
+/// The part a claim of `stage` does for `action`.
+const fn part_of(action: &Action, stage: ClaimStage) -> Part {
+    match (action, stage) {
+        (Action::Message { .. }, _) | (Action::InviteAndMessage { .. }, ClaimStage::Followup) => {
+            Part::Message
+        }
+        _ => Part::Invite,
+    }
+}
+
+/// What one step chose to do.
+struct Choice {
+    index: usize,
+    stage: ClaimStage,
+    reservation: Option<Reservation>,
+}
+
+/// The platform calls of one step and whether a write reached the platform.
+struct Performed {
+    result: Result<ActionResult, PlatformError>,
+    reached: bool,
+    at: DateTime<Utc>,
+}
 
 impl Engine {
     /// Steps one account; returns when it should be looked at again.
@@ -33,6 +86,7 @@ impl Engine {
             }
             Err(e) => {
                 warn!(account.id = %account, error = %e, "account step failed; retrying later");
+                self.note_error(&e.to_string());
                 let at = now + self.config.idle_poll;
                 self.set_account_next(&account, at);
                 Some(at)
@@ -111,80 +165,112 @@ impl Engine {
         result
     }
 
+    /// The stages a lane may take now, the follow-up first.
+    async fn stages_of(
+        &self,
+        task: &Task,
+        account: &AccountId,
+    ) -> Result<Vec<ClaimStage>, EngineError> {
+        if matches!(task.settings.action, Action::InviteAndMessage { .. })
+            && self.parts.store.has_followup(task.id, account).await?
+        {
+            return Ok(vec![ClaimStage::Followup, ClaimStage::First]);
+        }
+        Ok(vec![ClaimStage::First])
+    }
+
     async fn act_with_account(
         &self,
         account: &AccountId,
-        lanes: Vec<&mut (Task, Lane)>,
+        mut lanes: Vec<&mut (Task, Lane)>,
         now: DateTime<Utc>,
         usage: &mut UsageStats,
     ) -> Result<NextAt, EngineError> {
-        let mut chosen: Option<(usize, Option<Reservation>)> = None;
-        let mut lanes = lanes;
-        for (i, (task, lane)) in lanes.iter_mut().enumerate() {
+        let mut chosen: Option<Choice> = None;
+        // Account-scoped waits met so far, per kind: other kinds may still go.
+        let mut waits: Vec<(ActionKind, DateTime<Utc>)> = Vec::new();
+        'lanes: for (i, (task, lane)) in lanes.iter_mut().enumerate() {
             if self.state().halted.contains(&task.id) {
                 continue;
             }
-            let check = RateLimitCheck {
-                account_id: account.clone(),
-                platform: task.platform,
-                kinds: task.settings.action.kinds().to_vec(),
-                channel: task.settings.action.channel_key(),
-            };
-            info!(task.id = %task.id, account.id = %account, "Account Manager: check_rate_limit {account} {} {}", check.channel, task.settings.action.kinds()[0]);
-            match self.parts.accounts.check_rate_limit(&check).await? {
-                RateDecision::Allowed { reservation } => {
-                    chosen = Some((i, reservation));
-                    break;
+            for stage in self.stages_of(task, account).await? {
+                let kind = part_of(&task.settings.action, stage).kind();
+                if waits.iter().any(|(k, _)| *k == kind) {
+                    continue;
                 }
-                RateDecision::Wait {
-                    until,
-                    scope: LimitScope::Channel,
-                    reason,
-                } => {
-                    debug!(task.id = %task.id, account.id = %account, reason = reason.as_str(), %until, "lane waits");
-                    lane.cooldown_until = Some(until);
-                    self.parts.store.save_lane(lane).await?;
-                }
-                RateDecision::Wait {
-                    until,
-                    scope: LimitScope::Account,
-                    reason,
-                } => {
-                    debug!(account.id = %account, reason = reason.as_str(), %until, "account waits");
-                    return Ok(Some(until));
-                }
-                RateDecision::Denied {
-                    reason,
-                    permanent,
-                    scope,
-                } => {
-                    let why = format!("limit {}", reason.as_str());
-                    match (scope, permanent) {
-                        (LimitScope::Channel, true) => {
-                            info!(task.id = %task.id, account.id = %account, reason = %why, "lane closed for good");
-                            lane.status = LaneStatus::Closed;
-                            lane.reason = Some(why);
-                            self.parts.store.save_lane(lane).await?;
+                let check = RateLimitCheck {
+                    account_id: account.clone(),
+                    platform: task.platform,
+                    kinds: vec![kind],
+                    channel: task.settings.action.channel_key(),
+                };
+                info!(task.id = %task.id, account.id = %account, "Account Manager: check_rate_limit {account} {} {kind}", check.channel);
+                match self.parts.accounts.check_rate_limit(&check).await? {
+                    RateDecision::Allowed { reservation } => {
+                        chosen = Some(Choice {
+                            index: i,
+                            stage,
+                            reservation,
+                        });
+                        break 'lanes;
+                    }
+                    RateDecision::Wait {
+                        until,
+                        scope: LimitScope::Channel,
+                        reason,
+                    } => {
+                        debug!(task.id = %task.id, account.id = %account, reason = reason.as_str(), %until, "lane waits");
+                        lane.cooldown_until = Some(until);
+                        self.parts.store.save_lane(lane).await?;
+                        continue 'lanes;
+                    }
+                    RateDecision::Wait {
+                        until,
+                        scope: LimitScope::Account,
+                        reason,
+                    } => {
+                        debug!(account.id = %account, reason = reason.as_str(), %until, "account waits");
+                        if matches!(
+                            reason,
+                            LimitReason::Pause | LimitReason::Cooldown | LimitReason::AccountDead
+                        ) {
+                            // Whatever the kind: the whole account waits.
+                            return Ok(Some(until));
                         }
-                        (LimitScope::Account, true) => {
-                            let owned: Vec<&mut (Task, Lane)> = lanes.into_iter().collect();
-                            self.close_account_lanes(account, owned, &why).await?;
-                            return Ok(Some(now + self.config.idle_poll));
-                        }
-                        (_, false) => {
-                            return Ok(Some(now + self.config.idle_poll));
+                        waits.push((kind, until));
+                    }
+                    RateDecision::Denied {
+                        reason,
+                        permanent,
+                        scope,
+                    } => {
+                        let why = format!("limit {}", reason.as_str());
+                        match (scope, permanent) {
+                            (LimitScope::Channel, true) => {
+                                info!(task.id = %task.id, account.id = %account, reason = %why, "lane closed for good");
+                                self.close_lane(task, lane, why).await?;
+                                continue 'lanes;
+                            }
+                            (LimitScope::Account, true) => {
+                                self.close_account_lanes(account, lanes, &why).await?;
+                                return Ok(Some(now + self.config.idle_poll));
+                            }
+                            (_, false) => {
+                                return Ok(Some(now + self.config.idle_poll));
+                            }
                         }
                     }
                 }
             }
         }
-        let Some((index, reservation)) = chosen else {
-            // Only channel waits: the lanes' cooldowns decide when the account is due.
-            return Ok(None);
+        let Some(choice) = chosen else {
+            // Only waits: the earliest account wait, or the lanes' cooldowns decide.
+            return Ok(waits.iter().map(|(_, at)| *at).min());
         };
-        usage.reservation = reservation;
-        let (task, lane) = &mut *lanes[index];
-        self.act_on_lane(account, task, lane, now, usage).await
+        usage.reservation = choice.reservation;
+        let (task, lane) = &mut *lanes[choice.index];
+        self.act_on_lane(account, task, lane, choice.stage, usage)
+            .await
     }
 
     async fn act_on_lane(
@@ -192,74 +278,100 @@ impl Engine {
         account: &AccountId,
         task: &Task,
         lane: &mut Lane,
-        now: DateTime<Utc>,
+        stage: ClaimStage,
         usage: &mut UsageStats,
     ) -> Result<NextAt, EngineError> {
+        let now = self.parts.clock.now();
         let Some(strategy) = self.strategies.get(&task.platform).cloned() else {
             return Ok(Some(now + self.config.idle_poll));
         };
-        let random_id = task.settings.action.template().map(|_| self.random_i64());
-        let Some(target) = self
-            .parts
-            .store
-            .claim_target(task.id, account, now, random_id)
-            .await?
-        else {
+        let part = part_of(&task.settings.action, stage);
+        let claim = Claim {
+            task: task.id,
+            account: account.clone(),
+            holder: self.config.worker_id.clone(),
+            now,
+            random_high: (part == Part::Message).then(|| self.random_high()),
+            stage,
+        };
+        let Some(target) = self.parts.store.claim_target(&claim).await? else {
+            // Nothing this account may take in this task now (the rest is pinned to other
+            // accounts, or the task was paused): look again later, other lanes go on.
+            lane.cooldown_until = Some(now + self.config.idle_poll);
+            self.parts.store.save_lane(lane).await?;
             return Ok(None);
         };
+        self.state()
+            .in_flight
+            .insert(account.clone(), (task.id, target.id));
+        let next = self
+            .act_on_target(strategy.as_ref(), account, task, lane, part, &target, usage)
+            .await;
+        self.state().in_flight.remove(account);
+        next
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn act_on_target(
+        &self,
+        strategy: &dyn InviteStrategy,
+        account: &AccountId,
+        task: &Task,
+        lane: &mut Lane,
+        part: Part,
+        target: &Target,
+        usage: &mut UsageStats,
+    ) -> Result<NextAt, EngineError> {
+        let now = self.parts.clock.now();
         lane.last_used_at = Some(now);
 
         // Checks that need no platform call.
-        if let Some(skip) = self.skip_reason(task, &target, now).await? {
-            self.record(
+        if let Some(skip) = self.skip_reason(task, target, now).await? {
+            let record = self.outcome_record(
                 task,
                 account,
-                &target,
-                skip,
-                None,
-                serde_json::Value::Null,
+                target,
+                part,
+                Ok(ActionResult::new(skip)),
                 None,
                 now,
-                "skip",
-            )
-            .await?;
+            );
+            self.write(Unrecorded::Outcome(record)).await?;
             self.parts.store.save_lane(lane).await?;
             return Ok(None);
         }
 
         let initialized = self.state().initialized.contains(account);
         if !initialized {
-            match strategy.initialize(account).await {
-                Ok(()) => {
-                    self.state().initialized.insert(account.clone());
-                }
-                Err(e) => {
-                    return self
-                        .platform_error(
-                            strategy.as_ref(),
-                            task,
-                            lane,
-                            account,
-                            &target,
-                            e,
-                            now,
-                            usage,
-                        )
-                        .await;
-                }
+            if let Err(e) = strategy.initialize(account).await {
+                // Connecting is no write: nothing is charged, whatever the error.
+                let performed = Performed {
+                    result: Err(e),
+                    reached: false,
+                    at: self.parts.clock.now(),
+                };
+                return self
+                    .platform_error(
+                        strategy, task, lane, account, target, part, performed, usage,
+                    )
+                    .await;
             }
+            self.state().initialized.insert(account.clone());
         }
 
         let started = std::time::Instant::now();
-        let result = perform(strategy.as_ref(), account, task, &target).await;
+        let performed = perform(strategy, account, task, target, part, &*self.parts.clock).await;
         let latency = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         usage.latency_ms = Some(latency);
-        match result {
+        if performed.reached {
+            usage.performed = true;
+            usage.performed_at = Some(performed.at);
+        }
+        match &performed.result {
             Ok(done) => {
-                usage.performed = true;
-                usage.outcome = Some(done.outcome);
+                let done = done.clone();
                 lane.stats.attempts += 1;
-                if done.outcome.target_status() == crate::domain::TargetStatus::Success {
+                if done.outcome.target_status() == TargetStatus::Success {
                     lane.stats.successes += 1;
                 } else {
                     lane.stats.failures += 1;
@@ -267,32 +379,31 @@ impl Engine {
                 lane.stats.consecutive_account_errors = 0;
                 self.state().breaker.remove(&task.id);
                 self.state().transient.remove(account);
-                let kind = action_name(&task.settings.action);
-                self.record(
+                usage.outcome = Some(done.outcome);
+                let invite_done = part == Part::Invite
+                    && matches!(task.settings.action, Action::InviteAndMessage { .. })
+                    && done.outcome.target_status() == TargetStatus::Success;
+                let record = self.outcome_record(
                     task,
                     account,
-                    &target,
-                    done.outcome,
-                    None,
-                    done.details,
+                    target,
+                    part,
+                    Ok(done),
                     Some(latency),
-                    now,
-                    kind,
-                )
-                .await?;
+                    performed.at,
+                );
+                if invite_done {
+                    // The message follows through the same account, after its own check.
+                    self.write(Unrecorded::InvitePart(record)).await?;
+                } else {
+                    self.write(Unrecorded::Outcome(record)).await?;
+                }
                 self.parts.store.save_lane(lane).await?;
                 Ok(None)
             }
-            Err(e) => {
+            Err(_) => {
                 self.platform_error(
-                    strategy.as_ref(),
-                    task,
-                    lane,
-                    account,
-                    &target,
-                    e,
-                    now,
-                    usage,
+                    strategy, task, lane, account, target, part, performed, usage,
                 )
                 .await
             }
@@ -313,8 +424,15 @@ impl Engine {
         {
             return Ok(Some(Outcome::Suppressed));
         }
+        if target.invite_outcome.is_some() {
+            // The follow-up of a confirmed invite: de-duplication was decided before it.
+            return Ok(None);
+        }
         if let Some(days) = task.settings.dedupe_days {
-            let since = now - TimeDelta::days(i64::from(days));
+            // Beyond the representable past, every earlier success counts.
+            let since = TimeDelta::try_days(i64::from(days))
+                .and_then(|d| now.checked_sub_signed(d))
+                .unwrap_or(DateTime::<Utc>::MIN_UTC);
             let reached = self
                 .parts
                 .store
@@ -333,42 +451,60 @@ impl Engine {
         Ok(None)
     }
 
+    /// The record that ends `target` (or, for a confirmed invite of an `invite_and_message`
+    /// target, its invite part). A message that follows a confirmed invite keeps the invite's
+    /// outcome and carries its own in `result.message`.
     #[allow(clippy::too_many_arguments)]
-    async fn record(
+    fn outcome_record(
         &self,
         task: &Task,
         account: &AccountId,
         target: &Target,
-        outcome: Outcome,
-        error: Option<&PlatformError>,
-        details: serde_json::Value,
+        part: Part,
+        result: Result<ActionResult, (Outcome, &PlatformError)>,
         latency_ms: Option<u64>,
-        now: DateTime<Utc>,
-        action: &str,
-    ) -> Result<(), EngineError> {
-        let record = OutcomeRecord {
+        at: DateTime<Utc>,
+    ) -> OutcomeRecord {
+        let (outcome, details, error) = match result {
+            Ok(done) => (done.outcome, done.details, None),
+            Err((outcome, e)) => (outcome, serde_json::Value::Null, Some(e)),
+        };
+        let (target_outcome, details) = match target.invite_outcome {
+            Some(invited) => (
+                invited,
+                serde_json::json!({
+                    "invite": invited.as_str(),
+                    "message": outcome.as_str(),
+                    "message_error": error.map(PlatformError::code),
+                    "details": details,
+                }),
+            ),
+            None => (outcome, details),
+        };
+        OutcomeRecord {
             target_id: target.id,
             account_id: account.clone(),
-            outcome,
+            outcome: target_outcome,
             error_message: error.map(|e| e.code().to_owned()),
             result: details,
-            at: now,
+            at,
             log: NewExecutionLog {
                 task_id: task.id,
                 target_id: Some(target.id),
                 account_id: account.clone(),
-                action: action.to_owned(),
+                action: if matches!(outcome, Outcome::Suppressed | Outcome::Duplicate) {
+                    "skip".to_owned()
+                } else {
+                    part.name().to_owned()
+                },
                 status: ExecutionStatus::from_outcome(outcome),
                 outcome: Some(outcome),
                 error_kind: error.map(|e| e.class().as_str().to_owned()),
                 error_code: error.map(|e| e.code().to_owned()),
                 latency_ms,
-                created_at: now,
+                created_at: at,
             },
-        };
-        self.parts.store.record_outcome(&record).await?;
-        info!(task.id = %task.id, user.id = %task.user_id, account.id = %account, target.id = %target.id, outcome = outcome.as_str(), "target processed");
-        Ok(())
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -379,80 +515,121 @@ impl Engine {
         lane: &mut Lane,
         account: &AccountId,
         target: &Target,
-        error: PlatformError,
-        now: DateTime<Utc>,
+        part: Part,
+        performed: Performed,
         usage: &mut UsageStats,
     ) -> Result<NextAt, EngineError> {
+        let Err(error) = performed.result else {
+            return Ok(None);
+        };
+        let at = performed.at;
         let class = error.class();
-        let kind = action_name(&task.settings.action);
         warn!(task.id = %task.id, user.id = %task.user_id, account.id = %account, target.id = %target.id, class = class.as_str(), code = error.code(), "platform error");
-        info!(task.id = %task.id, account.id = %account, target.id = %target.id, "Account Manager: handle_error {account} {}", class.as_str());
-        let state = self
-            .parts
-            .accounts
-            .handle_error(
-                account,
-                &ErrorReport {
-                    platform: strategy.platform(),
-                    class,
-                    code: error.code().to_owned(),
-                    message: error.to_string(),
-                    retry_after: match &error {
-                        PlatformError::FloodWait { seconds, .. } => Some(TimeDelta::seconds(
-                            i64::try_from(*seconds).unwrap_or(i64::MAX),
-                        )),
-                        _ => None,
+        let slowmode = error.code() == "SLOWMODE_WAIT";
+        let state = if slowmode {
+            // A wait of one chat, not of the account.
+            AccountState::Active
+        } else {
+            info!(task.id = %task.id, account.id = %account, target.id = %target.id, "Account Manager: handle_error {account} {}", class.as_str());
+            self.parts
+                .accounts
+                .handle_error(
+                    account,
+                    &ErrorReport {
+                        platform: strategy.platform(),
+                        class,
+                        code: error.code().to_owned(),
+                        message: error.to_string(),
+                        retry_after: match &error {
+                            PlatformError::FloodWait { seconds, .. } => Some(
+                                TimeDelta::try_seconds(i64::try_from(*seconds).unwrap_or(i64::MAX))
+                                    .unwrap_or(TimeDelta::MAX),
+                            ),
+                            _ => None,
+                        },
+                        task_id: Some(task.id),
+                        target_id: Some(target.id),
                     },
-                    task_id: Some(task.id),
-                    target_id: Some(target.id),
-                },
-            )
-            .await?;
+                )
+                .await?
+        };
         let failed_log = |status| NewExecutionLog {
             task_id: task.id,
             target_id: Some(target.id),
             account_id: account.clone(),
-            action: kind.to_owned(),
+            action: part.name().to_owned(),
             status,
             outcome: None,
             error_kind: Some(class.as_str().to_owned()),
             error_code: Some(error.code().to_owned()),
             latency_ms: usage.latency_ms,
-            created_at: now,
+            created_at: at,
         };
+        // A log row only for an attempt that reached the platform: the audit counts those.
+        let charged_log = |status| performed.reached.then(|| failed_log(status));
+        let release = Unrecorded::Release {
+            target: target.id,
+            account: account.clone(),
+            log: charged_log(ExecutionStatus::Failed),
+        };
+        if performed.reached {
+            lane.stats.attempts += 1;
+        }
         use PlatformError as P;
         let next = match &error {
-            P::Target { .. } | P::Unknown { .. } | P::Refused { .. } | P::Ambiguous { .. } => {
+            P::Target { .. } | P::Unknown { .. } => {
                 let outcome = match &error {
                     P::Target { outcome, .. } => *outcome,
-                    P::Ambiguous { .. } => Outcome::Uncertain,
                     _ => Outcome::UnknownError,
                 };
-                usage.performed = true;
                 usage.outcome = Some(outcome);
-                lane.stats.attempts += 1;
-                if outcome == Outcome::Uncertain {
-                    // Settled when the task is next prepared.
-                    self.state().prepared.remove(&task.id);
-                } else {
-                    lane.stats.failures += 1;
-                }
-                if class == crate::ports::ErrorClass::Target {
+                lane.stats.failures += 1;
+                if class == ErrorClass::Target {
                     lane.stats.consecutive_account_errors = 0;
                     self.state().breaker.remove(&task.id);
                 }
-                self.record(
+                let record = self.outcome_record(
                     task,
                     account,
                     target,
-                    outcome,
-                    Some(&error),
-                    serde_json::Value::Null,
+                    part,
+                    Err((outcome, &error)),
                     usage.latency_ms,
-                    now,
-                    kind,
-                )
+                    at,
+                );
+                self.write(Unrecorded::Outcome(record)).await?;
+                None
+            }
+            P::Ambiguous { .. } => {
+                // It may have happened: settled later (a message only through this account,
+                // with its random_id; an invite by a membership check), never re-sent blindly.
+                usage.outcome = Some(Outcome::Uncertain);
+                self.write(Unrecorded::Uncertain {
+                    target: target.id,
+                    account: account.clone(),
+                    log: Some(failed_log(ExecutionStatus::Pending)),
+                })
                 .await?;
+                self.state().prepared.remove(&task.id);
+                None
+            }
+            P::Refused { .. } => {
+                // Charged; retried a bounded number of times, each charged.
+                if target.attempts >= self.config.max_write_attempts {
+                    lane.stats.failures += 1;
+                    let record = self.outcome_record(
+                        task,
+                        account,
+                        target,
+                        part,
+                        Err((Outcome::UnknownError, &error)),
+                        usage.latency_ms,
+                        at,
+                    );
+                    self.write(Unrecorded::Outcome(record)).await?;
+                } else {
+                    self.write(release).await?;
+                }
                 None
             }
             P::Transient { .. } => {
@@ -463,81 +640,108 @@ impl Engine {
                     *n
                 };
                 if target.attempts >= self.config.max_target_attempts {
-                    usage.performed = false;
-                    self.record(
+                    let mut record = self.outcome_record(
                         task,
                         account,
                         target,
-                        Outcome::UnknownError,
-                        Some(&error),
-                        serde_json::json!({"gave_up_after": target.attempts}),
+                        part,
+                        Err((Outcome::UnknownError, &error)),
                         usage.latency_ms,
-                        now,
-                        kind,
-                    )
-                    .await?;
+                        at,
+                    );
+                    if record.result.is_null() {
+                        record.result = serde_json::json!({"gave_up_after": target.attempts});
+                    }
+                    self.write(Unrecorded::Outcome(record)).await?;
                 } else {
-                    self.parts
-                        .store
-                        .release_target(
-                            target.id,
-                            account,
-                            Some(failed_log(ExecutionStatus::Failed)),
-                        )
-                        .await?;
+                    self.write(release).await?;
                 }
                 let exp = 2_i32.saturating_pow(tries.saturating_sub(1).min(16));
                 let backoff = (self.config.backoff_base * exp).min(self.config.backoff_max);
-                Some(now + self.jitter(backoff))
+                Some(at + self.jitter(backoff))
+            }
+            P::FloodWait { seconds, .. } if slowmode => {
+                self.write(release).await?;
+                let wait = TimeDelta::try_seconds(i64::try_from(*seconds).unwrap_or(i64::MAX))
+                    .unwrap_or(TimeDelta::MAX);
+                lane.cooldown_until = Some(at.checked_add_signed(wait).unwrap_or(at));
+                None
             }
             P::FloodWait { .. } | P::AccountRestricted { .. } | P::AccountDead { .. } => {
-                usage.performed = true;
                 lane.stats.consecutive_account_errors += 1;
-                self.parts
-                    .store
-                    .release_target(
-                        target.id,
-                        account,
-                        Some(failed_log(ExecutionStatus::Failed)),
-                    )
-                    .await?;
+                self.write(release).await?;
                 if let P::AccountDead { code } = &error {
-                    lane.status = LaneStatus::Closed;
-                    lane.reason = Some(format!("account unusable: {code}"));
                     // Its other lanes close at their next step, when allocation finds it dead;
                     // a new session for it would be connected afresh.
                     self.state().initialized.remove(account);
+                    self.close_lane(task, lane, format!("account unusable: {code}"))
+                        .await?;
                 }
-                if class != crate::ports::ErrorClass::AccountTemporary {
+                if class != ErrorClass::AccountTemporary {
                     self.trip_breaker(task, &error).await?;
                 }
                 match state {
                     AccountState::CoolingDown { until, .. } => Some(until),
-                    _ => Some(now + self.config.idle_poll),
+                    _ => Some(at + self.config.idle_poll),
                 }
             }
             P::Group { account_only, code } => {
-                usage.performed = true;
-                self.parts
-                    .store
-                    .release_target(
-                        target.id,
-                        account,
-                        Some(failed_log(ExecutionStatus::Failed)),
-                    )
-                    .await?;
+                self.write(release).await?;
                 if *account_only {
-                    lane.status = LaneStatus::Closed;
-                    lane.reason = Some(format!("no rights in the group: {code}"));
+                    self.close_lane(task, lane, format!("no rights in the group: {code}"))
+                        .await?;
                 } else {
                     self.fail(task, &format!("group unusable: {code}")).await?;
                 }
                 None
             }
         };
-        lane.last_used_at = Some(now);
+        lane.last_used_at = Some(at);
         self.parts.store.save_lane(lane).await?;
         Ok(next)
+    }
+
+    /// Writes a result to the store. If the store cannot take it, the result is kept and the
+    /// engine stops acting until it is written ([`Engine::tick`] writes it first).
+    pub(super) async fn write(&self, write: Unrecorded) -> Result<(), EngineError> {
+        match self.apply(&write).await {
+            Ok(()) => Ok(()),
+            Err(StoreError::NotFound) => {
+                // The claim was taken from this worker (presumed dead) and already settled:
+                // the settlement stands; the platform's answer is in this log line.
+                warn!(target.id = %write.target(), result = ?write, "result of a claim settled meanwhile; not recorded");
+                Ok(())
+            }
+            Err(e) => {
+                warn!(target.id = %write.target(), error = %e, "result not recorded; kept until the store takes it");
+                let mut st = self.state();
+                st.unrecorded.push(write);
+                st.health.store_ok = false;
+                Err(e.into())
+            }
+        }
+    }
+
+    pub(super) async fn apply(&self, write: &Unrecorded) -> Result<(), StoreError> {
+        let store = &self.parts.store;
+        match write {
+            Unrecorded::Outcome(record) => {
+                store.record_outcome(record).await?;
+                info!(task.id = %record.log.task_id, account.id = %record.account_id, target.id = %record.target_id, outcome = record.outcome.as_str(), "target processed");
+                Ok(())
+            }
+            Unrecorded::InvitePart(record) => store.record_invite_part(record).await,
+            Unrecorded::Release {
+                target,
+                account,
+                log,
+            } => store.release_target(*target, account, log.clone()).await,
+            Unrecorded::Uncertain {
+                target,
+                account,
+                log,
+            } => store.mark_uncertain(*target, account, log.clone()).await,
+        }
     }
 
     async fn trip_breaker(&self, task: &Task, error: &PlatformError) -> Result<(), EngineError> {
@@ -558,9 +762,37 @@ impl Engine {
             );
             warn!(task.id = %task.id, user.id = %task.user_id, %reason, "task paused");
             match self.transition(task, TaskEvent::Pause, Some(reason)).await {
-                Ok(_) | Err(crate::ports::StoreError::Conflict { .. }) => {}
+                Ok(_) | Err(StoreError::Conflict { .. }) => {}
                 Err(e) => return Err(e.into()),
             }
+        }
+        Ok(())
+    }
+
+    /// Closes a lane for good; targets pinned to its account in the task end at once.
+    pub(super) async fn close_lane(
+        &self,
+        task: &Task,
+        lane: &mut Lane,
+        reason: String,
+    ) -> Result<(), EngineError> {
+        info!(task.id = %task.id, account.id = %lane.account_id, reason = %reason, "lane closed");
+        lane.status = LaneStatus::Closed;
+        lane.reason = Some(reason);
+        self.parts.store.save_lane(lane).await?;
+        let now = self.parts.clock.now();
+        let ended = self
+            .parts
+            .store
+            .abandon_pinned(
+                task.id,
+                std::slice::from_ref(&lane.account_id),
+                self.horizon_start(now),
+                now,
+            )
+            .await?;
+        if ended > 0 {
+            warn!(task.id = %task.id, account.id = %lane.account_id, count = ended, "targets pinned to a closed lane's account ended unconfirmed");
         }
         Ok(())
     }
@@ -572,70 +804,79 @@ impl Engine {
         reason: &str,
     ) -> Result<(), EngineError> {
         for (task, lane) in lanes {
-            info!(task.id = %task.id, account.id = %account, reason, "lane closed");
-            lane.status = LaneStatus::Closed;
-            lane.reason = Some(reason.to_owned());
-            self.parts.store.save_lane(lane).await?;
+            debug!(task.id = %task.id, account.id = %account, reason, "closing the account's lane");
+            self.close_lane(task, lane, reason.to_owned()).await?;
         }
         Ok(())
     }
 }
 
-const fn action_name(action: &Action) -> &'static str {
-    match action {
-        Action::Invite { .. } => "invite",
-        Action::Message { .. } => "message",
-        Action::InviteAndMessage { .. } => "invite",
-    }
-}
-
-/// The platform calls of one target.
+/// The platform calls of one part of a target's work. `at` is when the first write was
+/// issued; `reached` whether any write may have reached the platform.
 async fn perform(
     strategy: &dyn InviteStrategy,
     account: &AccountId,
     task: &Task,
     target: &Target,
-) -> Result<ActionResult, PlatformError> {
-    if task.settings.add_to_contacts {
-        strategy.add_contact(account, target).await?;
-    }
-    let message = |template: &crate::domain::Template| {
-        let p = &target.person;
-        let username = match &p.identifier {
-            crate::domain::TargetIdentifier::Username(u) => Some(u.as_str()),
-            _ => None,
+    part: Part,
+    clock: &dyn crate::clock::Clock,
+) -> Performed {
+    let at = clock.now();
+    let charged = |e: &PlatformError| e.class().is_charged();
+    if task.settings.add_to_contacts
+        && target.invite_outcome.is_none()
+        && let Err(e) = strategy.add_contact(account, target).await
+    {
+        return Performed {
+            reached: charged(&e),
+            result: Err(e),
+            at,
         };
-        template.render(&TemplateValues {
-            username,
-            first_name: p.first_name.as_deref(),
-            last_name: p.last_name.as_deref(),
-            full_name: p.full_name.as_deref(),
-        })
-    };
-    let random_id = target.random_id.unwrap_or_default();
-    match &task.settings.action {
-        Action::Invite { group } => strategy.invite(account, target, group).await,
-        Action::Message { template } => {
+    }
+    let reached_before = task.settings.add_to_contacts && target.invite_outcome.is_none();
+    let result = match (&task.settings.action, part) {
+        (Action::Invite { group } | Action::InviteAndMessage { group, .. }, Part::Invite) => {
+            strategy.invite(account, target, group).await
+        }
+        (
+            Action::Message { template } | Action::InviteAndMessage { template, .. },
+            Part::Message,
+        ) => {
+            let p = &target.person;
+            let username = match &p.identifier {
+                crate::domain::TargetIdentifier::Username(u) => Some(u.as_str()),
+                _ => None,
+            };
+            let text = template.render(&TemplateValues {
+                username,
+                first_name: p.first_name.as_deref(),
+                last_name: p.last_name.as_deref(),
+                full_name: p.full_name.as_deref(),
+            });
+            let Some(random_id) = target.random_id else {
+                // A message claim always stores one; without it nothing may be sent.
+                return Performed {
+                    result: Err(PlatformError::Transient {
+                        code: "NO_RANDOM_ID".to_owned(),
+                    }),
+                    reached: reached_before,
+                    at,
+                };
+            };
             strategy
-                .send_message(account, target, &message(template), random_id)
+                .send_message(account, target, &text, random_id)
                 .await
         }
-        Action::InviteAndMessage { group, template } => {
-            let invited = strategy.invite(account, target, group).await?;
-            if invited.outcome.target_status() != crate::domain::TargetStatus::Success {
-                return Ok(invited);
-            }
-            let mut sent = strategy
-                .send_message(account, target, &message(template), random_id)
-                .await?;
-            sent.details = serde_json::json!({
-                "invite": invited.outcome.as_str(),
-                "message": sent.outcome.as_str(),
-                "details": sent.details,
-            });
-            // The invite is what the task counts; the message rides along.
-            sent.outcome = invited.outcome;
-            Ok(sent)
+        (Action::Invite { .. }, Part::Message) | (Action::Message { .. }, Part::Invite) => {
+            Err(PlatformError::Transient {
+                code: "NO_SUCH_PART".to_owned(),
+            })
         }
+    };
+    let reached = reached_before || result.as_ref().err().is_none_or(charged);
+    Performed {
+        result,
+        reached,
+        at,
     }
 }

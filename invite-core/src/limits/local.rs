@@ -155,11 +155,18 @@ impl AccountManager for LocalAccountManager {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(account);
-        if let (Some(reservation), false) = (usage.reservation, usage.performed) {
-            self.ledger
+        match (usage.reservation, usage.performed, usage.performed_at) {
+            (Some(reservation), false, _) => self
+                .ledger
                 .refund(account, reservation)
                 .await
-                .map_err(unavailable)?;
+                .map_err(unavailable)?,
+            (Some(reservation), true, Some(at)) => self
+                .ledger
+                .performed(account, reservation, at)
+                .await
+                .map_err(unavailable)?,
+            _ => {}
         }
         Ok(())
     }

@@ -39,6 +39,10 @@ pub struct LimitPolicy {
     pub invite: ActionLimits,
     /// Direct messages.
     pub message: ActionLimits,
+    /// Writes of any kind (invites and messages together) per account in any rolling window;
+    /// `None` leaves only the per-kind caps.
+    #[serde(default)]
+    pub writes_per_account: Option<u32>,
     /// Added to every flood wait the platform asks for.
     #[serde(with = "secs")]
     pub flood_buffer: TimeDelta,
@@ -63,8 +67,9 @@ mod secs {
 
 impl LimitPolicy {
     /// Telegram's defaults (SPEC §6): 15 invites per account per channel and 30 per account in
-    /// any 24 h, 200 per account per channel ever, 10–15 min pauses, an even spread, 40 direct
-    /// messages per 24 h.
+    /// any 24 h, 200 per account per channel ever, 10–15 min pauses between any two writes of an
+    /// account, an even spread, 40 direct messages per 24 h, and 40 writes of any kind per
+    /// account per 24 h.
     pub fn telegram() -> Self {
         let pause_min = TimeDelta::minutes(10);
         let pause_max = TimeDelta::minutes(15);
@@ -86,6 +91,7 @@ impl LimitPolicy {
                 pause_max,
                 spread: true,
             },
+            writes_per_account: Some(40),
             flood_buffer: TimeDelta::seconds(30),
             restricted_cooldown: TimeDelta::hours(24),
         }
@@ -105,6 +111,7 @@ impl LimitPolicy {
             window: scale(self.window),
             invite: scale_action(self.invite),
             message: scale_action(self.message),
+            writes_per_account: self.writes_per_account,
             flood_buffer: scale(self.flood_buffer),
             restricted_cooldown: scale(self.restricted_cooldown),
         }
@@ -177,8 +184,45 @@ impl LimitPolicy {
             }
         };
         let window_start = now - self.window;
+        let in_window: Vec<_> = history
+            .recent
+            .iter()
+            .filter(|e| e.at > window_start)
+            .collect();
+        // The pause holds between any two writes of the account, whatever their kinds.
+        if let Some(pause_end) = in_window.iter().map(|e| e.not_before_next).max() {
+            later(&mut account_wait, pause_end, LimitReason::Pause);
+        }
+        if let Some(cap) = self.writes_per_account {
+            if cap == 0 {
+                return RateDecision::Denied {
+                    reason: LimitReason::AccountWindow,
+                    permanent: true,
+                    scope: LimitScope::Account,
+                };
+            }
+            let cap = cap as usize;
+            // Each reserved kind is one more write.
+            let after = in_window.len() + req.kinds.len();
+            if after > cap {
+                // The slot frees when enough of the oldest writes leave the window.
+                let oldest = in_window[(after - cap - 1).min(in_window.len() - 1)];
+                later(
+                    &mut account_wait,
+                    oldest.at + self.window,
+                    LimitReason::AccountWindow,
+                );
+            }
+        }
         for &kind in &req.kinds {
             let l = self.limits(kind);
+            if l.per_account == 0 {
+                return RateDecision::Denied {
+                    reason: LimitReason::AccountWindow,
+                    permanent: true,
+                    scope: LimitScope::Account,
+                };
+            }
             if l.per_channel_lifetime
                 .is_some_and(|cap| history.lifetime_of(kind) >= cap)
             {
@@ -188,10 +232,10 @@ impl LimitPolicy {
                     scope: LimitScope::Channel,
                 };
             }
-            let of_kind: Vec<_> = history
-                .recent
+            let of_kind: Vec<_> = in_window
                 .iter()
-                .filter(|e| e.kind == kind && e.at > window_start)
+                .filter(|e| e.kind == kind)
+                .copied()
                 .collect();
             let in_channel: Vec<_> = of_kind
                 .iter()
@@ -200,19 +244,12 @@ impl LimitPolicy {
                 .collect();
             // Rolling windows: the slot frees when the oldest counted action leaves the window.
             if of_kind.len() >= l.per_account as usize {
-                let oldest = of_kind[of_kind.len() - l.per_account.max(1) as usize];
+                let oldest = of_kind[of_kind.len() - l.per_account as usize];
                 later(
                     &mut account_wait,
                     oldest.at + self.window,
                     LimitReason::AccountWindow,
                 );
-                if l.per_account == 0 {
-                    return RateDecision::Denied {
-                        reason: LimitReason::AccountWindow,
-                        permanent: true,
-                        scope: LimitScope::Account,
-                    };
-                }
             }
             if let Some(cap) = l.per_channel
                 && in_channel.len() >= cap as usize
@@ -231,15 +268,14 @@ impl LimitPolicy {
                     LimitReason::ChannelWindow,
                 );
             }
-            if let Some(last) = of_kind.last() {
-                later(&mut account_wait, last.not_before_next, LimitReason::Pause);
-                if l.spread {
-                    later(
-                        &mut account_wait,
-                        last.at + self.min_interval_account(kind),
-                        LimitReason::Spread,
-                    );
-                }
+            if l.spread
+                && let Some(last) = of_kind.last()
+            {
+                later(
+                    &mut account_wait,
+                    last.at + self.min_interval_account(kind),
+                    LimitReason::Spread,
+                );
             }
             if l.spread
                 && let Some(last) = in_channel.last()

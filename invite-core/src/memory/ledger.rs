@@ -140,6 +140,28 @@ impl LimitLedger for MemoryLedger {
         Ok(())
     }
 
+    async fn performed(
+        &self,
+        account: &AccountId,
+        reservation: Reservation,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut books = self.lock();
+        if let Some(book) = books.accounts.get_mut(account) {
+            for (_, e) in book
+                .events
+                .iter_mut()
+                .filter(|(id, _)| *id == reservation.0)
+            {
+                let shift = at - e.at;
+                e.at = at;
+                e.not_before_next += shift;
+            }
+            book.events.sort_by_key(|(id, e)| (e.at, *id));
+        }
+        Ok(())
+    }
+
     async fn history(
         &self,
         account: &AccountId,

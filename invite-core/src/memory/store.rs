@@ -13,8 +13,9 @@ use crate::domain::{
     TaskEvent, TaskId, TaskStatus, TaskUpdate, UserId,
 };
 use crate::ports::{
-    AccountLeases, AddedTargets, CleanupReport, CreatedTask, LogFilter, OutcomeRecord, Progress,
-    StoreError, StoreResult, SuppressionEntry, SuppressionList, TaskFilter, TaskStats, TaskStore,
+    AccountLeases, AddedTargets, Claim, ClaimStage, CleanupReport, CreatedTask, LogFilter,
+    OutcomeRecord, Progress, Settlement, StoreError, StoreResult, SuppressionEntry,
+    SuppressionList, TaskFilter, TaskStats, TaskStore, abandonment, message_random_id,
 };
 
 #[derive(Debug, Default)]
@@ -38,6 +39,12 @@ struct Inner {
     next_suppression: u64,
     suppressed: BTreeMap<(UserId, Platform, String), (u64, SuppressionEntry)>,
     leases: HashMap<AccountId, (String, DateTime<Utc>)>,
+    /// Holder of each claimed target.
+    holders: HashMap<TargetId, String>,
+    /// Last heartbeat of each worker.
+    heartbeats: HashMap<String, DateTime<Utc>>,
+    /// Every `random_id` given out (they are unique).
+    random_ids: HashSet<i64>,
 }
 
 impl Inner {
@@ -121,6 +128,8 @@ impl Inner {
                     outcome: None,
                     account_id: None,
                     random_id: None,
+                    sender: None,
+                    invite_outcome: None,
                     attempts: 0,
                     error_message: None,
                     result: serde_json::json!({}),
@@ -150,27 +159,70 @@ impl Inner {
         });
     }
 
-    fn finish(&mut self, record: &OutcomeRecord, expect: TargetStatus) -> StoreResult<()> {
+    /// The target of `record` if `record.account_id` holds it: `in_progress` under that
+    /// account, or `uncertain`, unsettled, and last claimed by it (a late result wins).
+    fn held(&mut self, record: &OutcomeRecord) -> StoreResult<&mut Target> {
         let target = self.target_mut(record.target_id)?;
-        let claimed_by_caller = expect != TargetStatus::InProgress
-            || target.account_id.as_ref() == Some(&record.account_id);
-        if target.status != expect || !claimed_by_caller {
+        let held = target.account_id.as_ref() == Some(&record.account_id)
+            && (target.status == TargetStatus::InProgress
+                || (target.status == TargetStatus::Uncertain && target.outcome.is_none()));
+        if !held {
             return Err(StoreError::NotFound);
         }
+        Ok(target)
+    }
+
+    /// Writes `record`'s outcome onto `target` with its log row.
+    fn finish(&mut self, record: &OutcomeRecord, from_uncertain_only: bool) -> StoreResult<()> {
+        let target = self.target_mut(record.target_id)?;
+        if from_uncertain_only
+            && (target.status != TargetStatus::Uncertain || target.outcome.is_some())
+        {
+            return Err(StoreError::NotFound);
+        }
+        if !from_uncertain_only {
+            self.held(record)?;
+        }
+        let target = self.target_mut(record.target_id)?;
         target.status = record.outcome.target_status();
         target.outcome = Some(record.outcome);
         target.account_id = Some(record.account_id.clone());
         target.error_message.clone_from(&record.error_message);
         target.result = record.result.clone();
         target.processed_at = Some(record.at);
-        let (task, status, tid) = (target.task_id, target.status, target.id);
-        if status == TargetStatus::Pending
-            && let Some(rows) = self.rows.get_mut(&task)
-        {
-            rows.pending.insert(tid);
-        }
+        let tid = target.id;
+        self.holders.remove(&tid);
         self.push_log(record.log.clone());
         Ok(())
+    }
+
+    /// Back to `pending` for the message of an `invite_and_message` target.
+    fn await_message(&mut self, record: &OutcomeRecord) -> StoreResult<()> {
+        let target = self.target_mut(record.target_id)?;
+        target.status = TargetStatus::Pending;
+        target.invite_outcome = Some(record.outcome);
+        target.sender = Some(record.account_id.clone());
+        target.account_id = None;
+        let (task, tid) = (target.task_id, target.id);
+        self.back_to_pending(task, tid);
+        self.push_log(record.log.clone());
+        Ok(())
+    }
+
+    fn back_to_pending(&mut self, task: TaskId, target: TargetId) {
+        self.holders.remove(&target);
+        if let Some(rows) = self.rows.get_mut(&task) {
+            rows.pending.insert(target);
+        }
+    }
+
+    /// `in_progress → uncertain`, pinning a target with a `random_id` to its account.
+    fn to_uncertain(target: &mut Target) {
+        target.status = TargetStatus::Uncertain;
+        target.outcome = None;
+        if target.random_id.is_some() && target.sender.is_none() {
+            target.sender.clone_from(&target.account_id);
+        }
     }
 }
 
@@ -539,33 +591,83 @@ impl TaskStore for MemoryStore {
             .collect())
     }
 
-    async fn claim_target(
-        &self,
-        id: TaskId,
-        account: &AccountId,
-        now: DateTime<Utc>,
-        random_id: Option<i64>,
-    ) -> StoreResult<Option<Target>> {
+    async fn claim_target(&self, claim: &Claim) -> StoreResult<Option<Target>> {
         let mut inner = self.lock();
-        let Some(rows) = inner.rows.get_mut(&id) else {
+        let running = inner
+            .tasks
+            .get(&claim.task)
+            .is_some_and(|t| t.status == TaskStatus::InProgress);
+        if !running {
+            return Ok(None);
+        }
+        let Some(rows) = inner.rows.get(&claim.task) else {
             return Ok(None);
         };
-        let Some(tid) = rows.pending.pop_first() else {
+        let eligible = |t: &Target| {
+            t.sender.as_ref().is_none_or(|s| *s == claim.account)
+                && match claim.stage {
+                    ClaimStage::First => t.invite_outcome.is_none(),
+                    ClaimStage::Followup => {
+                        t.invite_outcome.is_some() && t.sender.as_ref() == Some(&claim.account)
+                    }
+                }
+        };
+        let Some(tid) = rows
+            .pending
+            .iter()
+            .copied()
+            .find(|id| rows.targets.get(id).is_some_and(eligible))
+        else {
             return Ok(None);
         };
+        let random_id = claim.random_high.map(|h| message_random_id(h, tid));
+        if let Some(r) = random_id {
+            let stored = rows.targets.get(&tid).and_then(|t| t.random_id);
+            if stored.is_none() && inner.random_ids.contains(&r) {
+                return Err(StoreError::Invalid(format!("random_id {r} is taken")));
+            }
+        }
+        let inner = &mut *inner;
+        let rows = inner
+            .rows
+            .get_mut(&claim.task)
+            .ok_or(StoreError::NotFound)?;
+        rows.pending.remove(&tid);
         let t = rows.targets.get_mut(&tid).ok_or(StoreError::NotFound)?;
         t.status = TargetStatus::InProgress;
-        t.account_id = Some(account.clone());
-        t.claimed_at = Some(now);
+        t.account_id = Some(claim.account.clone());
+        t.claimed_at = Some(claim.now);
         t.attempts += 1;
-        if t.random_id.is_none() {
-            t.random_id = random_id;
+        if t.random_id.is_none()
+            && let Some(r) = random_id
+        {
+            t.random_id = Some(r);
+            inner.random_ids.insert(r);
         }
-        Ok(Some(t.clone()))
+        let claimed = t.clone();
+        inner.holders.insert(tid, claim.holder.clone());
+        Ok(Some(claimed))
+    }
+
+    async fn has_followup(&self, id: TaskId, account: &AccountId) -> StoreResult<bool> {
+        let inner = self.lock();
+        Ok(inner.rows.get(&id).is_some_and(|rows| {
+            rows.pending.iter().any(|tid| {
+                rows.targets.get(tid).is_some_and(|t| {
+                    t.invite_outcome.is_some() && t.sender.as_ref() == Some(account)
+                })
+            })
+        }))
     }
 
     async fn record_outcome(&self, record: &OutcomeRecord) -> StoreResult<()> {
-        self.lock().finish(record, TargetStatus::InProgress)
+        self.lock().finish(record, false)
+    }
+
+    async fn record_invite_part(&self, record: &OutcomeRecord) -> StoreResult<()> {
+        let mut inner = self.lock();
+        inner.held(record)?;
+        inner.await_message(record)
     }
 
     async fn release_target(
@@ -582,24 +684,61 @@ impl TaskStore for MemoryStore {
         t.status = TargetStatus::Pending;
         t.account_id = None;
         let task = t.task_id;
-        if let Some(rows) = inner.rows.get_mut(&task) {
-            rows.pending.insert(target);
-        }
+        inner.back_to_pending(task, target);
         if let Some(log) = log {
             inner.push_log(log);
         }
         Ok(())
     }
 
-    async fn recover_stale(&self, claimed_before: DateTime<Utc>) -> StoreResult<u64> {
+    async fn mark_uncertain(
+        &self,
+        target: TargetId,
+        account: &AccountId,
+        log: Option<NewExecutionLog>,
+    ) -> StoreResult<()> {
         let mut inner = self.lock();
+        let t = inner.target_mut(target)?;
+        if t.status != TargetStatus::InProgress || t.account_id.as_ref() != Some(account) {
+            return Err(StoreError::NotFound);
+        }
+        Inner::to_uncertain(t);
+        inner.holders.remove(&target);
+        if let Some(log) = log {
+            inner.push_log(log);
+        }
+        Ok(())
+    }
+
+    async fn heartbeat(&self, holder: &str, now: DateTime<Utc>) -> StoreResult<()> {
+        let mut inner = self.lock();
+        let seen = inner.heartbeats.entry(holder.to_owned()).or_insert(now);
+        *seen = (*seen).max(now);
+        Ok(())
+    }
+
+    async fn retire_holder(&self, holder: &str) -> StoreResult<()> {
+        self.lock().heartbeats.remove(holder);
+        Ok(())
+    }
+
+    async fn recover_stale(&self, silent_since: DateTime<Utc>) -> StoreResult<u64> {
+        let mut inner = self.lock();
+        let inner = &mut *inner;
         let mut n = 0;
         for rows in inner.rows.values_mut() {
             for t in rows.targets.values_mut() {
-                if t.status == TargetStatus::InProgress
-                    && t.claimed_at.is_some_and(|at| at < claimed_before)
-                {
-                    t.status = TargetStatus::Uncertain;
+                if t.status != TargetStatus::InProgress {
+                    continue;
+                }
+                let alive = inner
+                    .holders
+                    .get(&t.id)
+                    .and_then(|h| inner.heartbeats.get(h))
+                    .is_some_and(|seen| *seen >= silent_since);
+                if !alive {
+                    Inner::to_uncertain(t);
+                    inner.holders.remove(&t.id);
                     n += 1;
                 }
             }
@@ -614,33 +753,78 @@ impl TaskStore for MemoryStore {
             .get(&id)
             .into_iter()
             .flat_map(|r| r.targets.values())
-            .filter(|t| t.status == TargetStatus::Uncertain)
+            .filter(|t| t.status == TargetStatus::Uncertain && t.outcome.is_none())
             .cloned()
             .collect())
     }
 
-    async fn settle_uncertain(
-        &self,
-        target: TargetId,
-        settled: Option<OutcomeRecord>,
-    ) -> StoreResult<()> {
+    async fn settle_uncertain(&self, target: TargetId, settlement: Settlement) -> StoreResult<()> {
         let mut inner = self.lock();
-        match settled {
-            Some(record) => inner.finish(&record, TargetStatus::Uncertain),
-            None => {
-                let t = inner.target_mut(target)?;
-                if t.status != TargetStatus::Uncertain {
-                    return Err(StoreError::NotFound);
-                }
+        let t = inner.target_mut(target)?;
+        if t.status != TargetStatus::Uncertain || t.outcome.is_some() {
+            return Err(StoreError::NotFound);
+        }
+        match settlement {
+            Settlement::Retry => {
                 t.status = TargetStatus::Pending;
                 t.account_id = None;
                 let task = t.task_id;
-                if let Some(rows) = inner.rows.get_mut(&task) {
-                    rows.pending.insert(target);
-                }
+                inner.back_to_pending(task, target);
                 Ok(())
             }
+            Settlement::InviteConfirmed(record) | Settlement::Final(record)
+                if record.target_id != target =>
+            {
+                Err(StoreError::Invalid(format!(
+                    "settlement of target {target} carries target {}",
+                    record.target_id
+                )))
+            }
+            Settlement::InviteConfirmed(record) => inner.await_message(&record),
+            Settlement::Final(record) => inner.finish(&record, true),
         }
+    }
+
+    async fn abandon_pinned(
+        &self,
+        id: TaskId,
+        gone: &[AccountId],
+        pinned_before: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<u64> {
+        let mut inner = self.lock();
+        let inner = &mut *inner;
+        let Some(rows) = inner.rows.get_mut(&id) else {
+            return Ok(0);
+        };
+        let mut logs = Vec::new();
+        let pending: Vec<TargetId> = rows.pending.iter().copied().collect();
+        for tid in pending {
+            let Some(t) = rows.targets.get_mut(&tid) else {
+                continue;
+            };
+            let Some(sender) = t.sender.clone() else {
+                continue;
+            };
+            let expired = t.claimed_at.is_none_or(|at| at < pinned_before);
+            if !gone.contains(&sender) && !expired {
+                continue;
+            }
+            rows.pending.remove(&tid);
+            let record = abandonment(t, &sender, now);
+            t.status = record.outcome.target_status();
+            t.outcome = Some(record.outcome);
+            t.error_message.clone_from(&record.error_message);
+            t.result = record.result.clone();
+            t.processed_at = Some(now);
+            t.account_id = Some(sender);
+            logs.push(record.log);
+        }
+        let n = logs.len() as u64;
+        for log in logs {
+            inner.push_log(log);
+        }
+        Ok(n)
     }
 
     async fn append_log(&self, log: NewExecutionLog) -> StoreResult<()> {

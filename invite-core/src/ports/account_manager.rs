@@ -137,8 +137,11 @@ pub enum RateDecision {
 pub struct UsageStats {
     /// The slot taken by the check, if any.
     pub reservation: Option<Reservation>,
-    /// Whether a platform request was sent (false refunds the reservation).
+    /// Whether a platform write may have reached the platform (false refunds the
+    /// reservation; only a request that certainly never left is refunded).
     pub performed: bool,
+    /// When the write was issued (the reservation's events move to this time).
+    pub performed_at: Option<DateTime<Utc>>,
     /// The target's outcome, if it finished.
     pub outcome: Option<Outcome>,
     /// Latency of the platform call.

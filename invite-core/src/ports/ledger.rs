@@ -32,7 +32,7 @@ pub struct ReserveRequest {
 /// One recorded action.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LedgerEvent {
-    /// When it was reserved.
+    /// When it was reserved, then when it was performed.
     pub at: DateTime<Utc>,
     /// Kind.
     pub kind: ActionKind,
@@ -86,6 +86,16 @@ pub trait LimitLedger: Send + Sync + std::fmt::Debug {
     /// Removes an unused reservation (the action was never sent).
     async fn refund(&self, account: &AccountId, reservation: Reservation)
     -> Result<(), StoreError>;
+
+    /// The reserved action was performed at `at` (the moment the write was issued, which may
+    /// be well after the reservation): its events take that time, and the pause after it
+    /// counts from it. No-op for an unknown reservation.
+    async fn performed(
+        &self,
+        account: &AccountId,
+        reservation: Reservation,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
 
     /// The account's history as of `now` for `channel` (for forecasts and status pages).
     async fn history(

@@ -26,8 +26,9 @@ pub use ledger::{AccountHistory, LedgerEvent, LimitLedger, ReserveRequest};
 pub use queue::{Delivery, Job, JobQueue, QueueError};
 pub use secrets::{Secret, SecretError, SecretStore};
 pub use store::{
-    AccountStats, AddedTargets, CleanupReport, CreatedTask, LogFilter, OutcomeRecord, Progress,
-    StoreError, StoreResult, TaskFilter, TaskStats, TaskStore,
+    AccountStats, AddedTargets, Claim, ClaimStage, CleanupReport, CreatedTask, LogFilter,
+    OutcomeRecord, Progress, SENDER_UNAVAILABLE, Settlement, StoreError, StoreResult, TaskFilter,
+    TaskStats, TaskStore, abandonment, message_random_id,
 };
 pub use strategy::{ActionResult, ErrorClass, InviteStrategy, PlatformError};
 pub use suppression::{SuppressionEntry, SuppressionList};

@@ -131,6 +131,97 @@ pub struct OutcomeRecord {
     pub log: NewExecutionLog,
 }
 
+/// Which part of a target's work a claim takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ClaimStage {
+    /// Targets whose work has not started (no confirmed invite part): invites, messages, and
+    /// the invite of an `invite_and_message` task.
+    First,
+    /// `invite_and_message` targets whose invite is confirmed and whose message waits for the
+    /// claiming account.
+    Followup,
+}
+
+/// A claim of the next target of a task.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claim {
+    /// The task.
+    pub task: TaskId,
+    /// The acting account.
+    pub account: AccountId,
+    /// The worker process that holds the claim (its heartbeat keeps the claim alive).
+    pub holder: String,
+    /// Time of the claim.
+    pub now: DateTime<Utc>,
+    /// For a message: random high bits of the target's `random_id`, used when the target has
+    /// none yet — see [`message_random_id`]. `None` for an invite.
+    pub random_high: Option<u32>,
+    /// Which part of the work.
+    pub stage: ClaimStage,
+}
+
+/// The `random_id` a claim gives a message target that has none: 31 random bits above the
+/// low 32 bits of the target's id (`high` is taken modulo 2³¹, and 0 counts as 1). Unique per
+/// database by construction while target ids stay below 2³², whatever the random source —
+/// so two processes, or a restart with the same seed, never give two messages one id — and
+/// random across databases. Stores compute the same value in SQL.
+pub fn message_random_id(high: u32, target: TargetId) -> i64 {
+    let high = i64::from((high & 0x7FFF_FFFF).max(1));
+    (high << 32) | (target.get() & 0xFFFF_FFFF)
+}
+
+/// Error code of a target ended because the account it is pinned to can no longer act.
+pub const SENDER_UNAVAILABLE: &str = "SENDER_UNAVAILABLE";
+
+/// The end of a `pending` target pinned to `sender` that can no longer act (see
+/// [`TaskStore::abandon_pinned`]): a message that may have been sent is `uncertain`; an
+/// `invite_and_message` target keeps its confirmed invite, its message reported as `uncertain`
+/// if a send may have happened and `not_sent` otherwise. One definition for every store.
+pub fn abandonment(target: &Target, sender: &AccountId, now: DateTime<Utc>) -> OutcomeRecord {
+    let message = if target.random_id.is_some() {
+        "uncertain"
+    } else {
+        "not_sent"
+    };
+    let outcome = target.invite_outcome.unwrap_or(Outcome::Uncertain);
+    OutcomeRecord {
+        target_id: target.id,
+        account_id: sender.clone(),
+        outcome,
+        error_message: Some(SENDER_UNAVAILABLE.to_owned()),
+        result: serde_json::json!({
+            "message": message,
+            "settled_by": "sender_unavailable",
+        }),
+        at: now,
+        log: NewExecutionLog {
+            task_id: target.task_id,
+            target_id: Some(target.id),
+            account_id: sender.clone(),
+            action: "abandon".to_owned(),
+            status: ExecutionStatus::from_outcome(outcome),
+            outcome: Some(outcome),
+            error_kind: None,
+            error_code: Some(SENDER_UNAVAILABLE.to_owned()),
+            latency_ms: None,
+            created_at: now,
+        },
+    }
+}
+
+/// How an `uncertain` target is settled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Settlement {
+    /// Not done: back to `pending` (a pin stays, so a message is retried through its sender
+    /// with its `random_id`).
+    Retry,
+    /// The invite of an `invite_and_message` target is confirmed: back to `pending` for its
+    /// message with the invite's outcome, pinned to the record's account, with its log row.
+    InviteConfirmed(OutcomeRecord),
+    /// The target's final outcome, with its log row.
+    Final(OutcomeRecord),
+}
+
 /// Counts of a task's targets.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Progress {
@@ -312,21 +403,31 @@ pub trait TaskStore: Send + Sync + std::fmt::Debug {
     /// Number of pending targets per task.
     async fn pending_counts(&self, ids: &[TaskId]) -> StoreResult<BTreeMap<TaskId, u64>>;
 
-    /// Atomically takes the next pending target of the task: `pending → in_progress`, with the
-    /// account, time and (for messages) a `random_id` that is kept if one was stored before.
-    async fn claim_target(
-        &self,
-        id: TaskId,
-        account: &AccountId,
-        now: DateTime<Utc>,
-        random_id: Option<i64>,
-    ) -> StoreResult<Option<Target>>;
+    /// Atomically takes the next pending target of the task for `claim.account`:
+    /// `pending → in_progress`, with the account, the holder, the claim's own time and (for a
+    /// message) a `random_id` (see [`Claim::random_high`]). Only while the task is
+    /// `IN_PROGRESS`, checked in the same statement: a pause or cancel stops new claims at
+    /// once. Targets pinned to another account ([`Target::sender`]) are never taken, and
+    /// [`ClaimStage`] picks which part of the work is taken.
+    async fn claim_target(&self, claim: &Claim) -> StoreResult<Option<Target>>;
 
-    /// Records a claimed target's outcome and its log row in one transaction. Fails with
-    /// `NotFound` if the target is not `in_progress` under this account.
+    /// Whether the task has a target whose invite is done and whose message waits for
+    /// `account` (an `invite_and_message` follow-up).
+    async fn has_followup(&self, id: TaskId, account: &AccountId) -> StoreResult<bool>;
+
+    /// Records a claimed target's outcome and its log row in one transaction. The target must
+    /// be held by this account: `in_progress`, or `uncertain` and not yet settled (a late
+    /// result of a claim that was presumed dead wins over the presumption). Fails with
+    /// `NotFound` otherwise.
     async fn record_outcome(&self, record: &OutcomeRecord) -> StoreResult<()>;
 
-    /// Puts a claimed target back to `pending`, untouched (with an optional log row).
+    /// Records the confirmed invite of an `invite_and_message` target with its log row: the
+    /// target goes back to `pending` with [`Target::invite_outcome`] set, pinned to the account
+    /// for its message. Fails with `NotFound` like [`TaskStore::record_outcome`].
+    async fn record_invite_part(&self, record: &OutcomeRecord) -> StoreResult<()>;
+
+    /// Puts a claimed target back to `pending`, untouched (with an optional log row). A pin
+    /// stays.
     async fn release_target(
         &self,
         target: TargetId,
@@ -334,20 +435,46 @@ pub trait TaskStore: Send + Sync + std::fmt::Debug {
         log: Option<NewExecutionLog>,
     ) -> StoreResult<()>;
 
-    /// Turns `in_progress` targets claimed before `claimed_before` into `uncertain`; returns
-    /// how many.
-    async fn recover_stale(&self, claimed_before: DateTime<Utc>) -> StoreResult<u64>;
-
-    /// The task's `uncertain` targets.
-    async fn uncertain_targets(&self, id: TaskId) -> StoreResult<Vec<Target>>;
-
-    /// Moves an `uncertain` target back to `pending` (settled as not done) or records its
-    /// settled outcome.
-    async fn settle_uncertain(
+    /// Turns a claimed target whose write may have reached the platform into `uncertain`
+    /// (to be settled), with an optional log row. A target with a `random_id` is pinned to the
+    /// account ([`Target::sender`]): its message is only ever retried through it.
+    async fn mark_uncertain(
         &self,
         target: TargetId,
-        settled: Option<OutcomeRecord>,
+        account: &AccountId,
+        log: Option<NewExecutionLog>,
     ) -> StoreResult<()>;
+
+    /// Tells that the worker `holder` is alive at `now` (claims of live holders are never
+    /// recovered).
+    async fn heartbeat(&self, holder: &str, now: DateTime<Utc>) -> StoreResult<()>;
+
+    /// Forgets a holder that stops (its claims, if any, become recoverable at once).
+    async fn retire_holder(&self, holder: &str) -> StoreResult<()>;
+
+    /// Turns `in_progress` targets whose holder has not renewed its heartbeat since
+    /// `silent_since` (or never did) into `uncertain`, pinning those with a `random_id` to
+    /// their account like [`TaskStore::mark_uncertain`]; returns how many.
+    async fn recover_stale(&self, silent_since: DateTime<Utc>) -> StoreResult<u64>;
+
+    /// The task's `uncertain` targets still to be settled (those with no outcome yet).
+    async fn uncertain_targets(&self, id: TaskId) -> StoreResult<Vec<Target>>;
+
+    /// Settles an `uncertain` target that has no outcome yet.
+    async fn settle_uncertain(&self, target: TargetId, settlement: Settlement) -> StoreResult<()>;
+
+    /// Ends the task's `pending` targets pinned to an account that can no longer act: pinned
+    /// to one of `gone`, or pinned and last claimed before `pinned_before` (the horizon). A
+    /// message that may have been sent ends `uncertain` (outcome `uncertain`); an
+    /// `invite_and_message` target whose invite is confirmed keeps the invite's outcome, its
+    /// message reported as not confirmed. Each gets a log row at `now`. Returns how many.
+    async fn abandon_pinned(
+        &self,
+        id: TaskId,
+        gone: &[AccountId],
+        pinned_before: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<u64>;
 
     /// Appends a log row that finishes no target.
     async fn append_log(&self, log: NewExecutionLog) -> StoreResult<()>;
