@@ -35,7 +35,8 @@ pub struct Violation {
 }
 
 /// Attempts recorded in execution logs: budgeted kinds, not skipped, and not transient errors
-/// (those never left for the platform). `channel_of` names the group of each row's task.
+/// (those never left for the platform) — every charged attempt, whatever its outcome.
+/// `channel_of` names the group of each row's task.
 pub fn events_from_logs<'a>(
     logs: impl IntoIterator<Item = &'a ExecutionLog>,
     channel_of: impl Fn(&ExecutionLog) -> String,
@@ -73,10 +74,12 @@ fn min_gap(times: &[DateTime<Utc>], gap: chrono::TimeDelta) -> Option<DateTime<U
 
 /// Every violation of `policy` in `events`.
 pub fn audit(policy: &LimitPolicy, events: &[AuditEvent]) -> Vec<Violation> {
+    let mut writes: BTreeMap<&AccountId, Vec<(DateTime<Utc>, ActionKind)>> = BTreeMap::new();
     let mut per_account: BTreeMap<(&AccountId, ActionKind), Vec<DateTime<Utc>>> = BTreeMap::new();
     let mut per_channel: BTreeMap<(&AccountId, ActionKind, &str), Vec<DateTime<Utc>>> =
         BTreeMap::new();
     for e in events {
+        writes.entry(&e.account).or_default().push((e.at, e.kind));
         per_account
             .entry((&e.account, e.kind))
             .or_default()
@@ -94,14 +97,28 @@ pub fn audit(policy: &LimitPolicy, events: &[AuditEvent]) -> Vec<Violation> {
             at,
         });
     };
+    for (account, all) in &mut writes {
+        all.sort_unstable();
+        let times: Vec<DateTime<Utc>> = all.iter().map(|(at, _)| *at).collect();
+        if let Some(cap) = policy.writes_per_account
+            && let Some(at) = over_window(&times, cap, policy)
+        {
+            flag(account, "writes per account rolling window", at);
+        }
+        // The pause holds between any two writes, whatever their kinds: the pause of the
+        // earlier one applies.
+        if let Some(w) = all
+            .windows(2)
+            .find(|w| w[1].0 - w[0].0 < policy.limits(w[0].1).pause_min)
+        {
+            flag(account, "pause between actions", w[1].0);
+        }
+    }
     for ((account, kind), times) in &mut per_account {
         times.sort_unstable();
         let l = policy.limits(*kind);
         if let Some(at) = over_window(times, l.per_account, policy) {
             flag(account, "per-account rolling window", at);
-        }
-        if let Some(at) = min_gap(times, l.pause_min) {
-            flag(account, "pause between actions", at);
         }
         if l.spread
             && let Some(at) = min_gap(times, policy.min_interval_account(*kind))
@@ -161,6 +178,12 @@ mod tests {
         // Spread on: 11 minutes is too close.
         let v = audit(&LimitPolicy::telegram(), &[ev(0, "@g"), ev(11, "@h")]);
         assert_eq!(v[0].rule, "even spread per account");
+        // An invite and a message 1 minute apart break the pause too.
+        let mut dm = ev(1, "dm");
+        dm.kind = ActionKind::Message;
+        let v = audit(&p, &[ev(0, "@g"), dm]);
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert_eq!(v[0].rule, "pause between actions");
         // Well-paced invites are clean, across midnight too.
         let clean: Vec<_> = (0..60)
             .map(|i| ev(i * 100, if i % 2 == 0 { "@g" } else { "@h" }))

@@ -457,6 +457,70 @@ mod tests {
     }
 
     #[test]
+    fn the_pause_holds_across_kinds() {
+        let p = LimitPolicy::telegram();
+        let mut h = AccountHistory::empty();
+        h.recent.push(event(t0(), "@a"));
+        let mut dm = req("dm", t0() + TimeDelta::minutes(1));
+        dm.kinds = vec![ActionKind::Message];
+        assert_eq!(
+            p.decide(&h, &dm),
+            RateDecision::Wait {
+                until: t0() + TimeDelta::minutes(12),
+                reason: LimitReason::Pause,
+                scope: LimitScope::Account
+            }
+        );
+    }
+
+    #[test]
+    fn writes_of_every_kind_share_the_account_cap() {
+        let mut p = LimitPolicy::telegram();
+        p.invite.spread = false;
+        p.message.spread = false;
+        p.writes_per_account = Some(3);
+        let mut h = AccountHistory::empty();
+        for i in 0..3 {
+            let mut e = event(t0() + TimeDelta::minutes(20 * i), "@a");
+            if i == 1 {
+                e.kind = ActionKind::Message;
+                e.channel = "dm".into();
+            }
+            h.recent.push(e);
+        }
+        let mut dm = req("dm", t0() + TimeDelta::hours(2));
+        dm.kinds = vec![ActionKind::Message];
+        assert_eq!(
+            p.decide(&h, &dm),
+            RateDecision::Wait {
+                until: t0() + TimeDelta::hours(24),
+                reason: LimitReason::AccountWindow,
+                scope: LimitScope::Account
+            }
+        );
+    }
+
+    #[test]
+    fn zero_caps_are_denied_not_a_panic() {
+        let mut p = LimitPolicy::telegram();
+        p.invite.per_account = 0;
+        assert!(matches!(
+            p.decide(&AccountHistory::empty(), &req("@a", t0())),
+            RateDecision::Denied {
+                reason: LimitReason::AccountWindow,
+                permanent: true,
+                ..
+            }
+        ));
+        let mut p = LimitPolicy::telegram();
+        p.writes_per_account = Some(0);
+        assert!(matches!(
+            p.decide(&AccountHistory::empty(), &req("@a", t0())),
+            RateDecision::Denied { .. }
+        ));
+    }
+
+    #[test]
     fn time_scaling_keeps_caps() {
         let p = LimitPolicy::telegram().time_scaled(1440);
         assert_eq!(p.window, TimeDelta::minutes(1));
