@@ -44,12 +44,31 @@ pub fn simple_policy() -> LimitPolicy {
 /// What a scripted call does instead of the sandbox's answer.
 #[derive(Debug, Clone)]
 pub enum Script {
-    /// Fail with this error.
+    /// The sandbox answers (for scripting a later call).
+    Pass,
+    /// Fail with this error; nothing is delivered.
     Fail(PlatformError),
-    /// Panic before the platform call (a crash after the claim).
+    /// Let the sandbox deliver, then fail with this error (a timeout after delivery).
+    AfterDelivery(PlatformError),
+    /// The process dies before the platform call (after the claim): the call never returns and
+    /// [`Scripted::crashed`] fires.
     CrashBefore,
-    /// Let the sandbox act, then panic (a crash after the platform call).
+    /// The process dies after the sandbox delivered: the call never returns and
+    /// [`Scripted::crashed`] fires.
     CrashAfter,
+    /// A bug: the call panics.
+    Panic,
+    /// The call waits for the notification, then the sandbox answers.
+    Hold(Arc<tokio::sync::Notify>),
+}
+
+/// One platform call, as the platform saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Call {
+    pub account: AccountId,
+    pub person: String,
+    pub kind: &'static str,
+    pub at: DateTime<Utc>,
 }
 
 /// The sandbox with per-person scripted answers.
@@ -57,11 +76,16 @@ pub enum Script {
 pub struct Scripted {
     pub sandbox: SandboxStrategy,
     scripts: Mutex<HashMap<String, VecDeque<Script>>>,
+    rights: Mutex<VecDeque<PlatformError>>,
     pub calls: Mutex<Vec<(AccountId, String)>>,
+    pub log: Mutex<Vec<Call>>,
+    /// Fires when a scripted crash happens.
+    pub crashed: tokio::sync::Notify,
+    clock: Arc<dyn Clock>,
 }
 
 impl Scripted {
-    pub fn new(policy: LimitPolicy) -> Self {
+    pub fn new(policy: LimitPolicy, clock: Arc<dyn Clock>) -> Self {
         Self {
             sandbox: SandboxStrategy::new(SandboxConfig {
                 privacy_restricted: 0.0,
@@ -74,7 +98,72 @@ impl Scripted {
                 ..SandboxConfig::default()
             }),
             scripts: Mutex::new(HashMap::new()),
+            rights: Mutex::new(VecDeque::new()),
             calls: Mutex::new(Vec::new()),
+            log: Mutex::new(Vec::new()),
+            crashed: tokio::sync::Notify::new(),
+            clock,
+        }
+    }
+
+    /// The next invite-rights check fails with `error`.
+    pub fn script_rights(&self, error: PlatformError) {
+        self.rights.lock().unwrap().push_back(error);
+    }
+
+    /// The calls made for one person.
+    pub fn calls_of(&self, person: &str) -> Vec<Call> {
+        self.log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|c| c.person == person)
+            .cloned()
+            .collect()
+    }
+
+    async fn crash(&self) -> ! {
+        self.crashed.notify_one();
+        std::future::pending::<()>().await;
+        unreachable!("a crashed call never returns")
+    }
+
+    /// Runs `act` (the sandbox's answer) under `person`'s next script.
+    async fn scripted<F, Fut>(
+        &self,
+        account: &AccountId,
+        target: &Target,
+        kind: &'static str,
+        act: F,
+    ) -> Result<ActionResult, PlatformError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<ActionResult, PlatformError>>,
+    {
+        let script = self.next_script(account, target);
+        self.log.lock().unwrap().push(Call {
+            account: account.clone(),
+            person: target.person.identifier.to_string(),
+            kind,
+            at: self.clock.now(),
+        });
+        match script {
+            None | Some(Script::Pass) => act().await,
+            Some(Script::Fail(e)) => Err(e),
+            Some(Script::AfterDelivery(e)) => {
+                let _ = act().await;
+                Err(e)
+            }
+            Some(Script::CrashBefore) => self.crash().await,
+            Some(Script::CrashAfter) => {
+                let _ = act().await;
+                self.crash().await
+            }
+            Some(Script::Panic) => panic!("simulated bug in the strategy"),
+            Some(Script::Hold(release)) => {
+                release.notified().await;
+                act().await
+            }
         }
     }
 
@@ -117,7 +206,11 @@ impl InviteStrategy for Scripted {
         account: &AccountId,
         group: &GroupRef,
     ) -> Result<(), PlatformError> {
-        self.sandbox.check_invite_rights(account, group).await
+        let scripted = self.rights.lock().unwrap().pop_front();
+        match scripted {
+            Some(e) => Err(e),
+            None => self.sandbox.check_invite_rights(account, group).await,
+        }
     }
     async fn invite(
         &self,
@@ -125,15 +218,10 @@ impl InviteStrategy for Scripted {
         target: &Target,
         group: &GroupRef,
     ) -> Result<ActionResult, PlatformError> {
-        match self.next_script(account, target) {
-            Some(Script::Fail(e)) => Err(e),
-            Some(Script::CrashBefore) => panic!("simulated crash before the invite"),
-            Some(Script::CrashAfter) => {
-                let _ = self.sandbox.invite(account, target, group).await;
-                panic!("simulated crash after the invite")
-            }
-            None => self.sandbox.invite(account, target, group).await,
-        }
+        self.scripted(account, target, "invite", || {
+            self.sandbox.invite(account, target, group)
+        })
+        .await
     }
     async fn send_message(
         &self,
@@ -142,22 +230,10 @@ impl InviteStrategy for Scripted {
         text: &str,
         random_id: i64,
     ) -> Result<ActionResult, PlatformError> {
-        match self.next_script(account, target) {
-            Some(Script::Fail(e)) => Err(e),
-            Some(Script::CrashBefore) => panic!("simulated crash before the message"),
-            Some(Script::CrashAfter) => {
-                let _ = self
-                    .sandbox
-                    .send_message(account, target, text, random_id)
-                    .await;
-                panic!("simulated crash after the message")
-            }
-            None => {
-                self.sandbox
-                    .send_message(account, target, text, random_id)
-                    .await
-            }
-        }
+        self.scripted(account, target, "message", || {
+            self.sandbox.send_message(account, target, text, random_id)
+        })
+        .await
     }
     async fn add_contact(&self, account: &AccountId, target: &Target) -> Result<(), PlatformError> {
         self.sandbox.add_contact(account, target).await
@@ -234,7 +310,7 @@ impl Harness {
         cap: Option<u64>,
     ) -> Self {
         let clock = Arc::new(VirtualClock::auto(t0()));
-        let strategy = Arc::new(Scripted::new(policy));
+        let strategy = Arc::new(Scripted::new(policy, clock.clone()));
         Self::assemble(clock, ports, strategy, policy, accounts, cap)
     }
 
@@ -300,7 +376,38 @@ impl Harness {
         )
     }
 
+    /// Runs passes until a scripted crash kills this worker mid-call (its engine is dropped at
+    /// that await point), then returns a new worker over the same store, ledger and platform,
+    /// 11 minutes later — past the dead worker's heartbeat timeout.
+    pub async fn crash_and_restart(&self) -> Harness {
+        let crashed = self.strategy.crashed.notified();
+        tokio::pin!(crashed);
+        loop {
+            tokio::select! {
+                () = &mut crashed => break,
+                report = self.engine.tick() => {
+                    let next = report.unwrap().next.expect("the worker crashes before it idles");
+                    self.clock.sleep_until(next).await;
+                }
+            }
+        }
+        let h2 = self.restart();
+        h2.clock.advance(TimeDelta::minutes(11));
+        h2
+    }
+
     pub async fn task(&self, priority: Priority, action: Action, people: &[&str]) -> TaskId {
+        self.task_on(priority, action, people, None).await
+    }
+
+    /// A task that may use only `accounts` (all of the user's when `None`).
+    pub async fn task_on(
+        &self,
+        priority: Priority,
+        action: Action,
+        people: &[&str],
+        accounts: Option<Vec<AccountId>>,
+    ) -> TaskId {
         let targets = people
             .iter()
             .map(|p| {
@@ -319,7 +426,7 @@ impl Harness {
                     priority,
                     settings: TaskSettings {
                         action,
-                        accounts: None,
+                        accounts,
                         add_to_contacts: false,
                         dedupe_days: None,
                     },

@@ -1,6 +1,7 @@
 //! The engine's scenarios (limits, priorities, error classes, crashes), written once and run
 //! unchanged on each store: in memory, on a SQLite file and on PostgreSQL.
 
+mod failure_paths;
 mod harness;
 mod scenarios;
 
@@ -85,20 +86,36 @@ macro_rules! on_every_store {
     ($($name:ident),* $(,)?) => {
         mod memory {
             $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::run("memory", super::scenarios::$name).await; })*
+            async fn $name() { super::run("memory", super::$name).await; })*
         }
         mod sqlite_file {
             $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::run("sqlite", super::scenarios::$name).await; })*
+            async fn $name() { super::run("sqlite", super::$name).await; })*
         }
         mod postgres {
             $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::run("postgres", super::scenarios::$name).await; })*
+            async fn $name() { super::run("postgres", super::$name).await; })*
         }
     };
 }
 
+use failure_paths::*;
+use scenarios::*;
+
 on_every_store!(
+    an_uncertain_message_is_never_resent_by_another_account,
+    an_uncertain_message_whose_sender_died_ends_uncertain,
+    refused_writes_are_charged_and_bounded,
+    invite_and_message_keeps_a_confirmed_invite_when_the_message_fails,
+    invite_and_message_retries_only_the_message,
+    a_live_slow_claim_is_not_recovered_by_another_worker,
+    a_pause_stops_claims_within_the_pass,
+    writes_of_every_kind_keep_the_pause,
+    a_flood_wait_in_the_rights_check_cools_the_account_down,
+    an_enormous_dedupe_window_is_all_the_past,
+    a_panic_in_one_task_pauses_only_that_task,
+    random_ids_never_repeat_across_restarts,
+    a_crash_after_delivery_is_settled_through_the_sender,
     higher_priority_goes_first,
     equal_priorities_take_turns,
     a_later_high_task_takes_the_account_at_its_next_step,

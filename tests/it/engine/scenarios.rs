@@ -491,17 +491,6 @@ pub async fn suppressed_people_are_skipped_at_send_time(ports: Ports) {
 
 // ---- crashes ----
 
-/// Runs one pass that crashes, then returns a new worker over the same store, ledger and
-/// platform after the claim timeout.
-async fn crash_and_restart(h: &Harness) -> Harness {
-    let engine = h.engine.clone();
-    let crashed = tokio::spawn(async move { engine.tick().await }).await;
-    assert!(crashed.unwrap_err().is_panic());
-    let h2 = h.restart();
-    h2.clock.advance(TimeDelta::minutes(11));
-    h2
-}
-
 pub async fn crash_after_claim_leaves_uncertain_and_no_second_message(ports: Ports) {
     let h = Harness::new(ports, simple_policy(), 1);
     h.strategy.script("@p_0000", Script::CrashAfter);
@@ -513,7 +502,7 @@ pub async fn crash_after_claim_leaves_uncertain_and_no_second_message(ports: Por
         )
         .await;
     h.start(id).await;
-    let h2 = crash_and_restart(&h).await;
+    let h2 = h.crash_and_restart().await;
     assert_eq!(h.strategy.sandbox.counters().messages, 1);
     let t = &h.store.targets(USER, id, 0, 0).await.unwrap()[0];
     assert_eq!(t.status, TargetStatus::InProgress);
@@ -543,7 +532,7 @@ pub async fn crash_before_the_invite_is_settled_and_invited_once(ports: Ports) {
         .task(Priority::Medium, invite("@group_a"), &refs(&people("p", 1)))
         .await;
     h.start(id).await;
-    let h2 = crash_and_restart(&h).await;
+    let h2 = h.crash_and_restart().await;
     h2.run().await;
     let t = &h2.store.targets(USER, id, 0, 0).await.unwrap()[0];
     assert_eq!(t.outcome, Some(Outcome::Invited));
@@ -557,7 +546,7 @@ pub async fn crash_after_the_invite_is_settled_without_a_second_invite(ports: Po
         .task(Priority::Medium, invite("@group_a"), &refs(&people("p", 1)))
         .await;
     h.start(id).await;
-    let h2 = crash_and_restart(&h).await;
+    let h2 = h.crash_and_restart().await;
     h2.run().await;
     let t = &h2.store.targets(USER, id, 0, 0).await.unwrap()[0];
     assert_eq!(t.outcome, Some(Outcome::Invited));
