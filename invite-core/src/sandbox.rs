@@ -5,9 +5,16 @@
 //! with configurable shares of privacy-restricted people, existing members, unknown usernames,
 //! flood waits, peer floods and latency. Everything is decided by a seeded hash of the person
 //! (or of the account and call number), so a run with the same seed behaves the same.
+//!
+//! `SandboxWorld` is the port where the sandbox keeps its world — who is in which group, and
+//! which `random_id` each account has delivered — so that a restarted process settles an
+//! uncertain invite or a resent message against what really happened. Implementations:
+//! [`MemoryWorld`] (here; lost with the process) and `invite-store` (`PgStore`, `SqliteStore`:
+//! tables `invite_sandbox_members` and `invite_sandbox_messages`). The counters of
+//! [`SandboxCounters`] stay in memory: they describe one process's run.
 
 use std::collections::HashSet;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -15,7 +22,74 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::{AccountId, GroupRef, Outcome, Platform, Target};
 use crate::limits::LimitPolicy;
-use crate::ports::{ActionResult, InviteStrategy, PlatformError};
+use crate::ports::{ActionResult, InviteStrategy, PlatformError, StoreError, StoreResult};
+
+/// The sandbox's persistent world: group memberships and delivered messages.
+///
+/// A membership is keyed by the group's [`GroupRef::channel_key`] and the person's
+/// [`TargetIdentifier::dedupe_key`](crate::domain::TargetIdentifier::dedupe_key); a delivery by
+/// the sending account and the message's `random_id` (Telegram de-duplicates `random_id` per
+/// sending account only). Each write is one atomic "insert if absent", and that write *is* the
+/// simulated delivery: when it fails, nothing was delivered.
+#[async_trait]
+pub trait SandboxWorld: Send + Sync + std::fmt::Debug {
+    /// Adds `person` to `channel`; true when newly added, false when already a member.
+    async fn add_member(&self, channel: &str, person: &str) -> StoreResult<bool>;
+
+    /// Whether `person` is a member of `channel`.
+    async fn is_member(&self, channel: &str, person: &str) -> StoreResult<bool>;
+
+    /// Records the delivery of the message `random_id` sent by `account`; true when new, false
+    /// when that account used that `random_id` before.
+    async fn record_delivery(&self, account: &AccountId, random_id: i64) -> StoreResult<bool>;
+}
+
+/// A [`SandboxWorld`] in memory: the world of one process, lost when it ends.
+#[derive(Debug, Default)]
+pub struct MemoryWorld {
+    inner: Mutex<MemoryWorldInner>,
+}
+
+#[derive(Debug, Default)]
+struct MemoryWorldInner {
+    members: HashSet<(String, String)>,
+    deliveries: HashSet<(String, i64)>,
+}
+
+impl MemoryWorld {
+    /// An empty world.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn inner(&self) -> std::sync::MutexGuard<'_, MemoryWorldInner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[async_trait]
+impl SandboxWorld for MemoryWorld {
+    async fn add_member(&self, channel: &str, person: &str) -> StoreResult<bool> {
+        Ok(self
+            .inner()
+            .members
+            .insert((channel.to_owned(), person.to_owned())))
+    }
+
+    async fn is_member(&self, channel: &str, person: &str) -> StoreResult<bool> {
+        Ok(self
+            .inner()
+            .members
+            .contains(&(channel.to_owned(), person.to_owned())))
+    }
+
+    async fn record_delivery(&self, account: &AccountId, random_id: i64) -> StoreResult<bool> {
+        Ok(self
+            .inner()
+            .deliveries
+            .insert((account.as_str().to_owned(), random_id)))
+    }
+}
 
 /// Behaviour of the simulated messenger.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -65,16 +139,6 @@ impl Default for SandboxConfig {
     }
 }
 
-#[derive(Debug, Default)]
-struct World {
-    members: HashSet<(String, String)>,
-    random_ids: HashSet<(String, i64)>,
-    calls: u64,
-    invites: u64,
-    messages: u64,
-    contacts: u64,
-}
-
 /// Counters of what the sandbox did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SandboxCounters {
@@ -92,7 +156,8 @@ pub struct SandboxCounters {
 #[derive(Debug)]
 pub struct SandboxStrategy {
     config: SandboxConfig,
-    world: Mutex<World>,
+    world: Arc<dyn SandboxWorld>,
+    counters: Mutex<SandboxCounters>,
 }
 
 /// SplitMix64 over a seed and some bytes: a stable, well-mixed hash.
@@ -114,28 +179,38 @@ fn unit(h: u64) -> f64 {
     (h >> 11) as f64 / (1u64 << 53) as f64
 }
 
+/// A failure of the world's store: the membership or delivery was not written, so nothing was
+/// delivered and the call is transient.
+fn undelivered(error: StoreError) -> PlatformError {
+    tracing::warn!(error = %error, "sandbox world unavailable: {error}");
+    PlatformError::Transient {
+        code: "SANDBOX_WORLD_UNAVAILABLE".to_owned(),
+    }
+}
+
 impl SandboxStrategy {
-    /// A sandbox with the given behaviour.
+    /// A sandbox with the given behaviour, keeping its world in memory ([`MemoryWorld`]).
     pub fn new(config: SandboxConfig) -> Self {
+        Self::with_world(config, Arc::new(MemoryWorld::new()))
+    }
+
+    /// A sandbox with the given behaviour, keeping its world in `world` (a database's, so
+    /// that memberships and delivered messages outlive the process).
+    pub fn with_world(config: SandboxConfig, world: Arc<dyn SandboxWorld>) -> Self {
         Self {
             config,
-            world: Mutex::new(World::default()),
+            world,
+            counters: Mutex::new(SandboxCounters::default()),
         }
     }
 
-    /// What the sandbox did so far.
+    /// What this sandbox did so far (since it was built; not kept in the world).
     pub fn counters(&self) -> SandboxCounters {
-        let w = self.world();
-        SandboxCounters {
-            calls: w.calls,
-            invites: w.invites,
-            messages: w.messages,
-            contacts: w.contacts,
-        }
+        *self.count()
     }
 
-    fn world(&self) -> std::sync::MutexGuard<'_, World> {
-        self.world.lock().unwrap_or_else(|e| e.into_inner())
+    fn count(&self) -> std::sync::MutexGuard<'_, SandboxCounters> {
+        self.counters.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The person's fixed trait: a number in [0, 1).
@@ -149,9 +224,9 @@ impl SandboxStrategy {
     /// Account-level weather of one call.
     async fn call(&self, account: &AccountId) -> Result<u64, PlatformError> {
         let n = {
-            let mut w = self.world();
-            w.calls += 1;
-            w.calls
+            let mut count = self.count();
+            count.calls += 1;
+            count.calls
         };
         let h = mix(
             self.config.seed,
@@ -240,13 +315,25 @@ impl InviteStrategy for SandboxStrategy {
                 "USERNAME_NOT_OCCUPIED",
             ));
         }
-        let key = (group.channel_key(), target.person.identifier.dedupe_key());
-        let mut w = self.world();
-        if p < c.not_found + c.already_member || w.members.contains(&key) {
-            w.members.insert(key);
+        let channel = group.channel_key();
+        let person = target.person.identifier.dedupe_key();
+        if p < c.not_found + c.already_member {
+            self.world
+                .add_member(&channel, &person)
+                .await
+                .map_err(undelivered)?;
             return Ok(ActionResult::new(Outcome::AlreadyMember));
         }
         if p < c.not_found + c.already_member + c.privacy_restricted {
+            // Added by an earlier run with another configuration of the same world.
+            if self
+                .world
+                .is_member(&channel, &person)
+                .await
+                .map_err(undelivered)?
+            {
+                return Ok(ActionResult::new(Outcome::AlreadyMember));
+            }
             // Like Telegram: the call "succeeds" but lists the person as missing.
             return Ok(ActionResult {
                 outcome: Outcome::PrivacyRestricted,
@@ -257,8 +344,16 @@ impl InviteStrategy for SandboxStrategy {
                 }),
             });
         }
-        w.members.insert(key);
-        w.invites += 1;
+        // The insert is the invite: a failed write added nobody.
+        let added = self
+            .world
+            .add_member(&channel, &person)
+            .await
+            .map_err(undelivered)?;
+        if !added {
+            return Ok(ActionResult::new(Outcome::AlreadyMember));
+        }
+        self.count().invites += 1;
         Ok(ActionResult {
             outcome: Outcome::Invited,
             details: serde_json::json!({ "latency_ms": latency }),
@@ -295,15 +390,20 @@ impl InviteStrategy for SandboxStrategy {
                 "PRIVACY_PREMIUM_REQUIRED",
             ));
         }
-        let mut w = self.world();
-        if !w.random_ids.insert((account.to_string(), random_id)) {
+        // The insert is the delivery: a failed write delivered nothing.
+        let new = self
+            .world
+            .record_delivery(account, random_id)
+            .await
+            .map_err(undelivered)?;
+        if !new {
             // RANDOM_ID_DUPLICATE: delivered before, nothing sent now.
             return Ok(ActionResult {
                 outcome: Outcome::Sent,
                 details: serde_json::json!({ "deduplicated": true }),
             });
         }
-        w.messages += 1;
+        self.count().messages += 1;
         Ok(ActionResult {
             outcome: Outcome::Sent,
             details: serde_json::json!({ "latency_ms": latency }),
@@ -318,7 +418,7 @@ impl InviteStrategy for SandboxStrategy {
                 "USERNAME_NOT_OCCUPIED",
             ));
         }
-        self.world().contacts += 1;
+        self.count().contacts += 1;
         Ok(())
     }
 
@@ -328,8 +428,10 @@ impl InviteStrategy for SandboxStrategy {
         target: &Target,
         group: &GroupRef,
     ) -> Result<bool, PlatformError> {
-        let key = (group.channel_key(), target.person.identifier.dedupe_key());
-        Ok(self.world().members.contains(&key))
+        self.world
+            .is_member(&group.channel_key(), &target.person.identifier.dedupe_key())
+            .await
+            .map_err(undelivered)
     }
 
     async fn disconnect(&self, _account: &AccountId) {}
@@ -338,6 +440,137 @@ impl InviteStrategy for SandboxStrategy {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::{NewTarget, TargetId, TargetIdentifier, TargetStatus, TaskId};
+
+    /// A sandbox where every person exists and every call goes through.
+    fn calm() -> SandboxConfig {
+        SandboxConfig {
+            privacy_restricted: 0.0,
+            already_member: 0.0,
+            not_found: 0.0,
+            flood_wait: 0.0,
+            peer_flood: 0.0,
+            latency_ms: (0, 0),
+            ..SandboxConfig::default()
+        }
+    }
+
+    fn account(name: &str) -> AccountId {
+        AccountId::parse(name).unwrap()
+    }
+
+    fn person(name: &str) -> Target {
+        let identifier =
+            TargetIdentifier::parse(name, Platform::Sandbox, &Default::default()).unwrap();
+        Target {
+            id: TargetId::new(1),
+            task_id: TaskId::new(1),
+            person: NewTarget::new(identifier),
+            status: TargetStatus::InProgress,
+            outcome: None,
+            account_id: None,
+            random_id: Some(7),
+            attempts: 1,
+            error_message: None,
+            result: serde_json::Value::Null,
+            claimed_at: None,
+            processed_at: None,
+        }
+    }
+
+    fn group() -> GroupRef {
+        GroupRef::parse("@sandbox_group").unwrap()
+    }
+
+    /// A world whose store is down.
+    #[derive(Debug)]
+    struct Unreachable;
+
+    #[async_trait]
+    impl SandboxWorld for Unreachable {
+        async fn add_member(&self, _: &str, _: &str) -> StoreResult<bool> {
+            Err(StoreError::Unavailable("down".into()))
+        }
+        async fn is_member(&self, _: &str, _: &str) -> StoreResult<bool> {
+            Err(StoreError::Unavailable("down".into()))
+        }
+        async fn record_delivery(&self, _: &AccountId, _: i64) -> StoreResult<bool> {
+            Err(StoreError::Backend("disk full".into()))
+        }
+    }
+
+    #[tokio::test]
+    async fn memory_world_adds_once_and_deduplicates_per_account() {
+        let world = MemoryWorld::new();
+        assert!(!world.is_member("@g", "u:alice").await.unwrap());
+        assert!(world.add_member("@g", "u:alice").await.unwrap());
+        assert!(!world.add_member("@g", "u:alice").await.unwrap());
+        assert!(world.is_member("@g", "u:alice").await.unwrap());
+        assert!(!world.is_member("@other", "u:alice").await.unwrap());
+        let (a, b) = (account("sandbox-1-01"), account("sandbox-1-02"));
+        assert!(world.record_delivery(&a, 42).await.unwrap());
+        assert!(!world.record_delivery(&a, 42).await.unwrap());
+        assert!(world.record_delivery(&b, 42).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_new_sandbox_over_the_same_world_remembers_what_was_delivered() {
+        let world: Arc<dyn SandboxWorld> = Arc::new(MemoryWorld::new());
+        let (sender, alice) = (account("sandbox-1-01"), person("@alice"));
+        let first = SandboxStrategy::with_world(calm(), world.clone());
+        let invited = first.invite(&sender, &alice, &group()).await.unwrap();
+        assert_eq!(invited.outcome, Outcome::Invited);
+        let sent = first.send_message(&sender, &alice, "hi", 7).await.unwrap();
+        assert_eq!(sent.outcome, Outcome::Sent);
+        assert_eq!(
+            (first.counters().invites, first.counters().messages),
+            (1, 1)
+        );
+
+        // A restart: new counters, same world.
+        let second = SandboxStrategy::with_world(calm(), world);
+        assert!(second.is_member(&sender, &alice, &group()).await.unwrap());
+        let again = second.invite(&sender, &alice, &group()).await.unwrap();
+        assert_eq!(again.outcome, Outcome::AlreadyMember);
+        let resent = second.send_message(&sender, &alice, "hi", 7).await.unwrap();
+        assert_eq!(resent.outcome, Outcome::Sent);
+        assert_eq!(resent.details["deduplicated"], serde_json::json!(true));
+        // Another account's message with the same random_id is its own.
+        let other = second
+            .send_message(&account("sandbox-1-02"), &alice, "hi", 7)
+            .await
+            .unwrap();
+        assert!(other.details.get("deduplicated").is_none());
+        assert_eq!(
+            (second.counters().invites, second.counters().messages),
+            (0, 1)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failed_world_write_delivers_nothing_and_is_transient() {
+        let sandbox = SandboxStrategy::with_world(calm(), Arc::new(Unreachable));
+        let (sender, alice) = (account("sandbox-1-01"), person("@alice"));
+        let transient = |e: PlatformError| {
+            assert_eq!(e.class(), crate::ports::ErrorClass::Transient, "{e}");
+        };
+        transient(sandbox.invite(&sender, &alice, &group()).await.unwrap_err());
+        transient(
+            sandbox
+                .send_message(&sender, &alice, "hi", 7)
+                .await
+                .unwrap_err(),
+        );
+        transient(
+            sandbox
+                .is_member(&sender, &alice, &group())
+                .await
+                .unwrap_err(),
+        );
+        let counters = sandbox.counters();
+        assert_eq!((counters.invites, counters.messages), (0, 0));
+        assert_eq!(counters.calls, 2);
+    }
 
     #[test]
     fn hash_is_stable_and_spread() {

@@ -16,7 +16,7 @@ use invite_core::ports::{
     AccountDirectory, AccountInfo, AccountLeases, AudienceSource, DirectoryError, JobQueue,
     LimitLedger, SecretStore, SuppressionList, TaskFilter, TaskStore,
 };
-use invite_core::sandbox::{SandboxConfig, SandboxStrategy};
+use invite_core::sandbox::{MemoryWorld, SandboxConfig, SandboxStrategy, SandboxWorld};
 use invite_core::service::{CampaignParts, Campaigns};
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::sync::watch;
@@ -61,6 +61,8 @@ pub struct Backends {
     pub leases: Arc<dyn AccountLeases>,
     /// Limit counters of the local account manager.
     pub ledger: Arc<dyn LimitLedger>,
+    /// The sandbox platform's world (memberships, delivered messages).
+    pub sandbox: Arc<dyn SandboxWorld>,
     /// Work nudges.
     pub queue: Arc<dyn JobQueue>,
     /// Backend name for health and logs (`memory`, `sqlite`, `postgres`).
@@ -111,6 +113,7 @@ pub async fn connect_backends(
                 suppression: store.clone(),
                 leases: store,
                 ledger: Arc::new(MemoryLedger::new()),
+                sandbox: Arc::new(MemoryWorld::new()),
                 queue,
                 store_kind: "memory",
                 queue_kind: "in-process",
@@ -136,6 +139,7 @@ pub async fn connect_backends(
                 suppression: stores.suppression.clone(),
                 leases: stores.leases.clone(),
                 ledger: stores.ledger.clone(),
+                sandbox: stores.sandbox.clone(),
                 queue,
                 store_kind,
                 queue_kind: "in-process",
@@ -375,7 +379,10 @@ impl Runtime {
         let accounts = Arc::new(MeteredAccounts::new(Arc::new(manager)));
         let directory: Arc<dyn AccountDirectory> =
             Arc::new(SandboxDirectory::new(config.sandbox.accounts));
-        let sandbox = Arc::new(SandboxStrategy::new(sandbox_config(&config.sandbox)));
+        let sandbox = Arc::new(SandboxStrategy::with_world(
+            sandbox_config(&config.sandbox),
+            backends.sandbox.clone(),
+        ));
         let engine = Arc::new(Engine::new(
             EngineParts {
                 store: store.clone(),

@@ -5,6 +5,7 @@ mod error;
 mod forward;
 mod model;
 pub mod postgres;
+mod sandbox_world;
 pub mod sqlite;
 #[cfg(feature = "test-util")]
 pub mod test_util;
@@ -13,6 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use invite_core::ports::{AccountLeases, LimitLedger, SuppressionList, TaskStore};
+use invite_core::sandbox::SandboxWorld;
 use sqlx::postgres::PgPool;
 use sqlx::sqlite::SqlitePool;
 
@@ -126,20 +128,23 @@ pub struct Stores {
     pub suppression: Arc<dyn SuppressionList>,
     /// Account leases.
     pub leases: Arc<dyn AccountLeases>,
+    /// The sandbox platform's world: group memberships and delivered messages.
+    pub sandbox: Arc<dyn SandboxWorld>,
     pool: DbPool,
 }
 
 impl Stores {
     fn from_store<S>(store: S, pool: DbPool) -> Self
     where
-        S: TaskStore + LimitLedger + SuppressionList + AccountLeases + 'static,
+        S: TaskStore + LimitLedger + SuppressionList + AccountLeases + SandboxWorld + 'static,
     {
         let store = Arc::new(store);
         Self {
             tasks: store.clone(),
             ledger: store.clone(),
             suppression: store.clone(),
-            leases: store,
+            leases: store.clone(),
+            sandbox: store,
             pool,
         }
     }

@@ -18,6 +18,7 @@ use invite_core::domain::{
     Platform, Priority, Target, TargetIdentifier, TaskId, TaskSettings, UserId,
 };
 use invite_core::ports::{AccountLeases, LimitLedger, OutcomeRecord, SuppressionList, TaskStore};
+use invite_core::sandbox::{MemoryWorld, SandboxWorld};
 use invite_store::test_util::{PostgresDatabase, random_suffix};
 use invite_store::{PoolConfig, Stores};
 
@@ -28,6 +29,7 @@ pub struct Ctx {
     pub ledger: Arc<dyn LimitLedger>,
     pub suppression: Arc<dyn SuppressionList>,
     pub leases: Arc<dyn AccountLeases>,
+    pub sandbox: Arc<dyn SandboxWorld>,
     another: Arc<dyn Fn() -> BoxFuture<'static, Ctx> + Send + Sync>,
 }
 
@@ -41,6 +43,7 @@ impl Ctx {
             ledger: stores.ledger.clone(),
             suppression: stores.suppression.clone(),
             leases: stores.leases.clone(),
+            sandbox: stores.sandbox.clone(),
             another,
         }
     }
@@ -96,11 +99,13 @@ impl Backend for Memory {
     async fn open() -> Option<Harness> {
         let store = Arc::new(invite_core::memory::MemoryStore::new());
         let ledger = Arc::new(invite_core::memory::MemoryLedger::new());
+        let world = Arc::new(MemoryWorld::new());
         let handle = move |another| Ctx {
             tasks: store.clone(),
             ledger: ledger.clone(),
             suppression: store.clone(),
             leases: store.clone(),
+            sandbox: world.clone(),
             another,
         };
         let inner = handle(Arc::new(|| unreachable!("nested handle")));

@@ -1,7 +1,8 @@
 //! The store contract suite: every test in `tasks`, `targets`, `engine`, `ledger`,
-//! `suppression` and `leases` is written once against the ports and run on each backend
-//! (SQLite in memory, SQLite on a file, PostgreSQL on a fresh database per test). `connect`
-//! tests the factory and migrations.
+//! `suppression`, `leases` and `sandbox_world` is written once against the ports and run on each
+//! backend (the in-memory reference, SQLite in memory, SQLite on a file, PostgreSQL on a fresh
+//! database per test). `connect` tests the factory and migrations; `sandbox_world` also runs
+//! the sandbox platform across a restart of an SQLite file.
 //!
 //! PostgreSQL is the server at `DATABASE_TEST_URL` (default
 //! `postgres://postgres@127.0.0.1:5432/postgres`); when it is unreachable the PostgreSQL tests
@@ -12,6 +13,7 @@ mod engine;
 mod helpers;
 mod leases;
 mod ledger;
+mod sandbox_world;
 mod suppression;
 mod targets;
 mod tasks;
@@ -56,6 +58,9 @@ macro_rules! contract_suite {
                 suppression::suppression_is_per_user_and_platform,
                 leases::leases_are_exclusive_until_they_expire,
                 leases::one_of_many_racers_takes_a_free_lease,
+                sandbox_world::sandbox_world_adds_a_member_once,
+                sandbox_world::sandbox_world_deduplicates_random_ids_per_account,
+                sandbox_world::sandbox_world_racers_have_one_first_delivery,
             );
         }
     };
