@@ -266,10 +266,25 @@ pub struct Health {
     queue_kind: &'static str,
     secret_source: &'static str,
     engine_running: Arc<AtomicBool>,
+    engine: Arc<Engine>,
+}
+
+/// How long one probe of `/health` may take: a dependency that does not answer in time is
+/// reported down rather than holding the answer (the probes run side by side).
+const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(800);
+
+/// `probe`'s result, or a timeout error after [`PROBE_TIMEOUT`].
+async fn within<T, E: std::fmt::Display>(
+    probe: impl std::future::Future<Output = Result<T, E>>,
+) -> Result<T, String> {
+    match tokio::time::timeout(PROBE_TIMEOUT, probe).await {
+        Ok(result) => result.map_err(|e| e.to_string()),
+        Err(_) => Err(format!("no answer within {} ms", PROBE_TIMEOUT.as_millis())),
+    }
 }
 
 impl Health {
-    /// Probes every dependency.
+    /// Probes every dependency, side by side, each within [`PROBE_TIMEOUT`].
     pub async fn check(&self) -> Vec<CheckView> {
         let view = |name: &str, ok: bool, detail: String| CheckView {
             name: name.to_owned(),
@@ -280,17 +295,19 @@ impl Health {
             limit: 1,
             ..TaskFilter::default()
         };
-        let store = self.store.list_tasks(UserId::new(0), &probe).await;
         let account = AccountId::parse("health-probe").expect("a valid id");
-        let ledger = self
-            .ledger
-            .history(&account, "", chrono::DateTime::<chrono::Utc>::UNIX_EPOCH)
-            .await;
-        let directory = self
-            .directory
-            .accounts(UserId::new(0), Platform::Sandbox)
-            .await;
-        let engine = self.engine_running.load(Ordering::Relaxed);
+        let (store, ledger, directory) = tokio::join!(
+            within(self.store.list_tasks(UserId::new(0), &probe)),
+            within(
+                self.ledger
+                    .history(&account, "", chrono::DateTime::<chrono::Utc>::UNIX_EPOCH)
+            ),
+            within(self.directory.accounts(UserId::new(0), Platform::Sandbox)),
+        );
+        let running = self.engine_running.load(Ordering::Relaxed);
+        let engine = self.engine.health();
+        let engine_ok =
+            running && (engine.store_ok || engine.passes == 0) && engine.unrecorded == 0;
         vec![
             view(
                 "store",
@@ -318,18 +335,37 @@ impl Health {
                 },
             ),
             view("account_manager", true, "local".to_owned()),
-            view(
-                "engine",
-                engine,
-                if engine {
-                    "in-process, running".to_owned()
-                } else {
-                    "in-process, not running".to_owned()
-                },
-            ),
+            view("engine", engine_ok, engine_detail(running, &engine)),
             view("jwt_secret", true, self.secret_source.to_owned()),
         ]
     }
+}
+
+/// The engine's line in `/health`: whether it runs, whether it can record results, and what
+/// went wrong last.
+fn engine_detail(running: bool, engine: &invite_core::engine::EngineHealth) -> String {
+    let mut detail = if running {
+        "in-process, running".to_owned()
+    } else {
+        "in-process, not running".to_owned()
+    };
+    if !engine.store_ok && engine.passes > 0 {
+        detail.push_str("; not acting: results cannot be recorded");
+    }
+    if engine.unrecorded > 0 {
+        detail.push_str(&format!(
+            "; {} results wait to be recorded",
+            engine.unrecorded
+        ));
+    }
+    detail.push_str(&format!(
+        "; {} passes, {} failed, {} panics caught",
+        engine.passes, engine.failed_passes, engine.panics
+    ));
+    if let Some(e) = &engine.last_error {
+        detail.push_str(&format!("; last error: {e}"));
+    }
+    detail
 }
 
 /// What the caller chooses beside the configuration.
@@ -394,7 +430,7 @@ impl Runtime {
             },
             [sandbox as Arc<_>],
             EngineConfig {
-                worker_id: "invite-http-embedded".to_owned(),
+                worker_id: invite_core::engine::unique_worker_id("invite-http"),
                 max_running_tasks: Some(config.limits.max_running_tasks as u64),
                 ..EngineConfig::default()
             },
@@ -433,6 +469,7 @@ impl Runtime {
                 "INVITE_JWT_SECRET"
             },
             engine_running: engine_running.clone(),
+            engine: engine.clone(),
         };
         let jwt_secret = options
             .secrets

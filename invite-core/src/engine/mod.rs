@@ -360,7 +360,7 @@ impl Engine {
     /// Pinned targets last claimed before this have waited past the horizon.
     fn horizon_start(&self, now: DateTime<Utc>) -> DateTime<Utc> {
         now.checked_sub_signed(self.config.uncertain_horizon)
-            .unwrap_or(DateTime::<Utc>::MIN_UTC)
+            .unwrap_or(DateTime::<Utc>::UNIX_EPOCH)
     }
 
     fn jitter(&self, d: TimeDelta) -> TimeDelta {
@@ -633,7 +633,7 @@ impl Engine {
         self.beat(now).await?;
         let silent_since = now
             .checked_sub_signed(self.config.holder_timeout)
-            .unwrap_or(DateTime::<Utc>::MIN_UTC);
+            .unwrap_or(DateTime::<Utc>::UNIX_EPOCH);
         let n = self.parts.store.recover_stale(silent_since).await?;
         if n > 0 {
             warn!(count = n, "claims of a stopped worker turned uncertain");

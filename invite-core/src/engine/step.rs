@@ -429,10 +429,12 @@ impl Engine {
             return Ok(None);
         }
         if let Some(days) = task.settings.dedupe_days {
-            // Beyond the representable past, every earlier success counts.
+            // Beyond the representable past, every success ever recorded counts.
             let since = TimeDelta::try_days(i64::from(days))
                 .and_then(|d| now.checked_sub_signed(d))
-                .unwrap_or(DateTime::<Utc>::MIN_UTC);
+                .map_or(DateTime::<Utc>::UNIX_EPOCH, |since| {
+                    since.max(DateTime::<Utc>::UNIX_EPOCH)
+                });
             let reached = self
                 .parts
                 .store
