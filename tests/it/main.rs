@@ -1,4 +1,5 @@
 //! Workspace-level end-to-end tests.
 
+mod chaos;
 mod engine;
 mod quickstart;
