@@ -457,6 +457,10 @@ impl<'a> Deliveries<'a> {
                 (CallKind::Invite, Reach::Deduplicated, _, Some(channel)) => {
                     d.members.insert((channel, person));
                 }
+                // The platform's answer to a membership check is its word too.
+                (CallKind::IsMember, _, _, Some(channel)) if e.answer == "member: true" => {
+                    d.members.insert((channel, person));
+                }
                 _ => {}
             }
         }
@@ -537,17 +541,30 @@ fn outcomes(journal: &[JournalEntry], reported: &[ReportedTarget], report: &mut 
     for r in reported {
         let person = r.person.as_str();
         if matches!(r.status, TargetStatus::Pending | TargetStatus::InProgress) {
-            let rule = match r.task_status {
-                TaskStatus::Failed => "left unfinished (task failed)",
-                TaskStatus::Paused => "left unfinished (task paused)",
-                TaskStatus::Cancelled => "left unfinished (task cancelled)",
-                _ => "left unfinished",
+            // A task that failed or was cancelled leaves its untouched targets pending, and
+            // says why: nothing is lost as long as nothing reached them.
+            let delivered = match r.action {
+                TaskKind::Message => d.message_of(r.task, person).is_some(),
+                TaskKind::Invite | TaskKind::InviteAndMessage => {
+                    d.invite_into(r.channel.as_deref().unwrap_or(""), person)
+                        .is_some()
+                        || d.message_of(r.task, person).is_some()
+                }
             };
-            report.lost.push(target_finding(
-                rule,
-                r,
-                format!("{}: never finished", described(r)),
-            ));
+            let ended = matches!(r.task_status, TaskStatus::Failed | TaskStatus::Cancelled);
+            if r.status == TargetStatus::InProgress || !ended || delivered {
+                let rule = match r.task_status {
+                    TaskStatus::Failed => "left unfinished (task failed)",
+                    TaskStatus::Paused => "left unfinished (task paused)",
+                    TaskStatus::Cancelled => "left unfinished (task cancelled)",
+                    _ => "left unfinished",
+                };
+                report.lost.push(target_finding(
+                    rule,
+                    r,
+                    format!("{}: never finished", described(r)),
+                ));
+            }
         }
         let refused = matches!(r.status, TargetStatus::Failed | TargetStatus::Skipped);
         match r.action {

@@ -161,7 +161,7 @@ pub async fn run_seed(seed: u64, ports: ChaosPorts) -> Result<SeedOutcome, Store
             [platform.clone() as Arc<dyn InviteStrategy>],
             EngineConfig {
                 max_parallel_steps: 1,
-                worker_id: format!("chaos-{restarts}"),
+                worker_id: format!("chaos-{seed}-{restarts}"),
                 seed,
                 ..EngineConfig::default()
             },
@@ -215,7 +215,7 @@ pub async fn run_seed(seed: u64, ports: ChaosPorts) -> Result<SeedOutcome, Store
                                     "the engine stayed idle with unfinished tasks".to_owned(),
                                 );
                             }
-                            clock.advance(defaults.claim_timeout + TimeDelta::minutes(1));
+                            clock.advance(defaults.holder_timeout + TimeDelta::minutes(1));
                         }
                         Left::Paused(paused) => {
                             clock.advance(policy.restricted_cooldown);

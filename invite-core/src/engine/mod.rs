@@ -915,12 +915,17 @@ impl Engine {
             };
             match strategy.is_member(&account, &target, group).await {
                 Ok(true) => {
+                    // A member now — but whether by this invite or from before cannot be
+                    // told, and "invited" counts only confirmed adds.
                     let record = OutcomeRecord {
                         target_id: target.id,
                         account_id: account.clone(),
-                        outcome: Outcome::Invited,
+                        outcome: Outcome::AlreadyMember,
                         error_message: None,
-                        result: serde_json::json!({"settled_by": "membership_check"}),
+                        result: serde_json::json!({
+                            "settled_by": "membership_check",
+                            "invite": "uncertain",
+                        }),
                         at: now,
                         log: NewExecutionLog {
                             task_id: task.id,
@@ -928,7 +933,7 @@ impl Engine {
                             account_id: account,
                             action: "reconcile".to_owned(),
                             status: ExecutionStatus::Success,
-                            outcome: Some(Outcome::Invited),
+                            outcome: Some(Outcome::AlreadyMember),
                             error_kind: None,
                             error_code: None,
                             latency_ms: None,

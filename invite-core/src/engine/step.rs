@@ -467,10 +467,25 @@ impl Engine {
         latency_ms: Option<u64>,
         at: DateTime<Utc>,
     ) -> OutcomeRecord {
-        let (outcome, details, error) = match result {
+        let (outcome, mut details, error) = match result {
             Ok(done) => (done.outcome, done.details, None),
             Err((outcome, e)) => (outcome, serde_json::Value::Null, Some(e)),
         };
+        // The log row tells what this attempt did; the target's outcome what is known.
+        let attempt = outcome;
+        let mut outcome = outcome;
+        let maybe_sent_before = part == Part::Message
+            && target.invite_outcome.is_none()
+            && target.sender.is_some();
+        if maybe_sent_before && outcome.target_status() != TargetStatus::Success {
+            // An earlier attempt of this message may have been delivered: a later refusal
+            // does not prove it was not.
+            details = serde_json::json!({
+                "retry": outcome.as_str(),
+                "retry_error": error.map(PlatformError::code),
+            });
+            outcome = Outcome::Uncertain;
+        }
         let (target_outcome, details) = match target.invite_outcome {
             Some(invited) => (
                 invited,
@@ -494,13 +509,13 @@ impl Engine {
                 task_id: task.id,
                 target_id: Some(target.id),
                 account_id: account.clone(),
-                action: if matches!(outcome, Outcome::Suppressed | Outcome::Duplicate) {
+                action: if matches!(attempt, Outcome::Suppressed | Outcome::Duplicate) {
                     "skip".to_owned()
                 } else {
                     part.name().to_owned()
                 },
-                status: ExecutionStatus::from_outcome(outcome),
-                outcome: Some(outcome),
+                status: ExecutionStatus::from_outcome(attempt),
+                outcome: Some(attempt),
                 error_kind: error.map(|e| e.class().as_str().to_owned()),
                 error_code: error.map(|e| e.code().to_owned()),
                 latency_ms,

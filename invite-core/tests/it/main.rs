@@ -2,3 +2,4 @@
 //! scenarios run in the workspace tests (`tests/it/engine`), once per store.
 
 mod limits;
+mod chaos_tmp;
