@@ -19,8 +19,9 @@ use invite_core::domain::{
 };
 use invite_core::ports::{
     AccountManager, AccountManagerError, AccountState, AddedTargets, Allocation, AllocationRequest,
-    CleanupReport, CreatedTask, ErrorClass, ErrorReport, LogFilter, OutcomeRecord, Progress,
-    RateDecision, RateLimitCheck, StoreResult, TaskFilter, TaskStats, TaskStore, UsageStats,
+    Claim, CleanupReport, CreatedTask, ErrorClass, ErrorReport, LogFilter, OutcomeRecord, Progress,
+    RateDecision, RateLimitCheck, Settlement, StoreResult, TaskFilter, TaskStats, TaskStore,
+    UsageStats,
 };
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tokio::sync::watch;
@@ -298,20 +299,23 @@ impl TaskStore for MeteredStore {
         self.inner.pending_counts(ids).await
     }
 
-    async fn claim_target(
-        &self,
-        id: TaskId,
-        account: &AccountId,
-        now: DateTime<Utc>,
-        random_id: Option<i64>,
-    ) -> StoreResult<Option<Target>> {
-        self.inner.claim_target(id, account, now, random_id).await
+    async fn claim_target(&self, claim: &Claim) -> StoreResult<Option<Target>> {
+        self.inner.claim_target(claim).await
+    }
+
+    async fn has_followup(&self, id: TaskId, account: &AccountId) -> StoreResult<bool> {
+        self.inner.has_followup(id, account).await
     }
 
     async fn record_outcome(&self, record: &OutcomeRecord) -> StoreResult<()> {
         self.inner.record_outcome(record).await?;
         self.processed(record);
         Ok(())
+    }
+
+    async fn record_invite_part(&self, record: &OutcomeRecord) -> StoreResult<()> {
+        // Not a finished target: its message is still to come.
+        self.inner.record_invite_part(record).await
     }
 
     async fn release_target(
@@ -323,25 +327,60 @@ impl TaskStore for MeteredStore {
         self.inner.release_target(target, account, log).await
     }
 
-    async fn recover_stale(&self, claimed_before: DateTime<Utc>) -> StoreResult<u64> {
-        self.inner.recover_stale(claimed_before).await
+    async fn mark_uncertain(
+        &self,
+        target: TargetId,
+        account: &AccountId,
+        log: Option<NewExecutionLog>,
+    ) -> StoreResult<()> {
+        self.inner.mark_uncertain(target, account, log).await
+    }
+
+    async fn heartbeat(&self, holder: &str, now: DateTime<Utc>) -> StoreResult<()> {
+        self.inner.heartbeat(holder, now).await
+    }
+
+    async fn retire_holder(&self, holder: &str) -> StoreResult<()> {
+        self.inner.retire_holder(holder).await
+    }
+
+    async fn recover_stale(&self, silent_since: DateTime<Utc>) -> StoreResult<u64> {
+        self.inner.recover_stale(silent_since).await
     }
 
     async fn uncertain_targets(&self, id: TaskId) -> StoreResult<Vec<Target>> {
         self.inner.uncertain_targets(id).await
     }
 
-    async fn settle_uncertain(
-        &self,
-        target: TargetId,
-        settled: Option<OutcomeRecord>,
-    ) -> StoreResult<()> {
-        let record = settled.clone();
-        self.inner.settle_uncertain(target, settled).await?;
-        if let Some(r) = &record {
-            self.processed(r);
+    async fn settle_uncertain(&self, target: TargetId, settlement: Settlement) -> StoreResult<()> {
+        let finished = match &settlement {
+            Settlement::Final(record) => Some(record.clone()),
+            Settlement::Retry | Settlement::InviteConfirmed(_) => None,
+        };
+        self.inner.settle_uncertain(target, settlement).await?;
+        if let Some(record) = &finished {
+            self.processed(record);
         }
         Ok(())
+    }
+
+    async fn abandon_pinned(
+        &self,
+        id: TaskId,
+        gone: &[AccountId],
+        pinned_before: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<u64> {
+        let ended = self
+            .inner
+            .abandon_pinned(id, gone, pinned_before, now)
+            .await?;
+        if ended > 0 {
+            // The store reports how many ended, not with which outcome: they are not in
+            // `invite_targets_processed`, but waiters learn of the change.
+            self.changes.send_modify(|n| *n += 1);
+        }
+        Ok(ended)
     }
 
     async fn append_log(&self, log: NewExecutionLog) -> StoreResult<()> {

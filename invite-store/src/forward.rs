@@ -1,9 +1,136 @@
 //! The `TaskStore` and `SuppressionList` implementations shared by both backends: each backend module defines free
 //! functions with the same names over its own pool type, and this forwards the trait to them.
+//!
+//! The flows of the engine's writes on one target (which statement, whether it found its row,
+//! the log row, the transaction around them) are written here once too; a backend module only
+//! supplies their statements: `begin_write`, `write_outcome`, `write_invite_part`,
+//! `write_release`, `write_uncertain`, `write_retry`, `pinned_to_abandon` and `insert_log`.
 
-/// Implements `TaskStore` for `$store` by calling the free functions of the invoking module.
+/// Implements `TaskStore` for `$store` (over a `$pool` of `$conn`s) by calling the free
+/// functions of the invoking module, and defines the flows shared by both backends there.
 macro_rules! forward_task_store {
-    ($store:ty) => {
+    ($store:ty, $pool:ty, $conn:ty) => {
+        /// Writes `record`'s outcome onto its target if the target is as `expect` says, with
+        /// its log row; `NotFound` otherwise.
+        async fn finish_target(
+            conn: &mut $conn,
+            record: &OutcomeRecord,
+            expect: Expect<'_>,
+        ) -> Result<()> {
+            found(write_outcome(conn, record, expect).await?)?;
+            insert_log(conn, &record.log).await
+        }
+
+        /// Sends an `invite_and_message` target whose invite is confirmed back to `pending`
+        /// for its message, pinned to the record's account, with the invite's log row;
+        /// `NotFound` unless the target is as `expect` says.
+        async fn await_message(
+            conn: &mut $conn,
+            record: &OutcomeRecord,
+            expect: Expect<'_>,
+        ) -> Result<()> {
+            found(write_invite_part(conn, record, expect).await?)?;
+            insert_log(conn, &record.log).await
+        }
+
+        async fn record_outcome(pool: &$pool, record: &OutcomeRecord) -> Result<()> {
+            let mut tx = begin_write(pool).await?;
+            finish_target(&mut tx, record, Expect::HeldBy(&record.account_id)).await?;
+            tx.commit().await?;
+            Ok(())
+        }
+
+        async fn record_invite_part(pool: &$pool, record: &OutcomeRecord) -> Result<()> {
+            let mut tx = begin_write(pool).await?;
+            await_message(&mut tx, record, Expect::HeldBy(&record.account_id)).await?;
+            tx.commit().await?;
+            Ok(())
+        }
+
+        async fn release_target(
+            pool: &$pool,
+            target: TargetId,
+            account: &AccountId,
+            log: Option<NewExecutionLog>,
+        ) -> Result<()> {
+            let mut tx = begin_write(pool).await?;
+            found(write_release(&mut tx, target, account).await?)?;
+            if let Some(log) = &log {
+                insert_log(&mut tx, log).await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        }
+
+        async fn mark_uncertain(
+            pool: &$pool,
+            target: TargetId,
+            account: &AccountId,
+            log: Option<NewExecutionLog>,
+        ) -> Result<()> {
+            let mut tx = begin_write(pool).await?;
+            found(write_uncertain(&mut tx, target, account).await?)?;
+            if let Some(log) = &log {
+                insert_log(&mut tx, log).await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        }
+
+        async fn settle_uncertain(
+            pool: &$pool,
+            target: TargetId,
+            settlement: Settlement,
+        ) -> Result<()> {
+            let record = match &settlement {
+                Settlement::Retry => {
+                    let mut conn = pool.acquire().await?;
+                    return found(write_retry(&mut conn, target).await?);
+                }
+                Settlement::InviteConfirmed(record) | Settlement::Final(record) => record,
+            };
+            if record.target_id != target {
+                return Err(Error::Invalid(format!(
+                    "settlement of target {target} carries target {}",
+                    record.target_id
+                )));
+            }
+            let mut tx = begin_write(pool).await?;
+            if let Settlement::InviteConfirmed(_) = settlement {
+                await_message(&mut tx, record, Expect::Unsettled).await?;
+            } else {
+                finish_target(&mut tx, record, Expect::Unsettled).await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        }
+
+        /// Ends the task's pending targets pinned to an account that can no longer act, each
+        /// with the record [`abandonment`] makes of it, in one transaction that holds their
+        /// rows.
+        async fn abandon_pinned(
+            pool: &$pool,
+            id: TaskId,
+            gone: &[AccountId],
+            pinned_before: DateTime<Utc>,
+            now: DateTime<Utc>,
+        ) -> Result<u64> {
+            let mut tx = begin_write(pool).await?;
+            let pinned = pinned_to_abandon(&mut tx, id, gone, pinned_before).await?;
+            let mut ended = 0;
+            for row in pinned {
+                let target = Target::try_from(row)?;
+                let Some(sender) = target.sender.clone() else {
+                    continue;
+                };
+                let record = abandonment(&target, &sender, now);
+                finish_target(&mut tx, &record, Expect::Pending).await?;
+                ended += 1;
+            }
+            tx.commit().await?;
+            Ok(ended)
+        }
+
         #[async_trait]
         impl TaskStore for $store {
             async fn create_task(
@@ -139,18 +266,20 @@ macro_rules! forward_task_store {
                 Ok(pending_counts(&self.pool, ids).await?)
             }
 
-            async fn claim_target(
-                &self,
-                id: TaskId,
-                account: &AccountId,
-                now: DateTime<Utc>,
-                random_id: Option<i64>,
-            ) -> StoreResult<Option<Target>> {
-                Ok(claim_target(&self.pool, id, account, now, random_id).await?)
+            async fn claim_target(&self, claim: &Claim) -> StoreResult<Option<Target>> {
+                Ok(claim_target(&self.pool, claim).await?)
+            }
+
+            async fn has_followup(&self, id: TaskId, account: &AccountId) -> StoreResult<bool> {
+                Ok(has_followup(&self.pool, id, account).await?)
             }
 
             async fn record_outcome(&self, record: &OutcomeRecord) -> StoreResult<()> {
                 Ok(record_outcome(&self.pool, record).await?)
+            }
+
+            async fn record_invite_part(&self, record: &OutcomeRecord) -> StoreResult<()> {
+                Ok(record_invite_part(&self.pool, record).await?)
             }
 
             async fn release_target(
@@ -162,8 +291,25 @@ macro_rules! forward_task_store {
                 Ok(release_target(&self.pool, target, account, log).await?)
             }
 
-            async fn recover_stale(&self, claimed_before: DateTime<Utc>) -> StoreResult<u64> {
-                Ok(recover_stale(&self.pool, claimed_before).await?)
+            async fn mark_uncertain(
+                &self,
+                target: TargetId,
+                account: &AccountId,
+                log: Option<NewExecutionLog>,
+            ) -> StoreResult<()> {
+                Ok(mark_uncertain(&self.pool, target, account, log).await?)
+            }
+
+            async fn heartbeat(&self, holder: &str, now: DateTime<Utc>) -> StoreResult<()> {
+                Ok(heartbeat(&self.pool, holder, now).await?)
+            }
+
+            async fn retire_holder(&self, holder: &str) -> StoreResult<()> {
+                Ok(retire_holder(&self.pool, holder).await?)
+            }
+
+            async fn recover_stale(&self, silent_since: DateTime<Utc>) -> StoreResult<u64> {
+                Ok(recover_stale(&self.pool, silent_since).await?)
             }
 
             async fn uncertain_targets(&self, id: TaskId) -> StoreResult<Vec<Target>> {
@@ -173,9 +319,19 @@ macro_rules! forward_task_store {
             async fn settle_uncertain(
                 &self,
                 target: TargetId,
-                settled: Option<OutcomeRecord>,
+                settlement: Settlement,
             ) -> StoreResult<()> {
-                Ok(settle_uncertain(&self.pool, target, settled).await?)
+                Ok(settle_uncertain(&self.pool, target, settlement).await?)
+            }
+
+            async fn abandon_pinned(
+                &self,
+                id: TaskId,
+                gone: &[AccountId],
+                pinned_before: DateTime<Utc>,
+                now: DateTime<Utc>,
+            ) -> StoreResult<u64> {
+                Ok(abandon_pinned(&self.pool, id, gone, pinned_before, now).await?)
             }
 
             async fn append_log(&self, log: NewExecutionLog) -> StoreResult<()> {

@@ -114,6 +114,8 @@ pub(crate) struct TargetRow {
     outcome: Option<String>,
     account_id: Option<String>,
     random_id: Option<i64>,
+    sender_account: Option<String>,
+    invite_outcome: Option<String>,
     attempts: i32,
     error_message: Option<String>,
     result: Json<serde_json::Value>,
@@ -142,12 +144,67 @@ impl TryFrom<TargetRow> for Target {
             outcome: parse_opt("outcome", r.outcome.as_deref())?,
             account_id: r.account_id.map(account).transpose()?,
             random_id: r.random_id,
+            sender: r.sender_account.map(account).transpose()?,
+            invite_outcome: parse_opt("outcome", r.invite_outcome.as_deref())?,
             attempts: u32::try_from(r.attempts).unwrap_or(0),
             error_message: r.error_message,
             result: r.result.0,
             claimed_at: r.claimed_at,
             processed_at: r.processed_at,
         })
+    }
+}
+
+/// Which target rows a write on one target may change: the condition on `invite_targets`
+/// (the same SQL text on both backends) and the account the row must carry, if any.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Expect<'a> {
+    /// Held by the account: `in_progress` under it, or `uncertain`, unsettled and last claimed
+    /// by it (a late result wins over the presumption of a dead claim).
+    HeldBy(&'a AccountId),
+    /// `uncertain` and not settled yet (no outcome).
+    Unsettled,
+    /// `pending` (a pinned target ended by `abandon_pinned`).
+    Pending,
+}
+
+impl<'a> Expect<'a> {
+    /// The status condition, to be joined with `AND`.
+    pub(crate) fn condition(self) -> &'static str {
+        match self {
+            Expect::HeldBy(_) => {
+                "(status = 'in_progress' OR (status = 'uncertain' AND outcome IS NULL))"
+            }
+            Expect::Unsettled => "(status = 'uncertain' AND outcome IS NULL)",
+            Expect::Pending => "status = 'pending'",
+        }
+    }
+
+    /// The account the row must carry (`account_id`), if any.
+    pub(crate) fn account(self) -> Option<&'a str> {
+        match self {
+            Expect::HeldBy(account) => Some(account.as_str()),
+            Expect::Unsettled | Expect::Pending => None,
+        }
+    }
+}
+
+/// `NotFound` when a write on one target changed no row.
+pub(crate) fn found(rows_affected: u64) -> Result<()> {
+    if rows_affected == 0 {
+        return Err(Error::NotFound);
+    }
+    Ok(())
+}
+
+/// A claim's driver error: a `random_id` another target already has is the caller's
+/// (`Invalid`, as the memory store says), anything else the driver's.
+pub(crate) fn claim_error(e: sqlx::Error) -> Error {
+    match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            Error::Invalid(format!("random_id is taken: {db}"))
+        }
+        _ => Error::Database(e),
     }
 }
 

@@ -13,9 +13,10 @@ use invite_core::domain::{
 };
 use invite_core::limits::LimitPolicy;
 use invite_core::ports::{
-    AccountHistory, AccountLeases, AccountState, AddedTargets, CleanupReport, CreatedTask,
-    LimitLedger, LogFilter, OutcomeRecord, Progress, RateDecision, Reservation, ReserveRequest,
-    StoreResult, SuppressionEntry, SuppressionList, TaskFilter, TaskStats, TaskStore,
+    AccountHistory, AccountLeases, AccountState, AddedTargets, Claim, ClaimStage, CleanupReport,
+    CreatedTask, LimitLedger, LogFilter, OutcomeRecord, Progress, RateDecision, Reservation,
+    ReserveRequest, Settlement, StoreResult, SuppressionEntry, SuppressionList, TaskFilter,
+    TaskStats, TaskStore, abandonment,
 };
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
@@ -24,9 +25,9 @@ use sqlx::types::Json;
 use crate::PoolConfig;
 use crate::error::{Error, Result, redact_url};
 use crate::model::{
-    AccountStateRow, COUNT_RUNNING, EventRow, LaneRow, LogRow, TargetRow, TaskRow, TransitionPlan,
-    account_state_columns, conflict, dedupe_targets, editable, latency, lifetime_from,
-    pending_from, progress_from, sql_limit, stats_from, within_running_cap,
+    AccountStateRow, COUNT_RUNNING, EventRow, Expect, LaneRow, LogRow, TargetRow, TaskRow,
+    TransitionPlan, account_state_columns, claim_error, conflict, dedupe_targets, editable, found,
+    latency, lifetime_from, pending_from, progress_from, sql_limit, stats_from, within_running_cap,
 };
 
 /// Target rows per `INSERT … SELECT FROM UNNEST` statement.
@@ -40,8 +41,8 @@ const TASK_COLS: &str = "id, user_id, name, platform, status::text AS status, st
      updated_at, started_at, finished_at";
 
 const TARGET_COLS: &str = "id, task_id, identifier_key, first_name, last_name, full_name, \
-     email, source::text AS source, status, outcome, account_id, random_id, attempts, \
-     error_message, result, claimed_at, processed_at";
+     email, source::text AS source, status, outcome, account_id, random_id, sender_account, \
+     invite_outcome, attempts, error_message, result, claimed_at, processed_at";
 
 const LOG_COLS: &str = "id, task_id, target_id, account_id, action, status::text AS status, \
      outcome, error_kind, error_code, latency_ms, created_at";
@@ -200,36 +201,6 @@ async fn insert_log(conn: &mut PgConnection, log: &NewExecutionLog) -> Result<()
     .execute(&mut *conn)
     .await?;
     Ok(())
-}
-
-/// Writes an outcome onto a target in `from` status (and, when `account` is given, held by that
-/// account), with its log row; `NotFound` if no such target.
-async fn finish_target(
-    conn: &mut PgConnection,
-    record: &OutcomeRecord,
-    from: &str,
-    account: Option<&AccountId>,
-) -> Result<()> {
-    let done = sqlx::query(
-        "UPDATE invite_targets SET status = $3, outcome = $4, error_message = $5, result = $6, \
-             processed_at = $7, updated_at = $7 \
-         WHERE id = $1 AND status = $2 AND ($8::text IS NULL OR account_id = $8)",
-    )
-    .bind(record.target_id.get())
-    .bind(from)
-    .bind(record.outcome.target_status().as_str())
-    .bind(record.outcome.as_str())
-    .bind(&record.error_message)
-    .bind(Json(&record.result))
-    .bind(record.at)
-    .bind(account.map(AccountId::as_str))
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
-    if done == 0 {
-        return Err(Error::NotFound);
-    }
-    insert_log(conn, &record.log).await
 }
 
 fn tasks_of(rows: Vec<TaskRow>) -> Result<Vec<Task>> {
@@ -702,69 +673,220 @@ async fn pending_counts(pool: &PgPool, ids: &[TaskId]) -> Result<BTreeMap<TaskId
     Ok(pending_from(ids, rows))
 }
 
-async fn claim_target(
-    pool: &PgPool,
-    id: TaskId,
-    account: &AccountId,
-    now: DateTime<Utc>,
-    random_id: Option<i64>,
-) -> Result<Option<Target>> {
+/// The `random_id` a claim gives a target with none, as
+/// [`invite_core::ports::message_random_id`] computes it: the low 31 bits of the bigint `high`
+/// (0 counts as 1) above the low 32 bits of `id`; NULL when `high` is NULL. Every operator is parenthesised: PostgreSQL gives `&`, `|` and `<<`
+/// one precedence.
+fn random_id_sql(high: &str, id: &str) -> String {
+    format!(
+        "(CASE WHEN {high} IS NOT NULL THEN \
+             ((GREATEST(({high} & 2147483647), 1) << 32) | ({id} & 4294967295)) END)"
+    )
+}
+
+async fn claim_target(pool: &PgPool, claim: &Claim) -> Result<Option<Target>> {
     let row: Option<TargetRow> = sqlx::query_as(&format!(
-        "UPDATE invite_targets SET status = 'in_progress', account_id = $2, claimed_at = $3, \
-             updated_at = $3, attempts = attempts + 1, random_id = COALESCE(random_id, $4) \
-         WHERE id = (SELECT id FROM invite_targets WHERE task_id = $1 AND status = 'pending' \
+        "UPDATE invite_targets SET status = 'in_progress', account_id = $2, holder = $3, \
+             claimed_at = $4, updated_at = $4, attempts = attempts + 1, \
+             random_id = COALESCE(random_id, {random_id}) \
+         WHERE id = (SELECT id FROM invite_targets \
+                     WHERE task_id = $1 AND status = 'pending' \
+                         AND EXISTS (SELECT 1 FROM invite_tasks \
+                                     WHERE id = $1 AND status = 'IN_PROGRESS') \
+                         AND (sender_account IS NULL OR sender_account = $2) \
+                         AND (CASE WHEN $6 \
+                                   THEN invite_outcome IS NOT NULL AND sender_account = $2 \
+                                   ELSE invite_outcome IS NULL END) \
                      ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED) \
-         RETURNING {TARGET_COLS}"
+         RETURNING {TARGET_COLS}",
+        random_id = random_id_sql("$5::bigint", "id"),
     ))
-    .bind(id.get())
-    .bind(account.as_str())
-    .bind(now)
-    .bind(random_id)
+    .bind(claim.task.get())
+    .bind(claim.account.as_str())
+    .bind(&claim.holder)
+    .bind(claim.now)
+    .bind(claim.random_high.map(i64::from))
+    .bind(claim.stage == ClaimStage::Followup)
     .fetch_optional(pool)
-    .await?;
+    .await
+    .map_err(claim_error)?;
     row.map(Target::try_from).transpose()
 }
 
-async fn record_outcome(pool: &PgPool, record: &OutcomeRecord) -> Result<()> {
-    let mut tx = pool.begin().await?;
-    finish_target(&mut tx, record, "in_progress", Some(&record.account_id)).await?;
-    tx.commit().await?;
-    Ok(())
+async fn has_followup(pool: &PgPool, id: TaskId, account: &AccountId) -> Result<bool> {
+    Ok(sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM invite_targets \
+             WHERE task_id = $1 AND status = 'pending' AND sender_account = $2 \
+                 AND invite_outcome IS NOT NULL)",
+    )
+    .bind(id.get())
+    .bind(account.as_str())
+    .fetch_one(pool)
+    .await?)
 }
 
-async fn release_target(
-    pool: &PgPool,
+async fn begin_write(pool: &PgPool) -> Result<sqlx::Transaction<'static, sqlx::Postgres>> {
+    Ok(pool.begin().await?)
+}
+
+/// Writes `record`'s outcome onto its target if it is as `expect` says; rows changed.
+async fn write_outcome(
+    conn: &mut PgConnection,
+    record: &OutcomeRecord,
+    expect: Expect<'_>,
+) -> Result<u64> {
+    Ok(sqlx::query(&format!(
+        "UPDATE invite_targets SET status = $3, outcome = $4, error_message = $5, result = $6, \
+             processed_at = $7, updated_at = $7, account_id = $8, holder = NULL \
+         WHERE id = $1 AND ($2::text IS NULL OR account_id = $2) AND {}",
+        expect.condition()
+    ))
+    .bind(record.target_id.get())
+    .bind(expect.account())
+    .bind(record.outcome.target_status().as_str())
+    .bind(record.outcome.as_str())
+    .bind(&record.error_message)
+    .bind(Json(&record.result))
+    .bind(record.at)
+    .bind(record.account_id.as_str())
+    .execute(&mut *conn)
+    .await?
+    .rows_affected())
+}
+
+/// Sends the target of `record` back to `pending` with its confirmed invite, pinned to the
+/// record's account, if it is as `expect` says; rows changed.
+async fn write_invite_part(
+    conn: &mut PgConnection,
+    record: &OutcomeRecord,
+    expect: Expect<'_>,
+) -> Result<u64> {
+    Ok(sqlx::query(&format!(
+        "UPDATE invite_targets SET status = 'pending', invite_outcome = $3, \
+             sender_account = $4, account_id = NULL, holder = NULL, updated_at = $5 \
+         WHERE id = $1 AND ($2::text IS NULL OR account_id = $2) AND {}",
+        expect.condition()
+    ))
+    .bind(record.target_id.get())
+    .bind(expect.account())
+    .bind(record.outcome.as_str())
+    .bind(record.account_id.as_str())
+    .bind(record.at)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected())
+}
+
+/// `in_progress` under `account` → `pending`, pin and `random_id` kept; rows changed.
+async fn write_release(
+    conn: &mut PgConnection,
     target: TargetId,
     account: &AccountId,
-    log: Option<NewExecutionLog>,
-) -> Result<()> {
-    let mut tx = pool.begin().await?;
-    let done = sqlx::query(
-        "UPDATE invite_targets SET status = 'pending', account_id = NULL, updated_at = $3 \
+) -> Result<u64> {
+    Ok(sqlx::query(
+        "UPDATE invite_targets SET status = 'pending', account_id = NULL, holder = NULL, \
+             updated_at = $3 \
          WHERE id = $1 AND status = 'in_progress' AND account_id = $2",
     )
     .bind(target.get())
     .bind(account.as_str())
     .bind(Utc::now())
-    .execute(&mut *tx)
+    .execute(&mut *conn)
     .await?
-    .rows_affected();
-    if done == 0 {
-        return Err(Error::NotFound);
-    }
-    if let Some(log) = &log {
-        insert_log(&mut tx, log).await?;
-    }
-    tx.commit().await?;
+    .rows_affected())
+}
+
+/// What a claim that may have reached the platform becomes: `uncertain` with no outcome, and a
+/// target with a `random_id` pinned to the account of its claim.
+const TO_UNCERTAIN: &str = "status = 'uncertain', outcome = NULL, holder = NULL, \
+     sender_account = COALESCE(sender_account, \
+         CASE WHEN random_id IS NOT NULL THEN account_id END)";
+
+/// `in_progress` under `account` → `uncertain` (see [`TO_UNCERTAIN`]); rows changed.
+async fn write_uncertain(
+    conn: &mut PgConnection,
+    target: TargetId,
+    account: &AccountId,
+) -> Result<u64> {
+    Ok(sqlx::query(&format!(
+        "UPDATE invite_targets SET {TO_UNCERTAIN}, updated_at = $3 \
+         WHERE id = $1 AND status = 'in_progress' AND account_id = $2"
+    ))
+    .bind(target.get())
+    .bind(account.as_str())
+    .bind(Utc::now())
+    .execute(&mut *conn)
+    .await?
+    .rows_affected())
+}
+
+/// An unsettled `uncertain` target → `pending`, pin and `random_id` kept; rows changed.
+async fn write_retry(conn: &mut PgConnection, target: TargetId) -> Result<u64> {
+    Ok(sqlx::query(&format!(
+        "UPDATE invite_targets SET status = 'pending', account_id = NULL, updated_at = $2 \
+         WHERE id = $1 AND {}",
+        Expect::Unsettled.condition()
+    ))
+    .bind(target.get())
+    .bind(Utc::now())
+    .execute(&mut *conn)
+    .await?
+    .rows_affected())
+}
+
+/// The task's pending targets pinned to one of `gone` or last claimed before `pinned_before`
+/// (or never), in id order, their rows locked until the transaction ends.
+async fn pinned_to_abandon(
+    conn: &mut PgConnection,
+    id: TaskId,
+    gone: &[AccountId],
+    pinned_before: DateTime<Utc>,
+) -> Result<Vec<TargetRow>> {
+    let gone: Vec<&str> = gone.iter().map(AccountId::as_str).collect();
+    Ok(sqlx::query_as(&format!(
+        "SELECT {TARGET_COLS} FROM invite_targets \
+         WHERE task_id = $1 AND status = 'pending' AND sender_account IS NOT NULL \
+             AND (sender_account = ANY($2) OR claimed_at < $3 OR claimed_at IS NULL) \
+         ORDER BY id FOR UPDATE"
+    ))
+    .bind(id.get())
+    .bind(gone)
+    .bind(pinned_before)
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
+async fn heartbeat(pool: &PgPool, holder: &str, now: DateTime<Utc>) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO invite_workers (holder, seen_at) VALUES ($1, $2) \
+         ON CONFLICT (holder) \
+         DO UPDATE SET seen_at = GREATEST(invite_workers.seen_at, EXCLUDED.seen_at)",
+    )
+    .bind(holder)
+    .bind(now)
+    .execute(pool)
+    .await?;
     Ok(())
 }
 
-async fn recover_stale(pool: &PgPool, claimed_before: DateTime<Utc>) -> Result<u64> {
-    Ok(sqlx::query(
-        "UPDATE invite_targets SET status = 'uncertain', updated_at = $2 \
-         WHERE status = 'in_progress' AND claimed_at < $1",
-    )
-    .bind(claimed_before)
+async fn retire_holder(pool: &PgPool, holder: &str) -> Result<()> {
+    sqlx::query("DELETE FROM invite_workers WHERE holder = $1")
+        .bind(holder)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// `in_progress` targets whose holder has no heartbeat since `silent_since` become
+/// `uncertain` (see [`TO_UNCERTAIN`]).
+async fn recover_stale(pool: &PgPool, silent_since: DateTime<Utc>) -> Result<u64> {
+    Ok(sqlx::query(&format!(
+        "UPDATE invite_targets t SET {TO_UNCERTAIN}, updated_at = $2 \
+         WHERE status = 'in_progress' \
+             AND NOT EXISTS (SELECT 1 FROM invite_workers w \
+                             WHERE w.holder = t.holder AND w.seen_at >= $1)"
+    ))
+    .bind(silent_since)
     .bind(Utc::now())
     .execute(pool)
     .await?
@@ -773,48 +895,13 @@ async fn recover_stale(pool: &PgPool, claimed_before: DateTime<Utc>) -> Result<u
 
 async fn uncertain_targets(pool: &PgPool, id: TaskId) -> Result<Vec<Target>> {
     let rows: Vec<TargetRow> = sqlx::query_as(&format!(
-        "SELECT {TARGET_COLS} FROM invite_targets WHERE task_id = $1 AND status = 'uncertain' \
-         ORDER BY id"
+        "SELECT {TARGET_COLS} FROM invite_targets WHERE task_id = $1 AND {} ORDER BY id",
+        Expect::Unsettled.condition()
     ))
     .bind(id.get())
     .fetch_all(pool)
     .await?;
     targets_of(rows)
-}
-
-async fn settle_uncertain(
-    pool: &PgPool,
-    target: TargetId,
-    settled: Option<OutcomeRecord>,
-) -> Result<()> {
-    let mut tx = pool.begin().await?;
-    match &settled {
-        None => {
-            let done = sqlx::query(
-                "UPDATE invite_targets SET status = 'pending', account_id = NULL, updated_at = $2 \
-                 WHERE id = $1 AND status = 'uncertain'",
-            )
-            .bind(target.get())
-            .bind(Utc::now())
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if done == 0 {
-                return Err(Error::NotFound);
-            }
-        }
-        Some(record) => {
-            if record.target_id != target {
-                return Err(Error::Invalid(format!(
-                    "settlement of target {target} carries target {}",
-                    record.target_id
-                )));
-            }
-            finish_target(&mut tx, record, "uncertain", None).await?;
-        }
-    }
-    tx.commit().await?;
-    Ok(())
 }
 
 async fn cleanup(
@@ -838,7 +925,7 @@ async fn cleanup(
     Ok(CleanupReport { logs, tasks })
 }
 
-forward_task_store!(PgStore);
+forward_task_store!(PgStore, PgPool, PgConnection);
 
 // ---- ledger ----
 
@@ -973,6 +1060,26 @@ async fn refund(pool: &PgPool, account: &AccountId, reservation: Reservation) ->
     Ok(())
 }
 
+/// The reservation's events move to `at`, and the pause after them moves with them (in one
+/// statement: `SET` reads the old `at`).
+async fn performed(
+    pool: &PgPool,
+    account: &AccountId,
+    reservation: Reservation,
+    at: DateTime<Utc>,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE invite_ledger_events SET at = $3, not_before_next = not_before_next + ($3 - at) \
+         WHERE reservation_id = $1 AND account_id = $2",
+    )
+    .bind(reservation.0)
+    .bind(account.as_str())
+    .bind(at)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
 async fn set_state(pool: &PgPool, account: &AccountId, state: &AccountState) -> Result<()> {
     let (name, until, reason) = account_state_columns(state);
     sqlx::query(
@@ -1002,6 +1109,15 @@ impl LimitLedger for PgStore {
 
     async fn refund(&self, account: &AccountId, reservation: Reservation) -> StoreResult<()> {
         Ok(refund(&self.pool, account, reservation).await?)
+    }
+
+    async fn performed(
+        &self,
+        account: &AccountId,
+        reservation: Reservation,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        Ok(performed(&self.pool, account, reservation, at).await?)
     }
 
     async fn history(
@@ -1087,5 +1203,36 @@ impl AccountLeases for PgStore {
             .await
             .map_err(Error::from)?;
         Ok(())
+    }
+}
+
+#[cfg(all(test, feature = "test-util"))]
+mod tests {
+    use super::*;
+    use crate::sqlite::tests::RANDOM_ID_CASES;
+
+    #[tokio::test]
+    async fn the_sql_random_id_is_message_random_id() {
+        let Some(mut conn) = crate::test_util::postgres_admin().await else {
+            return;
+        };
+        for (high, id) in RANDOM_ID_CASES {
+            let sql = format!("SELECT {}", random_id_sql("$1::bigint", "$2::bigint"));
+            let got: Option<i64> = sqlx::query_scalar(&sql)
+                .bind(i64::from(high))
+                .bind(id)
+                .fetch_one(&mut conn)
+                .await
+                .unwrap();
+            let want = invite_core::ports::message_random_id(high, TargetId::new(id));
+            assert_eq!(got, Some(want), "high {high:#x}, id {id:#x}");
+        }
+        let sql = format!("SELECT {}", random_id_sql("$1::bigint", "7::bigint"));
+        let none: Option<i64> = sqlx::query_scalar(&sql)
+            .bind(None::<i64>)
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(none, None, "no random high bits, no random_id");
     }
 }

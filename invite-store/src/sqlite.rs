@@ -18,10 +18,12 @@ use invite_core::domain::{
 };
 use invite_core::limits::LimitPolicy;
 use invite_core::ports::{
-    AccountHistory, AccountLeases, AccountState, AddedTargets, CleanupReport, CreatedTask,
-    LimitLedger, LogFilter, OutcomeRecord, Progress, RateDecision, Reservation, ReserveRequest,
-    StoreResult, SuppressionEntry, SuppressionList, TaskFilter, TaskStats, TaskStore,
+    AccountHistory, AccountLeases, AccountState, AddedTargets, Claim, ClaimStage, CleanupReport,
+    CreatedTask, LimitLedger, LogFilter, OutcomeRecord, Progress, RateDecision, Reservation,
+    ReserveRequest, Settlement, StoreResult, SuppressionEntry, SuppressionList, TaskFilter,
+    TaskStats, TaskStore, abandonment,
 };
+use sqlx::Connection as _;
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
@@ -32,9 +34,10 @@ use sqlx::types::Json;
 use crate::PoolConfig;
 use crate::error::{Error, Result, is_sqlite_busy, redact_url};
 use crate::model::{
-    AccountStateRow, COUNT_RUNNING, EventRow, LaneRow, LogRow, TargetInsert, TargetRow, TaskRow,
-    TransitionPlan, account_state_columns, conflict, dedupe_targets, editable, json, latency,
-    lifetime_from, pending_from, progress_from, sql_limit, stats_from, within_running_cap,
+    AccountStateRow, COUNT_RUNNING, EventRow, Expect, LaneRow, LogRow, TargetInsert, TargetRow,
+    TaskRow, TransitionPlan, account_state_columns, claim_error, conflict, dedupe_targets,
+    editable, found, json, latency, lifetime_from, pending_from, progress_from, sql_limit,
+    stats_from, within_running_cap,
 };
 
 /// The SQLite migrations (`invite-store/migrations/sqlite`).
@@ -52,8 +55,8 @@ const TASK_COLS: &str = "id, user_id, name, platform, status, status_reason, pri
      scheduled_at, start_requested, created_at, updated_at, started_at, finished_at";
 
 const TARGET_COLS: &str = "id, task_id, identifier_key, first_name, last_name, full_name, \
-     email, source, status, outcome, account_id, random_id, attempts, error_message, result, \
-     claimed_at, processed_at";
+     email, source, status, outcome, account_id, random_id, sender_account, invite_outcome, \
+     attempts, error_message, result, claimed_at, processed_at";
 
 const LOG_COLS: &str = "id, task_id, target_id, account_id, action, status, outcome, \
      error_kind, error_code, latency_ms, created_at";
@@ -114,6 +117,7 @@ impl SqliteStore {
             SqlitePoolOptions::new()
                 .max_connections(config.max_connections.max(1))
                 .min_connections(config.min_connections)
+                .after_release(|conn, _| Box::pin(reusable(conn)))
         };
         let options = if in_memory {
             options
@@ -158,6 +162,29 @@ impl SqliteStore {
     pub async fn migrate(&self) -> Result<()> {
         migrate(&self.pool).await
     }
+}
+
+/// Whether a connection coming back to the pool may serve again: not when sqlx still counts a
+/// transaction open on it.
+///
+/// sqlx counts the transactions it opened on a connection and only lowers the count when its
+/// `COMMIT` or `ROLLBACK` succeeds. When SQLite ends a transaction by itself (a `COMMIT` or a
+/// statement failing with `SQLITE_FULL` or an I/O error may roll the whole transaction back),
+/// the `ROLLBACK` of the dropped `Transaction` then fails ("no transaction is active"), the
+/// count stays at 1, and every later `begin_with` on that connection fails with "attempted to
+/// call begin_with at non-zero transaction depth". Such a connection is closed (and replaced)
+/// instead. The ping first lets the connection's worker run the rollback that a dropped
+/// transaction queued, so the count is read after it.
+///
+/// A memory database is not checked: it lives in its one connection, and closing that would
+/// drop the database.
+async fn reusable(conn: &mut SqliteConnection) -> std::result::Result<bool, sqlx::Error> {
+    conn.ping().await?;
+    let reusable = !conn.is_in_transaction();
+    if !reusable {
+        tracing::warn!("a SQLite connection came back inside a transaction; closing it");
+    }
+    Ok(reusable)
 }
 
 /// Applies the SQLite migrations to `pool`.
@@ -299,36 +326,6 @@ async fn insert_log(conn: &mut SqliteConnection, log: &NewExecutionLog) -> Resul
     .execute(&mut *conn)
     .await?;
     Ok(())
-}
-
-/// Writes an outcome onto a target in `from` status (and, when `account` is given, held by that
-/// account), with its log row; `NotFound` if no such target.
-async fn finish_target(
-    conn: &mut SqliteConnection,
-    record: &OutcomeRecord,
-    from: &str,
-    account: Option<&AccountId>,
-) -> Result<()> {
-    let done = sqlx::query(
-        "UPDATE invite_targets SET status = $3, outcome = $4, error_message = $5, result = $6, \
-             processed_at = $7, updated_at = $7 \
-         WHERE id = $1 AND status = $2 AND ($8 IS NULL OR account_id = $8)",
-    )
-    .bind(record.target_id.get())
-    .bind(from)
-    .bind(record.outcome.target_status().as_str())
-    .bind(record.outcome.as_str())
-    .bind(&record.error_message)
-    .bind(Json(&record.result))
-    .bind(ts(record.at))
-    .bind(account.map(AccountId::as_str))
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
-    if done == 0 {
-        return Err(Error::NotFound);
-    }
-    insert_log(conn, &record.log).await
 }
 
 fn tasks_of(rows: Vec<TaskRow>) -> Result<Vec<Task>> {
@@ -780,72 +777,222 @@ async fn pending_counts(pool: &SqlitePool, ids: &[TaskId]) -> Result<BTreeMap<Ta
     Ok(pending_from(ids, rows))
 }
 
-async fn claim_target(
-    pool: &SqlitePool,
-    id: TaskId,
-    account: &AccountId,
-    now: DateTime<Utc>,
-    random_id: Option<i64>,
-) -> Result<Option<Target>> {
+/// The `random_id` a claim gives a target with none, as
+/// [`invite_core::ports::message_random_id`] computes it: the low 31 bits of the integer `high`
+/// (0 counts as 1) above the low 32 bits of `id`; NULL when `high` is NULL. Every operator is parenthesised: SQLite gives `&`, `|` and `<<` one
+/// precedence.
+fn random_id_sql(high: &str, id: &str) -> String {
+    format!(
+        "(CASE WHEN {high} IS NOT NULL THEN \
+             ((max(({high} & 2147483647), 1) << 32) | ({id} & 4294967295)) END)"
+    )
+}
+
+async fn claim_target(pool: &SqlitePool, claim: &Claim) -> Result<Option<Target>> {
     // One statement: SQLite runs it under the database's write lock, so two claimers can never
-    // take the same row.
+    // take the same row, and the task's status is read under the same lock.
     let row: Option<TargetRow> = sqlx::query_as(&format!(
-        "UPDATE invite_targets SET status = 'in_progress', account_id = $2, claimed_at = $3, \
-             updated_at = $3, attempts = attempts + 1, random_id = COALESCE(random_id, $4) \
-         WHERE id = (SELECT id FROM invite_targets WHERE task_id = $1 AND status = 'pending' \
+        "UPDATE invite_targets SET status = 'in_progress', account_id = $2, holder = $3, \
+             claimed_at = $4, updated_at = $4, attempts = attempts + 1, \
+             random_id = COALESCE(random_id, {random_id}) \
+         WHERE id = (SELECT id FROM invite_targets \
+                     WHERE task_id = $1 AND status = 'pending' \
+                         AND EXISTS (SELECT 1 FROM invite_tasks \
+                                     WHERE id = $1 AND status = 'IN_PROGRESS') \
+                         AND (sender_account IS NULL OR sender_account = $2) \
+                         AND (CASE WHEN $6 \
+                                   THEN invite_outcome IS NOT NULL AND sender_account = $2 \
+                                   ELSE invite_outcome IS NULL END) \
                      ORDER BY id LIMIT 1) \
              AND status = 'pending' \
-         RETURNING {TARGET_COLS}"
+         RETURNING {TARGET_COLS}",
+        random_id = random_id_sql("$5", "id"),
     ))
-    .bind(id.get())
-    .bind(account.as_str())
-    .bind(ts(now))
-    .bind(random_id)
+    .bind(claim.task.get())
+    .bind(claim.account.as_str())
+    .bind(&claim.holder)
+    .bind(ts(claim.now))
+    .bind(claim.random_high.map(i64::from))
+    .bind(claim.stage == ClaimStage::Followup)
     .fetch_optional(pool)
-    .await?;
+    .await
+    .map_err(claim_error)?;
     row.map(Target::try_from).transpose()
 }
 
-async fn record_outcome(pool: &SqlitePool, record: &OutcomeRecord) -> Result<()> {
-    let mut tx = pool.begin_with(IMMEDIATE).await?;
-    finish_target(&mut tx, record, "in_progress", Some(&record.account_id)).await?;
-    tx.commit().await?;
-    Ok(())
+async fn has_followup(pool: &SqlitePool, id: TaskId, account: &AccountId) -> Result<bool> {
+    Ok(sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM invite_targets \
+             WHERE task_id = $1 AND status = 'pending' AND sender_account = $2 \
+                 AND invite_outcome IS NOT NULL)",
+    )
+    .bind(id.get())
+    .bind(account.as_str())
+    .fetch_one(pool)
+    .await?)
 }
 
-async fn release_target(
-    pool: &SqlitePool,
+async fn begin_write(pool: &SqlitePool) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
+    Ok(pool.begin_with(IMMEDIATE).await?)
+}
+
+/// Writes `record`'s outcome onto its target if it is as `expect` says; rows changed.
+async fn write_outcome(
+    conn: &mut SqliteConnection,
+    record: &OutcomeRecord,
+    expect: Expect<'_>,
+) -> Result<u64> {
+    Ok(sqlx::query(&format!(
+        "UPDATE invite_targets SET status = $3, outcome = $4, error_message = $5, result = $6, \
+             processed_at = $7, updated_at = $7, account_id = $8, holder = NULL \
+         WHERE id = $1 AND ($2 IS NULL OR account_id = $2) AND {}",
+        expect.condition()
+    ))
+    .bind(record.target_id.get())
+    .bind(expect.account())
+    .bind(record.outcome.target_status().as_str())
+    .bind(record.outcome.as_str())
+    .bind(&record.error_message)
+    .bind(Json(&record.result))
+    .bind(ts(record.at))
+    .bind(record.account_id.as_str())
+    .execute(&mut *conn)
+    .await?
+    .rows_affected())
+}
+
+/// Sends the target of `record` back to `pending` with its confirmed invite, pinned to the
+/// record's account, if it is as `expect` says; rows changed.
+async fn write_invite_part(
+    conn: &mut SqliteConnection,
+    record: &OutcomeRecord,
+    expect: Expect<'_>,
+) -> Result<u64> {
+    Ok(sqlx::query(&format!(
+        "UPDATE invite_targets SET status = 'pending', invite_outcome = $3, \
+             sender_account = $4, account_id = NULL, holder = NULL, updated_at = $5 \
+         WHERE id = $1 AND ($2 IS NULL OR account_id = $2) AND {}",
+        expect.condition()
+    ))
+    .bind(record.target_id.get())
+    .bind(expect.account())
+    .bind(record.outcome.as_str())
+    .bind(record.account_id.as_str())
+    .bind(ts(record.at))
+    .execute(&mut *conn)
+    .await?
+    .rows_affected())
+}
+
+/// `in_progress` under `account` → `pending`, pin and `random_id` kept; rows changed.
+async fn write_release(
+    conn: &mut SqliteConnection,
     target: TargetId,
     account: &AccountId,
-    log: Option<NewExecutionLog>,
-) -> Result<()> {
-    let mut tx = pool.begin_with(IMMEDIATE).await?;
-    let done = sqlx::query(
-        "UPDATE invite_targets SET status = 'pending', account_id = NULL, updated_at = $3 \
+) -> Result<u64> {
+    Ok(sqlx::query(
+        "UPDATE invite_targets SET status = 'pending', account_id = NULL, holder = NULL, \
+             updated_at = $3 \
          WHERE id = $1 AND status = 'in_progress' AND account_id = $2",
     )
     .bind(target.get())
     .bind(account.as_str())
     .bind(ts(Utc::now()))
-    .execute(&mut *tx)
+    .execute(&mut *conn)
     .await?
-    .rows_affected();
-    if done == 0 {
-        return Err(Error::NotFound);
-    }
-    if let Some(log) = &log {
-        insert_log(&mut tx, log).await?;
-    }
-    tx.commit().await?;
+    .rows_affected())
+}
+
+/// What a claim that may have reached the platform becomes: `uncertain` with no outcome, and a
+/// target with a `random_id` pinned to the account of its claim.
+const TO_UNCERTAIN: &str = "status = 'uncertain', outcome = NULL, holder = NULL, \
+     sender_account = COALESCE(sender_account, \
+         CASE WHEN random_id IS NOT NULL THEN account_id END)";
+
+/// `in_progress` under `account` → `uncertain` (see [`TO_UNCERTAIN`]); rows changed.
+async fn write_uncertain(
+    conn: &mut SqliteConnection,
+    target: TargetId,
+    account: &AccountId,
+) -> Result<u64> {
+    Ok(sqlx::query(&format!(
+        "UPDATE invite_targets SET {TO_UNCERTAIN}, updated_at = $3 \
+         WHERE id = $1 AND status = 'in_progress' AND account_id = $2"
+    ))
+    .bind(target.get())
+    .bind(account.as_str())
+    .bind(ts(Utc::now()))
+    .execute(&mut *conn)
+    .await?
+    .rows_affected())
+}
+
+/// An unsettled `uncertain` target → `pending`, pin and `random_id` kept; rows changed.
+async fn write_retry(conn: &mut SqliteConnection, target: TargetId) -> Result<u64> {
+    Ok(sqlx::query(&format!(
+        "UPDATE invite_targets SET status = 'pending', account_id = NULL, updated_at = $2 \
+         WHERE id = $1 AND {}",
+        Expect::Unsettled.condition()
+    ))
+    .bind(target.get())
+    .bind(ts(Utc::now()))
+    .execute(&mut *conn)
+    .await?
+    .rows_affected())
+}
+
+/// The task's pending targets pinned to one of `gone` or last claimed before `pinned_before`
+/// (or never), in id order (the immediate transaction holds the write lock).
+async fn pinned_to_abandon(
+    conn: &mut SqliteConnection,
+    id: TaskId,
+    gone: &[AccountId],
+    pinned_before: DateTime<Utc>,
+) -> Result<Vec<TargetRow>> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {TARGET_COLS} FROM invite_targets \
+         WHERE task_id = $1 AND status = 'pending' AND sender_account IS NOT NULL \
+             AND (sender_account IN (SELECT value FROM json_each($2)) \
+                  OR claimed_at < $3 OR claimed_at IS NULL) \
+         ORDER BY id"
+    ))
+    .bind(id.get())
+    .bind(json_list(gone)?)
+    .bind(ts(pinned_before))
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
+async fn heartbeat(pool: &SqlitePool, holder: &str, now: DateTime<Utc>) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO invite_workers (holder, seen_at) VALUES ($1, $2) \
+         ON CONFLICT (holder) DO UPDATE SET seen_at = max(seen_at, excluded.seen_at)",
+    )
+    .bind(holder)
+    .bind(ts(now))
+    .execute(pool)
+    .await?;
     Ok(())
 }
 
-async fn recover_stale(pool: &SqlitePool, claimed_before: DateTime<Utc>) -> Result<u64> {
-    Ok(sqlx::query(
-        "UPDATE invite_targets SET status = 'uncertain', updated_at = $2 \
-         WHERE status = 'in_progress' AND claimed_at < $1",
-    )
-    .bind(ts(claimed_before))
+async fn retire_holder(pool: &SqlitePool, holder: &str) -> Result<()> {
+    sqlx::query("DELETE FROM invite_workers WHERE holder = $1")
+        .bind(holder)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// `in_progress` targets whose holder has no heartbeat since `silent_since` become
+/// `uncertain` (see [`TO_UNCERTAIN`]).
+async fn recover_stale(pool: &SqlitePool, silent_since: DateTime<Utc>) -> Result<u64> {
+    Ok(sqlx::query(&format!(
+        "UPDATE invite_targets SET {TO_UNCERTAIN}, updated_at = $2 \
+         WHERE status = 'in_progress' \
+             AND NOT EXISTS (SELECT 1 FROM invite_workers w \
+                             WHERE w.holder = invite_targets.holder AND w.seen_at >= $1)"
+    ))
+    .bind(ts(silent_since))
     .bind(ts(Utc::now()))
     .execute(pool)
     .await?
@@ -854,48 +1001,13 @@ async fn recover_stale(pool: &SqlitePool, claimed_before: DateTime<Utc>) -> Resu
 
 async fn uncertain_targets(pool: &SqlitePool, id: TaskId) -> Result<Vec<Target>> {
     let rows: Vec<TargetRow> = sqlx::query_as(&format!(
-        "SELECT {TARGET_COLS} FROM invite_targets WHERE task_id = $1 AND status = 'uncertain' \
-         ORDER BY id"
+        "SELECT {TARGET_COLS} FROM invite_targets WHERE task_id = $1 AND {} ORDER BY id",
+        Expect::Unsettled.condition()
     ))
     .bind(id.get())
     .fetch_all(pool)
     .await?;
     targets_of(rows)
-}
-
-async fn settle_uncertain(
-    pool: &SqlitePool,
-    target: TargetId,
-    settled: Option<OutcomeRecord>,
-) -> Result<()> {
-    let mut tx = pool.begin_with(IMMEDIATE).await?;
-    match &settled {
-        None => {
-            let done = sqlx::query(
-                "UPDATE invite_targets SET status = 'pending', account_id = NULL, updated_at = $2 \
-                 WHERE id = $1 AND status = 'uncertain'",
-            )
-            .bind(target.get())
-            .bind(ts(Utc::now()))
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if done == 0 {
-                return Err(Error::NotFound);
-            }
-        }
-        Some(record) => {
-            if record.target_id != target {
-                return Err(Error::Invalid(format!(
-                    "settlement of target {target} carries target {}",
-                    record.target_id
-                )));
-            }
-            finish_target(&mut tx, record, "uncertain", None).await?;
-        }
-    }
-    tx.commit().await?;
-    Ok(())
 }
 
 async fn cleanup(
@@ -919,7 +1031,7 @@ async fn cleanup(
     Ok(CleanupReport { logs, tasks })
 }
 
-forward_task_store!(SqliteStore);
+forward_task_store!(SqliteStore, SqlitePool, SqliteConnection);
 
 // ---- ledger ----
 
@@ -1044,6 +1156,36 @@ async fn refund(pool: &SqlitePool, account: &AccountId, reservation: Reservation
     Ok(())
 }
 
+/// The reservation's events move to `at`, and the pause after them moves with them. SQLite has
+/// no exact arithmetic on the stored timestamps, so the shift is computed here, under the write
+/// lock.
+async fn performed(
+    pool: &SqlitePool,
+    account: &AccountId,
+    reservation: Reservation,
+    at: DateTime<Utc>,
+) -> Result<()> {
+    let mut tx = pool.begin_with(IMMEDIATE).await?;
+    let events: Vec<(i64, DateTime<Utc>, DateTime<Utc>)> = sqlx::query_as(
+        "SELECT id, at, not_before_next FROM invite_ledger_events \
+         WHERE reservation_id = $1 AND account_id = $2",
+    )
+    .bind(reservation.0)
+    .bind(account.as_str())
+    .fetch_all(&mut *tx)
+    .await?;
+    for (id, reserved_at, not_before_next) in events {
+        sqlx::query("UPDATE invite_ledger_events SET at = $2, not_before_next = $3 WHERE id = $1")
+            .bind(id)
+            .bind(ts(at))
+            .bind(ts(not_before_next + (at - reserved_at)))
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
 async fn set_state(pool: &SqlitePool, account: &AccountId, state: &AccountState) -> Result<()> {
     let (name, until, reason) = account_state_columns(state);
     sqlx::query(
@@ -1073,6 +1215,15 @@ impl LimitLedger for SqliteStore {
 
     async fn refund(&self, account: &AccountId, reservation: Reservation) -> StoreResult<()> {
         Ok(refund(&self.pool, account, reservation).await?)
+    }
+
+    async fn performed(
+        &self,
+        account: &AccountId,
+        reservation: Reservation,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        Ok(performed(&self.pool, account, reservation, at).await?)
     }
 
     async fn history(
@@ -1161,7 +1312,7 @@ impl AccountLeases for SqliteStore {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -1170,6 +1321,40 @@ mod tests {
         assert_eq!(ts(t), "2023-11-14T22:13:20.000000Z");
         let t = DateTime::from_timestamp(1_700_000_000, 123_456_789).unwrap();
         assert_eq!(ts(t), "2023-11-14T22:13:20.123456Z");
+    }
+
+    /// Random high bits and target ids at the edges of what [`random_id_sql`] masks.
+    pub(crate) const RANDOM_ID_CASES: [(u32, i64); 8] = [
+        (0, 1),
+        (1, 42),
+        (0x7FFF_FFFF, 0xFFFF_FFFF),
+        (0x8000_0000, 7),
+        (0xFFFF_FFFF, 0x1_0000_0005),
+        (0x1234_5678, 0x7FFF_FFFF_FFFF),
+        (0x8000_0001, 0),
+        (99, 0x1234_5678_9ABC),
+    ];
+
+    #[tokio::test]
+    async fn the_sql_random_id_is_message_random_id() {
+        let mut conn = SqliteConnection::connect("sqlite::memory:").await.unwrap();
+        for (high, id) in RANDOM_ID_CASES {
+            let sql = format!("SELECT {}", random_id_sql("$1", "$2"));
+            let got: Option<i64> = sqlx::query_scalar(&sql)
+                .bind(i64::from(high))
+                .bind(id)
+                .fetch_one(&mut conn)
+                .await
+                .unwrap();
+            let want = invite_core::ports::message_random_id(high, TargetId::new(id));
+            assert_eq!(got, Some(want), "high {high:#x}, id {id:#x}");
+        }
+        let none: Option<i64> = sqlx::query_scalar(&format!("SELECT {}", random_id_sql("$1", "7")))
+            .bind(None::<i64>)
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(none, None, "no random high bits, no random_id");
     }
 
     #[test]

@@ -98,6 +98,8 @@ fn target(identifier: &str) -> Target {
         outcome: None,
         account_id: None,
         random_id: None,
+        sender: None,
+        invite_outcome: None,
         attempts: 1,
         error_message: None,
         result: serde_json::Value::Null,

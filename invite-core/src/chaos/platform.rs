@@ -951,6 +951,8 @@ mod tests {
             outcome: None,
             account_id: None,
             random_id: None,
+            sender: None,
+            invite_outcome: None,
             attempts: 1,
             error_message: None,
             result: serde_json::Value::Null,

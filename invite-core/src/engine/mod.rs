@@ -543,7 +543,7 @@ impl Engine {
                     unprepared.insert(task.id);
                 }
                 Err(panic) => {
-                    self.contain_panic(task, None, panic.as_ref()).await;
+                    self.contain_panic(task, None, panic).await;
                     unprepared.insert(task.id);
                 }
             }
@@ -679,11 +679,7 @@ impl Engine {
                     .and_then(|(task, _)| tasks.iter().find(|t| t.id == task))
                     .or(tasks.first());
                 if let Some(task) = task {
-                    self.contain_panic(
-                        task,
-                        in_flight.map(|(_, t)| (account.clone(), t)),
-                        panic.as_ref(),
-                    )
+                    self.contain_panic(task, in_flight.map(|(_, t)| (account.clone(), t)), panic)
                     .await;
                 }
                 // The account is let go; its reservation, if any, stays charged.
@@ -707,9 +703,9 @@ impl Engine {
         &self,
         task: &Task,
         claimed: Option<(AccountId, TargetId)>,
-        panic: &(dyn std::any::Any + Send),
+        panic: Box<dyn std::any::Any + Send>,
     ) {
-        let what = panic_message(panic);
+        let what = panic_message(panic.as_ref());
         warn!(task.id = %task.id, user.id = %task.user_id, error = %what, "panic in a task's work; task paused");
         {
             let mut st = self.state();

@@ -68,6 +68,8 @@ struct Performed {
     result: Result<ActionResult, PlatformError>,
     reached: bool,
     at: DateTime<Utc>,
+    /// The error came from connecting the account, before any call of the target.
+    connect: bool,
 }
 
 impl Engine {
@@ -349,6 +351,7 @@ impl Engine {
                     result: Err(e),
                     reached: false,
                     at: self.parts.clock.now(),
+                    connect: true,
                 };
                 return self
                     .platform_error(
@@ -570,11 +573,18 @@ impl Engine {
                 )
                 .await?
         };
+        // The audit counts rows of the parts' names (but transient ones): a failed connection
+        // is logged under its own name.
+        let action = if performed.connect {
+            "connect"
+        } else {
+            part.name()
+        };
         let failed_log = |status| NewExecutionLog {
             task_id: task.id,
             target_id: Some(target.id),
             account_id: account.clone(),
-            action: part.name().to_owned(),
+            action: action.to_owned(),
             status,
             outcome: None,
             error_kind: Some(class.as_str().to_owned()),
@@ -582,12 +592,10 @@ impl Engine {
             latency_ms: usage.latency_ms,
             created_at: at,
         };
-        // A log row only for an attempt that reached the platform: the audit counts those.
-        let charged_log = |status| performed.reached.then(|| failed_log(status));
         let release = Unrecorded::Release {
             target: target.id,
             account: account.clone(),
-            log: charged_log(ExecutionStatus::Failed),
+            log: Some(failed_log(ExecutionStatus::Failed)),
         };
         if performed.reached {
             lane.stats.attempts += 1;
@@ -848,6 +856,7 @@ async fn perform(
             reached: charged(&e),
             result: Err(e),
             at,
+            connect: false,
         };
     }
     let reached_before = task.settings.add_to_contacts && target.invite_outcome.is_none();
@@ -878,6 +887,7 @@ async fn perform(
                     }),
                     reached: reached_before,
                     at,
+                    connect: false,
                 };
             };
             strategy
@@ -895,5 +905,6 @@ async fn perform(
         result,
         reached,
         at,
+        connect: false,
     }
 }

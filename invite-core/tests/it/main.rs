@@ -2,4 +2,3 @@
 //! scenarios run in the workspace tests (`tests/it/engine`), once per store.
 
 mod limits;
-mod chaos_tmp;

@@ -136,3 +136,63 @@ async fn postgres_migrations_are_idempotent_and_race_safe() {
         .await
         .unwrap();
 }
+
+/// A disk that fills up inside a transaction: SQLite rolls the whole transaction back by itself
+/// (`SQLITE_FULL` in a statement without a statement journal), so the `ROLLBACK` sqlx sends
+/// for the dropped transaction fails, and sqlx still counts the transaction as open on the
+/// connection. The pool must not hand that connection out again: every `begin_with` on it
+/// would fail with "attempted to call begin_with at non-zero transaction depth".
+#[tokio::test]
+async fn a_sqlite_connection_a_full_disk_left_in_a_transaction_is_not_reused() {
+    use sqlx::Connection as _;
+    let path = std::env::temp_dir().join(format!(
+        "invite-store-full-{}.db",
+        invite_store::test_util::random_suffix()
+    ));
+    let url = format!("sqlite://{}", path.display());
+    let one = PoolConfig {
+        max_connections: 1,
+        ..quick()
+    };
+    let stores = invite_store::connect(&url, one).await.unwrap();
+    stores.migrate().await.unwrap();
+    let invite_store::DbPool::Sqlite(pool) = stores.pool() else {
+        unreachable!("a sqlite URL opens SQLite")
+    };
+    {
+        let mut conn = pool.acquire().await.unwrap();
+        sqlx::query("CREATE TABLE filler (b BLOB)")
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+        // The disk is full: the database may not grow past its current size.
+        sqlx::query("PRAGMA max_page_count = 1")
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.unwrap();
+        let full = sqlx::query("INSERT INTO filler VALUES (zeroblob(1000000))")
+            .execute(&mut *tx)
+            .await
+            .unwrap_err();
+        assert!(full.to_string().contains("full"), "{full}");
+        // `tx` is dropped here and queues its ROLLBACK, which finds no transaction.
+    }
+    // The next write transaction of the store succeeds (the pool has one connection).
+    stores
+        .tasks
+        .create_task(
+            crate::helpers::new_task(crate::helpers::ALICE, "after a full disk"),
+            vec![],
+            None,
+            crate::helpers::t0(),
+        )
+        .await
+        .unwrap();
+    stores.close().await;
+    for suffix in ["", "-wal", "-shm"] {
+        let mut file = path.clone().into_os_string();
+        file.push(suffix);
+        let _ = std::fs::remove_file(file);
+    }
+}

@@ -8,7 +8,7 @@ use invite_core::domain::{
     ExecutionStatus, LaneStats, LaneStatus, Outcome, TargetStatus, TaskEvent, TaskId, TaskStatus,
     TaskUpdate,
 };
-use invite_core::ports::{LogFilter, StoreError};
+use invite_core::ports::{LogFilter, Settlement, StoreError, message_random_id};
 
 use crate::helpers::*;
 
@@ -17,34 +17,34 @@ const START: TaskEvent = TaskEvent::Start {
 };
 
 pub async fn claims_take_the_lowest_pending_target(s: Ctx) {
-    let id = seed(&s, ALICE, members(0..2)).await;
+    let id = seed_running(&s, ALICE, members(0..2)).await;
     let a = acc("acc-1");
     let at = t0() + mins(1);
-    let first = s
-        .tasks
-        .claim_target(id, &a, at, Some(42))
-        .await
-        .unwrap()
-        .unwrap();
+    let first = take(&s, &claim(id, &a, at, Some(42))).await;
     assert_eq!(first.person.identifier, ident("member_00000"));
     assert_eq!(first.status, TargetStatus::InProgress);
     assert_eq!(
         (first.account_id.as_ref(), first.claimed_at),
         (Some(&a), Some(at))
     );
-    assert_eq!((first.attempts, first.random_id), (1, Some(42)));
-    let second = s
-        .tasks
-        .claim_target(id, &a, at, None)
-        .await
-        .unwrap()
-        .unwrap();
+    assert_eq!(
+        (first.attempts, first.random_id),
+        (1, Some(message_random_id(42, first.id)))
+    );
+    assert_eq!((first.sender.clone(), first.invite_outcome), (None, None));
+    let second = take(&s, &claim(id, &a, at, None)).await;
     assert_eq!(second.person.identifier, ident("member_00001"));
-    assert_eq!(second.random_id, None);
-    assert_eq!(s.tasks.claim_target(id, &a, at, None).await.unwrap(), None);
+    assert_eq!(second.random_id, None, "an invite has no random_id");
     assert_eq!(
         s.tasks
-            .claim_target(TaskId::new(999_999), &a, at, None)
+            .claim_target(&claim(id, &a, at, None))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        s.tasks
+            .claim_target(&claim(TaskId::new(999_999), &a, at, None))
             .await
             .unwrap(),
         None
@@ -52,14 +52,11 @@ pub async fn claims_take_the_lowest_pending_target(s: Ctx) {
 }
 
 pub async fn a_released_target_keeps_its_random_id(s: Ctx) {
-    let id = seed(&s, ALICE, members(0..1)).await;
+    let id = seed_running(&s, ALICE, members(0..1)).await;
     let (a, b) = (acc("acc-1"), acc("acc-2"));
-    let t = s
-        .tasks
-        .claim_target(id, &a, t0(), Some(7))
-        .await
-        .unwrap()
-        .unwrap();
+    let t = take(&s, &claim(id, &a, t0(), Some(7))).await;
+    let random_id = Some(message_random_id(7, t.id));
+    assert_eq!(t.random_id, random_id);
     assert_eq!(
         s.tasks.release_target(t.id, &b, None).await.unwrap_err(),
         StoreError::NotFound,
@@ -76,17 +73,13 @@ pub async fn a_released_target_keeps_its_random_id(s: Ctx) {
     let back = &s.tasks.targets(ALICE, id, 0, 0).await.unwrap()[0];
     assert_eq!(
         (back.status, back.account_id.clone(), back.random_id),
-        (TargetStatus::Pending, None, Some(7))
+        (TargetStatus::Pending, None, random_id)
     );
-    let again = s
-        .tasks
-        .claim_target(id, &b, t0() + mins(1), Some(99))
-        .await
-        .unwrap()
-        .unwrap();
+    assert_eq!(back.sender, None, "a release pins nothing");
+    let again = take(&s, &claim(id, &b, t0() + mins(1), Some(99))).await;
     assert_eq!(
         (again.id, again.random_id, again.attempts),
-        (t.id, Some(7), 2)
+        (t.id, random_id, 2)
     );
     assert_eq!(again.account_id, Some(b));
     let logs = s
@@ -104,14 +97,9 @@ pub async fn a_released_target_keeps_its_random_id(s: Ctx) {
 }
 
 pub async fn outcomes_are_recorded_with_their_log_row(s: Ctx) {
-    let id = seed(&s, ALICE, members(0..2)).await;
+    let id = seed_running(&s, ALICE, members(0..2)).await;
     let (a, b) = (acc("acc-1"), acc("acc-2"));
-    let t = s
-        .tasks
-        .claim_target(id, &a, t0(), None)
-        .await
-        .unwrap()
-        .unwrap();
+    let t = take(&s, &claim(id, &a, t0(), None)).await;
     let at = t0() + mins(1);
     let mut rec = record(&t, &a, Outcome::PrivacyRestricted, at);
     rec.error_message = Some("USER_PRIVACY_RESTRICTED".into());
@@ -171,26 +159,19 @@ pub async fn outcomes_are_recorded_with_their_log_row(s: Ctx) {
 }
 
 pub async fn stale_claims_become_uncertain_and_are_settled(s: Ctx) {
-    let id = seed(&s, ALICE, members(0..4)).await;
-    let a = acc("acc-1");
-    let old1 = s
-        .tasks
-        .claim_target(id, &a, t0(), Some(1))
-        .await
-        .unwrap()
-        .unwrap();
-    let old2 = s
-        .tasks
-        .claim_target(id, &a, t0() + mins(1), None)
-        .await
-        .unwrap()
-        .unwrap();
-    let fresh = s
-        .tasks
-        .claim_target(id, &a, t0() + mins(10), None)
-        .await
-        .unwrap()
-        .unwrap();
+    let id = seed_running(&s, ALICE, members(0..4)).await;
+    let (a, b) = (acc("acc-1"), acc("acc-2"));
+    // `gone` stopped beating at t0; `alive` beat at t0 + 10.
+    s.tasks.heartbeat("gone", t0()).await.unwrap();
+    s.tasks.heartbeat("alive", t0() + mins(10)).await.unwrap();
+    let held_by = |holder: &str, at, high| {
+        let mut c = claim(id, &a, at, high);
+        c.holder = holder.to_owned();
+        c
+    };
+    let old1 = take(&s, &held_by("gone", t0(), Some(1))).await;
+    let old2 = take(&s, &held_by("gone", t0() + mins(1), None)).await;
+    let fresh = take(&s, &held_by("alive", t0() + mins(1), None)).await;
     assert_eq!(s.tasks.recover_stale(t0() + mins(5)).await.unwrap(), 2);
     assert_eq!(s.tasks.recover_stale(t0() + mins(5)).await.unwrap(), 0);
     let uncertain = s.tasks.uncertain_targets(id).await.unwrap();
@@ -199,33 +180,51 @@ pub async fn stale_claims_become_uncertain_and_are_settled(s: Ctx) {
     assert!(
         uncertain
             .iter()
-            .all(|t| t.status == TargetStatus::Uncertain)
+            .all(|t| t.status == TargetStatus::Uncertain && t.outcome.is_none())
     );
     assert_eq!(
         s.tasks
-            .record_outcome(&record(&old1, &a, Outcome::Invited, t0()))
+            .record_outcome(&record(&old1, &b, Outcome::Invited, t0()))
             .await
             .unwrap_err(),
         StoreError::NotFound,
-        "an uncertain target is only settled"
+        "only the account of the claim may still report on an uncertain target"
     );
 
     // Not sent after all: back to pending, random id kept.
-    s.tasks.settle_uncertain(old1.id, None).await.unwrap();
+    s.tasks
+        .settle_uncertain(old1.id, Settlement::Retry)
+        .await
+        .unwrap();
     // Reconciled as a member: settled with its outcome and a log row.
     let at = t0() + mins(20);
     let mut rec = record(&old2, &a, Outcome::AlreadyMember, at);
     rec.log.action = "reconcile".into();
+    let mut other = rec.clone();
+    other.target_id = old1.id;
+    assert!(matches!(
+        s.tasks
+            .settle_uncertain(old2.id, Settlement::Final(other))
+            .await
+            .unwrap_err(),
+        StoreError::Invalid(_)
+    ));
     s.tasks
-        .settle_uncertain(old2.id, Some(rec.clone()))
+        .settle_uncertain(old2.id, Settlement::Final(rec.clone()))
         .await
         .unwrap();
     assert_eq!(
-        s.tasks.settle_uncertain(old2.id, None).await.unwrap_err(),
+        s.tasks
+            .settle_uncertain(old2.id, Settlement::Retry)
+            .await
+            .unwrap_err(),
         StoreError::NotFound
     );
     assert_eq!(
-        s.tasks.settle_uncertain(fresh.id, None).await.unwrap_err(),
+        s.tasks
+            .settle_uncertain(fresh.id, Settlement::Retry)
+            .await
+            .unwrap_err(),
         StoreError::NotFound,
         "only uncertain targets are settled"
     );
@@ -234,7 +233,11 @@ pub async fn stale_claims_become_uncertain_and_are_settled(s: Ctx) {
     let all = s.tasks.targets(ALICE, id, 0, 0).await.unwrap();
     assert_eq!(
         (all[0].status, all[0].random_id, all[0].account_id.clone()),
-        (TargetStatus::Pending, Some(1), None)
+        (
+            TargetStatus::Pending,
+            Some(message_random_id(1, old1.id)),
+            None
+        )
     );
     assert_eq!(
         (all[1].status, all[1].outcome, all[1].processed_at),
@@ -252,13 +255,11 @@ pub async fn stale_claims_become_uncertain_and_are_settled(s: Ctx) {
         .unwrap();
     assert_eq!(logs.len(), 1);
     assert_eq!(logs[0].entry, rec.log);
-    let again = s
-        .tasks
-        .claim_target(id, &a, at, Some(5))
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!((again.id, again.random_id), (old1.id, Some(1)));
+    let again = take(&s, &claim(id, &a, at, Some(5))).await;
+    assert_eq!(
+        (again.id, again.random_id),
+        (old1.id, Some(message_random_id(1, old1.id)))
+    );
 }
 
 pub async fn engine_tasks_are_running_or_armed(s: Ctx) {
@@ -407,11 +408,11 @@ pub async fn lanes_are_created_once_and_saved(s: Ctx) {
 }
 
 pub async fn pending_counts_cover_every_asked_task(s: Ctx) {
-    let one = seed(&s, ALICE, members(0..3)).await;
+    let one = seed_running(&s, ALICE, members(0..3)).await;
     let two = seed(&s, BOB, members(0..1)).await;
     let none = seed(&s, ALICE, vec![]).await;
     let a = acc("acc-1");
-    s.tasks.claim_target(one, &a, t0(), None).await.unwrap();
+    take(&s, &claim(one, &a, t0(), None)).await;
     let counts = s.tasks.pending_counts(&[one, two, none]).await.unwrap();
     assert_eq!(
         counts.into_iter().collect::<Vec<_>>(),
@@ -520,25 +521,15 @@ pub async fn stats_group_by_account_error_and_hour(s: Ctx) {
 }
 
 pub async fn reached_since_looks_across_tasks_of_the_user(s: Ctx) {
-    let id = seed(&s, ALICE, members(0..2)).await;
+    let id = seed_running(&s, ALICE, members(0..2)).await;
     let a = acc("acc-1");
     let at = t0() + mins(10);
-    let t = s
-        .tasks
-        .claim_target(id, &a, at, None)
-        .await
-        .unwrap()
-        .unwrap();
+    let t = take(&s, &claim(id, &a, at, None)).await;
     s.tasks
         .record_outcome(&record(&t, &a, Outcome::Invited, at))
         .await
         .unwrap();
-    let t = s
-        .tasks
-        .claim_target(id, &a, at, None)
-        .await
-        .unwrap()
-        .unwrap();
+    let t = take(&s, &claim(id, &a, at, None)).await;
     s.tasks
         .record_outcome(&record(&t, &a, Outcome::PrivacyRestricted, at))
         .await
@@ -667,7 +658,7 @@ pub async fn cleanup_removes_old_logs_and_finished_tasks(s: Ctx) {
 
 pub async fn two_claimers_never_take_the_same_target(s: Ctx) {
     const TARGETS: usize = 300;
-    let id = seed(&s, ALICE, members(0..TARGETS)).await;
+    let id = seed_running(&s, ALICE, members(0..TARGETS)).await;
     let mut workers = Vec::new();
     for w in 0..2 {
         let handle = s.another().await;
@@ -676,7 +667,7 @@ pub async fn two_claimers_never_take_the_same_target(s: Ctx) {
             let mut taken = Vec::new();
             while let Some(t) = handle
                 .tasks
-                .claim_target(id, &account, t0(), None)
+                .claim_target(&claim(id, &account, t0(), None))
                 .await
                 .unwrap()
             {

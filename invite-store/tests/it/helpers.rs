@@ -15,9 +15,11 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 use invite_core::domain::{
     AccountId, Action, ExecutionStatus, GroupRef, NewExecutionLog, NewTarget, NewTask, Outcome,
-    Platform, Priority, Target, TargetIdentifier, TaskId, TaskSettings, UserId,
+    Platform, Priority, Target, TargetIdentifier, TaskEvent, TaskId, TaskSettings, UserId,
 };
-use invite_core::ports::{AccountLeases, LimitLedger, OutcomeRecord, SuppressionList, TaskStore};
+use invite_core::ports::{
+    AccountLeases, Claim, ClaimStage, LimitLedger, OutcomeRecord, SuppressionList, TaskStore,
+};
 use invite_core::sandbox::{MemoryWorld, SandboxWorld};
 use invite_store::test_util::{PostgresDatabase, random_suffix};
 use invite_store::{PoolConfig, Stores};
@@ -285,6 +287,50 @@ pub async fn seed(ctx: &Ctx, user: UserId, targets: Vec<NewTarget>) -> TaskId {
         .unwrap()
         .task
         .id
+}
+
+/// Creates a task of `user` with `targets` and starts it (only a running task's targets are
+/// claimed); returns its id.
+pub async fn seed_running(ctx: &Ctx, user: UserId, targets: Vec<NewTarget>) -> TaskId {
+    let id = seed(ctx, user, targets).await;
+    let start = TaskEvent::Start {
+        scheduled_later: false,
+    };
+    ctx.tasks
+        .transition(user, id, start, None, t0())
+        .await
+        .unwrap();
+    id
+}
+
+/// The worker that holds the claims of a test unless it says otherwise.
+pub const HOLDER: &str = "worker-test";
+
+/// A first-stage claim of `task`'s next target by `account` at `now` (held by [`HOLDER`]);
+/// `random_high` for a message.
+pub fn claim(
+    task: TaskId,
+    account: &AccountId,
+    now: DateTime<Utc>,
+    random_high: Option<u32>,
+) -> Claim {
+    Claim {
+        task,
+        account: account.clone(),
+        holder: HOLDER.to_owned(),
+        now,
+        random_high,
+        stage: ClaimStage::First,
+    }
+}
+
+/// Claims `claim`'s target; panics when there is none.
+pub async fn take(ctx: &Ctx, claim: &Claim) -> Target {
+    ctx.tasks
+        .claim_target(claim)
+        .await
+        .unwrap()
+        .unwrap_or_else(|| panic!("nothing to claim for {claim:?}"))
 }
 
 pub fn log(task: TaskId, target: Option<&Target>, account: &AccountId) -> NewExecutionLog {

@@ -314,3 +314,65 @@ pub async fn racers_for_the_last_slot_have_one_winner(s: Ctx) {
     let h = s.ledger.history(&a, "@g0", t0() - p.window).await.unwrap();
     assert_eq!(h.recent.len(), 3);
 }
+
+pub async fn performed_moves_the_events_of_a_reservation(s: Ctx) {
+    let (a, b) = (acc("acc-1"), acc("acc-2"));
+    let p = small_policy();
+    let mut req = request(&a, "@g1", t0());
+    req.kinds = vec![ActionKind::Invite, ActionKind::Message];
+    req.pause_after = TimeDelta::minutes(12);
+    let r = reservation(s.ledger.reserve(&req, &p).await.unwrap());
+    let other = reservation(
+        s.ledger
+            .reserve(&request(&b, "@g1", t0()), &p)
+            .await
+            .unwrap(),
+    );
+    // Another account's id, and an unknown one, change nothing.
+    s.ledger.performed(&b, r, t0() + mins(30)).await.unwrap();
+    s.ledger
+        .performed(&a, Reservation(i64::MAX), t0() + mins(30))
+        .await
+        .unwrap();
+    let h = s.ledger.history(&a, "@g1", t0() - mins(1)).await.unwrap();
+    assert!(h.recent.iter().all(|e| e.at == t0()));
+
+    // Issued five minutes after the reservation: the events and the pause after them move.
+    s.ledger.performed(&a, r, t0() + mins(5)).await.unwrap();
+    let h = s.ledger.history(&a, "@g1", t0() - mins(1)).await.unwrap();
+    assert_eq!(h.recent.len(), 2);
+    assert!(
+        h.recent
+            .iter()
+            .all(|e| e.at == t0() + mins(5) && e.not_before_next == t0() + mins(17)),
+        "{:?}",
+        h.recent
+    );
+    assert_eq!(h.lifetime_of(ActionKind::Invite), 1, "still one action");
+    assert_eq!(
+        s.ledger
+            .reserve(&request(&a, "@g2", t0() + mins(16)), &p)
+            .await
+            .unwrap(),
+        RateDecision::Wait {
+            until: t0() + mins(17),
+            reason: LimitReason::Pause,
+            scope: LimitScope::Account
+        },
+        "the pause counts from the write"
+    );
+    let hb = s.ledger.history(&b, "@g1", t0() - mins(1)).await.unwrap();
+    assert_eq!(hb.recent.len(), 1);
+    assert_eq!(hb.recent[0].at, t0(), "other reservations stay");
+    // A refund after the move still finds the reservation.
+    s.ledger.refund(&b, other).await.unwrap();
+    s.ledger.refund(&a, r).await.unwrap();
+    assert!(
+        s.ledger
+            .history(&a, "@g1", t0() - mins(1))
+            .await
+            .unwrap()
+            .recent
+            .is_empty()
+    );
+}

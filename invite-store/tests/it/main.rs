@@ -1,8 +1,8 @@
-//! The store contract suite: every test in `tasks`, `targets`, `engine`, `ledger`,
-//! `suppression`, `leases` and `sandbox_world` is written once against the ports and run on each
-//! backend (the in-memory reference, SQLite in memory, SQLite on a file, PostgreSQL on a fresh
-//! database per test). `connect` tests the factory and migrations; `sandbox_world` also runs
-//! the sandbox platform across a restart of an SQLite file.
+//! The store contract suite: every test in `tasks`, `targets`, `engine`, `failure_paths`,
+//! `ledger`, `suppression`, `leases` and `sandbox_world` is written once against the ports and
+//! run on each backend (the in-memory reference, SQLite in memory, SQLite on a file, PostgreSQL
+//! on a fresh database per test). `connect` tests the factory and migrations; `sandbox_world`
+//! also runs the sandbox platform across a restart of an SQLite file.
 //!
 //! PostgreSQL is the server at `DATABASE_TEST_URL` (default
 //! `postgres://postgres@127.0.0.1:5432/postgres`); when it is unreachable the PostgreSQL tests
@@ -10,6 +10,7 @@
 
 mod connect;
 mod engine;
+mod failure_paths;
 mod helpers;
 mod leases;
 mod ledger;
@@ -50,11 +51,21 @@ macro_rules! contract_suite {
                 engine::reached_since_looks_across_tasks_of_the_user,
                 engine::cleanup_removes_old_logs_and_finished_tasks,
                 engine::two_claimers_never_take_the_same_target,
+                failure_paths::a_claim_never_takes_a_target_pinned_to_another_account,
+                failure_paths::a_claim_takes_nothing_from_a_task_that_is_not_running,
+                failure_paths::followup_claims_take_the_message_after_a_confirmed_invite,
+                failure_paths::a_late_result_of_a_recovered_claim_wins_for_its_account,
+                failure_paths::recovery_takes_the_claims_of_silent_holders_only,
+                failure_paths::a_retry_settlement_keeps_the_pin,
+                failure_paths::abandon_pinned_ends_the_targets_whose_sender_cannot_act,
+                failure_paths::random_ids_are_unique_per_target_and_survive_a_new_claim,
+                failure_paths::concurrent_claims_of_many_accounts_never_take_one_target_twice,
                 ledger::reserve_records_events_and_lifetime,
                 ledger::the_window_and_lifetime_caps_hold,
                 ledger::refunds_return_the_slot,
                 ledger::account_state_is_kept_and_decides,
                 ledger::racers_for_the_last_slot_have_one_winner,
+                ledger::performed_moves_the_events_of_a_reservation,
                 suppression::suppression_is_per_user_and_platform,
                 leases::leases_are_exclusive_until_they_expire,
                 leases::one_of_many_racers_takes_a_free_lease,

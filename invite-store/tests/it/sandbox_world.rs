@@ -109,6 +109,8 @@ fn person(name: &str) -> Target {
         outcome: None,
         account_id: None,
         random_id: Some(7),
+        sender: None,
+        invite_outcome: None,
         attempts: 1,
         error_message: None,
         result: serde_json::Value::Null,

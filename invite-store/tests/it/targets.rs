@@ -153,7 +153,7 @@ pub async fn the_report_pages_targets_in_id_order(s: Ctx) {
 }
 
 pub async fn progress_counts_statuses_and_outcomes(s: Ctx) {
-    let id = seed(&s, ALICE, members(0..6)).await;
+    let id = seed_running(&s, ALICE, members(0..6)).await;
     let a = acc("acc-1");
     let outcomes = [
         Outcome::Invited,
@@ -162,22 +162,13 @@ pub async fn progress_counts_statuses_and_outcomes(s: Ctx) {
         Outcome::Suppressed,
     ];
     for outcome in outcomes {
-        let t = s
-            .tasks
-            .claim_target(id, &a, t0(), None)
-            .await
-            .unwrap()
-            .unwrap();
+        let t = take(&s, &claim(id, &a, t0(), None)).await;
         s.tasks
             .record_outcome(&record(&t, &a, outcome, t0()))
             .await
             .unwrap();
     }
-    s.tasks
-        .claim_target(id, &a, t0(), None)
-        .await
-        .unwrap()
-        .unwrap();
+    take(&s, &claim(id, &a, t0(), None)).await;
     let p = s.tasks.progress(ALICE, id).await.unwrap();
     assert_eq!(p.total(), 6);
     assert_eq!(p.count(TargetStatus::Success), 2);

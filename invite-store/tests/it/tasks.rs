@@ -289,12 +289,7 @@ pub async fn delete_task_cascades_but_not_while_running(s: Ctx) {
         .transition(ALICE, id, START, None, t0())
         .await
         .unwrap();
-    let claimed = s
-        .tasks
-        .claim_target(id, &a, t0(), None)
-        .await
-        .unwrap()
-        .unwrap();
+    let claimed = take(&s, &claim(id, &a, t0(), None)).await;
     s.tasks
         .record_outcome(&record(
             &claimed,

@@ -549,11 +549,14 @@ pub async fn crash_after_the_invite_is_settled_without_a_second_invite(ports: Po
     let h2 = h.crash_and_restart().await;
     h2.run().await;
     let t = &h2.store.targets(USER, id, 0, 0).await.unwrap()[0];
-    assert_eq!(t.outcome, Some(Outcome::Invited));
+    // A member, but whether by this invite cannot be told: not counted as invited.
+    assert_eq!(t.outcome, Some(Outcome::AlreadyMember));
     assert_eq!(
         t.result["settled_by"],
         serde_json::json!("membership_check")
     );
+    assert_eq!(t.result["invite"], serde_json::json!("uncertain"));
+    assert_eq!(h2.strategy.sandbox.counters().invites, 1);
     // One invite call only: the membership check settled it.
     assert_eq!(h2.strategy.calls.lock().unwrap().len(), 1);
     let logs = h2
