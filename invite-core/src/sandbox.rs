@@ -472,6 +472,7 @@ mod tests {
             random_id: Some(7),
             sender: None,
             invite_outcome: None,
+            contact_added: false,
             attempts: 1,
             error_message: None,
             result: serde_json::Value::Null,

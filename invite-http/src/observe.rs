@@ -19,7 +19,8 @@ use invite_core::domain::{
 };
 use invite_core::ports::{
     AccountManager, AccountManagerError, AccountState, AddedTargets, Allocation, AllocationRequest,
-    Claim, CleanupReport, CreatedTask, ErrorClass, ErrorReport, LogFilter, OutcomeRecord, Progress,
+    Claim, CleanupReport, CreatedTask, ErrorClass, ErrorReport, Followups, LogFilter, OutcomeRecord,
+    Progress,
     RateDecision, RateLimitCheck, Settlement, StoreResult, TaskFilter, TaskStats, TaskStore,
     UsageStats,
 };
@@ -303,8 +304,18 @@ impl TaskStore for MeteredStore {
         self.inner.claim_target(claim).await
     }
 
-    async fn has_followup(&self, id: TaskId, account: &AccountId) -> StoreResult<bool> {
-        self.inner.has_followup(id, account).await
+    async fn followups(&self, id: TaskId, account: &AccountId) -> StoreResult<Followups> {
+        self.inner.followups(id, account).await
+    }
+
+    async fn record_contact_part(
+        &self,
+        target: TargetId,
+        account: &AccountId,
+        log: NewExecutionLog,
+    ) -> StoreResult<()> {
+        // Not a finished target: its invite or message is still to come.
+        self.inner.record_contact_part(target, account, log).await
     }
 
     async fn record_outcome(&self, record: &OutcomeRecord) -> StoreResult<()> {

@@ -47,6 +47,19 @@ macro_rules! forward_task_store {
             Ok(())
         }
 
+        async fn record_contact_part(
+            pool: &$pool,
+            target: TargetId,
+            account: &AccountId,
+            log: &NewExecutionLog,
+        ) -> Result<()> {
+            let mut tx = begin_write(pool).await?;
+            found(write_contact_part(&mut tx, target, account, log.created_at).await?)?;
+            insert_log(&mut tx, log).await?;
+            tx.commit().await?;
+            Ok(())
+        }
+
         async fn release_target(
             pool: &$pool,
             target: TargetId,
@@ -123,9 +136,14 @@ macro_rules! forward_task_store {
                 let Some(sender) = target.sender.clone() else {
                     continue;
                 };
-                let record = abandonment(&target, &sender, now);
-                finish_target(&mut tx, &record, Expect::Pending).await?;
-                ended += 1;
+                match abandonment(&target, &sender, now) {
+                    Some(record) => {
+                        finish_target(&mut tx, &record, Expect::Pending).await?;
+                        ended += 1;
+                    }
+                    // Only in the sender's contacts: another account starts afresh.
+                    None => found(write_unpin(&mut tx, target.id).await?)?,
+                }
             }
             tx.commit().await?;
             Ok(ended)
@@ -270,8 +288,17 @@ macro_rules! forward_task_store {
                 Ok(claim_target(&self.pool, claim).await?)
             }
 
-            async fn has_followup(&self, id: TaskId, account: &AccountId) -> StoreResult<bool> {
-                Ok(has_followup(&self.pool, id, account).await?)
+            async fn followups(&self, id: TaskId, account: &AccountId) -> StoreResult<Followups> {
+                Ok(followups(&self.pool, id, account).await?)
+            }
+
+            async fn record_contact_part(
+                &self,
+                target: TargetId,
+                account: &AccountId,
+                log: NewExecutionLog,
+            ) -> StoreResult<()> {
+                Ok(record_contact_part(&self.pool, target, account, &log).await?)
             }
 
             async fn record_outcome(&self, record: &OutcomeRecord) -> StoreResult<()> {

@@ -16,7 +16,46 @@ use invite_core::ports::{
 };
 use sqlx::types::Json;
 
+use invite_core::ports::ClaimStage;
+
 use crate::error::{Error, Result};
+
+/// Which part of the work a claim may take (the same SQL on both backends): `$2` is the
+/// claiming account, `$6` the [`stage_number`] of the claim's stage.
+pub(crate) const CLAIM_STAGE_SQL: &str = "(CASE $6 \
+     WHEN 0 THEN NOT contact_added AND invite_outcome IS NULL \
+     WHEN 1 THEN contact_added AND invite_outcome IS NULL AND sender_account = $2 \
+     ELSE invite_outcome IS NOT NULL AND sender_account = $2 END)";
+
+/// The number [`CLAIM_STAGE_SQL`] reads for a stage.
+pub(crate) fn stage_number(stage: ClaimStage) -> i32 {
+    match stage {
+        ClaimStage::First => 0,
+        ClaimStage::AfterContact => 1,
+        ClaimStage::Followup => 2,
+    }
+}
+
+/// Which follow-ups wait for an account (`$2`) in a task (`$1`): after a contact, after an
+/// invite.
+pub(crate) const FOLLOWUPS_SQL: &str = "SELECT \
+     EXISTS (SELECT 1 FROM invite_targets WHERE task_id = $1 AND status = 'pending' \
+             AND sender_account = $2 AND contact_added AND invite_outcome IS NULL), \
+     EXISTS (SELECT 1 FROM invite_targets WHERE task_id = $1 AND status = 'pending' \
+             AND sender_account = $2 AND invite_outcome IS NOT NULL)";
+
+/// A claimed target added to the claiming account's contacts (`$1` target, `$2` account,
+/// `$3` time): back to `pending`, pinned to the account for its next part.
+pub(crate) const CONTACT_PART_SQL: &str = "UPDATE invite_targets \
+     SET status = 'pending', contact_added = TRUE, sender_account = $2, account_id = NULL, \
+         holder = NULL, updated_at = $3 \
+     WHERE id = $1 AND status = 'in_progress' AND account_id = $2";
+
+/// A pending target only added to the contacts of an account that can no longer act (`$1`):
+/// unpinned, to start afresh.
+pub(crate) const UNPIN_SQL: &str = "UPDATE invite_targets \
+     SET sender_account = NULL, contact_added = FALSE \
+     WHERE id = $1 AND status = 'pending'";
 
 /// A page size as SQL `LIMIT`: 0 means no limit.
 pub(crate) fn sql_limit(limit: u32) -> i64 {
@@ -116,6 +155,7 @@ pub(crate) struct TargetRow {
     random_id: Option<i64>,
     sender_account: Option<String>,
     invite_outcome: Option<String>,
+    contact_added: bool,
     attempts: i32,
     error_message: Option<String>,
     result: Json<serde_json::Value>,
@@ -146,6 +186,7 @@ impl TryFrom<TargetRow> for Target {
             random_id: r.random_id,
             sender: r.sender_account.map(account).transpose()?,
             invite_outcome: parse_opt("outcome", r.invite_outcome.as_deref())?,
+            contact_added: r.contact_added,
             attempts: u32::try_from(r.attempts).unwrap_or(0),
             error_message: r.error_message,
             result: r.result.0,

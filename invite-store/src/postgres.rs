@@ -13,7 +13,7 @@ use invite_core::domain::{
 };
 use invite_core::limits::LimitPolicy;
 use invite_core::ports::{
-    AccountHistory, AccountLeases, AccountState, AddedTargets, Claim, ClaimStage, CleanupReport,
+    AccountHistory, AccountLeases, AccountState, AddedTargets, Claim, CleanupReport, Followups,
     CreatedTask, LimitLedger, LogFilter, OutcomeRecord, Progress, RateDecision, Reservation,
     ReserveRequest, Settlement, StoreResult, SuppressionEntry, SuppressionList, TaskFilter,
     TaskStats, TaskStore, abandonment,
@@ -25,6 +25,7 @@ use sqlx::types::Json;
 use crate::PoolConfig;
 use crate::error::{Error, Result, redact_url};
 use crate::model::{
+    CLAIM_STAGE_SQL, CONTACT_PART_SQL, FOLLOWUPS_SQL, UNPIN_SQL, stage_number,
     AccountStateRow, COUNT_RUNNING, EventRow, Expect, LaneRow, LogRow, TargetRow, TaskRow,
     TransitionPlan, account_state_columns, claim_error, conflict, dedupe_targets, editable, found,
     latency, lifetime_from, pending_from, progress_from, sql_limit, stats_from, within_running_cap,
@@ -42,7 +43,7 @@ const TASK_COLS: &str = "id, user_id, name, platform, status::text AS status, st
 
 const TARGET_COLS: &str = "id, task_id, identifier_key, first_name, last_name, full_name, \
      email, source::text AS source, status, outcome, account_id, random_id, sender_account, \
-     invite_outcome, attempts, error_message, result, claimed_at, processed_at";
+     invite_outcome, contact_added, attempts, error_message, result, claimed_at, processed_at";
 
 const LOG_COLS: &str = "id, task_id, target_id, account_id, action, status::text AS status, \
      outcome, error_kind, error_code, latency_ms, created_at";
@@ -694,35 +695,60 @@ async fn claim_target(pool: &PgPool, claim: &Claim) -> Result<Option<Target>> {
                          AND EXISTS (SELECT 1 FROM invite_tasks \
                                      WHERE id = $1 AND status = 'IN_PROGRESS') \
                          AND (sender_account IS NULL OR sender_account = $2) \
-                         AND (CASE WHEN $6 \
-                                   THEN invite_outcome IS NOT NULL AND sender_account = $2 \
-                                   ELSE invite_outcome IS NULL END) \
+                         AND {stage} \
                      ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED) \
          RETURNING {TARGET_COLS}",
         random_id = random_id_sql("$5::bigint", "id"),
+        stage = CLAIM_STAGE_SQL,
     ))
     .bind(claim.task.get())
     .bind(claim.account.as_str())
     .bind(&claim.holder)
     .bind(claim.now)
     .bind(claim.random_high.map(i64::from))
-    .bind(claim.stage == ClaimStage::Followup)
+    .bind(stage_number(claim.stage))
     .fetch_optional(pool)
     .await
     .map_err(claim_error)?;
     row.map(Target::try_from).transpose()
 }
 
-async fn has_followup(pool: &PgPool, id: TaskId, account: &AccountId) -> Result<bool> {
-    Ok(sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM invite_targets \
-             WHERE task_id = $1 AND status = 'pending' AND sender_account = $2 \
-                 AND invite_outcome IS NOT NULL)",
-    )
-    .bind(id.get())
-    .bind(account.as_str())
-    .fetch_one(pool)
-    .await?)
+async fn followups(pool: &PgPool, id: TaskId, account: &AccountId) -> Result<Followups> {
+    let (after_contact, after_invite): (bool, bool) = sqlx::query_as(FOLLOWUPS_SQL)
+        .bind(id.get())
+        .bind(account.as_str())
+        .fetch_one(pool)
+        .await?;
+    Ok(Followups {
+        after_contact,
+        after_invite,
+    })
+}
+
+/// A claimed target into the account's contacts, pinned to it; rows changed.
+async fn write_contact_part(
+    conn: &mut PgConnection,
+    target: TargetId,
+    account: &AccountId,
+    at: DateTime<Utc>,
+) -> Result<u64> {
+    Ok(sqlx::query(CONTACT_PART_SQL)
+        .bind(target.get())
+        .bind(account.as_str())
+        .bind(at)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected())
+}
+
+/// A pending target only in the contacts of an account that can no longer act, unpinned;
+/// rows changed.
+async fn write_unpin(conn: &mut PgConnection, target: TargetId) -> Result<u64> {
+    Ok(sqlx::query(UNPIN_SQL)
+        .bind(target.get())
+        .execute(&mut *conn)
+        .await?
+        .rows_affected())
 }
 
 async fn begin_write(pool: &PgPool) -> Result<sqlx::Transaction<'static, sqlx::Postgres>> {

@@ -100,6 +100,7 @@ fn target(identifier: &str) -> Target {
         random_id: None,
         sender: None,
         invite_outcome: None,
+        contact_added: false,
         attempts: 1,
         error_message: None,
         result: serde_json::Value::Null,

@@ -117,17 +117,20 @@ pub enum ActionKind {
     Invite,
     /// A direct message.
     Message,
+    /// Adding a person to the account's contacts (before acting, when a task asks for it).
+    Contact,
 }
 
 impl ActionKind {
-    /// Both kinds.
-    pub const ALL: [ActionKind; 2] = [ActionKind::Invite, ActionKind::Message];
+    /// Every kind.
+    pub const ALL: [ActionKind; 3] = [ActionKind::Invite, ActionKind::Message, ActionKind::Contact];
 
     /// Storage name.
     pub const fn as_str(self) -> &'static str {
         match self {
             ActionKind::Invite => "invite",
             ActionKind::Message => "message",
+            ActionKind::Contact => "contact",
         }
     }
 }
@@ -148,7 +151,7 @@ impl std::str::FromStr for ActionKind {
             .ok_or_else(|| super::status::UnknownName {
                 kind: "action kind",
                 value: s.to_owned(),
-                expected: "invite, message",
+                expected: "invite, message, contact",
             })
     }
 }

@@ -198,6 +198,8 @@ pub struct Target {
     pub sender: Option<AccountId>,
     /// The confirmed invite of an `invite_and_message` target whose message is still to come.
     pub invite_outcome: Option<Outcome>,
+    /// The person was added to the contacts of [`Target::sender`], which acts next.
+    pub contact_added: bool,
     /// Number of claims so far.
     pub attempts: u32,
     /// Platform error code or other explanation.

@@ -140,6 +140,12 @@ pub(crate) enum Unrecorded {
     Outcome(OutcomeRecord),
     /// The confirmed invite of an `invite_and_message` target.
     InvitePart(OutcomeRecord),
+    /// A target added to the account's contacts, its action to follow.
+    ContactPart {
+        target: TargetId,
+        account: AccountId,
+        log: NewExecutionLog,
+    },
     /// A target back to `pending`, untouched.
     Release {
         target: TargetId,
@@ -158,7 +164,9 @@ impl Unrecorded {
     fn target(&self) -> TargetId {
         match self {
             Unrecorded::Outcome(r) | Unrecorded::InvitePart(r) => r.target_id,
-            Unrecorded::Release { target, .. } | Unrecorded::Uncertain { target, .. } => *target,
+            Unrecorded::Release { target, .. }
+            | Unrecorded::Uncertain { target, .. }
+            | Unrecorded::ContactPart { target, .. } => *target,
         }
     }
 }
@@ -899,10 +907,12 @@ impl Engine {
                     store.settle_uncertain(target.id, Settlement::Retry).await?;
                 } else {
                     warn!(task.id = %task.id, target.id = %target.id, account.id = %sender, "uncertain message's sender can no longer act; ends uncertain");
-                    let record = abandonment(&target, &sender, now);
-                    store
-                        .settle_uncertain(target.id, Settlement::Final(record))
-                        .await?;
+                    let settlement = match abandonment(&target, &sender, now) {
+                        Some(record) => Settlement::Final(record),
+                        // Nothing but a contact may have been added: start afresh.
+                        None => Settlement::Retry,
+                    };
+                    store.settle_uncertain(target.id, settlement).await?;
                 }
                 continue;
             }

@@ -24,9 +24,11 @@ use crate::ports::{
 /// When the account may act again after a step (at once when `None`).
 type NextAt = Option<DateTime<Utc>>;
 
-/// What a step does to its target: the action's kind in this part of the work.
+/// What a step does to its target: one write, of the action's kind in this part of the work.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Part {
+    /// Add the person to the account's contacts (when the task asks for it).
+    Contact,
     /// Invite into the task's group.
     Invite,
     /// Send the task's message.
@@ -36,6 +38,7 @@ pub(super) enum Part {
 impl Part {
     const fn kind(self) -> ActionKind {
         match self {
+            Part::Contact => ActionKind::Contact,
             Part::Invite => ActionKind::Invite,
             Part::Message => ActionKind::Message,
         }
@@ -46,9 +49,12 @@ impl Part {
     }
 }
 
-/// The part a claim of `stage` does for `action`.
-const fn part_of(action: &Action, stage: ClaimStage) -> Part {
-    match (action, stage) {
+/// The part a claim of `stage` does for `task`: a target's work is a sequence of writes —
+/// the contact (when the task adds contacts), then the invite, then the message — each its
+/// own step, through one account, with its own limit check and the pause between them.
+const fn part_of(task: &Task, stage: ClaimStage) -> Part {
+    match (&task.settings.action, stage) {
+        (_, ClaimStage::First) if task.settings.add_to_contacts => Part::Contact,
         (Action::Message { .. }, _) | (Action::InviteAndMessage { .. }, ClaimStage::Followup) => {
             Part::Message
         }
@@ -167,18 +173,28 @@ impl Engine {
         result
     }
 
-    /// The stages a lane may take now, the follow-up first.
+    /// The stages a lane may take now, the furthest along first (a started target is
+    /// finished before a new one is started).
     async fn stages_of(
         &self,
         task: &Task,
         account: &AccountId,
     ) -> Result<Vec<ClaimStage>, EngineError> {
-        if matches!(task.settings.action, Action::InviteAndMessage { .. })
-            && self.parts.store.has_followup(task.id, account).await?
-        {
-            return Ok(vec![ClaimStage::Followup, ClaimStage::First]);
+        let staged = task.settings.add_to_contacts
+            || matches!(task.settings.action, Action::InviteAndMessage { .. });
+        if !staged {
+            return Ok(vec![ClaimStage::First]);
         }
-        Ok(vec![ClaimStage::First])
+        let waiting = self.parts.store.followups(task.id, account).await?;
+        let mut stages = Vec::with_capacity(3);
+        if waiting.after_invite {
+            stages.push(ClaimStage::Followup);
+        }
+        if waiting.after_contact {
+            stages.push(ClaimStage::AfterContact);
+        }
+        stages.push(ClaimStage::First);
+        Ok(stages)
     }
 
     async fn act_with_account(
@@ -196,7 +212,7 @@ impl Engine {
                 continue;
             }
             for stage in self.stages_of(task, account).await? {
-                let kind = part_of(&task.settings.action, stage).kind();
+                let kind = part_of(task, stage).kind();
                 if waits.iter().any(|(k, _)| *k == kind) {
                     continue;
                 }
@@ -287,7 +303,7 @@ impl Engine {
         let Some(strategy) = self.strategies.get(&task.platform).cloned() else {
             return Ok(Some(now + self.config.idle_poll));
         };
-        let part = part_of(&task.settings.action, stage);
+        let part = part_of(task, stage);
         let claim = Claim {
             task: task.id,
             account: account.clone(),
@@ -383,6 +399,21 @@ impl Engine {
                 self.state().breaker.remove(&task.id);
                 self.state().transient.remove(account);
                 usage.outcome = Some(done.outcome);
+                if part == Part::Contact {
+                    // The invite or the message follows, through this account.
+                    let mut log = self
+                        .outcome_record(task, account, target, part, Ok(done), Some(latency), performed.at)
+                        .log;
+                    log.outcome = None;
+                    self.write(Unrecorded::ContactPart {
+                        target: target.id,
+                        account: account.clone(),
+                        log,
+                    })
+                    .await?;
+                    self.parts.store.save_lane(lane).await?;
+                    return Ok(None);
+                }
                 let invite_done = part == Part::Invite
                     && matches!(task.settings.action, Action::InviteAndMessage { .. })
                     && done.outcome.target_status() == TargetStatus::Success;
@@ -756,6 +787,15 @@ impl Engine {
                 Ok(())
             }
             Unrecorded::InvitePart(record) => store.record_invite_part(record).await,
+            Unrecorded::ContactPart {
+                target,
+                account,
+                log,
+            } => {
+                store
+                    .record_contact_part(*target, account, log.clone())
+                    .await
+            }
             Unrecorded::Release {
                 target,
                 account,
@@ -848,19 +888,11 @@ async fn perform(
 ) -> Performed {
     let at = clock.now();
     let charged = |e: &PlatformError| e.class().is_charged();
-    if task.settings.add_to_contacts
-        && target.invite_outcome.is_none()
-        && let Err(e) = strategy.add_contact(account, target).await
-    {
-        return Performed {
-            reached: charged(&e),
-            result: Err(e),
-            at,
-            connect: false,
-        };
-    }
-    let reached_before = task.settings.add_to_contacts && target.invite_outcome.is_none();
     let result = match (&task.settings.action, part) {
+        (_, Part::Contact) => strategy
+            .add_contact(account, target)
+            .await
+            .map(|()| ActionResult::new(Outcome::Sent)),
         (Action::Invite { group } | Action::InviteAndMessage { group, .. }, Part::Invite) => {
             strategy.invite(account, target, group).await
         }
@@ -885,7 +917,7 @@ async fn perform(
                     result: Err(PlatformError::Transient {
                         code: "NO_RANDOM_ID".to_owned(),
                     }),
-                    reached: reached_before,
+                    reached: false,
                     at,
                     connect: false,
                 };
@@ -900,7 +932,7 @@ async fn perform(
             })
         }
     };
-    let reached = reached_before || result.as_ref().err().is_none_or(charged);
+    let reached = result.as_ref().err().is_none_or(charged);
     Performed {
         result,
         reached,

@@ -39,6 +39,9 @@ pub struct LimitPolicy {
     pub invite: ActionLimits,
     /// Direct messages.
     pub message: ActionLimits,
+    /// Contacts added before acting (a write of its own: paced like the others).
+    #[serde(default = "telegram_contacts")]
+    pub contact: ActionLimits,
     /// Writes of any kind (invites and messages together) per account in any rolling window;
     /// `None` leaves only the per-kind caps.
     #[serde(default)]
@@ -62,6 +65,19 @@ mod secs {
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<TimeDelta, D::Error> {
         let secs = i64::deserialize(d)?;
         TimeDelta::try_seconds(secs).ok_or_else(|| serde::de::Error::custom("duration too large"))
+    }
+}
+
+/// Telegram's contact additions: 40 per account per rolling window, no per-channel cap, the
+/// same 10–15 min pauses as every write.
+fn telegram_contacts() -> ActionLimits {
+    ActionLimits {
+        per_account: 40,
+        per_channel: None,
+        per_channel_lifetime: None,
+        pause_min: TimeDelta::minutes(10),
+        pause_max: TimeDelta::minutes(15),
+        spread: false,
     }
 }
 
@@ -91,6 +107,7 @@ impl LimitPolicy {
                 pause_max,
                 spread: true,
             },
+            contact: telegram_contacts(),
             writes_per_account: Some(40),
             flood_buffer: TimeDelta::seconds(30),
             restricted_cooldown: TimeDelta::hours(24),
@@ -111,6 +128,7 @@ impl LimitPolicy {
             window: scale(self.window),
             invite: scale_action(self.invite),
             message: scale_action(self.message),
+            contact: scale_action(self.contact),
             writes_per_account: self.writes_per_account,
             flood_buffer: scale(self.flood_buffer),
             restricted_cooldown: scale(self.restricted_cooldown),
@@ -122,6 +140,7 @@ impl LimitPolicy {
         match kind {
             ActionKind::Invite => &self.invite,
             ActionKind::Message => &self.message,
+            ActionKind::Contact => &self.contact,
         }
     }
 

@@ -13,7 +13,8 @@ use crate::domain::{
     TaskEvent, TaskId, TaskStatus, TaskUpdate, UserId,
 };
 use crate::ports::{
-    AccountLeases, AddedTargets, Claim, ClaimStage, CleanupReport, CreatedTask, LogFilter,
+    AccountLeases, AddedTargets, Claim, ClaimStage, CleanupReport, CreatedTask, Followups,
+    LogFilter,
     OutcomeRecord, Progress, Settlement, StoreError, StoreResult, SuppressionEntry,
     SuppressionList, TaskFilter, TaskStats, TaskStore, abandonment, message_random_id,
 };
@@ -130,6 +131,7 @@ impl Inner {
                     random_id: None,
                     sender: None,
                     invite_outcome: None,
+                    contact_added: false,
                     attempts: 0,
                     error_message: None,
                     result: serde_json::json!({}),
@@ -606,7 +608,12 @@ impl TaskStore for MemoryStore {
         let eligible = |t: &Target| {
             t.sender.as_ref().is_none_or(|s| *s == claim.account)
                 && match claim.stage {
-                    ClaimStage::First => t.invite_outcome.is_none(),
+                    ClaimStage::First => t.invite_outcome.is_none() && !t.contact_added,
+                    ClaimStage::AfterContact => {
+                        t.contact_added
+                            && t.invite_outcome.is_none()
+                            && t.sender.as_ref() == Some(&claim.account)
+                    }
                     ClaimStage::Followup => {
                         t.invite_outcome.is_some() && t.sender.as_ref() == Some(&claim.account)
                     }
@@ -649,15 +656,44 @@ impl TaskStore for MemoryStore {
         Ok(Some(claimed))
     }
 
-    async fn has_followup(&self, id: TaskId, account: &AccountId) -> StoreResult<bool> {
+    async fn followups(&self, id: TaskId, account: &AccountId) -> StoreResult<Followups> {
         let inner = self.lock();
-        Ok(inner.rows.get(&id).is_some_and(|rows| {
-            rows.pending.iter().any(|tid| {
-                rows.targets.get(tid).is_some_and(|t| {
-                    t.invite_outcome.is_some() && t.sender.as_ref() == Some(account)
-                })
-            })
-        }))
+        let mut found = Followups::default();
+        let Some(rows) = inner.rows.get(&id) else {
+            return Ok(found);
+        };
+        for t in rows.pending.iter().filter_map(|tid| rows.targets.get(tid)) {
+            if t.sender.as_ref() != Some(account) {
+                continue;
+            }
+            if t.invite_outcome.is_some() {
+                found.after_invite = true;
+            } else if t.contact_added {
+                found.after_contact = true;
+            }
+        }
+        Ok(found)
+    }
+
+    async fn record_contact_part(
+        &self,
+        target: TargetId,
+        account: &AccountId,
+        log: NewExecutionLog,
+    ) -> StoreResult<()> {
+        let mut inner = self.lock();
+        let t = inner.target_mut(target)?;
+        if t.status != TargetStatus::InProgress || t.account_id.as_ref() != Some(account) {
+            return Err(StoreError::NotFound);
+        }
+        t.status = TargetStatus::Pending;
+        t.contact_added = true;
+        t.sender = Some(account.clone());
+        t.account_id = None;
+        let task = t.task_id;
+        inner.back_to_pending(task, target);
+        inner.push_log(log);
+        Ok(())
     }
 
     async fn record_outcome(&self, record: &OutcomeRecord) -> StoreResult<()> {
@@ -810,8 +846,13 @@ impl TaskStore for MemoryStore {
             if !gone.contains(&sender) && !expired {
                 continue;
             }
+            let Some(record) = abandonment(t, &sender, now) else {
+                // Only in the sender's contacts: another account starts afresh.
+                t.sender = None;
+                t.contact_added = false;
+                continue;
+            };
             rows.pending.remove(&tid);
-            let record = abandonment(t, &sender, now);
             t.status = record.outcome.target_status();
             t.outcome = Some(record.outcome);
             t.error_message.clone_from(&record.error_message);

@@ -134,12 +134,23 @@ pub struct OutcomeRecord {
 /// Which part of a target's work a claim takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ClaimStage {
-    /// Targets whose work has not started (no confirmed invite part): invites, messages, and
-    /// the invite of an `invite_and_message` task.
+    /// Targets whose work has not started: the contact of a task that adds contacts, else
+    /// the invite or the message (the invite of an `invite_and_message` task).
     First,
+    /// Targets added to the claiming account's contacts, whose invite or message follows.
+    AfterContact,
     /// `invite_and_message` targets whose invite is confirmed and whose message waits for the
     /// claiming account.
     Followup,
+}
+
+/// Which follow-up parts wait for an account in a task.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Followups {
+    /// Targets in the account's contacts, waiting for their invite or message.
+    pub after_contact: bool,
+    /// Targets with a confirmed invite, waiting for their message.
+    pub after_invite: bool,
 }
 
 /// A claim of the next target of a task.
@@ -177,14 +188,24 @@ pub const SENDER_UNAVAILABLE: &str = "SENDER_UNAVAILABLE";
 /// [`TaskStore::abandon_pinned`]): a message that may have been sent is `uncertain`; an
 /// `invite_and_message` target keeps its confirmed invite, its message reported as `uncertain`
 /// if a send may have happened and `not_sent` otherwise. One definition for every store.
-pub fn abandonment(target: &Target, sender: &AccountId, now: DateTime<Utc>) -> OutcomeRecord {
+///
+/// `None` for a target only added to the sender's contacts: nothing reached the person, so it
+/// is unpinned and starts afresh with another account.
+pub fn abandonment(
+    target: &Target,
+    sender: &AccountId,
+    now: DateTime<Utc>,
+) -> Option<OutcomeRecord> {
+    if target.invite_outcome.is_none() && target.random_id.is_none() {
+        return None;
+    }
     let message = if target.random_id.is_some() {
         "uncertain"
     } else {
         "not_sent"
     };
     let outcome = target.invite_outcome.unwrap_or(Outcome::Uncertain);
-    OutcomeRecord {
+    Some(OutcomeRecord {
         target_id: target.id,
         account_id: sender.clone(),
         outcome,
@@ -206,7 +227,7 @@ pub fn abandonment(target: &Target, sender: &AccountId, now: DateTime<Utc>) -> O
             latency_ms: None,
             created_at: now,
         },
-    }
+    })
 }
 
 /// How an `uncertain` target is settled.
@@ -411,9 +432,8 @@ pub trait TaskStore: Send + Sync + std::fmt::Debug {
     /// [`ClaimStage`] picks which part of the work is taken.
     async fn claim_target(&self, claim: &Claim) -> StoreResult<Option<Target>>;
 
-    /// Whether the task has a target whose invite is done and whose message waits for
-    /// `account` (an `invite_and_message` follow-up).
-    async fn has_followup(&self, id: TaskId, account: &AccountId) -> StoreResult<bool>;
+    /// Which follow-up parts of the task's `pending` targets wait for `account`.
+    async fn followups(&self, id: TaskId, account: &AccountId) -> StoreResult<Followups>;
 
     /// Records a claimed target's outcome and its log row in one transaction. The target must
     /// be held by this account: `in_progress`, or `uncertain` and not yet settled (a late
@@ -425,6 +445,17 @@ pub trait TaskStore: Send + Sync + std::fmt::Debug {
     /// target goes back to `pending` with [`Target::invite_outcome`] set, pinned to the account
     /// for its message. Fails with `NotFound` like [`TaskStore::record_outcome`].
     async fn record_invite_part(&self, record: &OutcomeRecord) -> StoreResult<()>;
+
+    /// Records that a claimed target was added to the account's contacts, with its log row:
+    /// the target goes back to `pending` pinned to the account, which does its invite or
+    /// message next (after its own limit check). Fails with `NotFound` unless the account holds
+    /// it `in_progress`.
+    async fn record_contact_part(
+        &self,
+        target: TargetId,
+        account: &AccountId,
+        log: NewExecutionLog,
+    ) -> StoreResult<()>;
 
     /// Puts a claimed target back to `pending`, untouched (with an optional log row). A pin
     /// stays.
@@ -467,7 +498,9 @@ pub trait TaskStore: Send + Sync + std::fmt::Debug {
     /// to one of `gone`, or pinned and last claimed before `pinned_before` (the horizon). A
     /// message that may have been sent ends `uncertain` (outcome `uncertain`); an
     /// `invite_and_message` target whose invite is confirmed keeps the invite's outcome, its
-    /// message reported as not confirmed. Each gets a log row at `now`. Returns how many.
+    /// message reported as not confirmed. Each gets a log row at `now`. A target that only
+    /// went into that account's contacts is unpinned and starts afresh (see [`abandonment`]).
+    /// Returns how many ended.
     async fn abandon_pinned(
         &self,
         id: TaskId,

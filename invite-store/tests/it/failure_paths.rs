@@ -167,8 +167,8 @@ pub async fn followup_claims_take_the_message_after_a_confirmed_invite(s: Ctx) {
             None
         )
     );
-    assert!(s.tasks.has_followup(id, &a).await.unwrap());
-    assert!(!s.tasks.has_followup(id, &b).await.unwrap());
+    assert!(s.tasks.followups(id, &a).await.unwrap().after_invite);
+    assert!(!s.tasks.followups(id, &b).await.unwrap().after_invite);
 
     // First-stage claims, of any account, pass over the target whose invite is done.
     let first_b = take(&s, &claim(id, &b, t0() + mins(2), None)).await;
@@ -195,7 +195,7 @@ pub async fn followup_claims_take_the_message_after_a_confirmed_invite(s: Ctx) {
         (invited.id, Some(Outcome::Invited), 2)
     );
     assert_eq!(message.random_id, Some(message_random_id(77, invited.id)));
-    assert!(!s.tasks.has_followup(id, &a).await.unwrap());
+    assert!(!s.tasks.followups(id, &a).await.unwrap().after_invite);
     s.tasks
         .record_outcome(&record(&message, &a, Outcome::Sent, t0() + mins(4)))
         .await
@@ -403,7 +403,7 @@ pub async fn abandon_pinned_ends_the_targets_whose_sender_cannot_act(s: Ctx) {
         .unwrap();
     assert_eq!(ended, 2);
     for (target, sender) in before.iter().zip([&gone, &alive]) {
-        let want = abandonment(target, sender, now);
+        let want = abandonment(target, sender, now).expect("a message or a confirmed invite ends");
         let got = stored(&s, target).await;
         assert_eq!(
             (
@@ -455,7 +455,7 @@ pub async fn abandon_pinned_ends_the_targets_whose_sender_cannot_act(s: Ctx) {
         before
             .iter()
             .zip([&gone, &alive])
-            .map(|(t, a)| abandonment(t, a, now).log)
+            .map(|(t, a)| abandonment(t, a, now).expect("ends").log)
             .collect::<Vec<_>>()
     );
     assert_eq!(

@@ -111,6 +111,7 @@ fn person(name: &str) -> Target {
         random_id: Some(7),
         sender: None,
         invite_outcome: None,
+        contact_added: false,
         attempts: 1,
         error_message: None,
         result: serde_json::Value::Null,

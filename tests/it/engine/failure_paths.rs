@@ -447,3 +447,50 @@ pub async fn a_crash_after_delivery_is_settled_through_the_sender(ports: Ports) 
         TaskStatus::Completed
     );
 }
+
+/// Adding a contact is a write of its own: the pause holds between it and the invite, the
+/// invite goes through the account whose contacts hold the person, and the ledger counts it.
+pub async fn a_contact_and_its_invite_keep_the_pause(ports: Ports) {
+    let h = Harness::new(ports, simple_policy(), 2);
+    let id = h
+        .task(Priority::Medium, invite("@group_a"), &refs(&people("p", 3)))
+        .await;
+    let mut task = h.store.get_task(USER, id).await.unwrap();
+    task.settings.add_to_contacts = true;
+    h.store
+        .update_task(
+            USER,
+            id,
+            invite_core::domain::TaskUpdate {
+                settings: Some(task.settings),
+                ..Default::default()
+            },
+            h.clock.now(),
+        )
+        .await
+        .unwrap();
+    h.start(id).await;
+    h.run().await;
+    let mut all = h.strategy.log.lock().unwrap().clone();
+    all.sort_by_key(|c| c.at);
+    for n in 1..=2 {
+        let of: Vec<_> = all.iter().filter(|c| c.account == account(n)).collect();
+        for w in of.windows(2) {
+            assert!(w[1].at - w[0].at >= h.policy.invite.pause_min, "{all:?}");
+        }
+    }
+    for p in ["@p_0000", "@p_0001", "@p_0002"] {
+        let calls = h.strategy.calls_of(p);
+        let kinds: Vec<&str> = calls.iter().map(|c| c.kind).collect();
+        assert_eq!(kinds, vec!["contact", "invite"], "{p}: {calls:?}");
+        assert_eq!(calls[0].account, calls[1].account, "{p}: {calls:?}");
+    }
+    for t in h.store.targets(USER, id, 0, 0).await.unwrap() {
+        assert_eq!(t.outcome, Some(Outcome::Invited));
+        assert!(t.contact_added);
+    }
+    let logs = h.store.logs(USER, id, &LogFilter::default()).await.unwrap();
+    let events = events_from_logs(&logs, |_| "@group_a".to_owned());
+    assert_eq!(events.len(), 6);
+    assert!(audit(&h.policy, &events).is_empty());
+}

@@ -236,7 +236,14 @@ impl InviteStrategy for Scripted {
         .await
     }
     async fn add_contact(&self, account: &AccountId, target: &Target) -> Result<(), PlatformError> {
-        self.sandbox.add_contact(account, target).await
+        self.scripted(account, target, "contact", || async {
+            self.sandbox
+                .add_contact(account, target)
+                .await
+                .map(|()| ActionResult::new(invite_core::domain::Outcome::Sent))
+        })
+        .await
+        .map(|_| ())
     }
     async fn is_member(
         &self,

@@ -2,7 +2,7 @@
 //! unchanged on each store: in memory, on a SQLite file and on PostgreSQL.
 
 mod failure_paths;
-mod harness;
+pub(crate) mod harness;
 mod scenarios;
 
 use harness::Ports;
@@ -10,21 +10,21 @@ use invite_store::test_util::{PostgresDatabase, random_suffix};
 use invite_store::{PoolConfig, Stores};
 
 /// A store to run a scenario on, and how to clean up after it.
-enum Opened {
+pub(crate) enum Opened {
     Memory,
     Sqlite(Stores, std::path::PathBuf),
     Postgres(Stores, PostgresDatabase),
 }
 
 impl Opened {
-    fn ports(&self) -> Ports {
+    pub(crate) fn ports(&self) -> Ports {
         match self {
             Opened::Memory => Ports::memory(),
             Opened::Sqlite(s, _) | Opened::Postgres(s, _) => Ports::of(s),
         }
     }
 
-    async fn close(self) {
+    pub(crate) async fn close(self) {
         match self {
             Opened::Memory => {}
             Opened::Sqlite(stores, path) => {
@@ -41,7 +41,7 @@ impl Opened {
     }
 }
 
-async fn open(backend: &str) -> Option<Opened> {
+pub(crate) async fn open(backend: &str) -> Option<Opened> {
     let connect = |url: String| async move {
         let stores = invite_store::connect(&url, PoolConfig::default())
             .await
@@ -116,6 +116,7 @@ on_every_store!(
     a_panic_in_one_task_pauses_only_that_task,
     random_ids_never_repeat_across_restarts,
     a_crash_after_delivery_is_settled_through_the_sender,
+    a_contact_and_its_invite_keep_the_pause,
     higher_priority_goes_first,
     equal_priorities_take_turns,
     a_later_high_task_takes_the_account_at_its_next_step,
