@@ -19,10 +19,9 @@ use invite_core::domain::{
 };
 use invite_core::ports::{
     AccountManager, AccountManagerError, AccountState, AddedTargets, Allocation, AllocationRequest,
-    Claim, CleanupReport, CreatedTask, ErrorClass, ErrorReport, Followups, LogFilter, OutcomeRecord,
-    Progress,
-    RateDecision, RateLimitCheck, Settlement, StoreResult, TaskFilter, TaskStats, TaskStore,
-    UsageStats,
+    Claim, CleanupReport, CreatedTask, ErrorClass, ErrorReport, Followups, LogFilter,
+    OutcomeRecord, Progress, RateDecision, RateLimitCheck, Settlement, StoreResult, TaskFilter,
+    TaskStats, TaskStore, UsageStats,
 };
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tokio::sync::watch;

@@ -18,8 +18,8 @@ use invite_core::domain::{
 };
 use invite_core::limits::LimitPolicy;
 use invite_core::ports::{
-    AccountHistory, AccountLeases, AccountState, AddedTargets, Claim, CleanupReport, Followups,
-    CreatedTask, LimitLedger, LogFilter, OutcomeRecord, Progress, RateDecision, Reservation,
+    AccountHistory, AccountLeases, AccountState, AddedTargets, Claim, CleanupReport, CreatedTask,
+    Followups, LimitLedger, LogFilter, OutcomeRecord, Progress, RateDecision, Reservation,
     ReserveRequest, Settlement, StoreResult, SuppressionEntry, SuppressionList, TaskFilter,
     TaskStats, TaskStore, abandonment,
 };
@@ -34,11 +34,11 @@ use sqlx::types::Json;
 use crate::PoolConfig;
 use crate::error::{Error, Result, is_sqlite_busy, redact_url};
 use crate::model::{
-    CLAIM_STAGE_SQL, CONTACT_PART_SQL, FOLLOWUPS_SQL, UNPIN_SQL, stage_number,
-    AccountStateRow, COUNT_RUNNING, EventRow, Expect, LaneRow, LogRow, TargetInsert, TargetRow,
-    TaskRow, TransitionPlan, account_state_columns, claim_error, conflict, dedupe_targets,
-    editable, found, json, latency, lifetime_from, pending_from, progress_from, sql_limit,
-    stats_from, within_running_cap,
+    AccountStateRow, CLAIM_STAGE_SQL, CONTACT_PART_SQL, COUNT_RUNNING, EventRow, Expect,
+    FOLLOWUPS_SQL, LaneRow, LogRow, TargetInsert, TargetRow, TaskRow, TransitionPlan, UNPIN_SQL,
+    account_state_columns, claim_error, conflict, dedupe_targets, editable, found, json, latency,
+    lifetime_from, pending_from, progress_from, sql_limit, stage_number, stats_from,
+    within_running_cap,
 };
 
 /// The SQLite migrations (`invite-store/migrations/sqlite`).

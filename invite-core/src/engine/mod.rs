@@ -688,7 +688,7 @@ impl Engine {
                     .or(tasks.first());
                 if let Some(task) = task {
                     self.contain_panic(task, in_flight.map(|(_, t)| (account.clone(), t)), panic)
-                    .await;
+                        .await;
                 }
                 // The account is let go; its reservation, if any, stays charged.
                 if let Err(e) = self

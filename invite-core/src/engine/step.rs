@@ -402,7 +402,15 @@ impl Engine {
                 if part == Part::Contact {
                     // The invite or the message follows, through this account.
                     let mut log = self
-                        .outcome_record(task, account, target, part, Ok(done), Some(latency), performed.at)
+                        .outcome_record(
+                            task,
+                            account,
+                            target,
+                            part,
+                            Ok(done),
+                            Some(latency),
+                            performed.at,
+                        )
                         .log;
                     log.outcome = None;
                     self.write(Unrecorded::ContactPart {
@@ -508,9 +516,8 @@ impl Engine {
         // The log row tells what this attempt did; the target's outcome what is known.
         let attempt = outcome;
         let mut outcome = outcome;
-        let maybe_sent_before = part == Part::Message
-            && target.invite_outcome.is_none()
-            && target.sender.is_some();
+        let maybe_sent_before =
+            part == Part::Message && target.invite_outcome.is_none() && target.sender.is_some();
         if maybe_sent_before && outcome.target_status() != TargetStatus::Success {
             // An earlier attempt of this message may have been delivered: a later refusal
             // does not prove it was not.

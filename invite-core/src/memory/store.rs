@@ -14,8 +14,7 @@ use crate::domain::{
 };
 use crate::ports::{
     AccountLeases, AddedTargets, Claim, ClaimStage, CleanupReport, CreatedTask, Followups,
-    LogFilter,
-    OutcomeRecord, Progress, Settlement, StoreError, StoreResult, SuppressionEntry,
+    LogFilter, OutcomeRecord, Progress, Settlement, StoreError, StoreResult, SuppressionEntry,
     SuppressionList, TaskFilter, TaskStats, TaskStore, abandonment, message_random_id,
 };
 

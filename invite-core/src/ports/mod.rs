@@ -26,9 +26,9 @@ pub use ledger::{AccountHistory, LedgerEvent, LimitLedger, ReserveRequest};
 pub use queue::{Delivery, Job, JobQueue, QueueError};
 pub use secrets::{Secret, SecretError, SecretStore};
 pub use store::{
-    AccountStats, AddedTargets, Claim, ClaimStage, CleanupReport, CreatedTask, Followups, LogFilter,
-    OutcomeRecord, Progress, SENDER_UNAVAILABLE, Settlement, StoreError, StoreResult, TaskFilter,
-    TaskStats, TaskStore, abandonment, message_random_id,
+    AccountStats, AddedTargets, Claim, ClaimStage, CleanupReport, CreatedTask, Followups,
+    LogFilter, OutcomeRecord, Progress, SENDER_UNAVAILABLE, Settlement, StoreError, StoreResult,
+    TaskFilter, TaskStats, TaskStore, abandonment, message_random_id,
 };
 pub use strategy::{ActionResult, ErrorClass, InviteStrategy, PlatformError};
 pub use suppression::{SuppressionEntry, SuppressionList};
