@@ -51,6 +51,18 @@ pub(crate) const CONTACT_PART_SQL: &str = "UPDATE invite_targets \
          holder = NULL, updated_at = $3 \
      WHERE id = $1 AND status = 'in_progress' AND account_id = $2";
 
+/// What a claim that may have reached the platform becomes: `uncertain` with no outcome, and a
+/// target with a `random_id` pinned to the account of its claim.
+pub(crate) const TO_UNCERTAIN: &str = "status = 'uncertain', outcome = NULL, holder = NULL, \
+     sender_account = COALESCE(sender_account, \
+         CASE WHEN random_id IS NOT NULL THEN account_id END)";
+
+/// `in_progress` under `$2` (`$1` the target, `$3` the time) → `pending`, pin and
+/// `random_id` kept.
+pub(crate) const RELEASE_SQL: &str = "UPDATE invite_targets SET status = 'pending', account_id = NULL, holder = NULL, \
+             updated_at = $3 \
+         WHERE id = $1 AND status = 'in_progress' AND account_id = $2";
+
 /// A pending target only added to the contacts of an account that can no longer act (`$1`):
 /// unpinned, to start afresh.
 pub(crate) const UNPIN_SQL: &str = "UPDATE invite_targets \

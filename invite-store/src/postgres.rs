@@ -26,9 +26,9 @@ use crate::PoolConfig;
 use crate::error::{Error, Result, redact_url};
 use crate::model::{
     AccountStateRow, CLAIM_STAGE_SQL, CONTACT_PART_SQL, COUNT_RUNNING, EventRow, Expect,
-    FOLLOWUPS_SQL, LaneRow, LogRow, TargetRow, TaskRow, TransitionPlan, UNPIN_SQL,
-    account_state_columns, claim_error, conflict, dedupe_targets, editable, found, latency,
-    lifetime_from, pending_from, progress_from, sql_limit, stage_number, stats_from,
+    FOLLOWUPS_SQL, LaneRow, LogRow, RELEASE_SQL, TO_UNCERTAIN, TargetRow, TaskRow, TransitionPlan,
+    UNPIN_SQL, account_state_columns, claim_error, conflict, dedupe_targets, editable, found,
+    latency, lifetime_from, pending_from, progress_from, sql_limit, stage_number, stats_from,
     within_running_cap,
 };
 
@@ -810,24 +810,14 @@ async fn write_release(
     target: TargetId,
     account: &AccountId,
 ) -> Result<u64> {
-    Ok(sqlx::query(
-        "UPDATE invite_targets SET status = 'pending', account_id = NULL, holder = NULL, \
-             updated_at = $3 \
-         WHERE id = $1 AND status = 'in_progress' AND account_id = $2",
-    )
-    .bind(target.get())
-    .bind(account.as_str())
-    .bind(Utc::now())
-    .execute(&mut *conn)
-    .await?
-    .rows_affected())
+    Ok(sqlx::query(RELEASE_SQL)
+        .bind(target.get())
+        .bind(account.as_str())
+        .bind(Utc::now())
+        .execute(&mut *conn)
+        .await?
+        .rows_affected())
 }
-
-/// What a claim that may have reached the platform becomes: `uncertain` with no outcome, and a
-/// target with a `random_id` pinned to the account of its claim.
-const TO_UNCERTAIN: &str = "status = 'uncertain', outcome = NULL, holder = NULL, \
-     sender_account = COALESCE(sender_account, \
-         CASE WHEN random_id IS NOT NULL THEN account_id END)";
 
 /// `in_progress` under `account` → `uncertain` (see [`TO_UNCERTAIN`]); rows changed.
 async fn write_uncertain(
