@@ -6,11 +6,15 @@
 //! engine's scheduler; it is what the limits allow. It serves the ETA of a running task and
 //! the quickstart's theoretical minimum, and it says how many targets the accounts' lifetime
 //! capacity cannot cover at all.
+//!
+//! Times come from callers (a task's `scheduled_at`, an account's cooldown), so every step is
+//! checked: a slot beyond the representable future is no slot, and its targets are counted as
+//! uncovered instead of overflowing.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 
 use crate::domain::{AccountId, ActionKind};
@@ -63,6 +67,16 @@ struct Sim {
     channels: HashMap<String, ChannelSim>,
 }
 
+/// `t + d`, or `None` beyond the representable future.
+fn later(t: DateTime<Utc>, d: TimeDelta) -> Option<DateTime<Utc>> {
+    t.checked_add_signed(d)
+}
+
+/// `t - d`, or the representable past's first instant.
+fn earlier(t: DateTime<Utc>, d: TimeDelta) -> DateTime<Utc> {
+    t.checked_sub_signed(d).unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
 /// The earliest time after `from` when `events` (sorted) allow one more under `cap` per window.
 fn window_slot(
     policy: &LimitPolicy,
@@ -73,14 +87,12 @@ fn window_slot(
     if cap == 0 {
         return None;
     }
-    let in_window: Vec<_> = events
-        .iter()
-        .filter(|at| **at > from - policy.window)
-        .collect();
+    let start = earlier(from, policy.window);
+    let in_window: Vec<_> = events.iter().filter(|at| **at > start).collect();
     if in_window.len() < cap as usize {
         Some(from)
     } else {
-        Some(*in_window[in_window.len() - cap as usize] + policy.window)
+        later(*in_window[in_window.len() - cap as usize], policy.window)
     }
 }
 
@@ -116,7 +128,7 @@ pub fn forecast(
         for e in a.recent.iter().filter(|e| e.kind == kind) {
             sim.recent.push_back(e.at);
             sim.last = Some(sim.last.map_or(e.not_before_next, |l: DateTime<Utc>| {
-                l.max(e.at + limits.pause_min)
+                l.max(later(e.at, limits.pause_min).unwrap_or(DateTime::<Utc>::MAX_UTC))
             }));
             let ch = sim.channels.entry(e.channel.clone()).or_default();
             ch.0.push_back(e.at);
@@ -131,7 +143,7 @@ pub fn forecast(
     let best = |sim: &Sim, left: &BTreeMap<String, u64>| -> Option<(DateTime<Utc>, String)> {
         let mut t = now.max(sim.state_until.unwrap_or(now));
         if let Some(last) = sim.recent.back() {
-            t = t.max(*last + min_account);
+            t = t.max(later(*last, min_account)?);
         }
         if let Some(l) = sim.last {
             t = t.max(l);
@@ -151,7 +163,10 @@ pub fn forecast(
             }
             let mut tc = t;
             if let Some(l) = last {
-                tc = tc.max(l + min_channel);
+                match later(l, min_channel) {
+                    Some(next) => tc = tc.max(next),
+                    None => continue,
+                }
             }
             if let (Some(cap), Some(ev)) = (limits.per_channel, events) {
                 match window_slot(policy, ev, cap, tc) {
@@ -188,17 +203,15 @@ pub fn forecast(
         }
         let sim = &mut sims[i];
         sim.recent.push_back(t);
-        while sim
-            .recent
-            .front()
-            .is_some_and(|at| *at <= t - policy.window)
-        {
+        let window_start = earlier(t, policy.window);
+        while sim.recent.front().is_some_and(|at| *at <= window_start) {
             sim.recent.pop_front();
         }
-        sim.last = Some(t + limits.pause_min);
+        // At the end of time the account can do no more: its next `best` finds no slot.
+        sim.last = Some(later(t, limits.pause_min).unwrap_or(DateTime::<Utc>::MAX_UTC));
         let ch = sim.channels.entry(channel.clone()).or_default();
         ch.0.push_back(t);
-        while ch.0.front().is_some_and(|at| *at <= t - policy.window) {
+        while ch.0.front().is_some_and(|at| *at <= window_start) {
             ch.0.pop_front();
         }
         ch.1 = Some(t);
@@ -269,6 +282,26 @@ mod tests {
         assert_eq!(f.uncovered, 50);
         assert_eq!(f.placed, 400);
         assert_eq!(f.finish_at, None);
+    }
+
+    #[test]
+    fn a_start_at_the_end_of_time_leaves_targets_uncovered_without_panicking() {
+        let p = LimitPolicy::telegram();
+        let end: DateTime<Utc> = "+262142-12-31T23:59:59Z".parse().unwrap();
+        let demand = BTreeMap::from([("@a".to_owned(), 5), ("@b".to_owned(), 5)]);
+        for kind in [ActionKind::Invite, ActionKind::Message] {
+            let f = forecast(&p, kind, end, &demand, &accounts(3));
+            assert_eq!(f.placed + f.uncovered, 10);
+            assert!(f.uncovered > 0);
+            assert_eq!(f.finish_at, None);
+        }
+        let mut accs = accounts(1);
+        accs[0].state = AccountState::CoolingDown {
+            until: DateTime::<Utc>::MAX_UTC,
+            reason: "FLOOD_WAIT".into(),
+        };
+        let f = forecast(&p, ActionKind::Invite, t0(), &demand, &accs);
+        assert_eq!(f.placed + f.uncovered, 10);
     }
 
     #[test]

@@ -22,16 +22,25 @@ pub enum GroupRef {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid group {input:?}: expected @name, a numeric id or an invite link")]
 pub struct InvalidGroup {
-    /// The input.
+    /// The input, cut to [`ECHO_CHARS`] characters (an error never grows with its input).
     pub input: String,
+}
+
+/// How many characters of a refused value an error repeats.
+pub const ECHO_CHARS: usize = 100;
+
+/// `value` cut to [`ECHO_CHARS`] characters, with `…` when something was cut.
+pub fn echo(value: &str) -> String {
+    match value.char_indices().nth(ECHO_CHARS) {
+        Some((end, _)) => format!("{}…", &value[..end]),
+        None => value.to_owned(),
+    }
 }
 
 impl GroupRef {
     /// Parses `@name`, `name`, `t.me/name`, `-1001234`, `t.me/+HASH` or `t.me/joinchat/HASH`.
     pub fn parse(input: &str) -> Result<Self, InvalidGroup> {
-        let bad = || InvalidGroup {
-            input: input.to_owned(),
-        };
+        let bad = || InvalidGroup { input: echo(input) };
         let s = input.trim();
         if s.is_empty() {
             return Err(bad());
@@ -150,7 +159,7 @@ impl std::str::FromStr for ActionKind {
             .find(|k| k.as_str() == s)
             .ok_or_else(|| super::status::UnknownName {
                 kind: "action kind",
-                value: s.to_owned(),
+                value: super::echo(s),
                 expected: "invite, message, contact",
             })
     }
@@ -194,6 +203,15 @@ impl Action {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_refused_group_is_echoed_once_and_cut() {
+        let huge = "é".repeat(1 << 20);
+        let e = GroupRef::parse(&huge).unwrap_err();
+        assert_eq!(e.input.chars().count(), ECHO_CHARS + 1);
+        assert!(e.to_string().len() < 400, "{}", e.to_string().len());
+        assert_eq!(echo("short"), "short");
+    }
 
     #[test]
     fn group_forms() {

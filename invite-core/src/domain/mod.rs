@@ -9,7 +9,7 @@ mod status;
 mod task;
 mod template;
 
-pub use action::{Action, ActionKind, GroupRef, InvalidGroup};
+pub use action::{Action, ActionKind, ECHO_CHARS, GroupRef, InvalidGroup, echo};
 pub use identifier::{
     Country, IdentifierError, NormalizeOptions, Phone, PlatformUserId, TargetIdentifier, Username,
 };

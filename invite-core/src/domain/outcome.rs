@@ -140,7 +140,7 @@ impl FromStr for Outcome {
             .find(|o| o.as_str() == s)
             .ok_or_else(|| UnknownName {
                 kind: "outcome",
-                value: s.to_owned(),
+                value: super::echo(s),
                 expected: "an outcome name such as invited, sent, privacy_restricted",
             })
     }
@@ -208,7 +208,7 @@ impl FromStr for ExecutionStatus {
             .find(|st| st.as_str() == up)
             .ok_or_else(|| UnknownName {
                 kind: "execution status",
-                value: s.to_owned(),
+                value: super::echo(s),
                 expected: "PENDING, SUCCESS, FAILED, SKIPPED",
             })
     }

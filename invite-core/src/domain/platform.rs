@@ -59,7 +59,7 @@ impl FromStr for Platform {
         Platform::ALL
             .into_iter()
             .find(|p| p.as_str() == lower)
-            .ok_or_else(|| UnknownPlatform(s.to_owned()))
+            .ok_or_else(|| UnknownPlatform(super::echo(s)))
     }
 }
 

@@ -159,7 +159,7 @@ impl FromStr for TaskStatus {
             .find(|st| st.as_str() == up)
             .ok_or_else(|| UnknownName {
                 kind: "task status",
-                value: s.to_owned(),
+                value: super::echo(s),
                 expected: "PENDING, IN_PROGRESS, PAUSED, COMPLETED, FAILED, CANCELLED",
             })
     }
@@ -212,7 +212,7 @@ impl FromStr for Priority {
             "HIGH" => Ok(Priority::High),
             _ => Err(UnknownName {
                 kind: "priority",
-                value: s.to_owned(),
+                value: super::echo(s),
                 expected: "LOW, MEDIUM (or NORMAL), HIGH",
             }),
         }
@@ -285,7 +285,7 @@ impl FromStr for TargetStatus {
             .find(|st| st.as_str() == low)
             .ok_or_else(|| UnknownName {
                 kind: "target status",
-                value: s.to_owned(),
+                value: super::echo(s),
                 expected: "pending, in_progress, success, failed, skipped, uncertain",
             })
     }

@@ -138,7 +138,7 @@ impl std::str::FromStr for TargetSource {
             .find(|t| t.as_str() == up)
             .ok_or_else(|| super::status::UnknownName {
                 kind: "target source",
-                value: s.to_owned(),
+                value: super::echo(s),
                 expected: "MANUAL, FILE_UPLOAD, PARSING_IMPORT",
             })
     }

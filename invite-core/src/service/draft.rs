@@ -1,7 +1,9 @@
 //! Task drafts as a caller sends them (plain strings), and their validation into domain values.
 //! Every problem is collected, so a caller learns all of them at once.
 
-use chrono::{DateTime, Utc};
+use std::ops::RangeInclusive;
+
+use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{FieldError, ServiceLimits};
@@ -9,6 +11,40 @@ use crate::domain::{
     AccountId, Action, GroupRef, NewTarget, NormalizeOptions, Platform, Priority, TargetIdentifier,
     TargetSource, Template,
 };
+
+/// The de-duplication windows a caller may ask for, in days (about ten years at most): wider
+/// windows are refused rather than read as "all the past".
+pub const DEDUPE_DAYS: RangeInclusive<u32> = 1..=3650;
+
+/// How far ahead of now a task may be scheduled, in days.
+pub const MAX_SCHEDULE_AHEAD_DAYS: i64 = 366;
+
+/// The earliest `scheduled_at` accepted (a past time means "as soon as started"; older ones
+/// are mistakes, not plans): 2000-01-01T00:00:00Z, as a Unix timestamp.
+pub const EARLIEST_SCHEDULE_TS: i64 = 946_684_800;
+
+/// The `scheduled_at` values accepted at `now`: from 2000-01-01 to
+/// [`MAX_SCHEDULE_AHEAD_DAYS`] after `now`.
+pub fn schedule_range(now: DateTime<Utc>) -> RangeInclusive<DateTime<Utc>> {
+    let earliest =
+        DateTime::from_timestamp(EARLIEST_SCHEDULE_TS, 0).unwrap_or(DateTime::UNIX_EPOCH);
+    let latest = TimeDelta::try_days(MAX_SCHEDULE_AHEAD_DAYS)
+        .and_then(|d| now.checked_add_signed(d))
+        .unwrap_or(now);
+    earliest..=latest.max(earliest)
+}
+
+/// Checks a de-duplication window against [`DEDUPE_DAYS`].
+pub(super) fn dedupe_days_error(days: u32) -> Option<FieldError> {
+    (!DEDUPE_DAYS.contains(&days)).then(|| FieldError {
+        field: "dedupe_days".to_owned(),
+        message: format!(
+            "must be between {} and {} days when given",
+            DEDUPE_DAYS.start(),
+            DEDUPE_DAYS.end()
+        ),
+    })
+}
 
 /// What to do to each target, as given by the caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -229,10 +265,26 @@ impl Checker {
     }
 
     pub fn dedupe_days(&mut self, days: Option<u32>) -> Option<u32> {
-        if days == Some(0) {
-            self.push("dedupe_days", "must be at least 1 when given");
+        if let Some(e) = days.and_then(dedupe_days_error) {
+            self.errors.push(e);
         }
         days
+    }
+
+    /// A start time within [`schedule_range`] of `now`.
+    pub fn scheduled_at(&mut self, at: Option<DateTime<Utc>>, now: DateTime<Utc>) {
+        let Some(at) = at else { return };
+        let range = schedule_range(now);
+        if !range.contains(&at) {
+            self.push(
+                "scheduled_at",
+                format!(
+                    "must be between {} and {} (at most {MAX_SCHEDULE_AHEAD_DAYS} days ahead)",
+                    range.start().to_rfc3339(),
+                    range.end().to_rfc3339()
+                ),
+            );
+        }
     }
 
     /// Targets, with the index of each problem (`targets[3]: invalid username: …`). The count
@@ -316,6 +368,34 @@ mod tests {
         let fields: Vec<_> = c.errors.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, ["targets[1]", "targets[2]"]);
         assert!(c.errors[0].message.starts_with("invalid username"));
+    }
+
+    #[test]
+    fn dedupe_days_and_scheduled_at_have_documented_ranges() {
+        let now: DateTime<Utc> = "2026-03-02T09:00:00Z".parse().unwrap();
+        let mut c = Checker::default();
+        for days in [1, 30, 3650] {
+            assert_eq!(c.dedupe_days(Some(days)), Some(days));
+        }
+        c.scheduled_at(Some(now), now);
+        c.scheduled_at(Some(now + TimeDelta::days(MAX_SCHEDULE_AHEAD_DAYS)), now);
+        c.scheduled_at("2000-01-01T00:00:00Z".parse().ok(), now);
+        c.scheduled_at(None, now);
+        // A clock at the end of time does not overflow the bound.
+        c.scheduled_at(Some(DateTime::<Utc>::MAX_UTC), DateTime::<Utc>::MAX_UTC);
+        assert!(c.errors.is_empty(), "{:?}", c.errors);
+        c.dedupe_days(Some(0));
+        c.dedupe_days(Some(3651));
+        c.dedupe_days(Some(u32::MAX));
+        c.scheduled_at(
+            Some(now + TimeDelta::days(MAX_SCHEDULE_AHEAD_DAYS + 1)),
+            now,
+        );
+        c.scheduled_at("+262142-12-31T23:59:59Z".parse().ok(), now);
+        c.scheduled_at("1999-12-31T23:59:59Z".parse().ok(), now);
+        let fields: Vec<_> = c.errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields[..3], ["dedupe_days"; 3]);
+        assert_eq!(fields[3..], ["scheduled_at"; 3]);
     }
 
     #[test]

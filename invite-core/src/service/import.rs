@@ -26,7 +26,7 @@ use crate::import::{
 };
 use crate::ports::SuppressionEntry;
 
-use super::{Campaigns, FieldError, Limit, Result, ServiceError};
+use super::{Campaigns, FieldError, Result, ServiceError};
 
 /// Identifier keys asked of `reached_since` in one query.
 const DEDUPE_CHUNK: usize = 10_000;
@@ -58,8 +58,8 @@ pub struct ReadOptions {
 pub struct ImportRequest {
     /// How to read the file.
     pub read: ReadOptions,
-    /// Cross-task de-duplication window in days (at least 1); `None` takes the task's
-    /// setting.
+    /// Cross-task de-duplication window in days (within
+    /// [`DEDUPE_DAYS`](super::DEDUPE_DAYS)); `None` takes the task's setting.
     pub dedupe_days: Option<u32>,
 }
 
@@ -181,7 +181,14 @@ impl Campaigns {
         let (Some(days), Some(task)) = (dedupe_days, task) else {
             return Ok(report);
         };
-        let since = self.parts.clock.now() - chrono::TimeDelta::days(i64::from(days));
+        // The window is within `DEDUPE_DAYS`; still, a date before the representable past
+        // counts every success ever recorded rather than overflowing.
+        let now = self.parts.clock.now();
+        let since = chrono::TimeDelta::try_days(i64::from(days))
+            .and_then(|d| now.checked_sub_signed(d))
+            .map_or(chrono::DateTime::<chrono::Utc>::UNIX_EPOCH, |since| {
+                since.max(chrono::DateTime::<chrono::Utc>::UNIX_EPOCH)
+            });
         let channel = task.settings.action.channel_key();
         let keys: Vec<String> = report
             .targets
@@ -246,11 +253,8 @@ impl Campaigns {
     }
 
     fn dedupe_window(request: Option<u32>, task: Option<&Task>) -> Result<Option<u32>> {
-        if request == Some(0) {
-            return Err(ServiceError::Validation(vec![FieldError {
-                field: "dedupe_days".to_owned(),
-                message: "must be at least 1 when given".to_owned(),
-            }]));
+        if let Some(e) = request.and_then(super::draft::dedupe_days_error) {
+            return Err(ServiceError::Validation(vec![e]));
         }
         Ok(request.or_else(|| task.and_then(|t| t.settings.dedupe_days)))
     }
@@ -364,12 +368,16 @@ impl Campaigns {
                 message: "must hold at least one identifier".to_owned(),
             });
         }
-        if identifiers.len() > self.limits.max_targets_per_task {
-            return Err(ServiceError::LimitExceeded {
-                limit: Limit::MaxTargetsPerTask,
-                max: self.limits.max_targets_per_task as u64,
-                actual: identifiers.len() as u64,
-            });
+        let max = self.limits.max_targets_per_task;
+        if identifiers.len() > max {
+            // Refused before any is read; the cap is the task limit, but no task is involved.
+            return Err(ServiceError::Validation(vec![FieldError {
+                field: "identifiers".to_owned(),
+                message: format!(
+                    "holds {} identifiers; at most {max} (max_targets_per_task) may be added in one request",
+                    identifiers.len()
+                ),
+            }]));
         }
         for (i, raw) in identifiers.iter().enumerate() {
             match TargetIdentifier::parse(raw, platform, &opts) {

@@ -19,7 +19,10 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use tracing::warn;
 
-pub use draft::{ActionType, TargetDraft, TaskDraft, TaskPatch};
+pub use draft::{
+    ActionType, DEDUPE_DAYS, EARLIEST_SCHEDULE_TS, MAX_SCHEDULE_AHEAD_DAYS, TargetDraft, TaskDraft,
+    TaskPatch, schedule_range,
+};
 pub use import::{ImportRequest, ImportSummary, ReadOptions, SuppressSummary};
 pub use status::{AccountOverview, Eta, KindUsage, TaskReport, TaskStatusReport};
 
@@ -334,6 +337,8 @@ impl Campaigns {
         );
         let accounts = c.accounts(draft.accounts.as_deref());
         let dedupe_days = c.dedupe_days(draft.dedupe_days);
+        let now = self.parts.clock.now();
+        c.scheduled_at(draft.scheduled_at, now);
         let targets = platform.map(|p| c.targets(&draft.targets, p));
         c.finish().map_err(ServiceError::Validation)?;
         let (Some(platform), Some(action), Some(targets)) = (platform, action, targets) else {
@@ -355,7 +360,6 @@ impl Campaigns {
         let hash = serde_json::to_vec(&(&task, &targets))
             .map(|body| fingerprint(&body))
             .map_err(|e| ServiceError::Internal(e.to_string()))?;
-        let now = self.parts.clock.now();
         self.parts
             .store
             .create_task(
@@ -412,6 +416,8 @@ impl Campaigns {
         let action = self.patched_action(&mut c, &task.settings.action, &patch);
         let accounts = patch.accounts.as_ref().map(|a| c.accounts(a.as_deref()));
         let dedupe_days = patch.dedupe_days.map(|d| c.dedupe_days(d));
+        let now = self.parts.clock.now();
+        c.scheduled_at(patch.scheduled_at.flatten(), now);
         let targets = patch.targets.as_ref().map(|t| c.targets(t, task.platform));
         c.finish().map_err(ServiceError::Validation)?;
         let settings_changed = action.is_some()
@@ -432,7 +438,6 @@ impl Campaigns {
             settings,
             scheduled_at: patch.scheduled_at,
         };
-        let now = self.parts.clock.now();
         let task = self
             .parts
             .store

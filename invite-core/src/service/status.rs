@@ -82,6 +82,12 @@ pub struct AccountOverview {
     pub usage: Vec<KindUsage>,
 }
 
+/// The start of the limits' rolling window ending at `now`.
+fn window_start(now: DateTime<Utc>, policy: &crate::limits::LimitPolicy) -> DateTime<Utc> {
+    now.checked_sub_signed(policy.window)
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
 impl Campaigns {
     /// Accounts a task may use: its lanes once it ran, else the owner's usable accounts.
     async fn task_accounts(&self, task: &Task) -> Result<Vec<(AccountId, Option<DateTime<Utc>>)>> {
@@ -178,7 +184,7 @@ impl Campaigns {
                 if let Some(ledger) = &self.parts.ledger {
                     for fa in &mut fas {
                         let history = ledger
-                            .history(&fa.id, &channel, now - policy.window)
+                            .history(&fa.id, &channel, window_start(now, &policy))
                             .await
                             .map_err(|e| ServiceError::from_store(e, "read"))?;
                         fa.recent = history.recent.clone();
@@ -256,7 +262,7 @@ impl Campaigns {
                 let mut usage = Vec::new();
                 if let Some(ledger) = &self.parts.ledger {
                     let history = ledger
-                        .history(&info.id, "", now - policy.window)
+                        .history(&info.id, "", window_start(now, &policy))
                         .await
                         .map_err(|e| ServiceError::from_store(e, "read"))?;
                     for kind in ActionKind::ALL {
@@ -265,8 +271,10 @@ impl Campaigns {
                         let next = events
                             .iter()
                             .map(|e| {
-                                e.not_before_next
-                                    .max(e.at + policy.min_interval_account(kind))
+                                e.not_before_next.max(
+                                    e.at.checked_add_signed(policy.min_interval_account(kind))
+                                        .unwrap_or(e.not_before_next),
+                                )
                             })
                             .max()
                             .filter(|t| *t > now);

@@ -261,6 +261,122 @@ async fn scheduled_start_stays_pending_and_status_has_an_eta() {
     let _ = &f.clock;
 }
 
+#[tokio::test]
+async fn absurd_windows_and_schedules_are_refused_at_create_and_update() {
+    let f = fixture(ServiceLimits::default());
+    let far: DateTime<Utc> = "+262142-12-31T23:59:59Z".parse().unwrap();
+    for (days, at) in [
+        (Some(u32::MAX), None),
+        (Some(3651), None),
+        (None, Some(far)),
+        (None, Some(t0() + TimeDelta::days(400))),
+        (None, "1970-01-01T00:00:00Z".parse().ok()),
+    ] {
+        let mut d = draft(1);
+        d.dedupe_days = days;
+        d.scheduled_at = at;
+        let Err(ServiceError::Validation(errors)) = f.campaigns.create(U1, d, None).await else {
+            panic!("{days:?} {at:?} should be refused");
+        };
+        let field = if days.is_some() {
+            "dedupe_days"
+        } else {
+            "scheduled_at"
+        };
+        assert_eq!(errors[0].field, field);
+    }
+    let mut d = draft(1);
+    d.dedupe_days = Some(3650);
+    d.scheduled_at = Some(t0() + TimeDelta::days(MAX_SCHEDULE_AHEAD_DAYS));
+    let id = f.campaigns.create(U1, d, None).await.unwrap().task.id;
+    for patch in [
+        TaskPatch {
+            dedupe_days: Some(Some(u32::MAX)),
+            ..TaskPatch::default()
+        },
+        TaskPatch {
+            scheduled_at: Some(Some(far)),
+            ..TaskPatch::default()
+        },
+    ] {
+        assert!(matches!(
+            f.campaigns.update(U1, id, patch).await,
+            Err(ServiceError::Validation(_))
+        ));
+    }
+    // Clearing the schedule is always allowed.
+    let patch = TaskPatch {
+        scheduled_at: Some(None),
+        ..TaskPatch::default()
+    };
+    assert!(f.campaigns.update(U1, id, patch).await.is_ok());
+}
+
+#[tokio::test]
+async fn a_task_stored_at_the_end_of_time_still_has_a_status() {
+    // Written past the use cases (an older release, another embedder): the status is
+    // computed with checked arithmetic, and what cannot be placed is uncovered.
+    let f = fixture(ServiceLimits::default());
+    let far: DateTime<Utc> = "+262142-12-31T23:59:59Z".parse().unwrap();
+    let d = draft(5);
+    let task = crate::domain::NewTask {
+        user_id: U1,
+        name: d.name,
+        platform: Platform::Sandbox,
+        priority: Priority::default(),
+        settings: TaskSettings {
+            action: Action::Invite {
+                group: crate::domain::GroupRef::parse("@launch_group").unwrap(),
+            },
+            accounts: None,
+            add_to_contacts: false,
+            dedupe_days: Some(u32::MAX),
+        },
+        scheduled_at: Some(far),
+    };
+    let targets = (0..5)
+        .map(|i| crate::domain::NewTarget {
+            identifier: crate::domain::TargetIdentifier::parse(
+                &format!("@person_{i:04}"),
+                Platform::Sandbox,
+                &crate::domain::NormalizeOptions::default(),
+            )
+            .unwrap(),
+            first_name: None,
+            last_name: None,
+            full_name: None,
+            email: None,
+            source: crate::domain::TargetSource::Manual,
+        })
+        .collect();
+    let created = f
+        .campaigns
+        .parts()
+        .store
+        .create_task(task, targets, None, t0())
+        .await
+        .unwrap();
+    let status = f.campaigns.status(U1, created.task.id).await.unwrap();
+    let eta = status.eta.unwrap();
+    // Three accounts take one each at the last representable second; nothing fits after it.
+    assert_eq!(eta.remaining, 5);
+    assert_eq!(eta.finish_at, None);
+    assert_eq!(eta.uncovered, 2);
+    // Its stored window does not overflow an import's look-back either.
+    let s = f
+        .campaigns
+        .validate_file(
+            U1,
+            Some(created.task.id),
+            Platform::Sandbox,
+            b"@someone_new\n",
+            &ImportRequest::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(s.dedupe_days, Some(u32::MAX));
+}
+
 mod import {
     use serde_json::json;
 
@@ -312,6 +428,53 @@ mod import {
         // The same file again: everything is already there.
         let again = f.campaigns.import_file(U1, id, FILE, &req).await.unwrap();
         assert_eq!((again.inserted, again.report.duplicate_existing), (0, 3));
+    }
+
+    #[tokio::test]
+    async fn an_absurd_dedupe_window_is_refused_not_computed() {
+        let f = fixture(ServiceLimits::default());
+        let id = task(&f, 1).await;
+        let req = ImportRequest {
+            dedupe_days: Some(u32::MAX),
+            ..ImportRequest::default()
+        };
+        for task in [Some(id), None] {
+            let err = f
+                .campaigns
+                .validate_file(U1, task, Platform::Sandbox, FILE, &req)
+                .await
+                .unwrap_err();
+            assert!(matches!(&err, ServiceError::Validation(e) if e[0].field == "dedupe_days"));
+        }
+        let err = f
+            .campaigns
+            .import_file(U1, id, FILE, &req)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ServiceError::Validation(_)));
+        let ok = ImportRequest {
+            dedupe_days: Some(3650),
+            ..ImportRequest::default()
+        };
+        let s = f.campaigns.import_file(U1, id, FILE, &ok).await.unwrap();
+        assert_eq!(s.dedupe_days, Some(3650));
+    }
+
+    #[tokio::test]
+    async fn too_many_identifiers_to_suppress_speak_of_the_request() {
+        let f = fixture(ServiceLimits {
+            max_targets_per_task: 2,
+            ..ServiceLimits::default()
+        });
+        let many: Vec<String> = (0..3).map(|i| format!("@person_{i:04}")).collect();
+        let Err(ServiceError::Validation(e)) =
+            f.campaigns.suppress(U1, Platform::Sandbox, &many, "").await
+        else {
+            panic!("expected a validation error");
+        };
+        assert_eq!(e[0].field, "identifiers");
+        assert!(!e[0].message.contains("task's"), "{}", e[0].message);
+        assert!(e[0].message.contains("holds 3 identifiers"));
     }
 
     #[tokio::test]
