@@ -34,6 +34,8 @@ pub const PREFIX: &str = "/api/v1/invite";
 
 const MAX_PAGE: u32 = 1000;
 const DEFAULT_PAGE: u32 = 100;
+/// Largest `offset` of a paginated list.
+pub const MAX_OFFSET: u32 = 10_000_000;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -129,7 +131,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
                 };
                 Err(ApiError::BadRequest {
                     status,
-                    detail: e.body_text(),
+                    detail: crate::edge::public_detail(&e.body_text()),
                 })
             }
         }
@@ -149,12 +151,13 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
             .map(|q| ApiQuery(q.0))
             .map_err(|e: QueryRejection| ApiError::BadRequest {
                 status: StatusCode::UNPROCESSABLE_ENTITY,
-                detail: e.body_text(),
+                detail: crate::edge::public_detail(&e.body_text()),
             })
     }
 }
 
-/// A task id from the path; anything but an integer is a task that does not exist.
+/// A task id from the path; anything but plain decimal digits (no sign, no space) is a task
+/// that does not exist.
 #[derive(Debug, Clone, Copy)]
 pub struct TaskIdParam(pub TaskId);
 
@@ -165,9 +168,12 @@ impl<S: Send + Sync> FromRequestParts<S> for TaskIdParam {
         let Path(raw) = Path::<String>::from_request_parts(parts, state)
             .await
             .map_err(|_| ApiError::Service(ServiceError::NotFound))?;
-        raw.parse::<TaskId>()
-            .map(TaskIdParam)
-            .map_err(|_| ApiError::Service(ServiceError::NotFound))
+        let digits = !raw.is_empty() && raw.len() <= 19 && raw.bytes().all(|b| b.is_ascii_digit());
+        digits
+            .then(|| raw.parse::<i64>().ok())
+            .flatten()
+            .map(|n| TaskIdParam(TaskId::new(n)))
+            .ok_or(ApiError::Service(ServiceError::NotFound))
     }
 }
 
@@ -209,7 +215,14 @@ fn page(limit: Option<u32>, offset: Option<u32>) -> Result<(u32, u32), ApiError>
             format!("must be between 1 and {MAX_PAGE}"),
         ));
     }
-    Ok((limit, offset.unwrap_or(0)))
+    let offset = offset.unwrap_or(0);
+    if offset > MAX_OFFSET {
+        return Err(ApiError::field(
+            "offset",
+            format!("must be between 0 and {MAX_OFFSET}"),
+        ));
+    }
+    Ok((limit, offset))
 }
 
 fn parse_field<T: std::str::FromStr>(
@@ -650,7 +663,7 @@ async fn task_logs(
         items: rows.iter().map(LogView::from).collect(),
         limit,
         offset,
-        next_offset: full.then_some(offset + limit),
+        next_offset: full.then(|| offset.checked_add(limit)).flatten(),
     }))
 }
 
@@ -1075,7 +1088,7 @@ async fn list_suppressions(
         items: entries.iter().map(SuppressionView::from).collect(),
         limit,
         offset,
-        next_offset: full.then_some(offset + limit),
+        next_offset: full.then(|| offset.checked_add(limit)).flatten(),
     }))
 }
 

@@ -1,6 +1,11 @@
 //! Bearer JWT authentication: HS256 only (the algorithm is pinned: `none`, other HMAC sizes
 //! and asymmetric algorithms are refused, whatever the token's header says), `exp` required,
 //! optional `iss` and `aud`. The owner is the integer `user_id` claim, or a numeric `sub`.
+//!
+//! Time claims are checked with [`LEEWAY_SECS`] of clock skew: `exp` must not have passed,
+//! `nbf` must have come, `iat` must not be in the future. Claims have their RFC 7519 types:
+//! `iss` a string, `aud` a string or an array of strings (one of them ours when an audience is
+//! configured), the time claims numbers; a token with another shape is refused.
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -44,12 +49,54 @@ impl std::fmt::Debug for JwtAuth {
     }
 }
 
+/// Clock skew tolerated on `exp`, `nbf` and `iat`, in seconds.
+pub const LEEWAY_SECS: u64 = 60;
+
 #[derive(Debug, Deserialize)]
 struct Claims {
     #[serde(default)]
     user_id: Option<serde_json::Value>,
     #[serde(default)]
     sub: Option<String>,
+    #[serde(default)]
+    iss: Option<serde_json::Value>,
+    #[serde(default)]
+    aud: Option<serde_json::Value>,
+    #[serde(default)]
+    iat: Option<serde_json::Value>,
+    #[serde(default)]
+    nbf: Option<serde_json::Value>,
+}
+
+impl Claims {
+    /// What the JWT library does not check: the claims' types, and `iat` and `nbf` against
+    /// `now` (Unix seconds).
+    fn check(&self, now: u64) -> Result<(), AuthError> {
+        let invalid = |m: &str| Err(AuthError::Invalid(m.to_owned()));
+        if self.iss.as_ref().is_some_and(|v| !v.is_string()) {
+            return invalid("iss must be a string");
+        }
+        match &self.aud {
+            None | Some(serde_json::Value::String(_)) => {}
+            Some(serde_json::Value::Array(items)) if items.iter().all(|v| v.is_string()) => {}
+            Some(_) => return invalid("aud must be a string or an array of strings"),
+        }
+        let latest = i128::from(now) + i128::from(LEEWAY_SECS);
+        for (name, claim) in [("iat", &self.iat), ("nbf", &self.nbf)] {
+            let Some(v) = claim else { continue };
+            let Some(at) = v.as_i64().map(i128::from).or_else(|| {
+                v.as_f64()
+                    .filter(|f| f.is_finite())
+                    .map(|f| f.floor() as i128)
+            }) else {
+                return invalid(&format!("{name} must be a number"));
+            };
+            if at > latest {
+                return invalid(&format!("{name} is in the future"));
+            }
+        }
+        Ok(())
+    }
 }
 
 impl JwtAuth {
@@ -57,8 +104,9 @@ impl JwtAuth {
     pub fn new(secret: &Secret, issuer: Option<&str>, audience: Option<&str>) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.algorithms = vec![Algorithm::HS256];
-        validation.leeway = 30;
+        validation.leeway = LEEWAY_SECS;
         validation.validate_exp = true;
+        validation.validate_nbf = true;
         let mut required = vec!["exp"];
         if let Some(iss) = issuer {
             validation.set_issuer(&[iss]);
@@ -86,6 +134,7 @@ impl JwtAuth {
             return Err(AuthError::Invalid("algorithm not allowed".to_owned()));
         }
         let claims = data.claims;
+        claims.check(jsonwebtoken::get_current_timestamp())?;
         let id = match claims.user_id {
             Some(v) => v.as_i64().ok_or(AuthError::NoUser)?,
             None => claims
@@ -247,6 +296,116 @@ mod tests {
         assert!(auth.verify(&no_iss).is_err());
         let wrong_aud = issue_token(&secret(), user, now, ttl, Some("platform"), Some("x"));
         assert!(auth.verify(&wrong_aud).is_err());
+    }
+
+    /// A token with exactly these claims, signed HS256 with the test secret.
+    fn signed(claims: serde_json::Value) -> String {
+        jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(secret().expose().as_bytes()),
+        )
+        .unwrap()
+    }
+
+    fn base(now: i64) -> serde_json::Value {
+        serde_json::json!({"user_id": 7, "exp": now + 3600})
+    }
+
+    fn with(now: i64, claim: &str, value: serde_json::Value) -> String {
+        let mut c = base(now);
+        c[claim] = value;
+        signed(c)
+    }
+
+    #[test]
+    fn time_claims_allow_a_small_skew_only() {
+        let auth = JwtAuth::new(&secret(), None, None);
+        let now = Utc::now().timestamp();
+        let skew = LEEWAY_SECS as i64;
+        assert!(auth.verify(&signed(base(now))).is_ok());
+        for (claim, at) in [
+            ("nbf", now - 10),
+            ("nbf", now + skew / 2),
+            ("iat", now - 600),
+        ] {
+            assert!(
+                auth.verify(&with(now, claim, at.into())).is_ok(),
+                "{claim} {at}"
+            );
+        }
+        for (claim, at) in [
+            ("nbf", now + 3600),
+            ("iat", now + 3600),
+            ("iat", now + 10 * 365 * 86_400),
+            ("iat", i64::MAX),
+        ] {
+            assert!(
+                auth.verify(&with(now, claim, at.into())).is_err(),
+                "{claim} {at}"
+            );
+        }
+        for (claim, v) in [
+            ("iat", serde_json::json!("soon")),
+            ("nbf", serde_json::json!([1])),
+        ] {
+            assert!(auth.verify(&with(now, claim, v)).is_err(), "{claim}");
+        }
+    }
+
+    #[test]
+    fn claims_checks_are_pure_over_now() {
+        let claims = |iat: i64| Claims {
+            user_id: None,
+            sub: None,
+            iss: None,
+            aud: None,
+            iat: Some(iat.into()),
+            nbf: None,
+        };
+        let now = 1_700_000_000_u64;
+        assert!(claims(1_700_000_000 + 60).check(now).is_ok());
+        assert!(claims(1_700_000_000 + 61).check(now).is_err());
+    }
+
+    #[test]
+    fn issuer_and_audience_have_their_rfc_types() {
+        let auth = JwtAuth::new(&secret(), Some("platform"), Some("invite"));
+        let now = Utc::now().timestamp();
+        let token = |iss: serde_json::Value, aud: serde_json::Value| {
+            let mut c = base(now);
+            c["iss"] = iss;
+            c["aud"] = aud;
+            signed(c)
+        };
+        use serde_json::json;
+        assert!(
+            auth.verify(&token(json!("platform"), json!("invite")))
+                .is_ok()
+        );
+        // RFC 7519: aud may be an array holding ours.
+        assert!(
+            auth.verify(&token(json!("platform"), json!(["other", "invite"])))
+                .is_ok()
+        );
+        for (iss, aud) in [
+            (json!(["platform"]), json!("invite")),
+            (json!({"v": "platform"}), json!("invite")),
+            (json!("platform"), json!(["other"])),
+            (json!("platform"), json!([1, "invite"])),
+            (json!("platform"), json!({"invite": true})),
+            (json!("other"), json!("invite")),
+        ] {
+            assert!(
+                auth.verify(&token(iss.clone(), aud.clone())).is_err(),
+                "{iss} {aud}"
+            );
+        }
+        // Without a configured issuer, an iss of the wrong type is still refused.
+        let open = JwtAuth::new(&secret(), None, None);
+        let mut c = base(now);
+        c["iss"] = json!(["platform"]);
+        assert!(open.verify(&signed(c)).is_err());
     }
 
     #[test]

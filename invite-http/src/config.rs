@@ -147,6 +147,28 @@ const NOT_IN_THIS_BUILD: [&str; 3] = ["AMQP_URL", "ACCOUNT_MANAGER_URL", "INTEGR
 const VAULT_VARS: [&str; 3] = ["VAULT_ADDR", "VAULT_ROLE_ID", "VAULT_SECRET_ID"];
 
 impl Config {
+    /// What the operator should know about this configuration before it serves: an address
+    /// open beyond this machine (the API has no TLS of its own; put it behind a proxy).
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let ip = self.bind_addr.ip();
+        if ip.is_unspecified() {
+            out.push(format!(
+                "BIND_ADDR={} listens on every interface: the API (and /metrics) is reachable \
+                 from other hosts without TLS; bind 127.0.0.1 behind a reverse proxy unless \
+                 this is intended",
+                self.bind_addr
+            ));
+        } else if !ip.is_loopback() {
+            out.push(format!(
+                "BIND_ADDR={} is not a loopback address: the API is reachable from the network \
+                 without TLS",
+                self.bind_addr
+            ));
+        }
+        out
+    }
+
     /// Reads the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_vars(std::env::vars())
@@ -363,6 +385,23 @@ mod tests {
             assert!(!line.contains('\n'));
             assert!(!line.contains("short"), "secrets never echoed: {line}");
             assert!(!line.contains("hunter2"), "secrets never echoed: {line}");
+        }
+    }
+
+    #[test]
+    fn an_address_open_to_the_network_is_warned_about() {
+        assert!(Config::default().warnings().is_empty());
+        for (addr, warned) in [
+            ("0.0.0.0:8003", true),
+            ("[::]:8003", true),
+            ("10.0.0.5:8003", true),
+            ("127.0.0.1:9000", false),
+            ("[::1]:9000", false),
+        ] {
+            let c = Config::from_vars(vars(&[("BIND_ADDR", addr)])).unwrap();
+            let w = c.warnings();
+            assert_eq!(!w.is_empty(), warned, "{addr}: {w:?}");
+            assert!(w.iter().all(|l| l.contains("BIND_ADDR")));
         }
     }
 

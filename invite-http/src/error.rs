@@ -12,6 +12,8 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::auth::AuthError;
+use crate::edge::clip;
+use invite_core::domain::ECHO_CHARS;
 
 /// Media type of error bodies.
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -57,6 +59,9 @@ pub struct Problem {
     /// The limit broken, for limit errors.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub limit: Option<LimitProblem>,
+    /// For unexpected failures: the id under which the failure was logged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_id: Option<String>,
 }
 
 /// Errors of the HTTP layer.
@@ -86,6 +91,12 @@ pub enum ApiError {
     /// The route exists, not with this method.
     #[error("method not allowed")]
     MethodNotAllowed,
+    /// A handler panicked; the panic was logged under `error_id`.
+    #[error("the request could not be completed (error id {error_id})")]
+    Panic {
+        /// The id in the log.
+        error_id: String,
+    },
 }
 
 impl ApiError {
@@ -106,6 +117,7 @@ impl ApiError {
             ApiError::BadRequest { status, .. } => *status,
             ApiError::RouteNotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Panic { .. } => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Import(ServiceError::LimitExceeded { .. }) => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
@@ -153,6 +165,7 @@ impl ApiError {
             ApiError::BadRequest { .. } => ("bad-request", "Unreadable request"),
             ApiError::RouteNotFound => ("no-such-route", "No such route"),
             ApiError::MethodNotAllowed => ("method-not-allowed", "Method not allowed"),
+            ApiError::Panic { .. } => ("internal", "Internal error"),
             ApiError::Service(e) => match e {
                 ServiceError::Validation(_) => ("validation", "Invalid request"),
                 ServiceError::NotFound => ("not-found", "Task not found"),
@@ -195,7 +208,9 @@ impl ApiError {
                     format!("limit {limit} exceeded: at most {max} tasks may run at once per user")
                 }
             },
-            other => other.to_string(),
+            // The fields and their messages are in `errors`: the detail only names them.
+            ApiError::Service(ServiceError::Validation(errors)) => validation_detail(errors),
+            other => crate::edge::clip(&other.to_string(), crate::edge::MAX_DETAIL_CHARS),
         };
         let mut problem = Problem {
             kind: format!("urn:invite:problem:{kind}"),
@@ -205,19 +220,24 @@ impl ApiError {
             errors: Vec::new(),
             current_status: None,
             limit: None,
+            error_id: None,
         };
         match self {
             ApiError::Service(ServiceError::Validation(errors)) => {
                 problem.errors = errors
                     .iter()
+                    .take(MAX_FIELD_PROBLEMS)
                     .map(|e| FieldProblem {
-                        field: e.field.clone(),
-                        message: e.message.clone(),
+                        field: clip(&e.field, ECHO_CHARS),
+                        message: clip(&e.message, crate::edge::MAX_DETAIL_CHARS),
                     })
                     .collect();
             }
             ApiError::Service(ServiceError::Conflict { current, .. }) => {
                 problem.current_status = Some(current.to_string());
+            }
+            ApiError::Panic { error_id } => {
+                problem.error_id = Some(error_id.clone());
             }
             ApiError::Service(ServiceError::LimitExceeded { limit, max, actual }) => {
                 problem.limit = Some(LimitProblem {
@@ -230,6 +250,30 @@ impl ApiError {
         }
         problem
     }
+}
+
+/// Most field problems listed in one answer (a 10 000-target body may hold as many errors).
+pub const MAX_FIELD_PROBLEMS: usize = 100;
+
+/// `invalid fields: name, group` — the fields, not their values, which `errors` holds.
+fn validation_detail(errors: &[invite_core::service::FieldError]) -> String {
+    let mut names: Vec<String> = Vec::new();
+    for e in errors {
+        let name = clip(&e.field, ECHO_CHARS);
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    let shown = names.len().min(10);
+    let mut detail = format!(
+        "invalid field{}: {}",
+        if names.len() == 1 { "" } else { "s" },
+        names[..shown].join(", ")
+    );
+    if names.len() > shown {
+        detail.push_str(&format!(" and {} more", names.len() - shown));
+    }
+    detail
 }
 
 impl IntoResponse for ApiError {

@@ -3,6 +3,7 @@
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod edge;
 pub mod error;
 pub mod observe;
 pub mod runtime;
@@ -69,9 +70,10 @@ impl AppState {
     }
 }
 
-/// The whole HTTP application: routes, fallbacks, request metrics, state.
+/// The whole HTTP application: routes, fallbacks, the edge's guards ([`edge::harden`]),
+/// request metrics, state.
 pub fn app(state: AppState) -> Router {
-    api::router()
+    edge::harden(api::router())
         .layer(axum::middleware::from_fn(observe::track_http))
         .with_state(state)
 }

@@ -20,6 +20,9 @@ async fn main() -> ExitCode {
         }
     };
     init_tracing(config.log_format);
+    for warning in config.warnings() {
+        tracing::warn!("{warning}");
+    }
     let clock = Arc::new(SystemClock);
     let secrets = match runtime::secret_source(&config, clock.clone()) {
         Ok(s) => s,

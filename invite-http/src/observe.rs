@@ -65,17 +65,35 @@ fn describe() {
     metrics::describe_histogram!("http_request_duration_seconds", "HTTP request latency");
 }
 
-/// Middleware: request count and latency per method, route template and status.
+/// The `method` label: one of the standard verbs, or `other` (a client may send any token as
+/// a method; each must not become a series).
+pub fn method_label(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}
+
+/// Middleware: request count and latency per method, route template and status, all from
+/// closed sets: the method by [`method_label`], the path only from the matched route (else
+/// `unmatched`), the status a number the server chose.
 pub async fn track_http(request: Request, next: Next) -> Response {
     let start = Instant::now();
-    let method = request.method().as_str().to_owned();
+    let method = method_label(request.method());
     let path = request
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
     let response = next.run(request).await;
     let status = response.status().as_u16().to_string();
-    metrics::counter!("http_requests_total", "method" => method.clone(), "path" => path.clone(), "status" => status)
+    metrics::counter!("http_requests_total", "method" => method, "path" => path.clone(), "status" => status)
         .increment(1);
     metrics::histogram!("http_request_duration_seconds", "method" => method, "path" => path)
         .record(start.elapsed().as_secs_f64());
