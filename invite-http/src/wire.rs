@@ -98,7 +98,7 @@ pub struct CreateTaskBody {
     pub template: Option<String>,
     /// `low`, `medium` (or `normal`), `high`; any case.
     pub priority: Option<String>,
-    /// Not before this time.
+    /// Not before this time: from 2000-01-01T00:00:00Z to 366 days after now.
     pub scheduled_at: Option<DateTime<Utc>>,
     /// People to reach (at most `max_targets_per_task`).
     #[serde(default)]
@@ -108,7 +108,8 @@ pub struct CreateTaskBody {
     /// Add each person to contacts first.
     #[serde(default)]
     pub add_to_contacts: bool,
-    /// Skip people reached in the same group within this many days.
+    /// Skip people reached in the same group within this many days (1 to 3650).
+    #[schema(minimum = 1, maximum = 3650)]
     pub dedupe_days: Option<u32>,
 }
 
@@ -148,7 +149,7 @@ pub struct UpdateTaskBody {
     pub name: Option<String>,
     /// New priority.
     pub priority: Option<String>,
-    /// New start time; `null` clears it.
+    /// New start time (2000-01-01T00:00:00Z to 366 days after now); `null` clears it.
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<DateTime<Utc>>)]
     pub scheduled_at: Option<Option<DateTime<Utc>>>,
@@ -164,9 +165,9 @@ pub struct UpdateTaskBody {
     pub accounts: Option<Option<Vec<String>>>,
     /// New contacts option.
     pub add_to_contacts: Option<bool>,
-    /// New de-duplication window; `null` turns it off.
+    /// New de-duplication window (1 to 3650 days); `null` turns it off.
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<u32>)]
+    #[schema(value_type = Option<u32>, minimum = 1, maximum = 3650)]
     pub dedupe_days: Option<Option<u32>>,
     /// Targets to append.
     pub targets: Option<Vec<TargetInput>>,
@@ -351,8 +352,10 @@ pub struct TaskListQuery {
     /// Only this platform.
     pub platform: Option<String>,
     /// Page size, 1–1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
-    /// Rows to skip.
+    /// Rows to skip (at most 10 000 000).
+    #[param(minimum = 0, maximum = 10_000_000)]
     pub offset: Option<u32>,
 }
 
@@ -369,8 +372,10 @@ pub struct LogQuery {
     /// Before (RFC 3339).
     pub until: Option<DateTime<Utc>>,
     /// Page size, 1–1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
-    /// Rows to skip.
+    /// Rows to skip (at most 10 000 000).
+    #[param(minimum = 0, maximum = 10_000_000)]
     pub offset: Option<u32>,
 }
 
@@ -388,7 +393,8 @@ pub struct ValidateQuery {
     pub platform: Option<String>,
     /// ISO country of national phone numbers (`RU`: `8 916 …` → `+7916…`).
     pub default_country: Option<String>,
-    /// Cross-task de-duplication window in days.
+    /// Cross-task de-duplication window in days (1 to 3650).
+    #[param(minimum = 1, maximum = 3650)]
     pub dedupe_days: Option<u32>,
 }
 
@@ -932,8 +938,9 @@ pub struct ParsingImportBody {
     /// The Parsing Service's task id.
     #[schema(example = "1234")]
     pub parsing_task_id: StringOrNumber,
-    /// Skip people reached successfully in the same channel within this many days (default:
-    /// the task's `dedupe_days`).
+    /// Skip people reached successfully in the same channel within this many days, 1 to 3650
+    /// (default: the task's `dedupe_days`).
+    #[schema(minimum = 1, maximum = 3650)]
     pub dedupe_days: Option<u32>,
 }
 
@@ -997,8 +1004,9 @@ pub struct ImportForm {
     pub full_name_column: Option<String>,
     /// Column of e-mail addresses.
     pub email_column: Option<String>,
-    /// Skip people reached successfully in the same channel within this many days (needs a
-    /// task; default: the task's `dedupe_days`).
+    /// Skip people reached successfully in the same channel within this many days, 1 to 3650
+    /// (needs a task; default: the task's `dedupe_days`).
+    #[schema(minimum = 1, maximum = 3650)]
     pub dedupe_days: Option<u32>,
     /// Why (suppression list only; default `manual`).
     pub reason: Option<String>,
@@ -1049,8 +1057,10 @@ pub struct SuppressionQuery {
     /// `telegram` (default) or `sandbox`.
     pub platform: Option<String>,
     /// Page size (1–1000, default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
     /// Entries to skip.
+    #[param(minimum = 0, maximum = 10_000_000)]
     pub offset: Option<u32>,
 }
 

@@ -1,6 +1,7 @@
 //! End-to-end tests of the REST API over real HTTP.
 
 mod auth;
+mod edges;
 mod helpers;
 mod import;
 mod isolation;
