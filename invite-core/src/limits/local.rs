@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use chrono::TimeDelta;
+use chrono::{DateTime, TimeDelta, Utc};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -179,8 +179,13 @@ impl AccountManager for LocalAccountManager {
         let policy = self.policy(report.platform);
         let now = self.clock.now();
         let state = match report.class {
+            // The wait is the platform's word (a FLOOD_WAIT of any size): beyond the
+            // representable future the account cools down until the end of time.
             ErrorClass::AccountTemporary => AccountState::CoolingDown {
-                until: now + report.retry_after.unwrap_or_default() + policy.flood_buffer,
+                until: now
+                    .checked_add_signed(report.retry_after.unwrap_or_default())
+                    .and_then(|t| t.checked_add_signed(policy.flood_buffer))
+                    .unwrap_or(DateTime::<Utc>::MAX_UTC),
                 reason: report.code.clone(),
             },
             ErrorClass::AccountRestricted => AccountState::CoolingDown {
@@ -204,5 +209,37 @@ impl AccountManager for LocalAccountManager {
         account: &AccountId,
     ) -> Result<AccountState, AccountManagerError> {
         self.state(account).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::VirtualClock;
+    use crate::memory::MemoryLedger;
+
+    #[tokio::test]
+    async fn a_flood_wait_of_any_size_cools_down_without_overflowing() {
+        let now: DateTime<Utc> = "2026-01-05T09:00:00Z".parse().unwrap();
+        let manager = LocalAccountManager::new(
+            Arc::new(MemoryLedger::new()),
+            Arc::new(VirtualClock::manual(now)),
+            1,
+        );
+        let account = AccountId::parse("a1").unwrap();
+        let report = ErrorReport {
+            platform: Platform::Telegram,
+            class: ErrorClass::AccountTemporary,
+            code: "FLOOD_WAIT".to_owned(),
+            message: String::new(),
+            retry_after: Some(TimeDelta::MAX),
+            task_id: None,
+            target_id: None,
+        };
+        let state = manager.handle_error(&account, &report).await.unwrap();
+        assert!(matches!(
+            state,
+            AccountState::CoolingDown { until, .. } if until == DateTime::<Utc>::MAX_UTC
+        ));
     }
 }
