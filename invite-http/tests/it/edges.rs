@@ -227,6 +227,17 @@ async fn answers_carry_the_security_headers_of_a_json_api() {
     let r = s.req(Method::GET, "/tasks", None).send().await.unwrap();
     assert_eq!(r.headers()["x-content-type-options"], "nosniff");
     problem(r, StatusCode::UNAUTHORIZED).await;
+    // The fallbacks go through the same layers.
+    let r = s.client.get(s.url("/nowhere")).send().await.unwrap();
+    assert_eq!(r.headers()["x-content-type-options"], "nosniff");
+    problem(r, StatusCode::NOT_FOUND).await;
+    let r = s
+        .req(Method::PATCH, "/tasks", Some(1))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    problem(r, StatusCode::METHOD_NOT_ALLOWED).await;
     let r = s.req(Method::GET, "/health", None).send().await.unwrap();
     assert_eq!(r.headers()["x-content-type-options"], "nosniff");
     assert!(r.headers().get("cache-control").is_none());
