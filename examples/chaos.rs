@@ -1,14 +1,15 @@
 //! `cargo run --release --example chaos [-- --seeds N] [--first-seed N] [--database URL]`:
 //! runs seeded campaigns against a fault-injecting platform (`invite_core::chaos`) — flood
-//! waits, refusals, timeouts before and after delivery, crashes mid-call and restarts — and
+//! waits, refusals, timeouts before and after delivery, crashes mid-call, crashes before and
+//! after the engine's store and ledger writes, and restarts — and
 //! checks the engine's promises from the platform's own journal: no second delivery, no limit
 //! broken, no target lost, no outcome the platform contradicts.
 //!
 //! In memory by default; `--database sqlite://…` runs each seed on a fresh SQLite file in the
 //! temporary directory (removed after), `--database postgres://…` runs every seed in that
 //! database (each seed has its own user, so runs do not meet). Exits non-zero when anything
-//! was found. `--journal` prints each seed's platform journal and final targets (for one seed
-//! at a time); `--show N` prints the first N findings of each kind (8 by default).
+//! was found. `--journal` prints each seed's platform journal, its crashes (where each struck,
+//! placed after the journal entry it followed) and final targets (for one seed at a time); `--show N` prints the first N findings of each kind (8 by default).
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
@@ -122,6 +123,9 @@ async fn main() -> anyhow::Result<ExitCode> {
         if args.journal {
             for e in &outcome.journal {
                 println!("seed {seed} {e}");
+            }
+            for c in &outcome.crashes {
+                println!("seed {seed} crash {c}");
             }
             for t in &outcome.targets {
                 println!("seed {seed} target {t:?}");

@@ -1,6 +1,7 @@
 //! The engine's promises under faults, judged by the independent chaos checker
 //! (`invite_core::chaos`): seeded campaigns of several accounts and three tasks with crashes
-//! at the platform's await points, timeouts before and after delivery, refusals, flood waits,
+//! at the platform's, the store's and the ledger's await points (before a write and after it
+//! committed), timeouts before and after delivery, refusals, flood waits,
 //! dead accounts and lost rights — on the in-memory store, a SQLite file and PostgreSQL. No
 //! second delivery, no limit broken, no target lost, no outcome the platform's journal
 //! contradicts. (`cargo run --release --example chaos -- --seeds 2000` runs more.)

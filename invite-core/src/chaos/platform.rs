@@ -75,6 +75,12 @@ pub struct FaultPlan {
     pub is_member_transient: f64,
     /// A flood wait on an invite-rights check.
     pub rights_flood_wait: f64,
+    /// A crash before one of the engine's store or ledger writes (the write never happens);
+    /// see [`CrashingStore`](super::CrashingStore).
+    pub store_crash_before: f64,
+    /// A crash after one of the engine's store or ledger writes committed (the engine never
+    /// learns it).
+    pub store_crash_after: f64,
 }
 
 impl FaultPlan {
@@ -99,12 +105,15 @@ impl FaultPlan {
             crash_after: 0.0,
             is_member_transient: 0.0,
             rights_flood_wait: 0.0,
+            store_crash_before: 0.0,
+            store_crash_after: 0.0,
         }
     }
 
     /// A mix of every fault, each chance drawn from the seed: the common ones 3–8 %, the
     /// rarer ones (restrictions, lost rights, unknown errors, crashes) 0.5–3 %, a dead
-    /// account below 1 % of writes (and once per run at most).
+    /// account below 1 % of writes (and once per run at most); a crash before, and one after,
+    /// 1–2 % of the engine's store and ledger writes each.
     pub fn for_seed(seed: u64) -> Self {
         let mut rng = StdRng::seed_from_u64(seed ^ 0xFA17_9EA5);
         let mut rate = |lo: f64, hi: f64| rng.random_range(lo..=hi);
@@ -122,6 +131,8 @@ impl FaultPlan {
             crash_after: rate(0.01, 0.03),
             is_member_transient: rate(0.03, 0.08),
             rights_flood_wait: rate(0.03, 0.08),
+            store_crash_before: rate(0.01, 0.02),
+            store_crash_after: rate(0.01, 0.02),
             ..Self::calm(seed)
         }
     }
@@ -163,6 +174,10 @@ pub enum FaultKind {
     IsMemberTransient,
     /// A flood wait on an invite-rights check.
     RightsFloodWait,
+    /// A crash before a store or ledger write.
+    StoreCrashBefore,
+    /// A crash after a store or ledger write committed.
+    StoreCrashAfter,
 }
 
 impl FaultKind {
@@ -185,6 +200,8 @@ impl FaultKind {
             FaultKind::CrashAfter => "crash_after",
             FaultKind::IsMemberTransient => "is_member_transient",
             FaultKind::RightsFloodWait => "rights_flood_wait",
+            FaultKind::StoreCrashBefore => "store_crash_before",
+            FaultKind::StoreCrashAfter => "store_crash_after",
         }
     }
 }

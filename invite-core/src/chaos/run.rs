@@ -3,13 +3,18 @@
 //! default limits, a [`FaultyPlatform`] and a virtual clock — run to the end through crashes
 //! and restarts, then [`check`]ed.
 //!
-//! A crash inside a platform call trips the [`CrashSwitch`]; the runner then drops the
-//! engine where it stands (as a killed process stops), lets a minute pass and builds a new
-//! engine and account manager on the same ports and clock, under a new worker id. When the
-//! engine goes idle with a task still running (claims of a dead worker waiting for their
-//! timeout), time is moved on past the claim timeout; a task paused by the circuit breaker is
-//! resumed a day later, as its owner would, a few times at most. Everything is bounded: 90
-//! simulated days, 200 restarts.
+//! A crash inside a platform call, or inside one of the engine's store or ledger writes
+//! ([`CrashingStore`], [`CrashingLedger`]: before the write or after it committed), trips the
+//! [`CrashSwitch`]; the runner then drops the engine where it stands (as a killed process
+//! stops), lets a minute pass and builds a new engine and a new account manager (its accounts
+//! held and its pauses drawn afresh, as in a new process) on the same ports and clock, under a
+//! new worker id. The engine's store and ledger are the crashing decorators; the runner's own
+//! setup and reads use the raw ports, so they never crash.
+//!
+//! When the engine goes idle with a task still running (claims of a dead worker waiting for
+//! their timeout), time is moved on past the claim timeout; a task paused by the circuit
+//! breaker is resumed a day later, as its owner would, a few times at most. Everything is
+//! bounded: 90 simulated days, 1000 restarts.
 
 use std::sync::Arc;
 
@@ -19,6 +24,7 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 
 use super::check::{CheckReport, ReportedTarget, check};
+use super::crashing::{CrashPoints, CrashingLedger, CrashingStore};
 use super::journal::{Journal, JournalEntry};
 use super::platform::{CrashSwitch, FaultCounts, FaultPlan, FaultyPlatform};
 use crate::clock::{Clock, VirtualClock};
@@ -35,8 +41,10 @@ use crate::ports::{
 
 /// Simulated time a run may take.
 pub const MAX_DAYS: i64 = 90;
-/// Crashes a run may survive.
-pub const MAX_RESTARTS: u32 = 200;
+/// Crashes a run may survive. With crashes at the store's and the ledger's await points a run
+/// takes about 100 (up to ~300 in 1000 seeds): every pass's heartbeat, lane and reservation
+/// is a point where the process may die.
+pub const MAX_RESTARTS: u32 = 1000;
 /// Engine passes a run may take (a guard against a loop that does not move time).
 pub const MAX_PASSES: u64 = 200_000;
 /// Failed engine passes a run tolerates.
@@ -72,6 +80,30 @@ impl ChaosPorts {
     }
 }
 
+/// One crash of the engine's process during a run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Crash {
+    /// Simulated time of the crash.
+    pub at: DateTime<Utc>,
+    /// Entries the platform had journalled when it happened (a crash inside a platform call
+    /// is the last of them).
+    pub journal_len: usize,
+    /// Where it struck: a platform call, or a store or ledger call before or after its write.
+    pub what: String,
+}
+
+impl std::fmt::Display for Crash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} after journal #{}: {}",
+            self.at.format("%Y-%m-%d %H:%M:%S"),
+            self.journal_len.saturating_sub(1),
+            self.what
+        )
+    }
+}
+
 /// What one seed's run did and what the checker found.
 #[derive(Debug, Clone)]
 pub struct SeedOutcome {
@@ -79,10 +111,12 @@ pub struct SeedOutcome {
     pub seed: u64,
     /// The checker's findings.
     pub report: CheckReport,
-    /// Faults the platform injected.
+    /// Faults the platform injected, and crashes in store and ledger calls.
     pub faults: FaultCounts,
     /// Engines built after a crash.
     pub restarts: u32,
+    /// Every crash, in order.
+    pub crashes: Vec<Crash>,
     /// Paused tasks resumed.
     pub resumes: u32,
     /// Simulated time from the start to the end of the run.
@@ -126,12 +160,19 @@ pub async fn run_seed(seed: u64, ports: ChaosPorts) -> Result<SeedOutcome, Store
     let clock = Arc::new(VirtualClock::auto(start));
     let journal = Arc::new(Journal::new());
     let switch = Arc::new(CrashSwitch::new());
+    let plan = FaultPlan::for_seed(seed);
     let platform = Arc::new(FaultyPlatform::new(
-        FaultPlan::for_seed(seed),
+        plan,
         clock.clone(),
         journal.clone(),
         switch.clone(),
     ));
+    // The engine's store and ledger crash at their await points; the runner's do not.
+    let points = Arc::new(CrashPoints::new(&plan, switch.clone()));
+    let store: Arc<dyn TaskStore> =
+        Arc::new(CrashingStore::new(ports.store.clone(), points.clone()));
+    let ledger: Arc<dyn LimitLedger> =
+        Arc::new(CrashingLedger::new(ports.ledger.clone(), points.clone()));
     let policy = LimitPolicy::telegram();
     let mut rng = StdRng::seed_from_u64(seed ^ 0x5CE2_A210);
     let user = user_of(seed);
@@ -142,16 +183,20 @@ pub async fn run_seed(seed: u64, ports: ChaosPorts) -> Result<SeedOutcome, Store
     let deadline = start + TimeDelta::days(MAX_DAYS);
     let defaults = EngineConfig::default();
     let mut restarts = 0u32;
+    let mut crashes: Vec<Crash> = Vec::new();
+    let mut store_crashes = 0usize;
     let mut resumes: Vec<(TaskId, u32)> = Vec::new();
     let mut passes = 0u64;
     let mut nudges = 0u32;
     let mut engine_errors = Vec::new();
     let bound_hit: Option<String> = 'run: loop {
-        let manager = LocalAccountManager::new(ports.ledger.clone(), clock.clone(), seed)
-            .with_policy(Platform::Sandbox, policy);
+        // A new process: a new account manager (nothing held) and a new worker id.
+        let manager =
+            LocalAccountManager::new(ledger.clone(), clock.clone(), seed ^ u64::from(restarts))
+                .with_policy(Platform::Sandbox, policy);
         let engine = Engine::new(
             EngineParts {
-                store: ports.store.clone(),
+                store: store.clone(),
                 suppression: ports.suppression.clone(),
                 leases: ports.leases.clone(),
                 accounts: Arc::new(manager),
@@ -162,7 +207,9 @@ pub async fn run_seed(seed: u64, ports: ChaosPorts) -> Result<SeedOutcome, Store
             EngineConfig {
                 max_parallel_steps: 1,
                 worker_id: format!("chaos-{seed}-{restarts}"),
-                seed,
+                seed: seed ^ u64::from(restarts),
+                // Deterministic per seed and restart; unique per database by construction.
+                random_id_seed: Some(seed.rotate_left(17) ^ u64::from(restarts)),
                 ..EngineConfig::default()
             },
         );
@@ -184,6 +231,17 @@ pub async fn run_seed(seed: u64, ports: ChaosPorts) -> Result<SeedOutcome, Store
             };
             match ran {
                 Ran::Crashed => {
+                    let seen = points.len();
+                    let what = match points.last() {
+                        Some(c) if seen > store_crashes => c.to_string(),
+                        _ => "crash in a platform call".to_owned(),
+                    };
+                    store_crashes = seen;
+                    crashes.push(Crash {
+                        at: clock.now(),
+                        journal_len: journal.len(),
+                        what,
+                    });
                     switch.reset();
                     restarts += 1;
                     if restarts > MAX_RESTARTS {
@@ -279,11 +337,14 @@ pub async fn run_seed(seed: u64, ports: ChaosPorts) -> Result<SeedOutcome, Store
             .await?;
     }
     let entries = journal.entries();
+    let mut faults = platform.fault_counts();
+    faults.merge(&points.fault_counts());
     Ok(SeedOutcome {
         seed,
         report: check(&entries, &targets, &policy),
-        faults: platform.fault_counts(),
+        faults,
         restarts,
+        crashes,
         resumes: resumes.iter().map(|(_, n)| n).sum(),
         simulated: clock.now() - start,
         targets,
