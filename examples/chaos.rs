@@ -115,6 +115,7 @@ async fn main() -> anyhow::Result<ExitCode> {
     let mut rules: BTreeMap<&'static str, usize> = BTreeMap::new();
     let mut shown = [0usize; 4];
     let (mut restarts, mut bounded) = (0u64, 0u64);
+    let mut outcomes: BTreeMap<String, usize> = BTreeMap::new();
     for (i, seed) in (args.first_seed..args.first_seed + args.seeds).enumerate() {
         let outcome = run_one(seed, args.database.as_deref(), shared.as_ref())
             .await
@@ -151,6 +152,12 @@ async fn main() -> anyhow::Result<ExitCode> {
             *rules.entry(rule).or_default() += n;
         }
         restarts += u64::from(outcome.restarts);
+        for t in &outcome.targets {
+            let name = t.outcome.map_or("none", |o| o.as_str());
+            *outcomes
+                .entry(format!("{}/{name}", t.status.as_str()))
+                .or_default() += 1;
+        }
         if (i + 1).is_multiple_of(100) {
             eprintln!("{} seeds done (last {seed})", i + 1);
         }
@@ -161,6 +168,11 @@ async fn main() -> anyhow::Result<ExitCode> {
     println!("findings per rule:");
     for (rule, n) in &rules {
         println!("  {rule}: {n}");
+    }
+    let total: usize = outcomes.values().sum();
+    println!("targets by status/outcome ({total}):");
+    for (name, n) in &outcomes {
+        println!("  {name}: {n}");
     }
     println!("restarts after crashes: {restarts}; runs stopped by a bound: {bounded}");
     println!("seeds: {}", args.seeds);

@@ -565,7 +565,8 @@ impl Engine {
             let left = pending.get(&task.id).copied().unwrap_or(0);
             let task_lanes: Vec<&Lane> = lanes.iter().filter(|l| l.task_id == task.id).collect();
             if left == 0 {
-                self.finish_if_done(task).await?;
+                let again = self.finish_if_done(task, &task_lanes).await?;
+                next = earliest(next, again);
             } else if task_lanes.iter().all(|l| l.status == LaneStatus::Closed) {
                 let reason = closed_reason(&task_lanes);
                 self.fail(task, &reason).await?;
@@ -967,14 +968,77 @@ impl Engine {
         Ok(())
     }
 
-    async fn finish_if_done(&self, task: &Task) -> Result<(), EngineError> {
+    /// Completes a task with no pending target once nothing is in flight and every uncertain
+    /// target is settled (or has waited past the horizon, and ends `uncertain`); until then,
+    /// tells when to look again.
+    async fn finish_if_done(
+        &self,
+        task: &Task,
+        lanes: &[&Lane],
+    ) -> Result<Option<DateTime<Utc>>, EngineError> {
+        let now = self.parts.clock.now();
         let progress = self.parts.store.progress(task.user_id, task.id).await?;
         if progress.count(crate::domain::TargetStatus::InProgress) > 0 {
-            return Ok(());
+            // Held by a worker — or by a stopped one, recovered once its heartbeat times out.
+            return Ok(Some(now + self.config.heartbeat_interval));
+        }
+        if !self
+            .parts
+            .store
+            .uncertain_targets(task.id)
+            .await?
+            .is_empty()
+        {
+            if let Some(strategy) = self.strategies.get(&task.platform).cloned() {
+                let owned: Vec<Lane> = lanes.iter().map(|l| (*l).clone()).collect();
+                self.reconcile(task, strategy.as_ref(), &owned).await?;
+            }
+            let horizon = self.horizon_start(now);
+            let mut waiting = false;
+            for target in self.parts.store.uncertain_targets(task.id).await? {
+                let account = target.account_id.clone().or_else(|| target.sender.clone());
+                let (Some(account), true) =
+                    (account, target.claimed_at.is_none_or(|at| at < horizon))
+                else {
+                    waiting = true;
+                    continue;
+                };
+                warn!(task.id = %task.id, target.id = %target.id, "uncertain target not settled within the horizon; ends uncertain");
+                let record = OutcomeRecord {
+                    target_id: target.id,
+                    account_id: account.clone(),
+                    outcome: Outcome::Uncertain,
+                    error_message: Some("UNSETTLED".to_owned()),
+                    result: serde_json::json!({"settled_by": "horizon"}),
+                    at: now,
+                    log: NewExecutionLog {
+                        task_id: task.id,
+                        target_id: Some(target.id),
+                        account_id: account,
+                        action: "reconcile".to_owned(),
+                        status: ExecutionStatus::Pending,
+                        outcome: Some(Outcome::Uncertain),
+                        error_kind: None,
+                        error_code: Some("UNSETTLED".to_owned()),
+                        latency_ms: None,
+                        created_at: now,
+                    },
+                };
+                self.parts
+                    .store
+                    .settle_uncertain(target.id, Settlement::Final(record))
+                    .await?;
+            }
+            // Settled targets may be pending again; unsettled ones are tried again later.
+            return Ok(Some(if waiting {
+                now + self.config.idle_poll
+            } else {
+                now
+            }));
         }
         info!(task.id = %task.id, user.id = %task.user_id, "task completed");
         self.transition(task, TaskEvent::Complete, None).await?;
-        Ok(())
+        Ok(None)
     }
 
     async fn fail(&self, task: &Task, reason: &str) -> Result<(), EngineError> {
