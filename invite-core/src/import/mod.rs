@@ -36,6 +36,23 @@
 //! [`ImportError::TooLarge`] and nothing beyond the limit is buffered. More non-empty data
 //! rows than [`ImportLimits::max_rows`] is [`ImportError::TooManyRows`].
 //!
+//! Whatever a file says, the memory it takes is bounded by caps that refuse it whole:
+//!
+//! - a row of more than [`MAX_COLUMNS`] columns (CSV fields, worksheet columns holding a
+//!   value, distinct keys of a JSON array's objects) is [`ImportError::TooManyColumns`];
+//!   a CSV field or worksheet cell longer than [`MAX_CELL_BYTES`] is
+//!   [`ImportError::CellTooLong`]. A CSV record is parsed into buffers that never grow past
+//!   these, and no cell reference sizes an allocation;
+//! - an XLSX archive is inflated once, into nothing, before it is read: more than
+//!   [`MAX_INFLATED_BYTES`] in all, more than [`MAX_PART_BYTES`] in a part other than a
+//!   worksheet, or an XML token (one cell's text, one tag) longer than
+//!   [`MAX_XML_TOKEN_BYTES`] is [`ImportError::InflatedTooLarge`];
+//! - the sample that decides the columns holds at most 101 rows and 4 MiB of text.
+//!
+//! Every format is read in time linear in its size. [`import`] is synchronous and CPU-bound:
+//! callers on an async runtime run it on a blocking thread
+//! (the service does, with a time budget).
+//!
 //! # Columns
 //!
 //! An explicit [`ColumnMapping`] wins: only its columns are read. Otherwise, on the first row
@@ -100,6 +117,8 @@ mod validate;
 mod xlsx;
 
 #[cfg(test)]
+mod hostile;
+#[cfg(test)]
 mod proptests;
 #[cfg(test)]
 mod tests;
@@ -111,6 +130,15 @@ pub use input::{FileFormat, TextEncoding};
 pub use report::{
     ImportContext, ImportReport, KeySet, MAX_ERROR_VALUE_CHARS, RowError, SkipReason, SkippedRow,
 };
+pub use xlsx::{MAX_INFLATED_BYTES, MAX_PART_BYTES, MAX_XML_TOKEN_BYTES};
+
+/// Most columns read from a row: CSV fields, worksheet columns holding a value, distinct
+/// keys of a JSON array's objects. More refuses the file ([`ImportError::TooManyColumns`]).
+pub const MAX_COLUMNS: usize = 256;
+
+/// Longest cell (CSV field, worksheet cell): 128 KiB, Excel's own limit of 32 767 characters
+/// at four bytes each. Longer refuses the file ([`ImportError::CellTooLong`]).
+pub const MAX_CELL_BYTES: usize = 128 * 1024;
 
 /// Largest file accepted by default: 10 MiB.
 pub const DEFAULT_MAX_BYTES: u64 = 10 * 1024 * 1024;
