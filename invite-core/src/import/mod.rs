@@ -103,6 +103,7 @@
 //!   to [`MAX_ERROR_VALUE_CHARS`] characters.
 
 use std::io::Read;
+use std::time::Duration;
 
 use crate::domain::{NormalizeOptions, Platform, TargetSource};
 
@@ -152,6 +153,12 @@ pub struct ImportLimits {
     pub max_rows: u64,
     /// Most row errors (and skipped rows) listed in the report; all are counted.
     pub max_errors: usize,
+    /// The time the use cases give one file's reading, waiting for a reader included; past
+    /// it the request gets [`ImportError::TimedOut`]. (The read itself, bounded by the caps,
+    /// runs to its end on its blocking thread.) [`import`] itself does not watch the time.
+    pub max_read_time: Duration,
+    /// Files the use cases read at once; more wait (within `max_read_time`).
+    pub max_concurrent_reads: usize,
 }
 
 impl Default for ImportLimits {
@@ -160,6 +167,8 @@ impl Default for ImportLimits {
             max_bytes: DEFAULT_MAX_BYTES,
             max_rows: 1_000_000,
             max_errors: 100,
+            max_read_time: Duration::from_secs(20),
+            max_concurrent_reads: 4,
         }
     }
 }

@@ -2,6 +2,7 @@
 
 mod auth;
 mod helpers;
+mod hostile;
 mod import;
 mod isolation;
 mod lifecycle;
