@@ -312,3 +312,51 @@ fn json_with_twenty_thousand_keys_is_refused() {
     let report = read(wide.as_bytes()).unwrap();
     assert_eq!(report.valid, 1, "{report:?}");
 }
+
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+
+        /// Whatever a cell reference says (letters past XFD, rows past the sheet, numbers
+        /// that overflow u32), the workbook is read or refused with a typed error.
+        #[test]
+        fn any_cell_reference_is_read_or_refused(
+            col in "[A-Za-z]{1,9}",
+            row in "[0-9]{1,12}",
+            text in "[a-z@]{0,3}",
+        ) {
+            let result = read(&with_cell_at(&format!("{col}{row}"), &text));
+            if let Err(e) = result {
+                prop_assert!(e.is_client_error(), "{e:?}");
+            }
+        }
+
+        /// CSV rows of any width and field length: read, or refused naming a cap.
+        #[test]
+        fn any_csv_shape_is_read_or_refused(
+            width in 1usize..400,
+            field in 1usize..200_000,
+            rows in 1usize..4,
+        ) {
+            let line = format!("@someone_{},{}\n", "x".repeat(field.min(8)), vec!["y"; width].join(","));
+            let long = format!("\"{}\"\n", "z".repeat(field));
+            let file = format!("username,other\n{}{long}", line.repeat(rows));
+            match read(file.as_bytes()) {
+                Ok(report) => prop_assert!(report.is_consistent()),
+                Err(ImportError::TooManyColumns { limit, .. }) => {
+                    prop_assert_eq!(limit, MAX_COLUMNS);
+                    prop_assert!(width + 1 > MAX_COLUMNS);
+                }
+                Err(ImportError::CellTooLong { limit, .. }) => {
+                    prop_assert_eq!(limit, MAX_CELL_BYTES);
+                    prop_assert!(field > MAX_CELL_BYTES);
+                }
+                Err(e) => prop_assert!(false, "{e:?}"),
+            }
+        }
+    }
+}

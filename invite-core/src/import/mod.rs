@@ -246,11 +246,22 @@ pub fn import<R: Read>(
     }
 }
 
-/// [`import`] over bytes already in memory.
+/// [`import`] over bytes already in memory. A workbook or JSON document within the byte
+/// limit is read where it is, not copied into a buffer first.
 pub fn import_bytes(
     bytes: &[u8],
     opts: &ImportOptions,
     ctx: ImportContext<'_>,
 ) -> Result<ImportReport> {
-    import(bytes, opts, ctx)
+    let fits = bytes.len() as u64 <= opts.limits.max_bytes;
+    let format = match opts.format {
+        Some(f) => Ok(f),
+        None => FileFormat::sniff(&bytes[..bytes.len().min(input::PREFIX_LEN)]),
+    };
+    match format {
+        Ok(FileFormat::Xlsx) if fits => xlsx::read(bytes, opts, ctx),
+        Ok(FileFormat::Json) if fits => json::read(bytes, opts, ctx),
+        // CSV streams anyway; errors and oversized files are told as `import` tells them.
+        _ => import(bytes, opts, ctx),
+    }
 }

@@ -37,8 +37,9 @@ use super::{FileFormat, ImportOptions, MAX_CELL_BYTES, MAX_COLUMNS};
 pub const MAX_INFLATED_BYTES: u64 = 256 * 1024 * 1024;
 
 /// Most bytes one part other than a worksheet (the shared strings, styles, the workbook) may
-/// inflate to: 64 MiB. calamine holds these whole.
-pub const MAX_PART_BYTES: u64 = 64 * 1024 * 1024;
+/// inflate to: 32 MiB. calamine holds these whole: tiny shared strings just under the cap
+/// take about 75 MiB of heap.
+pub const MAX_PART_BYTES: u64 = 32 * 1024 * 1024;
 
 /// Longest run of an XML part without a `<` (one cell's text, one tag): 1 MiB. Excel caps a
 /// cell at 32 767 characters.
