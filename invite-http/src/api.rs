@@ -909,8 +909,9 @@ fn max_upload(state: &AppState) -> u64 {
         (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such task of the caller", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The task is not PENDING or PAUSED", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "The file is larger than the upload limit", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Unreadable file, invalid fields, or limit max_targets_per_task exceeded", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The file is larger than the upload limit, or an XLSX unpacks past the import caps", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Unreadable file (or one past the column or cell caps), invalid fields, or limit max_targets_per_task exceeded", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Reading the file took longer than the time budget", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -943,8 +944,9 @@ async fn import_file(
         (status = 200, description = "The analysis", body = ImportView),
         (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such task of the caller", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "The file is larger than the upload limit", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Unreadable file or invalid fields", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The file is larger than the upload limit, or an XLSX unpacks past the import caps", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Unreadable file (or one past the column or cell caps) or invalid fields", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Reading the file took longer than the time budget", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -1161,8 +1163,9 @@ async fn unsuppress(
     responses(
         (status = 200, description = "Added, with the file's analysis", body = SuppressFileView),
         (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "The file is larger than the upload limit", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Unreadable file or invalid fields", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The file is larger than the upload limit, or an XLSX unpacks past the import caps", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Unreadable file (or one past the column or cell caps) or invalid fields", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Reading the file took longer than the time budget", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]

@@ -135,7 +135,10 @@ impl ApiError {
                 ServiceError::LimitExceeded { .. } => StatusCode::UNPROCESSABLE_ENTITY,
                 ServiceError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
                 ServiceError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-                ServiceError::File(ImportError::TooLarge { .. }) => StatusCode::PAYLOAD_TOO_LARGE,
+                ServiceError::File(
+                    ImportError::TooLarge { .. } | ImportError::InflatedTooLarge { .. },
+                ) => StatusCode::PAYLOAD_TOO_LARGE,
+                ServiceError::File(ImportError::TimedOut { .. }) => StatusCode::SERVICE_UNAVAILABLE,
                 ServiceError::File(_) => StatusCode::UNPROCESSABLE_ENTITY,
                 ServiceError::Source(e) => match e {
                     AudienceError::NotFound { .. } => StatusCode::NOT_FOUND,
@@ -178,6 +181,18 @@ impl ApiError {
                 ServiceError::Internal(_) => ("internal", "Internal error"),
                 ServiceError::File(ImportError::TooLarge { .. }) => {
                     ("file-too-large", "File too large")
+                }
+                ServiceError::File(ImportError::InflatedTooLarge { .. }) => {
+                    ("file-too-large", "File unpacks too large")
+                }
+                ServiceError::File(ImportError::TooManyColumns { .. }) => {
+                    ("too-many-columns", "File too wide")
+                }
+                ServiceError::File(ImportError::CellTooLong { .. }) => {
+                    ("cell-too-long", "Cell too long")
+                }
+                ServiceError::File(ImportError::TimedOut { .. }) => {
+                    ("file-read-timeout", "File took too long to read")
                 }
                 ServiceError::File(_) => ("unreadable-file", "File cannot be imported"),
                 ServiceError::Source(AudienceError::NotFound { .. }) => {

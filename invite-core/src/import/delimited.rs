@@ -2,7 +2,7 @@
 //! 64 KiB, then records are parsed one by one and never held all at once.
 
 use std::collections::VecDeque;
-use std::io::{self, Cursor, Read};
+use std::io::{self, BufRead, Cursor, Read};
 
 use csv::{ByteRecord, ReaderBuilder};
 use encoding_rs_io::DecodeReaderBytesBuilder;
@@ -12,7 +12,7 @@ use super::error::{ImportError, Result};
 use super::input::{LimitedReader, PREFIX_LEN, TextEncoding, fill, map_io};
 use super::report::{ImportContext, ImportReport};
 use super::validate::Pipeline;
-use super::{FileFormat, ImportOptions};
+use super::{FileFormat, ImportOptions, MAX_CELL_BYTES, MAX_COLUMNS};
 
 /// Delimiters tried, in order of preference when they score the same.
 pub const DELIMITERS: [u8; 4] = [b',', b';', b'\t', b'|'];
@@ -141,6 +141,110 @@ fn breaks_in(field: &[u8]) -> u64 {
     n
 }
 
+/// Records parsed with `csv-core` into buffers that never grow past the caps: at most
+/// [`MAX_COLUMNS`] fields (the field ends live in a fixed array), none longer than
+/// [`MAX_CELL_BYTES`]; the text buffer grows only as a field needs it, so it is bounded by
+/// the longest record of the file. (`csv::Reader` grows both without limit: 10 MiB of
+/// commas is ten million fields.)
+struct Records<R> {
+    core: csv_core::Reader,
+    input: io::BufReader<LineTracker<R>>,
+    /// Bytes handed to the parser so far.
+    offset: u64,
+    /// The byte limit of the input, for [`ImportError::TooLarge`].
+    limit: u64,
+    out: Vec<u8>,
+    ends: Box<[usize; MAX_COLUMNS]>,
+    /// Fields of the current record.
+    len: usize,
+}
+
+impl<R: Read> Records<R> {
+    fn new(input: LineTracker<R>, delimiter: u8, limit: u64) -> Self {
+        Self {
+            core: csv_core::ReaderBuilder::new().delimiter(delimiter).build(),
+            input: io::BufReader::with_capacity(64 * 1024, input),
+            offset: 0,
+            limit,
+            out: vec![0; 4096],
+            ends: Box::new([0; MAX_COLUMNS]),
+            len: 0,
+        }
+    }
+
+    /// The line (from 1) of the last byte parsed.
+    fn line(&mut self) -> u64 {
+        self.input.get_mut().line_at(self.offset)
+    }
+
+    fn too_long(&mut self) -> ImportError {
+        ImportError::CellTooLong {
+            row: self.line(),
+            limit: MAX_CELL_BYTES,
+        }
+    }
+
+    /// Parses the next record; `false` at the end of the input.
+    fn advance(&mut self) -> Result<bool> {
+        use csv_core::ReadRecordResult as R;
+        let (mut outlen, mut endlen) = (0, 0);
+        loop {
+            let input = self.input.fill_buf().map_err(|e| map_io(&e, self.limit))?;
+            let (res, nin, nout, nend) =
+                self.core
+                    .read_record(input, &mut self.out[outlen..], &mut self.ends[endlen..]);
+            self.input.consume(nin);
+            self.offset += nin as u64;
+            outlen += nout;
+            endlen += nend;
+            match res {
+                R::InputEmpty => {}
+                R::OutputFull => {
+                    let start = endlen.checked_sub(1).map_or(0, |i| self.ends[i]);
+                    if outlen - start > MAX_CELL_BYTES {
+                        return Err(self.too_long());
+                    }
+                    let grown = self.out.len() * 2;
+                    self.out.resize(grown, 0);
+                }
+                R::OutputEndsFull => {
+                    return Err(ImportError::TooManyColumns {
+                        row: self.line(),
+                        limit: MAX_COLUMNS,
+                    });
+                }
+                R::Record => {
+                    self.len = endlen;
+                    let mut start = 0;
+                    for &end in &self.ends[..endlen] {
+                        if end - start > MAX_CELL_BYTES {
+                            return Err(self.too_long());
+                        }
+                        start = end;
+                    }
+                    return Ok(true);
+                }
+                R::End => return Ok(false),
+            }
+        }
+    }
+
+    /// Fields of the current record.
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    /// The fields of the current record, as bytes.
+    fn fields(&self) -> impl Iterator<Item = &[u8]> {
+        let (ends, out) = (&self.ends[..self.len], &self.out);
+        ends.iter().scan(0, move |start, &end| {
+            let field = &out[*start..end];
+            *start = end;
+            Some(field)
+        })
+    }
+}
+
 /// Reads delimited text. `prefix` holds the first bytes already taken from `input`.
 pub(crate) fn read<R: Read>(
     input: LimitedReader<R>,
@@ -190,33 +294,21 @@ pub(crate) fn read<R: Read>(
     pipeline.set_delimiter(delimiter);
     pipeline.set_encoding(encoding);
 
-    let mut reader = ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .delimiter(delimiter)
-        .buffer_capacity(64 * 1024)
-        .from_reader(LineTracker::new(Cursor::new(prefix).chain(rest)));
-    let mut record = ByteRecord::new();
+    let mut records = Records::new(
+        LineTracker::new(Cursor::new(prefix).chain(rest)),
+        delimiter,
+        limit,
+    );
     let mut cells: Vec<String> = Vec::new();
-    loop {
-        match reader.read_byte_record(&mut record) {
-            Ok(true) => {}
-            Ok(false) => break,
-            Err(e) => {
-                return Err(match e.kind() {
-                    csv::ErrorKind::Io(io) => map_io(io, limit),
-                    _ => ImportError::Read(e.to_string()),
-                });
-            }
-        }
-        let end = reader.position().byte();
-        let end_line = reader.get_mut().line_at(end);
-        let inner_breaks: u64 = record.iter().map(breaks_in).sum();
+    while records.advance()? {
+        let end_line = records.line();
+        let inner_breaks: u64 = records.fields().map(breaks_in).sum();
         let line = end_line.saturating_sub(inner_breaks).max(1);
         // The cell buffers are reused from record to record.
-        cells.truncate(record.len());
-        cells.resize_with(record.len(), String::new);
-        for (cell, field) in cells.iter_mut().zip(&record) {
+        let width = records.len();
+        cells.truncate(width);
+        cells.resize_with(width, String::new);
+        for (cell, field) in cells.iter_mut().zip(records.fields()) {
             let text =
                 std::str::from_utf8(field).map_err(|_| ImportError::InvalidUtf8 { row: line })?;
             cell.clear();
@@ -247,18 +339,59 @@ mod tests {
     }
 
     fn lines_of(data: &[u8]) -> Vec<u64> {
-        let mut reader = ReaderBuilder::new()
-            .has_headers(false)
-            .flexible(true)
-            .from_reader(LineTracker::new(data));
-        let mut record = ByteRecord::new();
+        let mut records = Records::new(LineTracker::new(data), b',', u64::MAX);
         let mut out = Vec::new();
-        while reader.read_byte_record(&mut record).unwrap() {
-            let end = reader.position().byte();
-            let inner: u64 = record.iter().map(breaks_in).sum();
-            out.push(reader.get_mut().line_at(end) - inner);
+        while records.advance().unwrap() {
+            let inner: u64 = records.fields().map(breaks_in).sum();
+            out.push(records.line() - inner);
         }
         out
+    }
+
+    fn first_error(data: &[u8]) -> ImportError {
+        let mut records = Records::new(LineTracker::new(data), b',', u64::MAX);
+        loop {
+            match records.advance() {
+                Ok(true) => {}
+                Ok(false) => panic!("no error"),
+                Err(e) => return e,
+            }
+        }
+    }
+
+    #[test]
+    fn columns_and_fields_are_capped() {
+        let row = |n: usize| format!("{}\n", vec!["x"; n].join(","));
+        let ok = format!("a,b\n{}", row(MAX_COLUMNS));
+        assert_eq!(lines_of(ok.as_bytes()), vec![1, 2]);
+        let wide = format!("a,b\n{}", row(MAX_COLUMNS + 1));
+        assert_eq!(
+            first_error(wide.as_bytes()),
+            ImportError::TooManyColumns {
+                row: 2,
+                limit: MAX_COLUMNS
+            }
+        );
+        // Ten thousand commas on one line: refused without a field per comma.
+        let commas = vec![b','; 10_000];
+        assert!(matches!(
+            first_error(&commas),
+            ImportError::TooManyColumns { row: 1, .. }
+        ));
+        let fits = format!("a,{}\n", "y".repeat(MAX_CELL_BYTES));
+        assert_eq!(lines_of(fits.as_bytes()), vec![1]);
+        for long in [
+            format!("a,{}\n", "y".repeat(MAX_CELL_BYTES + 1)),
+            format!("a\nb,\"{}\"", "y\n".repeat(MAX_CELL_BYTES)),
+        ] {
+            assert!(matches!(
+                first_error(long.as_bytes()),
+                ImportError::CellTooLong {
+                    limit: MAX_CELL_BYTES,
+                    ..
+                }
+            ));
+        }
     }
 
     #[test]

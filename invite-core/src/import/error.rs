@@ -14,6 +14,38 @@ pub enum ImportError {
         /// The limit, in bytes.
         limit: u64,
     },
+    /// A row holds more columns (CSV fields, worksheet columns, JSON object keys) than the
+    /// importer reads.
+    #[error("row {row} has more than {limit} columns; keep only the columns to import")]
+    TooManyColumns {
+        /// The row (CSV line, worksheet row, JSON element) where the limit was passed.
+        row: u64,
+        /// The limit ([`MAX_COLUMNS`](super::MAX_COLUMNS)).
+        limit: usize,
+    },
+    /// A cell (CSV field, worksheet cell) longer than the importer reads.
+    #[error("row {row} has a cell longer than {limit} bytes")]
+    CellTooLong {
+        /// The row (CSV line, worksheet row) of the cell.
+        row: u64,
+        /// The limit, in bytes ([`MAX_CELL_BYTES`](super::MAX_CELL_BYTES)).
+        limit: usize,
+    },
+    /// An XLSX archive whose parts inflate past what the importer unpacks (a ZIP bomb, or
+    /// a workbook far larger than any list of people).
+    #[error("the XLSX workbook unpacks to more than {limit} bytes ({part})")]
+    InflatedTooLarge {
+        /// The part (or `the whole archive`) that passed the limit.
+        part: String,
+        /// The limit, in inflated bytes.
+        limit: u64,
+    },
+    /// Reading the file took longer than the time the service gives one import.
+    #[error("the file took longer than {seconds} s to read; split it or try again later")]
+    TimedOut {
+        /// The budget, in seconds.
+        seconds: u64,
+    },
     /// The file holds more data rows than the caller allows.
     #[error("the file has more than {limit} rows")]
     TooManyRows {

@@ -2,7 +2,11 @@
 //! column, no header), or an object holding one such array (`{"users": [...]}`).
 //!
 //! The document is parsed element by element into plain text cells (no JSON tree of the whole
-//! file is built); the byte limit bounds it.
+//! file is built); the byte limit bounds it. An array's objects may name at most
+//! [`MAX_COLUMNS`] distinct keys between them: an object that passes it is not read further
+//! and the file is refused ([`ImportError::TooManyColumns`]). So a row is never wider than
+//! that, and the work is linear in the file's size (a row of empty cells as wide as every key
+//! seen so far made it quadratic).
 
 use std::collections::HashMap;
 use std::fmt;
@@ -16,7 +20,7 @@ use super::input::BOM;
 use super::report::{ImportContext, ImportReport};
 use super::table::{RawRow, number_text};
 use super::validate::Pipeline;
-use super::{FileFormat, ImportOptions};
+use super::{FileFormat, ImportOptions, MAX_COLUMNS};
 
 /// Keys that name the list of people when a wrapping object holds several arrays.
 const LIST_KEYS: &[&str] = &[
@@ -57,46 +61,138 @@ struct Array {
     keys: Vec<String>,
     key_index: HashMap<String, usize>,
     items: Vec<Item>,
+    /// The element (from 1) whose keys took the array past [`MAX_COLUMNS`] distinct keys;
+    /// nothing after it is kept.
+    too_wide: Option<u64>,
+}
+
+/// One element of an array, with an object's keys capped as they are read: past
+/// [`MAX_COLUMNS`] the rest of the object is skipped unparsed.
+#[derive(Debug)]
+enum Element {
+    Object {
+        pairs: Vec<(String, Value)>,
+        too_wide: bool,
+    },
+    Other(Value),
+}
+
+impl<'de> Deserialize<'de> for Element {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Element;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("any value")
+            }
+            fn visit_map<A: MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> std::result::Result<Element, A::Error> {
+                let mut pairs = Vec::new();
+                let mut too_wide = false;
+                while let Some(key) = map.next_key::<String>()? {
+                    if pairs.len() < MAX_COLUMNS {
+                        pairs.push((key, map.next_value::<Value>()?));
+                    } else {
+                        too_wide = true;
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                }
+                Ok(Element::Object { pairs, too_wide })
+            }
+            fn visit_seq<A: SeqAccess<'de>>(
+                self,
+                seq: A,
+            ) -> std::result::Result<Element, A::Error> {
+                Value::deserialize(de::value::SeqAccessDeserializer::new(seq)).map(Element::Other)
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> std::result::Result<Element, E> {
+                Ok(Element::Other(Value::Bool(v)))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> std::result::Result<Element, E> {
+                Ok(Element::Other(Value::from(v)))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> std::result::Result<Element, E> {
+                Ok(Element::Other(Value::from(v)))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> std::result::Result<Element, E> {
+                Ok(Element::Other(Value::from(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<Element, E> {
+                Ok(Element::Other(Value::String(v.to_owned())))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> std::result::Result<Element, E> {
+                Ok(Element::Other(Value::String(v)))
+            }
+            fn visit_unit<E: de::Error>(self) -> std::result::Result<Element, E> {
+                Ok(Element::Other(Value::Null))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 impl Array {
-    fn add(&mut self, value: Value) {
-        let shape = match &value {
-            Value::Null => {
+    fn add(&mut self, element: Element) {
+        if self.too_wide.is_some() {
+            return;
+        }
+        let number = self.items.len() as u64 + 1;
+        let shape = match &element {
+            Element::Other(Value::Null) => {
                 self.items.push(Item::Null);
                 return;
             }
-            Value::Object(_) => Shape::Objects,
-            Value::Array(_) => Shape::Arrays,
-            _ => Shape::Scalars,
+            Element::Object { .. } => Shape::Objects,
+            Element::Other(Value::Array(_)) => Shape::Arrays,
+            Element::Other(_) => Shape::Scalars,
         };
         let expected = *self.shape.get_or_insert(shape);
-        let item = match (expected, value) {
-            (Shape::Objects, Value::Object(map)) => Item::Object(
-                map.into_iter()
-                    .map(|(k, v)| (self.key(k), value_text(v)))
-                    .collect(),
-            ),
-            (Shape::Scalars, v @ (Value::String(_) | Value::Number(_) | Value::Bool(_))) => {
-                Item::Scalar(value_text(v))
+        let item = match (expected, element) {
+            (Shape::Objects, Element::Object { too_wide: true, .. }) => {
+                self.too_wide = Some(number);
+                return;
             }
-            (_, v) => Item::Misfit(value_text(v)),
+            (Shape::Objects, Element::Object { pairs, .. }) => {
+                let mut cells = Vec::with_capacity(pairs.len());
+                for (k, v) in pairs {
+                    let Some(col) = self.key(k) else {
+                        self.too_wide = Some(number);
+                        return;
+                    };
+                    cells.push((col, value_text(v)));
+                }
+                Item::Object(cells)
+            }
+            (
+                Shape::Scalars,
+                Element::Other(v @ (Value::String(_) | Value::Number(_) | Value::Bool(_))),
+            ) => Item::Scalar(value_text(v)),
+            (_, Element::Object { pairs, .. }) => {
+                Item::Misfit(value_text(Value::Object(pairs.into_iter().collect())))
+            }
+            (_, Element::Other(v)) => Item::Misfit(value_text(v)),
         };
         self.items.push(item);
     }
 
-    fn key(&mut self, key: String) -> usize {
+    /// The column of `key`; `None` when it would be one past [`MAX_COLUMNS`].
+    fn key(&mut self, key: String) -> Option<usize> {
         if let Some(i) = self.key_index.get(&key) {
-            return *i;
+            return Some(*i);
         }
         let i = self.keys.len();
+        if i >= MAX_COLUMNS {
+            return None;
+        }
         self.keys.push(key.clone());
         self.key_index.insert(key, i);
-        i
+        Some(i)
     }
 
     fn is_empty(&self) -> bool {
-        self.items.iter().all(|i| matches!(i, Item::Null))
+        self.too_wide.is_none() && self.items.iter().all(|i| matches!(i, Item::Null))
     }
 }
 
@@ -128,8 +224,8 @@ impl<'de> Visitor<'de> for ArrayVisitor {
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Array, A::Error> {
         let mut array = Array::default();
-        while let Some(value) = seq.next_element::<Value>()? {
-            array.add(value);
+        while let Some(element) = seq.next_element::<Element>()? {
+            array.add(element);
         }
         Ok(array)
     }
@@ -295,6 +391,12 @@ pub(crate) fn read(
     })?;
     let top: Top = serde_json::from_str(text).map_err(|e| parse_error(&e))?;
     let array = pick(top)?;
+    if let Some(row) = array.too_wide {
+        return Err(ImportError::TooManyColumns {
+            row,
+            limit: MAX_COLUMNS,
+        });
+    }
     let (hint, style) = match array.shape {
         None => return Err(ImportError::Empty),
         Some(Shape::Arrays) => return Err(ImportError::JsonNotATable),

@@ -36,6 +36,23 @@
 //! [`ImportError::TooLarge`] and nothing beyond the limit is buffered. More non-empty data
 //! rows than [`ImportLimits::max_rows`] is [`ImportError::TooManyRows`].
 //!
+//! Whatever a file says, the memory it takes is bounded by caps that refuse it whole:
+//!
+//! - a row of more than [`MAX_COLUMNS`] columns (CSV fields, worksheet columns holding a
+//!   value, distinct keys of a JSON array's objects) is [`ImportError::TooManyColumns`];
+//!   a CSV field or worksheet cell longer than [`MAX_CELL_BYTES`] is
+//!   [`ImportError::CellTooLong`]. A CSV record is parsed into buffers that never grow past
+//!   these, and no cell reference sizes an allocation;
+//! - an XLSX archive is inflated once, into nothing, before it is read: more than
+//!   [`MAX_INFLATED_BYTES`] in all, more than [`MAX_PART_BYTES`] in a part other than a
+//!   worksheet, or an XML token (one cell's text, one tag) longer than
+//!   [`MAX_XML_TOKEN_BYTES`] is [`ImportError::InflatedTooLarge`];
+//! - the sample that decides the columns holds at most 101 rows and 4 MiB of text.
+//!
+//! Every format is read in time linear in its size. [`import`] is synchronous and CPU-bound:
+//! callers on an async runtime run it on a blocking thread
+//! (the service does, with a time budget).
+//!
 //! # Columns
 //!
 //! An explicit [`ColumnMapping`] wins: only its columns are read. Otherwise, on the first row
@@ -86,6 +103,7 @@
 //!   to [`MAX_ERROR_VALUE_CHARS`] characters.
 
 use std::io::Read;
+use std::time::Duration;
 
 use crate::domain::{NormalizeOptions, Platform, TargetSource};
 
@@ -100,6 +118,8 @@ mod validate;
 mod xlsx;
 
 #[cfg(test)]
+mod hostile;
+#[cfg(test)]
 mod proptests;
 #[cfg(test)]
 mod tests;
@@ -111,6 +131,15 @@ pub use input::{FileFormat, TextEncoding};
 pub use report::{
     ImportContext, ImportReport, KeySet, MAX_ERROR_VALUE_CHARS, RowError, SkipReason, SkippedRow,
 };
+pub use xlsx::{MAX_INFLATED_BYTES, MAX_PART_BYTES, MAX_XML_TOKEN_BYTES};
+
+/// Most columns read from a row: CSV fields, worksheet columns holding a value, distinct
+/// keys of a JSON array's objects. More refuses the file ([`ImportError::TooManyColumns`]).
+pub const MAX_COLUMNS: usize = 256;
+
+/// Longest cell (CSV field, worksheet cell): 128 KiB, Excel's own limit of 32 767 characters
+/// at four bytes each. Longer refuses the file ([`ImportError::CellTooLong`]).
+pub const MAX_CELL_BYTES: usize = 128 * 1024;
 
 /// Largest file accepted by default: 10 MiB.
 pub const DEFAULT_MAX_BYTES: u64 = 10 * 1024 * 1024;
@@ -124,6 +153,12 @@ pub struct ImportLimits {
     pub max_rows: u64,
     /// Most row errors (and skipped rows) listed in the report; all are counted.
     pub max_errors: usize,
+    /// The time the use cases give one file's reading, waiting for a reader included; past
+    /// it the request gets [`ImportError::TimedOut`]. (The read itself, bounded by the caps,
+    /// runs to its end on its blocking thread.) [`import`] itself does not watch the time.
+    pub max_read_time: Duration,
+    /// Files the use cases read at once; more wait (within `max_read_time`).
+    pub max_concurrent_reads: usize,
 }
 
 impl Default for ImportLimits {
@@ -132,6 +167,8 @@ impl Default for ImportLimits {
             max_bytes: DEFAULT_MAX_BYTES,
             max_rows: 1_000_000,
             max_errors: 100,
+            max_read_time: Duration::from_secs(20),
+            max_concurrent_reads: 4,
         }
     }
 }
@@ -209,11 +246,22 @@ pub fn import<R: Read>(
     }
 }
 
-/// [`import`] over bytes already in memory.
+/// [`import`] over bytes already in memory. A workbook or JSON document within the byte
+/// limit is read where it is, not copied into a buffer first.
 pub fn import_bytes(
     bytes: &[u8],
     opts: &ImportOptions,
     ctx: ImportContext<'_>,
 ) -> Result<ImportReport> {
-    import(bytes, opts, ctx)
+    let fits = bytes.len() as u64 <= opts.limits.max_bytes;
+    let format = match opts.format {
+        Some(f) => Ok(f),
+        None => FileFormat::sniff(&bytes[..bytes.len().min(input::PREFIX_LEN)]),
+    };
+    match format {
+        Ok(FileFormat::Xlsx) if fits => xlsx::read(bytes, opts, ctx),
+        Ok(FileFormat::Json) if fits => json::read(bytes, opts, ctx),
+        // CSV streams anyway; errors and oversized files are told as `import` tells them.
+        _ => import(bytes, opts, ctx),
+    }
 }

@@ -16,6 +16,11 @@ use crate::domain::{NewTarget, Phone, PlatformUserId, TargetIdentifier, Username
 /// Data rows looked at, after the first row, to decide the header and the columns.
 const SAMPLE_ROWS: usize = 100;
 
+/// Most bytes of text (and cell overhead) the sample may hold; past it the layout is decided
+/// on fewer rows. Without it a worksheet whose cells all point to one long shared string
+/// would multiply that string by the sample's size.
+const SAMPLE_BYTES: usize = 4 * 1024 * 1024;
+
 /// Longest name or e-mail kept, in characters.
 const MAX_TEXT_CHARS: usize = 256;
 
@@ -38,8 +43,17 @@ impl<'r> RowRef<'r> {
 }
 
 enum State {
-    Sampling(Vec<RawRow>),
+    /// The rows so far, and their size in bytes.
+    Sampling(Vec<RawRow>, usize),
     Ready(Layout),
+}
+
+/// What a row costs in memory, near enough.
+fn row_bytes(cells: &[String]) -> usize {
+    cells
+        .iter()
+        .map(|c| c.len() + std::mem::size_of::<String>())
+        .sum()
 }
 
 /// Takes rows one by one from a parser and builds the report.
@@ -69,7 +83,7 @@ impl<'a> Pipeline<'a> {
             ctx,
             hint,
             style,
-            state: State::Sampling(Vec::new()),
+            state: State::Sampling(Vec::new(), 0),
             report: ImportReport {
                 format,
                 delimiter: None,
@@ -115,7 +129,8 @@ impl<'a> Pipeline<'a> {
         }
         match &mut self.state {
             State::Ready(_) => self.process(RowRef::of(&row)),
-            State::Sampling(buf) => {
+            State::Sampling(buf, bytes) => {
+                *bytes += row_bytes(&row.cells);
                 buf.push(row);
                 self.settle_if_sampled()
             }
@@ -133,7 +148,8 @@ impl<'a> Pipeline<'a> {
                 cells,
                 malformed: None,
             }),
-            State::Sampling(buf) => {
+            State::Sampling(buf, bytes) => {
+                *bytes += row_bytes(cells);
                 buf.push(RawRow::new(number, cells.to_vec()));
                 self.settle_if_sampled()
             }
@@ -142,14 +158,17 @@ impl<'a> Pipeline<'a> {
 
     fn settle_if_sampled(&mut self) -> Result<()> {
         match &self.state {
-            State::Sampling(buf) if buf.len() > SAMPLE_ROWS => self.settle(),
+            State::Sampling(buf, bytes) if buf.len() > SAMPLE_ROWS || *bytes > SAMPLE_BYTES => {
+                self.settle()
+            }
             _ => Ok(()),
         }
     }
 
     /// Decides the layout from the buffered rows and processes them.
     fn settle(&mut self) -> Result<()> {
-        let State::Sampling(buf) = std::mem::replace(&mut self.state, State::Sampling(Vec::new()))
+        let State::Sampling(buf, _) =
+            std::mem::replace(&mut self.state, State::Sampling(Vec::new(), 0))
         else {
             return Ok(());
         };
@@ -178,7 +197,7 @@ impl<'a> Pipeline<'a> {
     }
 
     pub(crate) fn finish(mut self) -> Result<ImportReport> {
-        if matches!(self.state, State::Sampling(_)) {
+        if matches!(self.state, State::Sampling(..)) {
             self.settle()?;
         }
         if self.report.rows == 0 {

@@ -14,8 +14,17 @@
 //! valid targets are looked up with `reached_since` (one query per 10 000 people), and the
 //! file is read again with those people in [`ImportContext::reached`] so that every row keeps
 //! its exact account. The engine checks again right before each send.
+//!
+//! # Off the async workers
+//!
+//! Reading a file is CPU-bound: it runs on a blocking thread (`spawn_blocking`), at most
+//! [`ImportLimits::max_concurrent_reads`] at once, and the request waits for it at most
+//! [`ImportLimits::max_read_time`] (waiting for a turn included), then gets
+//! [`ImportError::TimedOut`]. A read that timed out keeps its turn until it ends, which the
+//! import caps bound, so slow files cannot pile up threads.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use crate::domain::{
     NormalizeOptions, Platform, TargetIdentifier, Task, TaskId, TaskStatus, UserId,
@@ -27,6 +36,17 @@ use crate::import::{
 use crate::ports::SuppressionEntry;
 
 use super::{Campaigns, FieldError, Result, ServiceError};
+
+/// A file's reading, shareable with a blocking thread.
+type Reader = Arc<
+    dyn Fn(&ImportOptions, ImportContext<'_>) -> crate::import::Result<ImportReport> + Send + Sync,
+>;
+
+/// A reader of `file` (copied once, to be sent to a blocking thread).
+fn file_reader(file: &[u8]) -> Reader {
+    let file: Arc<[u8]> = Arc::from(file);
+    Arc::new(move |o, c| import_bytes(&file, o, c))
+}
 
 /// Identifier keys asked of `reached_since` in one query.
 const DEDUPE_CHUNK: usize = 10_000;
@@ -152,8 +172,42 @@ impl Campaigns {
         }
     }
 
-    /// Reads `bytes` with the task's keys, the suppression list and, with a window, the people
-    /// reached within it.
+    /// Runs `read` on a blocking thread when a reader's turn comes, within the time budget.
+    async fn off_runtime<T: Send + 'static>(
+        &self,
+        read: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T> {
+        let budget = self.import_limits.max_read_time;
+        let readers = Arc::clone(&self.readers);
+        let work = async move {
+            let permit = readers
+                .acquire_owned()
+                .await
+                .map_err(|_| ServiceError::Internal("the file readers are closed".to_owned()))?;
+            tokio::task::spawn_blocking(move || {
+                let _permit = permit;
+                read()
+            })
+            .await
+            .map_err(|e| ServiceError::Internal(format!("reading the file failed: {e}")))
+        };
+        match tokio::time::timeout(budget, work).await {
+            Ok(result) => result,
+            Err(_) => {
+                tracing::warn!(
+                    budget_s = budget.as_secs(),
+                    "reading an uploaded file took longer than {} s",
+                    budget.as_secs()
+                );
+                Err(ServiceError::File(ImportError::TimedOut {
+                    seconds: budget.as_secs(),
+                }))
+            }
+        }
+    }
+
+    /// Reads with the task's keys, the suppression list and, with a window, the people
+    /// reached within it. `read` runs off the async workers ([`Self::off_runtime`]).
     async fn analyse(
         &self,
         user: UserId,
@@ -161,23 +215,32 @@ impl Campaigns {
         platform: Platform,
         opts: &ImportOptions,
         dedupe_days: Option<u32>,
-        read: impl Fn(&ImportOptions, ImportContext<'_>) -> crate::import::Result<ImportReport>,
+        read: Reader,
     ) -> Result<ImportReport> {
         let existing = match task {
             Some(t) => self.task_keys(user, t.id).await?,
             None => HashSet::new(),
         };
         let suppressed = self.suppressed_keys(user, platform).await?;
-        // Contexts borrow `dyn KeySet`s, which are not `Sync`: none lives across an await.
-        let report = read(
-            opts,
-            ImportContext {
-                existing: &existing,
-                suppressed: &suppressed,
-                reached: &(),
-            },
-        )
-        .map_err(file_error)?;
+        let first = {
+            let (read, opts) = (Arc::clone(&read), opts.clone());
+            self.off_runtime(move || {
+                // Contexts borrow `dyn KeySet`s, which are not `Sync`: the sets travel by
+                // value and come back.
+                let report = read(
+                    &opts,
+                    ImportContext {
+                        existing: &existing,
+                        suppressed: &suppressed,
+                        reached: &(),
+                    },
+                );
+                (report, existing, suppressed)
+            })
+            .await?
+        };
+        let (report, existing, suppressed) = first;
+        let report = report.map_err(file_error)?;
         let (Some(days), Some(task)) = (dedupe_days, task) else {
             return Ok(report);
         };
@@ -208,14 +271,18 @@ impl Campaigns {
         if reached.is_empty() {
             return Ok(report);
         }
-        read(
-            opts,
-            ImportContext {
-                existing: &existing,
-                suppressed: &suppressed,
-                reached: &reached,
-            },
-        )
+        let opts = opts.clone();
+        self.off_runtime(move || {
+            read(
+                &opts,
+                ImportContext {
+                    existing: &existing,
+                    suppressed: &suppressed,
+                    reached: &reached,
+                },
+            )
+        })
+        .await?
         .map_err(file_error)
     }
 
@@ -275,9 +342,14 @@ impl Campaigns {
         let days = Self::dedupe_window(request.dedupe_days, Some(&task))?;
         let opts = self.import_options(task.platform, &request.read);
         let report = self
-            .analyse(user, Some(&task), task.platform, &opts, days, |o, c| {
-                import_bytes(file, o, c)
-            })
+            .analyse(
+                user,
+                Some(&task),
+                task.platform,
+                &opts,
+                days,
+                file_reader(file),
+            )
             .await?;
         self.store_targets(user, &task, days, report).await
     }
@@ -305,9 +377,14 @@ impl Campaigns {
         };
         let opts = self.import_options(platform, &request.read);
         let report = self
-            .analyse(user, task.as_ref(), platform, &opts, days, |o, c| {
-                import_bytes(file, o, c)
-            })
+            .analyse(
+                user,
+                task.as_ref(),
+                platform,
+                &opts,
+                days,
+                file_reader(file),
+            )
             .await?;
         Ok(ImportSummary {
             task_id: task.map(|t| t.id),
@@ -342,9 +419,14 @@ impl Campaigns {
         // The records are in memory already, bounded by their count.
         opts.limits.max_bytes = u64::MAX;
         let report = self
-            .analyse(user, Some(&task), task.platform, &opts, days, |o, c| {
-                audience.import(o, c)
-            })
+            .analyse(
+                user,
+                Some(&task),
+                task.platform,
+                &opts,
+                days,
+                Arc::new(move |o, c| audience.import(o, c)),
+            )
             .await?;
         self.store_targets(user, &task, days, report).await
     }
@@ -431,7 +513,11 @@ impl Campaigns {
             return Err(ServiceError::Validation(errors));
         }
         let opts = self.import_options(platform, read);
-        let report = import_bytes(file, &opts, ImportContext::EMPTY).map_err(file_error)?;
+        let read = file_reader(file);
+        let report = self
+            .off_runtime(move || read(&opts, ImportContext::EMPTY))
+            .await?
+            .map_err(file_error)?;
         let people: Vec<TargetIdentifier> = report
             .targets
             .iter()

@@ -233,6 +233,8 @@ pub struct Campaigns {
     parts: CampaignParts,
     limits: ServiceLimits,
     import_limits: ImportLimits,
+    /// Permits to read a file (at most `import_limits.max_concurrent_reads` at once).
+    readers: Arc<tokio::sync::Semaphore>,
     policies: HashMap<Platform, LimitPolicy>,
     waker: Option<Arc<dyn Waker>>,
     events: Arc<dyn TaskEvents>,
@@ -246,6 +248,9 @@ impl Campaigns {
             parts,
             limits,
             import_limits: ImportLimits::default(),
+            readers: Arc::new(tokio::sync::Semaphore::new(
+                ImportLimits::default().max_concurrent_reads,
+            )),
             policies: HashMap::new(),
             waker: None,
             events: Arc::new(crate::memory::NoEvents),
@@ -261,6 +266,9 @@ impl Campaigns {
     /// The size limits of one import (default: [`ImportLimits::default`], 10 MiB).
     pub fn with_import_limits(mut self, limits: ImportLimits) -> Self {
         self.import_limits = limits;
+        self.readers = Arc::new(tokio::sync::Semaphore::new(
+            limits.max_concurrent_reads.max(1),
+        ));
         self
     }
 

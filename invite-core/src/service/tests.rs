@@ -430,6 +430,36 @@ mod import {
         assert_eq!((again.inserted, again.report.duplicate_existing), (0, 3));
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn a_read_that_gets_no_turn_within_the_budget_times_out() {
+        let f = fixture(ServiceLimits::default());
+        let limits = f.campaigns.import_limits;
+        // Every reader busy: the request waits, the (paused) clock runs out the budget.
+        let busy = Arc::clone(&f.campaigns.readers)
+            .acquire_many_owned(limits.max_concurrent_reads as u32)
+            .await
+            .unwrap();
+        let req = ImportRequest::default();
+        let err = f
+            .campaigns
+            .validate_file(U1, None, Platform::Telegram, FILE, &req)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err,
+            ServiceError::File(crate::import::ImportError::TimedOut {
+                seconds: limits.max_read_time.as_secs()
+            })
+        );
+        drop(busy);
+        let ok = f
+            .campaigns
+            .validate_file(U1, None, Platform::Telegram, FILE, &req)
+            .await
+            .unwrap();
+        assert_eq!(ok.report.valid, 3);
+    }
+
     #[tokio::test]
     async fn an_absurd_dedupe_window_is_refused_not_computed() {
         let f = fixture(ServiceLimits::default());

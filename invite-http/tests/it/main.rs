@@ -3,6 +3,7 @@
 mod auth;
 mod edges;
 mod helpers;
+mod hostile;
 mod import;
 mod isolation;
 mod lifecycle;
