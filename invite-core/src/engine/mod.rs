@@ -876,7 +876,7 @@ impl Engine {
         Ok(())
     }
 
-    /// Settles uncertain targets. A message (or the message of a confirmed invite) goes back
+    /// Settles uncertain targets (and tells whether there were any). A message (or the message of a confirmed invite) goes back
     /// to `pending` pinned to the account that may have sent it, or ends `uncertain` when that
     /// account's lane is closed; an invite is checked for membership.
     async fn reconcile(
@@ -884,10 +884,10 @@ impl Engine {
         task: &Task,
         strategy: &dyn InviteStrategy,
         lanes: &[Lane],
-    ) -> Result<(), EngineError> {
+    ) -> Result<bool, EngineError> {
         let uncertain = self.parts.store.uncertain_targets(task.id).await?;
         if uncertain.is_empty() {
-            return Ok(());
+            return Ok(false);
         }
         let now = self.parts.clock.now();
         let store = &self.parts.store;
@@ -965,7 +965,7 @@ impl Engine {
                 }
             }
         }
-        Ok(())
+        Ok(true)
     }
 
     /// Completes a task with no pending target once nothing is in flight and every uncertain
@@ -982,17 +982,20 @@ impl Engine {
             // Held by a worker — or by a stopped one, recovered once its heartbeat times out.
             return Ok(Some(now + self.config.heartbeat_interval));
         }
-        if !self
-            .parts
-            .store
-            .uncertain_targets(task.id)
-            .await?
-            .is_empty()
-        {
-            if let Some(strategy) = self.strategies.get(&task.platform).cloned() {
+        // Settle what can be settled now; tells whether there was anything to settle.
+        let unsettled = match self.strategies.get(&task.platform).cloned() {
+            Some(strategy) => {
                 let owned: Vec<Lane> = lanes.iter().map(|l| (*l).clone()).collect();
-                self.reconcile(task, strategy.as_ref(), &owned).await?;
+                self.reconcile(task, strategy.as_ref(), &owned).await?
             }
+            None => !self
+                .parts
+                .store
+                .uncertain_targets(task.id)
+                .await?
+                .is_empty(),
+        };
+        if unsettled {
             let horizon = self.horizon_start(now);
             let mut waiting = false;
             for target in self.parts.store.uncertain_targets(task.id).await? {

@@ -228,19 +228,11 @@ pub async fn invite_and_message_retries_only_the_message(ports: Ports) {
 /// worker leaves its claim alone, and the slow result is recorded.
 pub async fn a_live_slow_claim_is_not_recovered_by_another_worker(ports: Ports) {
     let h = Harness::new(ports, simple_policy(), 1);
-    let release = Arc::new(tokio::sync::Notify::new());
-    h.strategy.script("@p_0000", Script::Hold(release.clone()));
     let id = h
         .task(Priority::Medium, invite("@group_a"), &refs(&people("p", 1)))
         .await;
     h.start(id).await;
-    let slow = {
-        let engine = h.engine.clone();
-        tokio::spawn(async move { engine.tick().await })
-    };
-    while h.strategy.calls_of("@p_0000").is_empty() {
-        tokio::task::yield_now().await;
-    }
+    let (slow, release) = h.pass_held_at("@p_0000").await;
     // Half an hour in the call; the worker's heartbeat (its run loop's) goes on meanwhile.
     h.clock.advance(TimeDelta::minutes(30));
     h.store
@@ -260,19 +252,11 @@ pub async fn a_live_slow_claim_is_not_recovered_by_another_worker(ports: Ports) 
 /// Issue item 5: a pause during a pass stops the claims of the steps after it.
 pub async fn a_pause_stops_claims_within_the_pass(ports: Ports) {
     let h = Harness::new(ports, simple_policy(), 2);
-    let release = Arc::new(tokio::sync::Notify::new());
-    h.strategy.script("@p_0000", Script::Hold(release.clone()));
     let id = h
         .task(Priority::Medium, invite("@group_a"), &refs(&people("p", 2)))
         .await;
     h.start(id).await;
-    let pass = {
-        let engine = h.engine.clone();
-        tokio::spawn(async move { engine.tick().await })
-    };
-    while h.strategy.calls_of("@p_0000").is_empty() {
-        tokio::task::yield_now().await;
-    }
+    let (pass, release) = h.pass_held_at("@p_0000").await;
     h.store
         .transition(USER, id, TaskEvent::Pause, None, h.clock.now())
         .await
@@ -340,20 +324,8 @@ pub async fn an_enormous_dedupe_window_is_all_the_past(ports: Ports) {
     let id = h
         .task(Priority::Medium, invite("@group_a"), &refs(&people("p", 2)))
         .await;
-    let mut task = h.store.get_task(USER, id).await.unwrap();
-    task.settings.dedupe_days = Some(u32::MAX);
-    h.store
-        .update_task(
-            USER,
-            id,
-            invite_core::domain::TaskUpdate {
-                settings: Some(task.settings),
-                ..Default::default()
-            },
-            h.clock.now(),
-        )
-        .await
-        .unwrap();
+    h.update_settings(id, |s| s.dedupe_days = Some(u32::MAX))
+        .await;
     let other = h
         .task(Priority::Medium, invite("@group_b"), &refs(&people("q", 2)))
         .await;
@@ -455,20 +427,7 @@ pub async fn a_contact_and_its_invite_keep_the_pause(ports: Ports) {
     let id = h
         .task(Priority::Medium, invite("@group_a"), &refs(&people("p", 3)))
         .await;
-    let mut task = h.store.get_task(USER, id).await.unwrap();
-    task.settings.add_to_contacts = true;
-    h.store
-        .update_task(
-            USER,
-            id,
-            invite_core::domain::TaskUpdate {
-                settings: Some(task.settings),
-                ..Default::default()
-            },
-            h.clock.now(),
-        )
-        .await
-        .unwrap();
+    h.update_settings(id, |s| s.add_to_contacts = true).await;
     h.start(id).await;
     h.run().await;
     let mut all = h.strategy.log.lock().unwrap().clone();

@@ -448,6 +448,47 @@ impl Harness {
         created.task.id
     }
 
+    /// Changes a task's settings (while it is pending).
+    pub async fn update_settings(&self, id: TaskId, change: impl FnOnce(&mut TaskSettings)) {
+        let mut settings = self.store.get_task(USER, id).await.unwrap().settings;
+        change(&mut settings);
+        self.store
+            .update_task(
+                USER,
+                id,
+                invite_core::domain::TaskUpdate {
+                    settings: Some(settings),
+                    ..Default::default()
+                },
+                self.clock.now(),
+            )
+            .await
+            .unwrap();
+    }
+
+    /// Starts a pass in the background whose call for `person` waits in the platform; returns
+    /// the pass and what releases the call, once the call is made.
+    pub async fn pass_held_at(
+        &self,
+        person: &str,
+    ) -> (
+        tokio::task::JoinHandle<
+            Result<invite_core::engine::TickReport, invite_core::engine::EngineError>,
+        >,
+        Arc<tokio::sync::Notify>,
+    ) {
+        let release = Arc::new(tokio::sync::Notify::new());
+        self.strategy.script(person, Script::Hold(release.clone()));
+        let pass = {
+            let engine = self.engine.clone();
+            tokio::spawn(async move { engine.tick().await })
+        };
+        while self.strategy.calls_of(person).is_empty() {
+            tokio::task::yield_now().await;
+        }
+        (pass, release)
+    }
+
     pub async fn start(&self, id: TaskId) {
         self.store
             .transition(
