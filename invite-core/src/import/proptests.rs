@@ -112,8 +112,16 @@ proptest! {
     ) {
         let cols = rows.first().map_or(1, Vec::len);
         let names: Vec<String> = (0..cols).map(|i| format!("h{i}")).collect();
+        let written = write_csv(header.then_some(&names[..]), &rows, delimiter, crlf);
+        // A file whose first cell starts with U+FEFF starts with a byte-order mark, and is read
+        // as one: that cell loses the character (and its row may become blank).
+        let mut rows = rows;
+        if !bom && written.starts_with(input::BOM) {
+            let first = &mut rows[0][0];
+            *first = first.strip_prefix('\u{feff}').unwrap_or(first).to_owned();
+        }
         let mut bytes = if bom { input::BOM.to_vec() } else { Vec::new() };
-        bytes.extend(write_csv(header.then_some(&names[..]), &rows, delimiter, crlf));
+        bytes.extend(written);
         if utf16 {
             // The same text as UTF-16LE with its BOM, recognised and transcoded.
             let text = String::from_utf8(bytes).expect("written as UTF-8");
