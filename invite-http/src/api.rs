@@ -4,7 +4,6 @@
 
 use std::sync::Arc;
 
-use axum::extract::multipart::MultipartRejection;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{
     DefaultBodyLimit, FromRequest, FromRequestParts, Multipart, Path, Request, State,
@@ -96,14 +95,15 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(metrics))
 }
 
-/// The OpenAPI document of [`api_router`].
-pub fn openapi() -> utoipa::openapi::OpenApi {
-    api_router().split_for_parts().1
+/// The OpenAPI document of [`api_router`], finished by [`crate::contract::finish`].
+pub fn openapi() -> serde_json::Value {
+    crate::contract::finish(api_router().split_for_parts().1)
 }
 
 /// The served router (without state).
 pub fn router() -> Router<AppState> {
     let (router, doc) = api_router().split_for_parts();
+    let doc = crate::contract::finish(doc);
     router
         .fallback(|| async { ApiError::RouteNotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
@@ -168,12 +168,59 @@ impl<S: Send + Sync> FromRequestParts<S> for TaskIdParam {
         let Path(raw) = Path::<String>::from_request_parts(parts, state)
             .await
             .map_err(|_| ApiError::Service(ServiceError::NotFound))?;
-        let digits = !raw.is_empty() && raw.len() <= 19 && raw.bytes().all(|b| b.is_ascii_digit());
-        digits
-            .then(|| raw.parse::<i64>().ok())
-            .flatten()
-            .map(|n| TaskIdParam(TaskId::new(n)))
+        task_id_digits(&raw)
+            .map(TaskIdParam)
             .ok_or(ApiError::Service(ServiceError::NotFound))
+    }
+}
+
+/// A task id written as plain decimal digits (no sign, no space), as in paths, forms and
+/// queries.
+pub fn task_id_digits(raw: &str) -> Option<TaskId> {
+    let digits = !raw.is_empty() && raw.len() <= 19 && raw.bytes().all(|b| b.is_ascii_digit());
+    digits
+        .then(|| raw.parse::<i64>().ok())
+        .flatten()
+        .map(TaskId::new)
+}
+
+/// A task id field of a form or query: digits only, else 422.
+fn task_id_field(raw: Option<&str>) -> Result<Option<TaskId>, ApiError> {
+    raw.map(|v| {
+        task_id_digits(v)
+            .ok_or_else(|| ApiError::field("task_id", "must be a task id: decimal digits, no sign"))
+    })
+    .transpose()
+}
+
+/// A multipart form whose rejections are problem documents: 415 when the body is not sent as
+/// `multipart/form-data`, 400 when its boundary is missing or broken.
+#[derive(Debug)]
+pub struct ApiMultipart(pub Multipart);
+
+impl<S: Send + Sync> FromRequest<S> for ApiMultipart {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let multipart = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("multipart/form-data"));
+        if !multipart {
+            return Err(ApiError::BadRequest {
+                status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                detail: "send the form as Content-Type: multipart/form-data".to_owned(),
+            });
+        }
+        Multipart::from_request(req, state)
+            .await
+            .map(ApiMultipart)
+            .map_err(|e| ApiError::BadRequest {
+                status: e.status(),
+                detail: crate::edge::public_detail(&e.body_text()),
+            })
     }
 }
 
@@ -707,14 +754,7 @@ struct Upload {
 impl Upload {
     /// Reads the whole form. The file stops at `max_bytes` with a 413, before it is buffered
     /// whole; text parts stop at [`MAX_FORM_FIELD_BYTES`].
-    async fn read(
-        multipart: Result<Multipart, MultipartRejection>,
-        max_bytes: u64,
-    ) -> Result<Self, ApiError> {
-        let mut form = multipart.map_err(|e| ApiError::BadRequest {
-            status: e.status(),
-            detail: e.body_text(),
-        })?;
+    async fn read(mut form: Multipart, max_bytes: u64) -> Result<Self, ApiError> {
         let unreadable = |e: axum::extract::multipart::MultipartError| ApiError::BadRequest {
             status: e.status(),
             detail: e.body_text(),
@@ -783,7 +823,7 @@ impl Upload {
     }
 
     fn task_id(&self) -> Result<Option<TaskId>, ApiError> {
-        parse_field::<TaskId>("task_id", self.get("task_id"))
+        task_id_field(self.get("task_id"))
     }
 
     fn platform(&self) -> Result<Platform, ApiError> {
@@ -918,7 +958,7 @@ fn max_upload(state: &AppState) -> u64 {
 async fn import_file(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
-    multipart: Result<Multipart, MultipartRejection>,
+    ApiMultipart(multipart): ApiMultipart,
 ) -> Result<Json<ImportView>, ApiError> {
     let upload = Upload::read(multipart, max_upload(&state)).await?;
     let id = upload
@@ -953,7 +993,7 @@ async fn import_file(
 async fn validate_file(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
-    multipart: Result<Multipart, MultipartRejection>,
+    ApiMultipart(multipart): ApiMultipart,
 ) -> Result<Json<ImportView>, ApiError> {
     let upload = Upload::read(multipart, max_upload(&state)).await?;
     let task = upload.task_id()?;
@@ -1016,7 +1056,7 @@ async fn validate_identifiers(
         dedupe_days: q.dedupe_days,
     };
     let list = serde_json::Value::from(identifiers).to_string();
-    let task = q.task_id.map(TaskId::new);
+    let task = task_id_field(q.task_id.as_deref())?;
     let s = campaigns(&state)
         .validate_file(user, task, platform, list.as_bytes(), &request)
         .await
@@ -1172,7 +1212,7 @@ async fn unsuppress(
 async fn suppress_file(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
-    multipart: Result<Multipart, MultipartRejection>,
+    ApiMultipart(multipart): ApiMultipart,
 ) -> Result<Json<SuppressFileView>, ApiError> {
     let upload = Upload::read(multipart, max_upload(&state)).await?;
     let request = upload.request()?;
@@ -1247,10 +1287,8 @@ async fn health(State(state): State<AppState>) -> (StatusCode, Json<HealthView>)
     get, path = "/openapi.json", tag = "service",
     responses((status = 200, description = "OpenAPI 3 document", content_type = "application/json", body = Object))
 )]
-async fn openapi_json(
-    Extension(doc): Extension<Arc<utoipa::openapi::OpenApi>>,
-) -> Json<utoipa::openapi::OpenApi> {
-    Json((*doc).clone())
+async fn openapi_json(Extension(doc): Extension<Arc<serde_json::Value>>) -> Response {
+    Json(&*doc).into_response()
 }
 
 /// Prometheus exposition (at the root path). No token needed.

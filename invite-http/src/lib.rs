@@ -3,6 +3,7 @@
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod contract;
 pub mod edge;
 pub mod error;
 pub mod observe;

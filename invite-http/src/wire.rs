@@ -110,6 +110,7 @@ pub struct CreateTaskBody {
     pub add_to_contacts: bool,
     /// Skip people reached in the same group within this many days (1 to 3650).
     #[schema(minimum = 1, maximum = 3650)]
+    #[serde(default, deserialize_with = "optional_whole")]
     pub dedupe_days: Option<u32>,
 }
 
@@ -129,6 +130,45 @@ impl From<CreateTaskBody> for TaskDraft {
             dedupe_days: b.dedupe_days,
         }
     }
+}
+
+/// An integer of JSON: a number without a fraction, `3.0` included (JSON Schema's `integer`),
+/// within the range of `T`.
+fn whole<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: TryFrom<i64>,
+{
+    use serde::de::Error;
+    let n = serde_json::Number::deserialize(d)?;
+    let int = match (n.as_i64(), n.as_f64()) {
+        (Some(i), _) => Some(i),
+        // Within ±2^53 a float's integer value is exact.
+        (None, Some(f)) if f.fract() == 0.0 && f.abs() <= 9_007_199_254_740_992.0 => Some(f as i64),
+        _ => None,
+    };
+    int.and_then(|i| T::try_from(i).ok())
+        .ok_or_else(|| D::Error::custom(format!("{n} is not an integer in the accepted range")))
+}
+
+/// [`whole`], or `null`.
+fn optional_whole<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: TryFrom<i64>,
+{
+    #[derive(Deserialize)]
+    struct Whole<T: TryFrom<i64>>(#[serde(deserialize_with = "whole")] T);
+    Ok(Option::<Whole<T>>::deserialize(d)?.map(|w| w.0))
+}
+
+/// [`optional_whole`] where `null` → `Some(None)` and absent → `None`.
+fn double_optional_whole<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: TryFrom<i64>,
+{
+    optional_whole(d).map(Some)
 }
 
 /// `null` → `Some(None)`, absent → `None` (with `#[serde(default)]`).
@@ -166,7 +206,7 @@ pub struct UpdateTaskBody {
     /// New contacts option.
     pub add_to_contacts: Option<bool>,
     /// New de-duplication window (1 to 3650 days); `null` turns it off.
-    #[serde(default, deserialize_with = "double_option")]
+    #[serde(default, deserialize_with = "double_optional_whole")]
     #[schema(value_type = Option<u32>, minimum = 1, maximum = 3650)]
     pub dedupe_days: Option<Option<u32>>,
     /// Targets to append.
@@ -388,7 +428,8 @@ pub struct ValidateQuery {
     pub identifiers: Option<String>,
     /// A task of the caller: its targets count as duplicates, its platform and
     /// `dedupe_days` apply.
-    pub task_id: Option<i64>,
+    #[param(value_type = Option<i64>)]
+    pub task_id: Option<String>,
     /// The platform when there is no task (default `telegram`).
     pub platform: Option<String>,
     /// ISO country of national phone numbers (`RU`: `8 916 …` → `+7916…`).
@@ -934,6 +975,7 @@ impl ImportView {
 #[serde(deny_unknown_fields)]
 pub struct ParsingImportBody {
     /// The task to fill (PENDING or PAUSED).
+    #[serde(deserialize_with = "whole")]
     pub task_id: i64,
     /// The Parsing Service's task id.
     #[schema(example = "1234")]
@@ -941,6 +983,7 @@ pub struct ParsingImportBody {
     /// Skip people reached successfully in the same channel within this many days, 1 to 3650
     /// (default: the task's `dedupe_days`).
     #[schema(minimum = 1, maximum = 3650)]
+    #[serde(default, deserialize_with = "optional_whole")]
     pub dedupe_days: Option<u32>,
 }
 
@@ -951,7 +994,7 @@ pub enum StringOrNumber {
     /// Text.
     String(String),
     /// A number.
-    Number(i64),
+    Number(#[serde(deserialize_with = "whole")] i64),
 }
 
 impl std::fmt::Display for StringOrNumber {

@@ -83,7 +83,7 @@ impl AccountId {
         if s.is_empty() {
             return Err(bad("empty"));
         }
-        if s.len() > 255 {
+        if s.chars().count() > 255 {
             return Err(bad("longer than 255 characters"));
         }
         if s.chars().any(|c| c.is_whitespace() || c.is_control()) {

@@ -151,8 +151,10 @@ impl Checker {
 
     pub fn name(&mut self, name: &str, limits: &ServiceLimits) -> String {
         let trimmed = name.trim();
-        let len = trimmed.chars().count();
-        if len == 0 {
+        // The limit counts the name as sent (blanks around it included), as the document's
+        // `maxLength` does.
+        let len = name.chars().count();
+        if trimmed.is_empty() {
             self.push("name", "must not be empty");
         } else if len > limits.max_name_length {
             self.push(

@@ -482,13 +482,14 @@ impl Campaigns {
     }
 
     fn reason(reason: &str, errors: &mut Vec<FieldError>) -> String {
-        let reason = reason.trim();
+        // Counted as sent, as the document's `maxLength` does.
         if reason.chars().count() > 255 {
             errors.push(FieldError {
                 field: "reason".to_owned(),
                 message: "must be at most 255 characters".to_owned(),
             });
         }
+        let reason = reason.trim();
         if reason.is_empty() {
             "manual".to_owned()
         } else {
