@@ -721,17 +721,16 @@ const MAX_FORM_FIELD_BYTES: usize = 1024;
 /// Most parts in an upload form.
 const MAX_FORM_FIELDS: usize = 32;
 
-/// The text parts an upload form may have beside `file`.
-const FORM_FIELDS: [&str; 18] = [
-    "task_id",
-    "platform",
+/// Longest text part of an upload form, in characters (the document's `maxLength`).
+const MAX_FORM_FIELD_CHARS: usize = 255;
+
+/// The reading options every upload form may have beside `file`.
+pub const READ_FIELDS: [&str; 14] = [
     "format",
     "sheet",
     "delimiter",
     "encoding",
     "has_header",
-    "dedupe_days",
-    "reason",
     "username_column",
     "user_id_column",
     "phone_column",
@@ -742,6 +741,13 @@ const FORM_FIELDS: [&str; 18] = [
     "email_column",
     "default_country",
 ];
+
+/// The other text parts of `/import/file`.
+pub const IMPORT_FILE_FIELDS: [&str; 2] = ["task_id", "dedupe_days"];
+/// The other text parts of `/import/validate`.
+pub const VALIDATE_FILE_FIELDS: [&str; 3] = ["task_id", "dedupe_days", "platform"];
+/// The other text parts of `/suppressions/file`.
+pub const SUPPRESS_FILE_FIELDS: [&str; 2] = ["platform", "reason"];
 
 /// A multipart upload: the file, read with a byte cap, and the text parts.
 #[derive(Debug, Default)]
@@ -754,7 +760,7 @@ struct Upload {
 impl Upload {
     /// Reads the whole form. The file stops at `max_bytes` with a 413, before it is buffered
     /// whole; text parts stop at [`MAX_FORM_FIELD_BYTES`].
-    async fn read(mut form: Multipart, max_bytes: u64) -> Result<Self, ApiError> {
+    async fn read(mut form: Multipart, max_bytes: u64, extra: &[&str]) -> Result<Self, ApiError> {
         let unreadable = |e: axum::extract::multipart::MultipartError| ApiError::BadRequest {
             status: e.status(),
             detail: e.body_text(),
@@ -782,7 +788,7 @@ impl Upload {
                     bytes.extend_from_slice(&chunk);
                 }
                 upload.file = Some(bytes);
-            } else if FORM_FIELDS.contains(&name.as_str()) {
+            } else if READ_FIELDS.contains(&name.as_str()) || extra.contains(&name.as_str()) {
                 let mut bytes = Vec::new();
                 while let Some(chunk) = field.chunk().await.map_err(unreadable)? {
                     if bytes.len() + chunk.len() > MAX_FORM_FIELD_BYTES {
@@ -795,16 +801,32 @@ impl Upload {
                 }
                 let text = String::from_utf8(bytes)
                     .map_err(|_| ApiError::field(&name, "must be UTF-8 text"))?;
-                let text = text.trim();
-                if !text.is_empty() {
-                    upload.fields.insert(name, text.to_owned());
+                if text.chars().count() > MAX_FORM_FIELD_CHARS {
+                    return Err(ApiError::field(
+                        &name,
+                        format!("must be at most {MAX_FORM_FIELD_CHARS} characters"),
+                    ));
                 }
+                let text = text.trim();
+                if text.is_empty() {
+                    // One meaning per value: a field is given, or left out.
+                    return Err(ApiError::field(
+                        &name,
+                        "must not be blank; leave the field out instead",
+                    ));
+                }
+                upload.fields.insert(name, text.to_owned());
             } else {
                 return Err(ApiError::field(
                     &name,
                     format!(
                         "unknown form field; expected file, {}",
-                        FORM_FIELDS.join(", ")
+                        READ_FIELDS
+                            .iter()
+                            .chain(extra)
+                            .copied()
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ),
                 ));
             }
@@ -871,8 +893,8 @@ impl Upload {
             .as_deref()
         {
             None => None,
-            Some("true" | "1" | "yes") => Some(true),
-            Some("false" | "0" | "no") => Some(false),
+            Some("true") => Some(true),
+            Some("false") => Some(false),
             Some(_) => return Err(ApiError::field("has_header", "expected true or false")),
         };
         let column = |name: &str| -> Result<Option<ColumnRef>, ApiError> {
@@ -960,7 +982,7 @@ async fn import_file(
     AuthUser(user): AuthUser,
     ApiMultipart(multipart): ApiMultipart,
 ) -> Result<Json<ImportView>, ApiError> {
-    let upload = Upload::read(multipart, max_upload(&state)).await?;
+    let upload = Upload::read(multipart, max_upload(&state), &IMPORT_FILE_FIELDS).await?;
     let id = upload
         .task_id()?
         .ok_or_else(|| ApiError::field("task_id", "is required"))?;
@@ -995,7 +1017,7 @@ async fn validate_file(
     AuthUser(user): AuthUser,
     ApiMultipart(multipart): ApiMultipart,
 ) -> Result<Json<ImportView>, ApiError> {
-    let upload = Upload::read(multipart, max_upload(&state)).await?;
+    let upload = Upload::read(multipart, max_upload(&state), &VALIDATE_FILE_FIELDS).await?;
     let task = upload.task_id()?;
     let request = upload.request()?;
     let s = campaigns(&state)
@@ -1214,7 +1236,7 @@ async fn suppress_file(
     AuthUser(user): AuthUser,
     ApiMultipart(multipart): ApiMultipart,
 ) -> Result<Json<SuppressFileView>, ApiError> {
-    let upload = Upload::read(multipart, max_upload(&state)).await?;
+    let upload = Upload::read(multipart, max_upload(&state), &SUPPRESS_FILE_FIELDS).await?;
     let request = upload.request()?;
     let result = campaigns(&state)
         .suppress_file(

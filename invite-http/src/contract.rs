@@ -19,6 +19,7 @@ use invite_core::domain::{Country, ExecutionStatus, Platform, Priority, TaskStat
 use invite_core::service::{DEDUPE_DAYS, ServiceLimits};
 use serde_json::{Map, Value, json};
 
+use crate::api::{IMPORT_FILE_FIELDS, READ_FIELDS, SUPPRESS_FILE_FIELDS, VALIDATE_FILE_FIELDS};
 use crate::error::PROBLEM_JSON;
 
 /// Characters Rust's `char::is_whitespace` (Unicode White_Space) counts as blank: the server
@@ -244,7 +245,8 @@ fn refine_bodies(doc: &mut Value, limits: &ServiceLimits) {
     );
 }
 
-/// Multipart forms carry text: no `null`, and `task_id` is required by `/import/file`.
+/// Multipart forms carry text: no `null`, no blank field (leave it out), and `task_id` is
+/// required by `/import/file`.
 fn refine_forms(doc: &mut Value) {
     let (min_days, max_days) = (*DEDUPE_DAYS.start(), *DEDUPE_DAYS.end());
     let Some(form) = schemas(doc).get_mut("ImportForm") else {
@@ -289,7 +291,6 @@ fn refine_forms(doc: &mut Value) {
             &mut props["delimiter"],
             text(json!({"pattern": r"^(?:[\x21-\x7E]|tab|\\t)$"})),
         );
-        merge(&mut props["reason"], text(json!({"maxLength": 255})));
         props.insert(
             "default_country".into(),
             json!({"$ref": "#/components/schemas/Country"}),
@@ -299,24 +300,59 @@ fn refine_forms(doc: &mut Value) {
                 // A header name, or a position from 1 (blank: not given).
                 merge(
                     prop,
-                    // Refused: only zeros (and blanks around them).
+                    // Refused: blank, or only zeros (and blanks around them).
                     json!({"maxLength": 255,
-                           "pattern": format!("^[{BLANK}]*$|[^0{BLANK}]|0[{BLANK}]+0")}),
+                           "pattern": format!("[^0{BLANK}]|0[{BLANK}]+0")}),
                 );
-            } else if name == "sheet" {
-                merge(prop, json!({"maxLength": 255}));
+            } else if prop["type"] == "string"
+                && ["enum", "pattern", "format"]
+                    .iter()
+                    .all(|k| prop.get(*k).is_none())
+            {
+                merge(prop, json!({"maxLength": 255, "pattern": not_blank()}));
             }
         }
     }
     form["additionalProperties"] = Value::Bool(false);
-    let mut file_form = form.clone();
-    file_form["required"] = json!(["file", "task_id"]);
-    file_form["description"] = json!("The multipart form of `/import/file`.");
-    schemas(doc).insert("ImportFileForm".into(), file_form);
-    if let Some(schema) = doc.pointer_mut(
-        "/paths/~1api~1v1~1invite~1import~1file/post/requestBody/content/multipart~1form-data/schema",
-    ) {
-        *schema = reference("ImportFileForm");
+    let form = form.clone();
+    schemas(doc).remove("ImportForm");
+    let forms: [(&str, &str, &[&str], &str); 3] = [
+        (
+            "ImportFileForm",
+            "import~1file",
+            &IMPORT_FILE_FIELDS,
+            "/import/file",
+        ),
+        (
+            "ValidateFileForm",
+            "import~1validate",
+            &VALIDATE_FILE_FIELDS,
+            "/import/validate",
+        ),
+        (
+            "SuppressFileForm",
+            "suppressions~1file",
+            &SUPPRESS_FILE_FIELDS,
+            "/suppressions/file",
+        ),
+    ];
+    for (name, path, extra, route) in forms {
+        let mut f = form.clone();
+        if let Some(props) = f["properties"].as_object_mut() {
+            props.retain(|k, _| {
+                k == "file" || READ_FIELDS.contains(&k.as_str()) || extra.contains(&k.as_str())
+            });
+        }
+        f["description"] = json!(format!("The multipart form of `{route}`."));
+        if route == "/import/file" {
+            f["required"] = json!(["file", "task_id"]);
+        }
+        schemas(doc).insert(name.into(), f);
+        if let Some(schema) = doc.pointer_mut(&format!(
+            "/paths/~1api~1v1~1invite~1{path}/post/requestBody/content/multipart~1form-data/schema"
+        )) {
+            *schema = reference(name);
+        }
     }
 }
 
