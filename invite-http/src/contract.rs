@@ -57,6 +57,7 @@ pub fn finish(doc: utoipa::openapi::OpenApi) -> Value {
     let limits = ServiceLimits::default();
     add_enums(&mut doc);
     refine_bodies(&mut doc, &limits);
+    refine_views(&mut doc);
     refine_forms(&mut doc);
     refine_parameters(&mut doc);
     split_create_body(&mut doc);
@@ -121,6 +122,11 @@ fn add_enums(doc: &mut Value) {
         json!({"type": "string", "enum": priorities,
                "description": "A task priority as sent (read in any case; `normal` is `medium`)."}),
     );
+    let priorities_out: Vec<&str> = Priority::ALL.iter().map(|p| p.as_str()).collect();
+    s.insert(
+        "Priority".into(),
+        json!({"type": "string", "enum": priorities_out, "description": "A task's priority."}),
+    );
     s.insert(
         "TaskStatus".into(),
         json!({"type": "string", "enum": task_statuses,
@@ -136,6 +142,21 @@ fn add_enums(doc: &mut Value) {
         json!({"type": "string", "enum": countries,
                "description": "ISO 3166 code of a country whose national phone formats are understood (read in any case)."}),
     );
+}
+
+/// Answers name their enumerations too.
+fn refine_views(doc: &mut Value) {
+    let enumerated = json!({"$ref": null, "type": null});
+    for (schema, field, name) in [
+        ("TaskView", "platform", "Platform"),
+        ("TaskView", "status", "TaskStatus"),
+        ("TaskView", "priority", "Priority"),
+        ("StatusView", "status", "TaskStatus"),
+    ] {
+        let mut patch = enumerated.clone();
+        patch["$ref"] = json!(format!("#/components/schemas/{name}"));
+        patch_property(doc, schema, field, patch);
+    }
 }
 
 fn refine_bodies(doc: &mut Value, limits: &ServiceLimits) {
@@ -235,13 +256,28 @@ fn refine_bodies(doc: &mut Value, limits: &ServiceLimits) {
                         "maxItems": limits.max_targets_per_task})),
     );
     patch_property(doc, "SuppressBody", "reason", nullable(short_text));
-    let suppress = schemas(doc).get_mut("SuppressBody").expect("SuppressBody");
-    merge(
-        suppress,
-        json!({"anyOf": [
-            {"required": ["identifier"], "properties": {"identifier": {"type": "string"}}},
-            {"required": ["identifiers"], "properties": {"identifiers": {"type": "array", "minItems": 1}}}
-        ]}),
+    // At least one person: by `identifier`, or in `identifiers` (or both).
+    let s = schemas(doc);
+    let Some(base) = s.get("SuppressBody").cloned() else {
+        return;
+    };
+    let mut one = base.clone();
+    one["required"] = json!(["identifier"]);
+    one["properties"]["identifier"] = identifier.clone();
+    one["description"] =
+        json!("People never to contact: one `identifier` (and maybe more in `identifiers`).");
+    let mut many = base;
+    many["required"] = json!(["identifiers"]);
+    many["properties"]["identifiers"] = json!({"type": "array", "items": identifier,
+        "minItems": 1, "maxItems": limits.max_targets_per_task});
+    many["description"] =
+        json!("People never to contact: `identifiers` (and maybe one more in `identifier`).");
+    s.insert("SuppressOneBody".into(), one);
+    s.insert("SuppressManyBody".into(), many);
+    s.insert(
+        "SuppressBody".into(),
+        json!({"description": "`POST /suppressions`: people never to contact, at least one.",
+               "anyOf": [reference("SuppressOneBody"), reference("SuppressManyBody")]}),
     );
 }
 
