@@ -112,7 +112,11 @@ pub fn router() -> Router<AppState> {
 
 // ---- extractors ----
 
-/// A JSON body whose rejections are problem documents.
+/// A JSON body whose rejections are problem documents, one status per kind: 415 when it is not
+/// sent as `application/json`, 400 when it is not JSON at all, 413 over the body limit, 422
+/// when it is JSON that does not fit the schema (whatever the field and however serde
+/// classifies the mismatch: a number where an enumeration is expected is a syntax error to
+/// serde_json, but the body is JSON).
 #[derive(Debug)]
 pub struct ApiJson<T>(pub T);
 
@@ -120,21 +124,34 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match Json::<T>::from_request(req, state).await {
-            Ok(Json(v)) => Ok(ApiJson(v)),
+        let value = match Json::<serde_json::Value>::from_request(req, state).await {
+            Ok(Json(v)) => v,
             Err(e) => {
                 let status = match &e {
-                    JsonRejection::JsonDataError(_) => StatusCode::UNPROCESSABLE_ENTITY,
                     JsonRejection::MissingJsonContentType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
                     JsonRejection::BytesRejection(_) => StatusCode::PAYLOAD_TOO_LARGE,
                     _ => StatusCode::BAD_REQUEST,
                 };
-                Err(ApiError::BadRequest {
+                return Err(ApiError::BadRequest {
                     status,
                     detail: crate::edge::public_detail(&e.body_text()),
-                })
+                });
             }
-        }
+        };
+        serde_path_to_error::deserialize(value)
+            .map(ApiJson)
+            .map_err(|e| {
+                let path = e.path().to_string();
+                let detail = if path == "." {
+                    format!("the body does not fit the schema: {}", e.inner())
+                } else {
+                    format!("the body does not fit the schema: {path}: {}", e.inner())
+                };
+                ApiError::BadRequest {
+                    status: StatusCode::UNPROCESSABLE_ENTITY,
+                    detail: crate::edge::public_detail(&detail),
+                }
+            })
     }
 }
 

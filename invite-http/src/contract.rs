@@ -583,3 +583,100 @@ fn link_created_task(doc: &mut Value) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use invite_core::domain::{AccountId, GroupRef, NormalizeOptions, TargetIdentifier, Template};
+    use proptest::prelude::*;
+    use regex::Regex;
+
+    use super::*;
+
+    fn regex(pattern: &str) -> Regex {
+        Regex::new(pattern).expect("a pattern of the document compiles")
+    }
+
+    /// Strings matching an anchored pattern of the document.
+    fn generated(pattern: &str) -> impl Strategy<Value = String> + use<> {
+        let inner = pattern
+            .strip_prefix('^')
+            .and_then(|p| p.strip_suffix('$'))
+            .expect("an anchored pattern");
+        proptest::string::string_regex(inner).expect("a pattern proptest can generate from")
+    }
+
+    /// Strings of pieces that make templates interesting: braces, variables, fallbacks and
+    /// characters that are blank for Rust but not for every regex engine (U+001C).
+    fn template_like() -> impl Strategy<Value = String> {
+        let piece = prop_oneof![
+            Just("{"),
+            Just("}"),
+            Just("|"),
+            Just(" "),
+            Just("\u{1c}"),
+            Just("\u{2003}"),
+            Just("x"),
+            Just("username"),
+            Just("first_name"),
+            Just("nickname"),
+        ];
+        proptest::collection::vec(piece, 0..12).prop_map(|p| p.concat())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// The document's template rule is the parser's, both ways.
+        #[test]
+        fn the_template_pattern_is_the_parser(s in template_like()) {
+            let documented = regex(&template_pattern()).is_match(&s);
+            prop_assert_eq!(documented, Template::parse(&s).is_ok(), "{:?}", s);
+        }
+
+        /// What the identifier pattern promises, Telegram and the sandbox accept.
+        #[test]
+        fn documented_identifiers_are_accepted(s in generated(IDENTIFIER_PATTERN)) {
+            for platform in [Platform::Telegram, Platform::Sandbox] {
+                let parsed = TargetIdentifier::parse(&s, platform, &NormalizeOptions::default());
+                prop_assert!(parsed.is_ok(), "{:?} on {}: {:?}", s, platform, parsed);
+            }
+        }
+
+        /// What the group pattern promises, the parser accepts.
+        #[test]
+        fn documented_groups_are_accepted(s in generated(GROUP_PATTERN)) {
+            prop_assert!(GroupRef::parse(&s).is_ok(), "{:?}", s);
+        }
+
+        /// The account id rule is the parser's, both ways.
+        #[test]
+        fn the_account_pattern_is_the_parser(s in "[a-z \\t\\u{0}\\u{85}\\u{a0}\\u{1c}é]{0,8}") {
+            let pattern = format!(r"^[^{BLANK}\x00-\x1F\x7F-\x9F]+$");
+            prop_assert_eq!(regex(&pattern).is_match(&s), AccountId::parse(s.clone()).is_ok(), "{:?}", s);
+        }
+    }
+
+    #[test]
+    fn a_column_is_a_name_or_a_position_from_one() {
+        let column = regex(&format!("[^0{BLANK}]|0[{BLANK}]+0"));
+        for ok in ["1", "01", "username", "0 0", "a0"] {
+            assert!(column.is_match(ok), "{ok}");
+        }
+        for refused in ["0", "000", " 0 ", "", "  "] {
+            assert!(!column.is_match(refused), "{refused:?}");
+        }
+    }
+
+    #[test]
+    fn blank_is_rusts_whitespace() {
+        let blank = regex(&format!("^[{BLANK}]$"));
+        for c in '\0'..='\u{3000}' {
+            assert_eq!(
+                blank.is_match(&c.to_string()),
+                c.is_whitespace(),
+                "U+{:04X}",
+                c as u32
+            );
+        }
+    }
+}
