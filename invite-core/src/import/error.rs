@@ -113,7 +113,7 @@ pub enum ImportError {
     #[error(
         "no username, user id or phone column found (columns: {}); name the column in the \
          header or give a column mapping",
-        columns.join(", ")
+        column_list(columns)
     )]
     NoIdentifierColumn {
         /// The columns the file has, as labelled in the report.
@@ -138,5 +138,55 @@ impl ImportError {
     /// failure to read it.
     pub const fn is_client_error(&self) -> bool {
         !matches!(self, Self::Read(_))
+    }
+}
+
+/// Most column names an error lists; the others are counted.
+pub const LISTED_COLUMNS: usize = 10;
+
+/// `a, b, c and 253 more`: the first [`LISTED_COLUMNS`] names, each cut to
+/// [`ECHO_CHARS`](crate::domain::ECHO_CHARS) characters, so that the message stays short
+/// however wide the file.
+fn column_list(columns: &[String]) -> String {
+    let mut list: Vec<String> = columns
+        .iter()
+        .take(LISTED_COLUMNS)
+        .map(|c| crate::domain::echo(c))
+        .collect();
+    if columns.len() > LISTED_COLUMNS {
+        let rest = columns.len() - LISTED_COLUMNS;
+        let last = list.pop().unwrap_or_default();
+        list.push(format!("{last} and {rest} more"));
+    }
+    list.join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_identifier_column_lists_a_few_names_and_counts_the_rest() {
+        let few = ImportError::NoIdentifierColumn {
+            columns: vec!["Имя".into(), "Комментарий".into()],
+        };
+        assert!(
+            few.to_string().contains("(columns: Имя, Комментарий);"),
+            "{few}"
+        );
+        let wide = ImportError::NoIdentifierColumn {
+            columns: (1..=256)
+                .map(|i| format!("col{i}-{}", "c".repeat(500)))
+                .collect(),
+        };
+        let text = wide.to_string();
+        assert!(text.contains("and 246 more);"), "{text}");
+        assert!(text.contains("col10-"), "{text}");
+        assert!(!text.contains("col11-"), "the 11th name is not listed");
+        assert!(
+            text.chars().count() < 1300,
+            "{} characters",
+            text.chars().count()
+        );
     }
 }
