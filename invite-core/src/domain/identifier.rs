@@ -572,4 +572,54 @@ mod tests {
         assert_eq!(phone.redacted(), "+***67");
         assert!(!phone.redacted().contains("916"));
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        /// Inputs near every accepted form: decorations, digits, separators, letters.
+        fn input() -> impl Strategy<Value = String> {
+            let piece = prop_oneof![
+                Just("@".to_owned()),
+                Just("+".to_owned()),
+                Just("https://t.me/".to_owned()),
+                Just("tg://resolve?domain=".to_owned()),
+                Just("joinchat/".to_owned()),
+                Just("00".to_owned()),
+                "[0-9 ()\\-.]{0,12}",
+                "[A-Za-z_]{0,12}",
+                ".{0,6}",
+            ];
+            proptest::collection::vec(piece, 0..8).prop_map(|p| p.concat())
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(2048))]
+
+            /// Any text is read or refused without a panic, on every platform and with or
+            /// without a country; an identifier is never longer than its input plus `@` or
+            /// `+`, normalising twice changes nothing, and a refusal's message is short.
+            #[test]
+            fn normalising_never_panics_and_stays_bounded(s in input(), ru in any::<bool>()) {
+                let opts = NormalizeOptions {
+                    default_country: ru.then(|| Country::from_iso("RU")).flatten(),
+                };
+                for platform in Platform::ALL {
+                    match TargetIdentifier::parse(&s, platform, &opts) {
+                        Ok(id) => {
+                            let text = id.to_string();
+                            prop_assert!(text.len() <= s.len() + 2, "{:?} -> {:?}", s, text);
+                            let again = TargetIdentifier::parse(&text, platform, &opts);
+                            prop_assert_eq!(again.as_ref().ok(), Some(&id), "{:?}", s);
+                        }
+                        Err(e) => {
+                            let n = e.to_string().chars().count();
+                            prop_assert!(n <= 200, "{} characters", n);
+                        }
+                    }
+                }
+            }
+        }
+    }
 }

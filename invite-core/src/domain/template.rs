@@ -136,7 +136,8 @@ impl Template {
                         .into_iter()
                         .find(|v| v.name() == name)
                         .ok_or_else(|| TemplateError::UnknownVariable {
-                            name: name.to_owned(),
+                            // Cut: an error never grows with its input.
+                            name: super::echo(name),
                             at,
                         })?;
                     if !text.is_empty() {
@@ -305,5 +306,74 @@ mod tests {
         let t = Template::parse("Привет, {{друг}} {first_name|друг} 👋").unwrap();
         assert_eq!(t.render(&values(None, None)), "Привет, {друг} друг 👋");
         assert_eq!(t.variables().collect::<Vec<_>>(), [Variable::FirstName]);
+    }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        /// Text with the characters that matter to the parser, and some that do not.
+        fn source() -> impl Strategy<Value = String> {
+            let piece = prop_oneof![
+                Just("{".to_owned()),
+                Just("}".to_owned()),
+                Just("|".to_owned()),
+                Just("{{".to_owned()),
+                Just("}}".to_owned()),
+                Just("{first_name|".to_owned()),
+                Just("{username}".to_owned()),
+                Just("{full_name}".to_owned()),
+                "[a-zé \\t\u{0}\u{1c}]{0,8}",
+                ".{0,4}",
+            ];
+            proptest::collection::vec(piece, 0..24).prop_map(|p| p.concat())
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(1024))]
+
+            /// Any text parses or is refused without a panic, with a message of bounded
+            /// length; a rendering is at most the source plus one value per variable.
+            #[test]
+            fn parsing_and_rendering_never_panic_and_stay_bounded(
+                src in source(),
+                name in proptest::option::of(".{0,40}"),
+                first in proptest::option::of(".{0,40}"),
+                last in proptest::option::of(".{0,40}"),
+                full in proptest::option::of(".{0,40}"),
+            ) {
+                match Template::parse(&src) {
+                    Ok(t) => {
+                        prop_assert_eq!(t.source(), src.as_str());
+                        let values = TemplateValues {
+                            username: name.as_deref(),
+                            first_name: first.as_deref(),
+                            last_name: last.as_deref(),
+                            full_name: full.as_deref(),
+                        };
+                        let out = t.render(&values);
+                        let longest = [&name, &first, &last, &full]
+                            .iter()
+                            .map(|v| v.as_deref().map_or(0, str::len))
+                            .sum::<usize>()
+                            + 1;
+                        let vars = t.variables().count();
+                        prop_assert!(out.len() <= src.len() + vars * longest);
+                    }
+                    Err(e) => {
+                        let text = e.to_string();
+                        prop_assert!(text.chars().count() <= 300, "{} characters", text.chars().count());
+                    }
+                }
+            }
+        }
+
+        #[test]
+        fn an_unknown_variable_is_echoed_cut() {
+            let src = format!("Hi {{{}}}", "v".repeat(5000));
+            let e = Template::parse(&src).unwrap_err();
+            assert!(e.to_string().chars().count() < 300, "{e}");
+        }
     }
 }
