@@ -1345,3 +1345,116 @@ async fn metrics(State(state): State<AppState>) -> Response {
         None => (StatusCode::NOT_FOUND, "metrics are not enabled").into_response(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const BOUNDARY: &str = "XbOuNdArYx";
+    const MAX_FILE: u64 = 1024;
+
+    /// Bodies near a real form: part headers for known and unknown fields, the boundary (whole,
+    /// cut, closing), line breaks and arbitrary bytes.
+    fn body() -> impl Strategy<Value = Vec<u8>> {
+        let name = prop_oneof![
+            Just("file".to_owned()),
+            Just("task_id".to_owned()),
+            Just("dedupe_days".to_owned()),
+            Just("format".to_owned()),
+            Just("has_header".to_owned()),
+            Just("username_column".to_owned()),
+            Just("platform".to_owned()),
+            Just("reason".to_owned()),
+            "[a-z_\"é]{0,12}",
+        ];
+        let piece = prop_oneof![
+            name.prop_map(|n| format!(
+                "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{n}\"; filename=\"a.csv\"\r\n\r\n"
+            )
+            .into_bytes()),
+            Just(format!("\r\n--{BOUNDARY}--\r\n").into_bytes()),
+            Just(format!("\r\n--{BOUNDARY}\r\n").into_bytes()),
+            Just(b"--XbOu".to_vec()),
+            Just(b"\r\n".to_vec()),
+            Just(b"+1".to_vec()),
+            Just(vec![b'a'; 700]),
+            proptest::collection::vec(any::<u8>(), 0..64),
+        ];
+        proptest::collection::vec(piece, 0..24).prop_map(|p| p.concat())
+    }
+
+    async fn read(bytes: Vec<u8>) -> Result<Upload, ApiError> {
+        let request = Request::builder()
+            .method("POST")
+            .header(
+                header::CONTENT_TYPE,
+                format!("multipart/form-data; boundary={BOUNDARY}"),
+            )
+            .body(Body::from(bytes))
+            .expect("a request");
+        let ApiMultipart(form) = ApiMultipart::from_request(request, &()).await?;
+        let upload = Upload::read(form, MAX_FILE, &VALIDATE_FILE_FIELDS).await?;
+        upload.task_id()?;
+        upload.platform()?;
+        upload.request()?;
+        Ok(upload)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1024))]
+
+        /// Any body is read or refused without a panic: a read form holds at most the file cap
+        /// and short known fields; a refusal is a 400, 413 or 422 problem with a short detail.
+        #[test]
+        fn the_upload_form_reader_never_panics_and_stays_bounded(bytes in body()) {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .expect("a runtime");
+            match runtime.block_on(read(bytes)) {
+                Ok(upload) => {
+                    prop_assert!(upload.file.as_ref().map_or(0, Vec::len) as u64 <= MAX_FILE);
+                    prop_assert!(upload.fields.len() <= MAX_FORM_FIELDS);
+                    for (name, value) in &upload.fields {
+                        prop_assert!(
+                            READ_FIELDS.contains(&name.as_str())
+                                || VALIDATE_FILE_FIELDS.contains(&name.as_str())
+                        );
+                        prop_assert!(value.chars().count() <= MAX_FORM_FIELD_CHARS);
+                        prop_assert!(!value.trim().is_empty());
+                    }
+                }
+                Err(e) => {
+                    let status = e.status();
+                    prop_assert!(
+                        [StatusCode::BAD_REQUEST, StatusCode::PAYLOAD_TOO_LARGE, StatusCode::UNPROCESSABLE_ENTITY]
+                            .contains(&status),
+                        "{} {}", status, e
+                    );
+                    let problem = e.problem();
+                    prop_assert!(problem.detail.chars().count() <= crate::edge::MAX_DETAIL_CHARS + 1);
+                    prop_assert!(problem.errors.iter().all(|f| f.field.chars().count() <= 101));
+                }
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_signed_task_id_in_a_form_is_refused_like_a_path_id() {
+        for raw in ["+1", " 1", "1 ", "-1", "1e0", ""] {
+            let body = format!(
+                "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"task_id\"\r\n\r\n{raw}\r\n--{BOUNDARY}--\r\n"
+            );
+            let e = read(body.into_bytes()).await.err();
+            // " 1" and "1 " are trimmed like every text part: task 1.
+            if raw.trim() == "1" {
+                assert!(e.is_none(), "{raw:?}");
+            } else {
+                let e = e.unwrap_or_else(|| panic!("{raw:?} was accepted"));
+                assert_eq!(e.status(), StatusCode::UNPROCESSABLE_ENTITY, "{raw:?}");
+            }
+        }
+    }
+}
