@@ -123,3 +123,75 @@ async fn hostile_workbooks_are_refused_and_the_service_keeps_answering() {
     assert!(p["detail"].as_str().unwrap().contains("256"), "{p}");
     s.healthy().await;
 }
+
+/// A CSV of distinct valid usernames with names, just under the upload cap: the most rows
+/// (and identifiers to normalise and de-duplicate) an accepted file can hold.
+fn largest_csv() -> Vec<u8> {
+    let cap = invite_core::import::DEFAULT_MAX_BYTES as usize;
+    let mut file = b"username,first_name,last_name\n".to_vec();
+    let mut i = 0u64;
+    loop {
+        let row = format!("@user_{i:08},First{i},Last{i}\n");
+        if file.len() + row.len() > cap {
+            break;
+        }
+        file.extend_from_slice(row.as_bytes());
+        i += 1;
+    }
+    file
+}
+
+/// `/health` keeps answering, every probe within the server's own probe timeout (a probe
+/// past it turns the answer into 503), while two of the largest accepted uploads are read at
+/// the same time; both uploads are then answered.
+#[tokio::test]
+async fn health_answers_while_two_largest_uploads_are_read() {
+    let s = server_with(Db::Memory, config(), Engine::Background)
+        .await
+        .unwrap();
+    s.healthy().await;
+    let file = largest_csv();
+    let uploads: Vec<_> = (0..2)
+        .map(|_| {
+            let form = Form::new().part("file", Part::bytes(file.clone()).file_name("people.csv"));
+            let request = s
+                .req(reqwest::Method::POST, "/import/validate", Some(1))
+                .multipart(form);
+            tokio::spawn(async move { request.send().await.unwrap() })
+        })
+        .collect();
+    let mut answered_during_both = 0;
+    while uploads.iter().any(|u| !u.is_finished()) {
+        let r = s
+            .client
+            .get(s.api("/health"))
+            // Far above the probe timeout: the assertion is the status, not a time.
+            .timeout(std::time::Duration::from_secs(30))
+            .send()
+            .await
+            .expect("/health answers during the uploads");
+        let both_running = uploads.iter().all(|u| !u.is_finished());
+        let status = r.status();
+        let body = r.text().await.unwrap();
+        assert_eq!(status, StatusCode::OK, "{body}");
+        if both_running {
+            answered_during_both += 1;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(
+        answered_during_both >= 1,
+        "no /health answer came while both uploads were being read"
+    );
+    for u in uploads {
+        let r = u.await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let report: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(report["rows"], report["valid"], "{}", report["rows"]);
+        assert!(
+            report["rows"].as_u64().unwrap() > 250_000,
+            "{}",
+            report["rows"]
+        );
+    }
+}
