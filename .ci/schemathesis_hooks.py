@@ -71,8 +71,6 @@ def _stated_in_words(label, body, field, message):
     ):
         # `identifier` and `identifiers` together over the cap: each alone is within it.
         return True
-    if label in UPLOADS and re.search(r"column|sheet|worksheet", message):
-        return True
     return False
 
 
