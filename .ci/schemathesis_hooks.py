@@ -109,7 +109,7 @@ def map_case(context, case):
         headers["Idempotency-Key"] = uuid.uuid4().hex
     if case.operation.label in UPLOADS and isinstance(case.body, dict):
         file = case.body.get("file")
-        # Generated files are bytes, or schemathesis' own `Binary` wrapper of them.
-        if isinstance(file, (bytes, bytearray)) or type(file).__name__ == "Binary":
+        # Generated files are text, bytes, or schemathesis' own `Binary` wrapper of bytes.
+        if isinstance(file, (str, bytes, bytearray)) or type(file).__name__ == "Binary":
             case.body["file"] = CSV_FILE
     return case

@@ -1333,7 +1333,10 @@ async fn openapi_json(Extension(doc): Extension<Arc<serde_json::Value>>) -> Resp
 /// Prometheus exposition (at the root path). No token needed.
 #[utoipa::path(
     get, path = "/metrics", tag = "service",
-    responses((status = 200, description = "Prometheus text format", content_type = "text/plain", body = String))
+    responses(
+        (status = 200, description = "Prometheus text format", content_type = "text/plain", body = String),
+        (status = 404, description = "Metrics are not enabled on this server", content_type = "text/plain", body = String),
+    )
 )]
 async fn metrics(State(state): State<AppState>) -> Response {
     match state.metrics() {

@@ -305,6 +305,11 @@ fn refine_forms(doc: &mut Value) {
             json!({"type": "integer", "format": "int64", "minimum": 1,
                    "description": "The task (required by `/import/file`; optional for `/import/validate`, where it adds the task's targets and de-duplication window)."}),
         );
+        // The OpenAPI 3.1 form of a file part (`format: binary` is 3.0's).
+        merge(
+            &mut props["file"],
+            json!({"format": null, "contentMediaType": "application/octet-stream"}),
+        );
         let days_description = props["dedupe_days"]["description"].clone();
         props.insert(
             "dedupe_days".into(),
@@ -340,7 +345,8 @@ fn refine_forms(doc: &mut Value) {
                     json!({"maxLength": 255,
                            "pattern": format!("[^0{BLANK}]|0[{BLANK}]+0")}),
                 );
-            } else if prop["type"] == "string"
+            } else if name != "file"
+                && prop["type"] == "string"
                 && ["enum", "pattern", "format"]
                     .iter()
                     .all(|k| prop.get(*k).is_none())
