@@ -7,6 +7,7 @@ mod model;
 pub mod postgres;
 mod registry;
 mod sandbox_world;
+pub mod seal;
 pub mod sqlite;
 #[cfg(feature = "test-util")]
 pub mod test_util;
