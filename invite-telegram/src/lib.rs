@@ -3,6 +3,7 @@
 pub mod api;
 pub mod errors;
 pub mod grammers;
+pub mod lease;
 pub mod secrets;
 pub mod session;
 pub mod strategy;
@@ -10,6 +11,7 @@ pub mod strategy;
 pub use api::{Connector, TelegramApi};
 pub use errors::{ApiError, CallKind, classify};
 pub use grammers::{ClientParams, GrammersApi, GrammersConnector};
+pub use lease::ConnectionLease;
 pub use secrets::{EnvSecretStore, FileSecretStore};
 pub use session::{KeyFingerprint, SessionError, SessionFormat, SessionString};
 pub use strategy::{Error, Result, TelegramConfig, TelegramStrategy};
