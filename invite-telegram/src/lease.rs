@@ -178,3 +178,7 @@ impl Drop for Held {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "lease_tests.rs"]
+mod tests;

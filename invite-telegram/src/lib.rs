@@ -2,6 +2,8 @@
 
 pub mod api;
 pub mod errors;
+#[cfg(any(test, feature = "mock"))]
+pub mod fake;
 pub mod grammers;
 pub mod lease;
 pub mod secrets;
