@@ -71,7 +71,7 @@ impl ConnectionLease {
     }
 
     /// Takes the account's lease, or fails as transient when another process holds it.
-    pub(crate) async fn take(&self, account: &AccountId) -> Result<Held, PlatformError> {
+    pub async fn take(&self, account: &AccountId) -> Result<Held, PlatformError> {
         let now = self.clock.now();
         match self
             .leases
@@ -102,7 +102,7 @@ impl ConnectionLease {
 
 /// A lease held for an open connection.
 #[derive(Debug)]
-pub(crate) struct Held {
+pub struct Held {
     owner: ConnectionLease,
     account: AccountId,
     lost: Arc<AtomicBool>,
@@ -111,7 +111,7 @@ pub(crate) struct Held {
 
 impl Held {
     /// Renews the lease while `api` is open; closes `api` if the lease is lost.
-    pub(crate) fn keep_alive(&mut self, api: Arc<dyn TelegramApi>) {
+    pub fn keep_alive(&mut self, api: Arc<dyn TelegramApi>) {
         let lease = self.owner.clone();
         let account = self.account.clone();
         let lost = self.lost.clone();
@@ -151,12 +151,12 @@ impl Held {
     }
 
     /// Whether the heartbeat lost the lease (and closed the connection).
-    pub(crate) fn is_lost(&self) -> bool {
+    pub fn is_lost(&self) -> bool {
         self.lost.load(Ordering::SeqCst)
     }
 
     /// Stops the heartbeat and gives the lease up.
-    pub(crate) async fn release(mut self) {
+    pub async fn release(mut self) {
         if let Some(h) = self.heartbeat.take() {
             h.abort();
         }

@@ -9,6 +9,7 @@ pub mod lease;
 pub mod secrets;
 pub mod session;
 pub mod strategy;
+pub mod verify;
 
 pub use api::{Connector, TelegramApi};
 pub use errors::{ApiError, CallKind, classify};
@@ -17,3 +18,4 @@ pub use lease::ConnectionLease;
 pub use secrets::{EnvSecretStore, FileSecretStore};
 pub use session::{KeyFingerprint, SessionError, SessionFormat, SessionString};
 pub use strategy::{Error, Result, TelegramConfig, TelegramStrategy};
+pub use verify::{VerifyError, verify_session};
