@@ -3,6 +3,7 @@
 pub mod accounts;
 pub mod api;
 pub mod auth;
+pub mod cli;
 pub mod config;
 pub mod edge;
 pub mod error;

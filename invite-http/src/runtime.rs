@@ -297,6 +297,50 @@ impl AccountDirectory for SandboxDirectory {
     }
 }
 
+/// The accounts use case over `backends`' registry (the API's and the command line's).
+pub fn accounts_use_case(
+    config: &Config,
+    backends: &Backends,
+    sealer: Sealer,
+    connector: Arc<dyn Connector>,
+    lease: ConnectionLease,
+    clock: Arc<dyn Clock>,
+) -> crate::accounts::Accounts {
+    crate::accounts::Accounts::new(
+        backends.registry.clone(),
+        sealer,
+        connector,
+        lease,
+        config.telegram.api_id,
+        config.telegram.api_hash.clone(),
+        clock,
+    )
+}
+
+/// The accounts use case of a short-lived process (the command line): the configured database
+/// (migrated), its key, grammers, and a lease holder of its own.
+pub async fn standalone_accounts(
+    config: &Config,
+    clock: Arc<dyn Clock>,
+) -> Result<(crate::accounts::Accounts, Backends), BuildError> {
+    let backends = connect_backends(config, clock.clone()).await?;
+    let sealer = Sealer::new(&secret_key(config, &backends.key_file)?);
+    let lease = ConnectionLease::new(
+        backends.leases.clone(),
+        invite_core::engine::unique_worker_id("invite-cli"),
+        clock.clone(),
+    );
+    let accounts = accounts_use_case(
+        config,
+        &backends,
+        sealer,
+        Arc::new(GrammersConnector::default()),
+        lease,
+        clock,
+    );
+    Ok((accounts, backends))
+}
+
 /// Where each account's sealed secrets are served to the Telegram strategy.
 const SESSIONS_PATH: &str = "secret/telegram/sessions";
 
@@ -573,13 +617,12 @@ impl Runtime {
                 ..EngineConfig::default()
             },
         ));
-        let account_use = Arc::new(crate::accounts::Accounts::new(
-            backends.registry.clone(),
+        let account_use = Arc::new(accounts_use_case(
+            config,
+            &backends,
             sealer,
             connector,
             lease,
-            config.telegram.api_id,
-            config.telegram.api_hash.clone(),
             clock.clone(),
         ));
         let campaigns = Campaigns::new(
