@@ -38,7 +38,8 @@ const ENABLE: &str = "UPDATE invite_accounts SET status = 'active' \
 const SET_STATUS: &str = "UPDATE invite_accounts SET status = $2, status_until = $3, \
      status_reason = $4 WHERE id = $1 AND status <> 'disabled'";
 
-const TOUCH: &str = "UPDATE invite_accounts SET last_used_at = $2 WHERE id = $1";
+const TOUCH: &str = "UPDATE invite_accounts SET last_used_at = $2, \
+     status = CASE WHEN status = 'unverified' THEN 'active' ELSE status END WHERE id = $1";
 
 const SEALED: &str = "SELECT sealed FROM invite_accounts WHERE id = $1";
 

@@ -182,6 +182,9 @@ impl AccountRegistry for MemoryRegistry {
     async fn touch(&self, id: &AccountId, at: DateTime<Utc>) -> StoreResult<()> {
         if let Some(row) = self.lock().rows.get_mut(id) {
             row.account.last_used_at = Some(at);
+            if row.account.status == RegistryStatus::Unverified {
+                row.account.status = RegistryStatus::Active;
+            }
         }
         Ok(())
     }

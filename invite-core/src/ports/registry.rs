@@ -229,7 +229,8 @@ pub trait AccountRegistry: Send + Sync + fmt::Debug {
     /// an unknown id is no error (the account was removed meanwhile).
     async fn set_status(&self, id: &AccountId, change: &StatusChange) -> StoreResult<()>;
 
-    /// Records a use by a task (an unknown id is no error).
+    /// Records a use by a task: a write that reached the platform, so an `unverified` account
+    /// becomes `active` (an unknown id is no error).
     async fn touch(&self, id: &AccountId, at: DateTime<Utc>) -> StoreResult<()>;
 
     /// Removes the owner's account (`NotFound` for another user's).

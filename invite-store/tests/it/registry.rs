@@ -66,6 +66,18 @@ pub async fn accounts_are_registered_once_per_key_and_platform_user(s: Ctx) {
             RegistryStatus::Unverified
         );
     }
+    // A use proves an unverified session.
+    s.registry
+        .touch(&acc("tg-4"), t0() + mins(9))
+        .await
+        .unwrap();
+    let used = s
+        .registry
+        .registered_account(UserId::new(1), &acc("tg-4"))
+        .await
+        .unwrap();
+    assert_eq!(used.status, RegistryStatus::Active);
+    assert_eq!(used.last_used_at, Some(t0() + mins(9)));
     // Another platform may hold the same ids.
     let mut other = new_account("ig-1", 1, Some(1001), "k1", 4);
     other.platform = Platform::Instagram;
