@@ -775,6 +775,23 @@ impl InviteStrategy for TelegramStrategy {
         }
     }
 
+    async fn group_key(
+        &self,
+        account: &AccountId,
+        group: &GroupRef,
+    ) -> Result<Option<String>, PlatformError> {
+        let state = self.state(account);
+        let mut state = state.lock().await;
+        let api = self.connected(account, &mut state).await?;
+        let peer = self
+            .resolve_group(account, &mut state, api.as_ref(), group)
+            .await?;
+        Ok(Some(match peer {
+            GroupPeer::Channel { channel, .. } => format!("telegram:channel:{}", channel.id),
+            GroupPeer::Chat { id } => format!("telegram:chat:{id}"),
+        }))
+    }
+
     async fn disconnect(&self, account: &AccountId) {
         let state = self.state(account);
         let mut state = state.lock().await;

@@ -6,6 +6,7 @@
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
+use invite_core::clock::Clock as _;
 use invite_http::config::Config;
 use invite_store::sqlx::{Connection, SqliteConnection};
 use invite_telegram::ApiError;
@@ -423,6 +424,50 @@ pub async fn a_telegram_task_runs_over_registered_accounts(db: Db) {
     assert!(codes.contains(&"PEER_FLOOD".to_owned()), "{logs}");
 }
 
+pub async fn every_spelling_of_one_group_shares_one_budget(db: Db) {
+    let Some((s, fake)) = start(db, Engine::Virtual).await else {
+        return;
+    };
+    let session = telethon(31);
+    fake.add_account(&session, 7001, None);
+    added(add(&s, 1, &session, "").await).await;
+    // Two tasks into one group, spelt two ways: 15 invites a day into it, not 15 per spelling.
+    for (n, group) in ["@launch_group", "-1001777000123"].iter().enumerate() {
+        let targets: Vec<String> = (0..15).map(|i| format!("@guest_{n}_{i:03}")).collect();
+        let task = s
+            .create(
+                1,
+                json!({"name": format!("spelling {n}"), "platform": "telegram",
+                       "action": "invite", "group": group, "targets": targets}),
+            )
+            .await;
+        let r = s.post(&format!("/tasks/{task}/start"), 1, None).await;
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+    let start = s.clock.as_ref().unwrap().now();
+    let first_day = std::sync::Mutex::new(0_usize);
+    s.runtime
+        .engine
+        .run_until_idle(|now| {
+            if now < start + chrono::TimeDelta::hours(24) {
+                *first_day.lock().unwrap() = fake.invited().len();
+            }
+        })
+        .await
+        .unwrap();
+    let first_day = *first_day.lock().unwrap();
+    assert!(
+        first_day <= 15,
+        "{first_day} invites into one group within 24 h"
+    );
+    assert!(first_day >= 10, "the day's budget was used: {first_day}");
+    assert_eq!(
+        fake.invited().len(),
+        30,
+        "both tasks finish on the following days"
+    );
+}
+
 pub async fn a_task_with_no_usable_account_is_refused(db: Db) {
     let Some((s, _fake)) = start(db, Engine::Virtual).await else {
         return;
@@ -451,4 +496,5 @@ crate::on_every_store!(
     accounts_are_added_checked_and_sealed,
     a_telegram_task_runs_over_registered_accounts,
     a_task_with_no_usable_account_is_refused,
+    every_spelling_of_one_group_shares_one_budget,
 );
