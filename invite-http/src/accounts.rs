@@ -610,7 +610,7 @@ async fn read_form(multipart: Multipart) -> Result<AddAccount, AccountError> {
             }
             other => {
                 return Err(AccountError::invalid(
-                    other,
+                    &crate::edge::clip(other, invite_core::domain::ECHO_CHARS),
                     "unknown field (expected file, platform, api_id, api_hash, label)",
                 ));
             }
