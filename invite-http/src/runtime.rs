@@ -183,14 +183,37 @@ fn key_file_beside(url: &str) -> std::path::PathBuf {
     }
 }
 
-/// The key account secrets are sealed under: `INVITE_SECRET_KEY`, else the key file (created,
-/// mode 0600, when absent; the start says so).
-pub fn secret_key(config: &Config, key_file: &std::path::Path) -> Result<SecretKey, BuildError> {
+/// Where the key that seals account secrets is read from Vault (with `VAULT_*` set).
+pub const SECRET_KEY_PATH: &str = "secret/invite-service/secret_key";
+/// Key of the sealing key at [`SECRET_KEY_PATH`] (32 bytes, base64 or hex).
+pub const SECRET_KEY_KEY: &str = "key";
+
+/// The key account secrets are sealed under: `INVITE_SECRET_KEY`; else, when `vault` is given
+/// (`VAULT_*` set), [`SECRET_KEY_PATH`] in it; else the key file (created, mode 0600, when
+/// absent; the start says so).
+pub async fn secret_key(
+    config: &Config,
+    key_file: &std::path::Path,
+    vault: Option<&dyn SecretStore>,
+) -> Result<SecretKey, BuildError> {
     if let Some(key) = &config.telegram.secret_key {
         return SecretKey::parse(key.expose()).map_err(|e| BuildError::Backend {
             what: "INVITE_SECRET_KEY",
             message: e.to_string(),
         });
+    }
+    if let Some(vault) = vault {
+        let failed = |message: String| BuildError::Backend {
+            what: "VAULT_ADDR",
+            message: format!(
+                "the account-secret key at {SECRET_KEY_PATH}#{SECRET_KEY_KEY}: {message}"
+            ),
+        };
+        let secret = vault
+            .get(SECRET_KEY_PATH, SECRET_KEY_KEY)
+            .await
+            .map_err(|e| failed(e.to_string()))?;
+        return SecretKey::parse(secret.expose()).map_err(|e| failed(e.to_string()));
     }
     let (key, created) = SecretKey::load_or_create(key_file).map_err(|e| BuildError::Backend {
         what: "INVITE_SECRET_KEY",
@@ -324,7 +347,11 @@ pub async fn standalone_accounts(
     clock: Arc<dyn Clock>,
 ) -> Result<(crate::accounts::Accounts, Backends), BuildError> {
     let backends = connect_backends(config, clock.clone()).await?;
-    let sealer = Sealer::new(&secret_key(config, &backends.key_file)?);
+    let vault = match &config.vault {
+        Some(_) => Some(secret_source(config, clock.clone())?.store),
+        None => None,
+    };
+    let sealer = Sealer::new(&secret_key(config, &backends.key_file, vault.as_deref()).await?);
     let lease = ConnectionLease::new(
         backends.leases.clone(),
         invite_core::engine::unique_worker_id("invite-cli"),
@@ -590,7 +617,8 @@ impl Runtime {
             backends.sandbox.clone(),
         ));
         let worker_id = invite_core::engine::unique_worker_id("invite-http");
-        let sealer = Sealer::new(&secret_key(config, &backends.key_file)?);
+        let vault = config.vault.as_ref().map(|_| options.secrets.as_ref());
+        let sealer = Sealer::new(&secret_key(config, &backends.key_file, vault).await?);
         let lease = ConnectionLease::new(backends.leases.clone(), worker_id.clone(), clock.clone());
         let telegram = telegram_strategy(
             config,
@@ -755,5 +783,40 @@ impl Runtime {
                 }
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_sealing_key_comes_from_the_variable_then_vault_then_a_file() {
+        let key = SecretKey::generate().unwrap();
+        let vault = StaticSecrets::new().with(
+            SECRET_KEY_PATH,
+            SECRET_KEY_KEY,
+            Secret::new(key.to_base64()),
+        );
+        let file = std::env::temp_dir().join(format!(
+            "invite-runtime-{}.key",
+            invite_core::engine::unique_worker_id("t")
+        ));
+        let mut config = Config::default();
+        assert_eq!(secret_key(&config, &file, Some(&vault)).await.unwrap(), key);
+        assert!(!file.exists(), "no key file when Vault holds the key");
+        let empty = StaticSecrets::new();
+        let e = secret_key(&config, &file, Some(&empty)).await.unwrap_err();
+        assert!(e.to_string().contains("VAULT_ADDR"), "{e}");
+        let other = SecretKey::generate().unwrap();
+        config.telegram.secret_key = Some(Secret::new(other.to_base64()));
+        assert_eq!(
+            secret_key(&config, &file, Some(&vault)).await.unwrap(),
+            other
+        );
+        config.telegram.secret_key = None;
+        let made = secret_key(&config, &file, None).await.unwrap();
+        assert_eq!(secret_key(&config, &file, None).await.unwrap(), made);
+        let _ = std::fs::remove_file(&file);
     }
 }
