@@ -134,6 +134,25 @@ impl AccountManager for RegistryTracking {
         &self,
         request: &AllocationRequest,
     ) -> Result<Allocation, AccountManagerError> {
+        if request.platform == self.platform {
+            // An account its owner disabled (or one found dead, frozen) takes no work, whatever
+            // lanes it already has; it is asked again later (it may be enabled again).
+            for account in &request.candidates {
+                match self
+                    .registry
+                    .registered_account(request.user_id, account)
+                    .await
+                {
+                    Ok(a) if !a.status.is_usable() => {
+                        return Ok(Allocation::Unavailable {
+                            retry_at: Some(self.clock.now() + chrono::TimeDelta::minutes(1)),
+                        });
+                    }
+                    Ok(_) | Err(crate::ports::StoreError::NotFound) => {}
+                    Err(e) => return Err(AccountManagerError::Unavailable(e.to_string())),
+                }
+            }
+        }
         self.inner.allocate_account(request).await
     }
 
@@ -330,6 +349,33 @@ mod tests {
                 .unwrap()
                 .is_empty()
         );
+        // A disabled account is not allocated (its lanes stay, and it is asked again later).
+        registry
+            .update(
+                user,
+                &id("tg-a"),
+                &crate::ports::AccountPatch {
+                    label: None,
+                    enabled: Some(false),
+                },
+            )
+            .await
+            .unwrap();
+        let ask = |s: &str| AllocationRequest {
+            user_id: user,
+            platform: Platform::Telegram,
+            purpose: "invite_campaign".to_owned(),
+            candidates: vec![id(s)],
+        };
+        assert!(matches!(
+            tracking.allocate_account(&ask("tg-a")).await.unwrap(),
+            Allocation::Unavailable { retry_at: Some(_) }
+        ));
+        registered(&registry, "tg-e", now).await;
+        assert!(matches!(
+            tracking.allocate_account(&ask("tg-e")).await.unwrap(),
+            Allocation::Granted(_)
+        ));
         // A timed status is over once its time passed.
         assert_eq!(
             effective_status(a.status, a.status_until, now + TimeDelta::hours(1)),
