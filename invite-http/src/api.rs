@@ -89,7 +89,8 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(suppress_file).layer(DefaultBodyLimit::disable()))
         .routes(routes!(list_accounts))
         .routes(routes!(health))
-        .routes(routes!(openapi_json));
+        .routes(routes!(openapi_json))
+        .merge(crate::accounts::router());
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest(PREFIX, api)
         .routes(routes!(metrics))

@@ -121,6 +121,20 @@ pub struct Config {
     /// `VAULT_ADDR`, `VAULT_ROLE_ID`, `VAULT_SECRET_ID`: the JWT secret is then read from Vault
     /// (`secret/invite-service/jwt_secret`, key `secret_key`) instead of `INVITE_JWT_SECRET`.
     pub vault: Option<invite_platform::VaultConfig>,
+    /// `TELEGRAM_API_ID`, `TELEGRAM_API_HASH`, `INVITE_SECRET_KEY`: Telegram accounts.
+    pub telegram: TelegramSettings,
+}
+
+/// Settings of the Telegram accounts users add.
+#[derive(Debug, Clone, Default)]
+pub struct TelegramSettings {
+    /// `TELEGRAM_API_ID`: the default `api_id` of added accounts.
+    pub api_id: Option<i32>,
+    /// `TELEGRAM_API_HASH`: the default `api_hash` of added accounts.
+    pub api_hash: Option<Secret>,
+    /// `INVITE_SECRET_KEY`: the key account secrets are sealed under (32 bytes, base64 or hex);
+    /// without it, a key file beside the database.
+    pub secret_key: Option<Secret>,
 }
 
 impl Default for Config {
@@ -135,6 +149,7 @@ impl Default for Config {
             max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES,
             parsing: None,
             vault: None,
+            telegram: TelegramSettings::default(),
         }
     }
 }
@@ -241,6 +256,22 @@ impl Config {
                 ConfigError { var, message }
             })?;
             config.vault = Some(vault);
+        }
+        if let Some(v) = get("TELEGRAM_API_ID") {
+            config.telegram.api_id = Some(v.parse::<i32>().ok().filter(|n| *n > 0).ok_or_else(
+                || ConfigError {
+                    var: "TELEGRAM_API_ID",
+                    message: "expected the positive integer api_id of my.telegram.org".to_owned(),
+                },
+            )?);
+        }
+        config.telegram.api_hash = get("TELEGRAM_API_HASH").map(Secret::new);
+        if let Some(v) = get("INVITE_SECRET_KEY") {
+            invite_store::seal::SecretKey::parse(&v).map_err(|e| ConfigError {
+                var: "INVITE_SECRET_KEY",
+                message: e.to_string(),
+            })?;
+            config.telegram.secret_key = Some(Secret::new(v));
         }
         config.jwt.issuer = get("INVITE_JWT_ISSUER");
         config.jwt.audience = get("INVITE_JWT_AUDIENCE");

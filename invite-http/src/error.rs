@@ -151,6 +151,7 @@ impl ApiError {
                     AudienceError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
                 },
                 ServiceError::NotConfigured(_) => StatusCode::SERVICE_UNAVAILABLE,
+                ServiceError::NoUsableAccount { .. } => StatusCode::CONFLICT,
             },
         }
     }
@@ -200,6 +201,7 @@ impl ApiError {
                 }
                 ServiceError::Source(_) => ("parsing-service", "Parsing Service failed"),
                 ServiceError::NotConfigured(_) => ("not-configured", "Not configured"),
+                ServiceError::NoUsableAccount { .. } => ("no-usable-account", "No usable account"),
             },
             ApiError::Import(_) => ("internal", "Internal error"),
         };

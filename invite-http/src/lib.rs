@@ -1,7 +1,9 @@
 #![doc = include_str!("../README.md")]
 
+pub mod accounts;
 pub mod api;
 pub mod auth;
+pub mod cli;
 pub mod config;
 pub mod contract;
 pub mod edge;
@@ -11,7 +13,7 @@ pub mod runtime;
 pub mod wire;
 
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use axum::Router;
 use invite_core::service::Campaigns;
@@ -28,6 +30,7 @@ struct Inner {
     auth: JwtAuth,
     health: Health,
     metrics: Option<PrometheusHandle>,
+    accounts: OnceLock<Arc<accounts::Accounts>>,
 }
 
 /// What every handler sees: the use cases, the token checker, health probes and metrics.
@@ -47,7 +50,18 @@ impl AppState {
             auth,
             health,
             metrics,
+            accounts: OnceLock::new(),
         }))
+    }
+
+    /// Enables the account routes with `accounts` (once; later calls change nothing).
+    pub fn set_accounts(&self, accounts: Arc<accounts::Accounts>) {
+        let _ = self.0.accounts.set(accounts);
+    }
+
+    /// The accounts use case, when enabled.
+    pub fn accounts(&self) -> Option<&accounts::Accounts> {
+        self.0.accounts.get().map(Arc::as_ref)
     }
 
     /// The use cases.
@@ -117,11 +131,15 @@ pub async fn shutdown_signal() {
 }
 
 /// Installs the process's log subscriber: JSON lines or human-readable, filtered by
-/// `RUST_LOG` (default `info`).
+/// `RUST_LOG` (default `info`); colours only when standard output is a terminal.
 pub fn init_tracing(format: LogFormat) {
+    use std::io::IsTerminal as _;
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    // Colour codes only on a terminal: a file or a pipe gets plain text.
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stdout().is_terminal());
     match format {
         LogFormat::Json => builder.json().flatten_event(true).init(),
         LogFormat::Pretty => builder.init(),

@@ -1,17 +1,21 @@
-//! `invite-http`: the REST API with the engine in-process (embedded mode). Parses the
-//! configuration, installs logging and metrics, wires the parts and serves until SIGTERM.
+//! `invite-http`: the REST API with the engine in-process (embedded mode). Parses the command
+//! line and the configuration, installs logging and metrics, wires the parts and serves until
+//! SIGTERM — or runs an `accounts` command (`invite-http --help`).
 
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use clap::Parser as _;
 use invite_core::clock::SystemClock;
+use invite_http::cli::{Cli, Command};
 use invite_http::config::Config;
 use invite_http::runtime::{self, Runtime, RuntimeOptions};
 use invite_http::{auth, init_tracing, observe, shutdown_signal};
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    let cli = Cli::parse();
     let config = match Config::from_env() {
         Ok(c) => c,
         Err(e) => {
@@ -20,6 +24,9 @@ async fn main() -> ExitCode {
         }
     };
     init_tracing(config.log_format);
+    if let Some(Command::Accounts { command }) = cli.command {
+        return invite_http::cli::accounts(&config, command).await;
+    }
     for warning in config.warnings() {
         tracing::warn!("{warning}");
     }

@@ -10,14 +10,22 @@ use invite_core::domain::{AccountId, Platform, UserId};
 use invite_core::engine::{Engine, EngineConfig, EngineParts};
 use invite_core::import::ImportLimits;
 use invite_core::limits::{LimitPolicy, LocalAccountManager};
-use invite_core::memory::{InProcessQueue, MemoryLedger, MemoryStore, StaticSecrets};
+use invite_core::memory::{
+    InProcessQueue, MemoryLedger, MemoryRegistry, MemoryStore, StaticSecrets,
+};
 use invite_core::ports::Secret;
 use invite_core::ports::{
-    AccountDirectory, AccountInfo, AccountLeases, AudienceSource, DirectoryError, JobQueue,
-    LimitLedger, SecretStore, SuppressionList, TaskFilter, TaskStore,
+    AccountDirectory, AccountInfo, AccountLeases, AccountManager, AccountRegistry, AudienceSource,
+    DirectoryError, InviteStrategy, JobQueue, LimitLedger, SecretStore, SuppressionList,
+    TaskFilter, TaskStore,
 };
+use invite_core::registry::{RegistryDirectory, RegistryTracking};
 use invite_core::sandbox::{MemoryWorld, SandboxConfig, SandboxStrategy, SandboxWorld};
 use invite_core::service::{CampaignParts, Campaigns};
+use invite_store::seal::{SealedSecrets, Sealer, SecretKey};
+use invite_telegram::{
+    ConnectionLease, Connector, GrammersConnector, TelegramConfig, TelegramStrategy,
+};
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -63,6 +71,11 @@ pub struct Backends {
     pub ledger: Arc<dyn LimitLedger>,
     /// The sandbox platform's world (memberships, delivered messages).
     pub sandbox: Arc<dyn SandboxWorld>,
+    /// Registered messenger accounts and their sealed secrets.
+    pub registry: Arc<dyn AccountRegistry>,
+    /// Where a generated secret key is kept: beside an SQLite file, else in the working
+    /// directory.
+    pub key_file: std::path::PathBuf,
     /// Work nudges.
     pub queue: Arc<dyn JobQueue>,
     /// Backend name for health and logs (`memory`, `sqlite`, `postgres`).
@@ -114,6 +127,8 @@ pub async fn connect_backends(
                 leases: store,
                 ledger: Arc::new(MemoryLedger::new()),
                 sandbox: Arc::new(MemoryWorld::new()),
+                registry: Arc::new(MemoryRegistry::new()),
+                key_file: DEFAULT_KEY_FILE.into(),
                 queue,
                 store_kind: "memory",
                 queue_kind: "in-process",
@@ -140,6 +155,8 @@ pub async fn connect_backends(
                 leases: stores.leases.clone(),
                 ledger: stores.ledger.clone(),
                 sandbox: stores.sandbox.clone(),
+                registry: stores.registry.clone(),
+                key_file: key_file_beside(url.expose()),
                 queue,
                 store_kind,
                 queue_kind: "in-process",
@@ -148,6 +165,70 @@ pub async fn connect_backends(
             })
         }
     }
+}
+
+/// The key file when the database is not an SQLite file.
+pub const DEFAULT_KEY_FILE: &str = "invite-secret.key";
+
+/// `<database file>.key` for an SQLite file, else [`DEFAULT_KEY_FILE`].
+fn key_file_beside(url: &str) -> std::path::PathBuf {
+    let path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .map(|p| p.split('?').next().unwrap_or_default())
+        .filter(|p| !p.is_empty() && !p.starts_with(':'));
+    match path {
+        Some(p) => format!("{p}.key").into(),
+        None => DEFAULT_KEY_FILE.into(),
+    }
+}
+
+/// Where the key that seals account secrets is read from Vault (with `VAULT_*` set).
+pub const SECRET_KEY_PATH: &str = "secret/invite-service/secret_key";
+/// Key of the sealing key at [`SECRET_KEY_PATH`] (32 bytes, base64 or hex).
+pub const SECRET_KEY_KEY: &str = "key";
+
+/// The key account secrets are sealed under: `INVITE_SECRET_KEY`; else, when `vault` is given
+/// (`VAULT_*` set), [`SECRET_KEY_PATH`] in it; else the key file (created, mode 0600, when
+/// absent; the start says so).
+pub async fn secret_key(
+    config: &Config,
+    key_file: &std::path::Path,
+    vault: Option<&dyn SecretStore>,
+) -> Result<SecretKey, BuildError> {
+    if let Some(key) = &config.telegram.secret_key {
+        return SecretKey::parse(key.expose()).map_err(|e| BuildError::Backend {
+            what: "INVITE_SECRET_KEY",
+            message: e.to_string(),
+        });
+    }
+    if let Some(vault) = vault {
+        let failed = |message: String| BuildError::Backend {
+            what: "VAULT_ADDR",
+            message: format!(
+                "the account-secret key at {SECRET_KEY_PATH}#{SECRET_KEY_KEY}: {message}"
+            ),
+        };
+        let secret = vault
+            .get(SECRET_KEY_PATH, SECRET_KEY_KEY)
+            .await
+            .map_err(|e| failed(e.to_string()))?;
+        return SecretKey::parse(secret.expose()).map_err(|e| failed(e.to_string()));
+    }
+    let (key, created) = SecretKey::load_or_create(key_file).map_err(|e| BuildError::Backend {
+        what: "INVITE_SECRET_KEY",
+        message: format!("not set, and the key file failed: {e}"),
+    })?;
+    if created {
+        tracing::warn!(
+            path = %key_file.display(),
+            "INVITE_SECRET_KEY is not set: generated a key file for account secrets at {} (mode 0600); keep it with the database, without it the stored sessions cannot be opened",
+            key_file.display()
+        );
+    } else {
+        tracing::info!(path = %key_file.display(), "account secrets sealed under the key file {}", key_file.display());
+    }
+    Ok(key)
 }
 
 /// Where the HS256 secret of the API's tokens is read (SPEC §9): path and key in the
@@ -237,6 +318,104 @@ impl AccountDirectory for SandboxDirectory {
             })
             .collect()
     }
+}
+
+/// The accounts use case over `backends`' registry (the API's and the command line's).
+pub fn accounts_use_case(
+    config: &Config,
+    backends: &Backends,
+    sealer: Sealer,
+    connector: Arc<dyn Connector>,
+    lease: ConnectionLease,
+    clock: Arc<dyn Clock>,
+) -> crate::accounts::Accounts {
+    crate::accounts::Accounts::new(
+        backends.registry.clone(),
+        sealer,
+        connector,
+        lease,
+        config.telegram.api_id,
+        config.telegram.api_hash.clone(),
+        clock,
+    )
+}
+
+/// The accounts use case of a short-lived process (the command line): the configured database
+/// (migrated), its key, grammers, and a lease holder of its own.
+pub async fn standalone_accounts(
+    config: &Config,
+    clock: Arc<dyn Clock>,
+) -> Result<(crate::accounts::Accounts, Backends), BuildError> {
+    let backends = connect_backends(config, clock.clone()).await?;
+    let vault = match &config.vault {
+        Some(_) => Some(secret_source(config, clock.clone())?.store),
+        None => None,
+    };
+    let sealer = Sealer::new(&secret_key(config, &backends.key_file, vault.as_deref()).await?);
+    let lease = ConnectionLease::new(
+        backends.leases.clone(),
+        invite_core::engine::unique_worker_id("invite-cli"),
+        clock.clone(),
+    );
+    let accounts = accounts_use_case(
+        config,
+        &backends,
+        sealer,
+        Arc::new(GrammersConnector::default()),
+        lease,
+        clock,
+    );
+    Ok((accounts, backends))
+}
+
+/// Where each account's sealed secrets are served to the Telegram strategy.
+const SESSIONS_PATH: &str = "secret/telegram/sessions";
+
+/// The Telegram strategy over the registry's accounts: each account's session and `api_id`
+/// opened from its sealed secrets, `TELEGRAM_API_ID` / `TELEGRAM_API_HASH` as defaults, and
+/// every connection under the account's lease.
+async fn telegram_strategy(
+    config: &Config,
+    registry: Arc<dyn AccountRegistry>,
+    sealer: Sealer,
+    connector: Arc<dyn Connector>,
+    lease: ConnectionLease,
+    clock: Arc<dyn Clock>,
+) -> Result<Arc<dyn InviteStrategy>, BuildError> {
+    let telegram_config = TelegramConfig {
+        sessions_path: SESSIONS_PATH.to_owned(),
+        ..TelegramConfig::default()
+    };
+    let mut defaults = StaticSecrets::new();
+    if let Some(id) = config.telegram.api_id {
+        defaults = defaults.with(
+            &telegram_config.api_credentials_path,
+            "api_id",
+            Secret::new(id.to_string()),
+        );
+    }
+    if let Some(hash) = &config.telegram.api_hash {
+        defaults = defaults.with(
+            &telegram_config.api_credentials_path,
+            "api_hash",
+            hash.clone(),
+        );
+    }
+    let secrets = Arc::new(SealedSecrets::new(
+        registry,
+        sealer,
+        SESSIONS_PATH,
+        Arc::new(defaults),
+    ));
+    let strategy =
+        TelegramStrategy::with_account_credentials(telegram_config, secrets, connector, clock)
+            .await
+            .map_err(|e| BuildError::Backend {
+                what: "TELEGRAM_API_ID",
+                message: e.to_string(),
+            })?
+            .with_connection_lease(lease);
+    Ok(Arc::new(strategy))
 }
 
 /// The sandbox's limit policy: Telegram's rules with every duration divided by the time scale.
@@ -405,6 +584,15 @@ impl Runtime {
     /// Wires the backends, the local account manager, the sandbox platform, the engine and the
     /// use cases.
     pub async fn build(config: &Config, options: RuntimeOptions) -> Result<Self, BuildError> {
+        Self::build_with_telegram(config, options, Arc::new(GrammersConnector::default())).await
+    }
+
+    /// [`Runtime::build`] with the given Telegram connector (tests pass a fake Telegram).
+    pub async fn build_with_telegram(
+        config: &Config,
+        options: RuntimeOptions,
+        connector: Arc<dyn Connector>,
+    ) -> Result<Self, BuildError> {
         let clock = options.clock;
         let backends = connect_backends(config, clock.clone()).await?;
         let policy = sandbox_policy(&config.sandbox);
@@ -412,13 +600,35 @@ impl Runtime {
         let manager =
             LocalAccountManager::new(backends.ledger.clone(), clock.clone(), config.sandbox.seed)
                 .with_policy(Platform::Sandbox, policy);
-        let accounts = Arc::new(MeteredAccounts::new(Arc::new(manager)));
-        let directory: Arc<dyn AccountDirectory> =
-            Arc::new(SandboxDirectory::new(config.sandbox.accounts));
+        let tracked: Arc<dyn AccountManager> = Arc::new(RegistryTracking::new(
+            Arc::new(manager),
+            backends.registry.clone(),
+            Platform::Telegram,
+            clock.clone(),
+        ));
+        let accounts = Arc::new(MeteredAccounts::new(tracked));
+        let directory: Arc<dyn AccountDirectory> = Arc::new(RegistryDirectory::new(
+            backends.registry.clone(),
+            Platform::Telegram,
+            Arc::new(SandboxDirectory::new(config.sandbox.accounts)),
+        ));
         let sandbox = Arc::new(SandboxStrategy::with_world(
             sandbox_config(&config.sandbox),
             backends.sandbox.clone(),
         ));
+        let worker_id = invite_core::engine::unique_worker_id("invite-http");
+        let vault = config.vault.as_ref().map(|_| options.secrets.as_ref());
+        let sealer = Sealer::new(&secret_key(config, &backends.key_file, vault).await?);
+        let lease = ConnectionLease::new(backends.leases.clone(), worker_id.clone(), clock.clone());
+        let telegram = telegram_strategy(
+            config,
+            backends.registry.clone(),
+            sealer.clone(),
+            connector.clone(),
+            lease.clone(),
+            clock.clone(),
+        )
+        .await?;
         let engine = Arc::new(Engine::new(
             EngineParts {
                 store: store.clone(),
@@ -428,12 +638,20 @@ impl Runtime {
                 directory: directory.clone(),
                 clock: clock.clone(),
             },
-            [sandbox as Arc<_>],
+            [sandbox as Arc<dyn InviteStrategy>, telegram],
             EngineConfig {
-                worker_id: invite_core::engine::unique_worker_id("invite-http"),
+                worker_id,
                 max_running_tasks: Some(config.limits.max_running_tasks as u64),
                 ..EngineConfig::default()
             },
+        ));
+        let account_use = Arc::new(accounts_use_case(
+            config,
+            &backends,
+            sealer,
+            connector,
+            lease,
+            clock.clone(),
         ));
         let campaigns = Campaigns::new(
             CampaignParts {
@@ -489,6 +707,7 @@ impl Runtime {
             config.jwt.audience.as_deref(),
         );
         let state = AppState::new(Arc::new(campaigns), auth, health, options.metrics);
+        state.set_accounts(account_use);
         Ok(Self {
             state,
             engine,
@@ -564,5 +783,40 @@ impl Runtime {
                 }
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_sealing_key_comes_from_the_variable_then_vault_then_a_file() {
+        let key = SecretKey::generate().unwrap();
+        let vault = StaticSecrets::new().with(
+            SECRET_KEY_PATH,
+            SECRET_KEY_KEY,
+            Secret::new(key.to_base64()),
+        );
+        let file = std::env::temp_dir().join(format!(
+            "invite-runtime-{}.key",
+            invite_core::engine::unique_worker_id("t")
+        ));
+        let mut config = Config::default();
+        assert_eq!(secret_key(&config, &file, Some(&vault)).await.unwrap(), key);
+        assert!(!file.exists(), "no key file when Vault holds the key");
+        let empty = StaticSecrets::new();
+        let e = secret_key(&config, &file, Some(&empty)).await.unwrap_err();
+        assert!(e.to_string().contains("VAULT_ADDR"), "{e}");
+        let other = SecretKey::generate().unwrap();
+        config.telegram.secret_key = Some(Secret::new(other.to_base64()));
+        assert_eq!(
+            secret_key(&config, &file, Some(&vault)).await.unwrap(),
+            other
+        );
+        config.telegram.secret_key = None;
+        let made = secret_key(&config, &file, None).await.unwrap();
+        assert_eq!(secret_key(&config, &file, None).await.unwrap(), made);
+        let _ = std::fs::remove_file(&file);
     }
 }

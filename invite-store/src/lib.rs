@@ -5,7 +5,9 @@ mod error;
 mod forward;
 mod model;
 pub mod postgres;
+mod registry;
 mod sandbox_world;
+pub mod seal;
 pub mod sqlite;
 #[cfg(feature = "test-util")]
 pub mod test_util;
@@ -13,7 +15,7 @@ pub mod test_util;
 use std::sync::Arc;
 use std::time::Duration;
 
-use invite_core::ports::{AccountLeases, LimitLedger, SuppressionList, TaskStore};
+use invite_core::ports::{AccountLeases, AccountRegistry, LimitLedger, SuppressionList, TaskStore};
 use invite_core::sandbox::SandboxWorld;
 use sqlx::postgres::PgPool;
 use sqlx::sqlite::SqlitePool;
@@ -128,6 +130,8 @@ pub struct Stores {
     pub suppression: Arc<dyn SuppressionList>,
     /// Account leases.
     pub leases: Arc<dyn AccountLeases>,
+    /// Registered accounts (embedded mode), their status and sealed secrets.
+    pub registry: Arc<dyn AccountRegistry>,
     /// The sandbox platform's world: group memberships and delivered messages.
     pub sandbox: Arc<dyn SandboxWorld>,
     pool: DbPool,
@@ -136,7 +140,13 @@ pub struct Stores {
 impl Stores {
     fn from_store<S>(store: S, pool: DbPool) -> Self
     where
-        S: TaskStore + LimitLedger + SuppressionList + AccountLeases + SandboxWorld + 'static,
+        S: TaskStore
+            + LimitLedger
+            + SuppressionList
+            + AccountLeases
+            + AccountRegistry
+            + SandboxWorld
+            + 'static,
     {
         let store = Arc::new(store);
         Self {
@@ -144,6 +154,7 @@ impl Stores {
             ledger: store.clone(),
             suppression: store.clone(),
             leases: store.clone(),
+            registry: store.clone(),
             sandbox: store,
             pool,
         }

@@ -63,12 +63,16 @@ pub enum GroupLookup {
 }
 
 /// The account itself.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SelfUser {
     /// Its user id.
     pub id: i64,
     /// A bot account (refused: campaigns run from user accounts).
     pub bot: bool,
+    /// Its username, when it has one.
+    pub username: Option<String>,
+    /// Its phone number (digits only), when Telegram shows it. Never log it.
+    pub phone: Option<String>,
 }
 
 /// What `@username` resolved to.

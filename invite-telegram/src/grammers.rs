@@ -217,6 +217,8 @@ impl TelegramApi for GrammersApi {
             Some(tl::enums::User::User(u)) => Ok(SelfUser {
                 id: u.id,
                 bot: u.bot,
+                username: u.username,
+                phone: u.phone,
             }),
             _ => Err(ApiError::Unexpected("users.getUsers returned no self user")),
         }

@@ -2,14 +2,20 @@
 
 pub mod api;
 pub mod errors;
+#[cfg(any(test, feature = "mock"))]
+pub mod fake;
 pub mod grammers;
+pub mod lease;
 pub mod secrets;
 pub mod session;
 pub mod strategy;
+pub mod verify;
 
 pub use api::{Connector, TelegramApi};
 pub use errors::{ApiError, CallKind, classify};
 pub use grammers::{ClientParams, GrammersApi, GrammersConnector};
+pub use lease::ConnectionLease;
 pub use secrets::{EnvSecretStore, FileSecretStore};
 pub use session::{KeyFingerprint, SessionError, SessionFormat, SessionString};
 pub use strategy::{Error, Result, TelegramConfig, TelegramStrategy};
+pub use verify::{VerifyError, verify_session};

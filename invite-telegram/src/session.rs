@@ -2,8 +2,10 @@
 //!
 //! The platform's Python services sign the accounts in and keep their sessions in Vault as
 //! Telethon `StringSession` strings (sometimes Pyrogram ones). This module decodes them, with
-//! no interactive login, into [`SessionData`] for grammers' in-memory session. Nothing here (or
-//! anywhere in the crate) ever encodes a session back for storage: the service only reads them.
+//! no interactive login, into [`SessionData`] for grammers' in-memory session. The only
+//! encoders, [`telethon_string`] and [`pyrogram_string`], turn the rows of a Telethon or
+//! Pyrogram `.session` file (SQLite) into the string of the same library, so that an uploaded
+//! file is imported exactly like a pasted string.
 //!
 //! Accepted layouts (all big-endian, URL-safe base64):
 //!
@@ -213,6 +215,60 @@ impl fmt::Debug for SessionString {
             .field("auth_key", &self.auth_key)
             .finish()
     }
+}
+
+/// The Telethon `StringSession` string of a session's parts (what a Telethon `.session` file's
+/// `sessions` row holds: data centre, server address and port, key). Checked by parsing it.
+pub fn telethon_string(
+    dc_id: u8,
+    ip: IpAddr,
+    port: u16,
+    auth_key: &[u8],
+) -> Result<String, SessionError> {
+    let format = match ip {
+        IpAddr::V4(_) => SessionFormat::TelethonIpv4,
+        IpAddr::V6(_) => SessionFormat::TelethonIpv6,
+    };
+    let key: &[u8; AUTH_KEY_LEN] = auth_key
+        .try_into()
+        .map_err(|_| SessionError::MissingKey { format })?;
+    let mut b = Vec::with_capacity(format.byte_len());
+    b.push(dc_id);
+    match ip {
+        IpAddr::V4(v4) => b.extend_from_slice(&v4.octets()),
+        IpAddr::V6(v6) => b.extend_from_slice(&v6.octets()),
+    }
+    b.extend_from_slice(&port.to_be_bytes());
+    b.extend_from_slice(key);
+    let s = format!("1{}", base64::engine::general_purpose::URL_SAFE.encode(&b));
+    SessionString::parse(&s)?;
+    Ok(s)
+}
+
+/// The current Pyrogram session string of a session's parts (what a Pyrogram `.session` file's
+/// `sessions` row holds). Checked by parsing it.
+pub fn pyrogram_string(
+    dc_id: u8,
+    api_id: u32,
+    test_mode: bool,
+    auth_key: &[u8],
+    user_id: u64,
+    is_bot: bool,
+) -> Result<String, SessionError> {
+    let format = SessionFormat::Pyrogram;
+    let key: &[u8; AUTH_KEY_LEN] = auth_key
+        .try_into()
+        .map_err(|_| SessionError::MissingKey { format })?;
+    let mut b = Vec::with_capacity(format.byte_len());
+    b.push(dc_id);
+    b.extend_from_slice(&api_id.to_be_bytes());
+    b.push(u8::from(test_mode));
+    b.extend_from_slice(key);
+    b.extend_from_slice(&user_id.to_be_bytes());
+    b.push(u8::from(is_bot));
+    let s = URL_SAFE_NO_PAD.encode(&b);
+    SessionString::parse(&s)?;
+    Ok(s)
 }
 
 impl SessionString {
@@ -495,6 +551,27 @@ mod tests {
 
     fn key(seed: u8) -> [u8; 256] {
         std::array::from_fn(|i| (i as u8).wrapping_mul(7).wrapping_add(seed))
+    }
+
+    #[test]
+    fn encoders_round_trip_through_the_parser() {
+        let k = key(3);
+        let ip = IpAddr::V4(Ipv4Addr::new(149, 154, 167, 51));
+        let t = telethon_string(2, ip, 443, &k).unwrap();
+        assert_eq!(t, telethon_v4(2, [149, 154, 167, 51], 443, &k));
+        let parsed = SessionString::parse(&t).unwrap();
+        assert_eq!(parsed.format(), SessionFormat::TelethonIpv4);
+        assert_eq!(parsed.address(), SocketAddr::new(ip, 443));
+        let p = pyrogram_string(4, 12345, false, &k, 777_000_111, false).unwrap();
+        let parsed = SessionString::parse(&p).unwrap();
+        assert_eq!(parsed.format(), SessionFormat::Pyrogram);
+        assert_eq!(parsed.dc_id(), 4);
+        assert_eq!(parsed.api_id(), Some(12345));
+        assert_eq!(parsed.user_id(), Some(777_000_111));
+        // Checked like any string: a short key, a bot, a test server are refused.
+        assert!(telethon_string(2, ip, 443, &k[..10]).is_err());
+        assert!(pyrogram_string(4, 1, false, &k, 1, true).is_err());
+        assert!(pyrogram_string(4, 1, true, &k, 1, false).is_err());
     }
 
     fn telethon_v4(dc: u8, ip: [u8; 4], port: u16, key: &[u8; 256]) -> String {

@@ -29,6 +29,7 @@ use crate::api::{
     TelegramApi, UserRef,
 };
 use crate::errors::{ApiError, CallKind, classify};
+use crate::lease::{ConnectionLease, Held};
 use crate::session::{KeyFingerprint, SessionString};
 
 /// Errors of building the strategy (configuration, at start).
@@ -97,6 +98,8 @@ struct Resolved {
 #[derive(Default)]
 struct AccountState {
     api: Option<Arc<dyn TelegramApi>>,
+    /// The account's lease, held while `api` is open (with a [`ConnectionLease`]).
+    lease: Option<Held>,
     /// Telegram said the session is dead; remembered with the key it said it of, so a new
     /// session put in the secret store is tried again.
     dead: Option<(String, KeyFingerprint)>,
@@ -113,9 +116,11 @@ pub struct TelegramStrategy {
     secrets: Arc<dyn SecretStore>,
     connector: Arc<dyn Connector>,
     clock: Arc<dyn Clock>,
-    api_id: i32,
+    /// The application's `api_id`, for accounts whose secrets carry none.
+    api_id: Option<i32>,
     /// Only needed to sign in, which this service never does; kept for completeness.
-    _api_hash: Secret,
+    _api_hash: Option<Secret>,
+    lease: Option<ConnectionLease>,
     accounts: StdMutex<HashMap<AccountId, Arc<Mutex<AccountState>>>>,
 }
 
@@ -139,16 +144,50 @@ impl TelegramStrategy {
         connector: Arc<dyn Connector>,
         clock: Arc<dyn Clock>,
     ) -> Result<Self> {
+        Self::build(config, secrets, connector, clock, true).await
+    }
+
+    /// Like [`TelegramStrategy::new`], for accounts that carry their own credentials: each
+    /// account's `api_id` is read beside its session (key `api_id`), and the credentials at
+    /// `api_credentials_path` are only a default, which may be absent (an account without
+    /// either is unusable: `API_ID_MISSING`).
+    pub async fn with_account_credentials(
+        config: TelegramConfig,
+        secrets: Arc<dyn SecretStore>,
+        connector: Arc<dyn Connector>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self> {
+        Self::build(config, secrets, connector, clock, false).await
+    }
+
+    /// Holds each account's lease for as long as its connection is open (see
+    /// [`ConnectionLease`]); without it, connections are not leased here.
+    #[must_use]
+    pub fn with_connection_lease(mut self, lease: ConnectionLease) -> Self {
+        self.lease = Some(lease);
+        self
+    }
+
+    async fn build(
+        config: TelegramConfig,
+        secrets: Arc<dyn SecretStore>,
+        connector: Arc<dyn Connector>,
+        clock: Arc<dyn Clock>,
+        required: bool,
+    ) -> Result<Self> {
         let path = config.api_credentials_path.clone();
-        let api_id = secrets.get(&path, "api_id").await?;
-        let api_id = api_id
-            .expose()
-            .trim()
-            .parse::<i32>()
-            .ok()
-            .filter(|v| *v > 0)
-            .ok_or(Error::InvalidApiId { path: path.clone() })?;
-        let api_hash = secrets.get(&path, "api_hash").await?;
+        let optional = |r: std::result::Result<Secret, SecretError>| match r {
+            Ok(v) => Ok(Some(v)),
+            Err(SecretError::NotFound { .. }) if !required => Ok(None),
+            Err(e) => Err(e),
+        };
+        let api_id = match optional(secrets.get(&path, "api_id").await)? {
+            Some(v) => {
+                Some(parse_api_id(v.expose()).ok_or(Error::InvalidApiId { path: path.clone() })?)
+            }
+            None => None,
+        };
+        let api_hash = optional(secrets.get(&path, "api_hash").await)?;
         Ok(Self {
             config,
             secrets,
@@ -156,8 +195,30 @@ impl TelegramStrategy {
             clock,
             api_id,
             _api_hash: api_hash,
+            lease: None,
             accounts: StdMutex::new(HashMap::new()),
         })
+    }
+
+    /// The `api_id` to connect `account` with: its own, else the default.
+    async fn api_id_of(&self, path: &str) -> Result<i32, PlatformError> {
+        match self.secrets.get(path, "api_id").await {
+            Ok(v) => parse_api_id(v.expose()).ok_or_else(|| dead("API_ID_INVALID")),
+            Err(SecretError::NotFound { .. }) => self.api_id.ok_or_else(|| dead("API_ID_MISSING")),
+            Err(SecretError::Unavailable(_)) => Err(PlatformError::Transient {
+                code: "SECRET_STORE_UNAVAILABLE".to_owned(),
+            }),
+        }
+    }
+
+    /// Closes the account's connection and gives its lease up.
+    async fn close(state: &mut AccountState) {
+        if let Some(api) = state.api.take() {
+            api.disconnect().await;
+        }
+        if let Some(held) = state.lease.take() {
+            held.release().await;
+        }
     }
 
     fn state(&self, account: &AccountId) -> Arc<Mutex<AccountState>> {
@@ -208,9 +269,7 @@ impl TelegramStrategy {
         if let Some(fingerprint) = state.fingerprint {
             state.dead = Some((code.to_owned(), fingerprint));
         }
-        if let Some(api) = state.api.take() {
-            api.disconnect().await;
-        }
+        Self::close(state).await;
     }
 
     /// The account's connection, opened from its session secret if needed.
@@ -220,7 +279,11 @@ impl TelegramStrategy {
         state: &mut AccountState,
     ) -> Result<Arc<dyn TelegramApi>, PlatformError> {
         if let Some(api) = &state.api {
-            return Ok(Arc::clone(api));
+            if state.lease.as_ref().is_none_or(|held| !held.is_lost()) {
+                return Ok(Arc::clone(api));
+            }
+            // The heartbeat lost the lease and closed the connection: start afresh.
+            Self::close(state).await;
         }
         let path = format!("{}/{}", self.config.sessions_path, account);
         let secret = self
@@ -246,21 +309,32 @@ impl TelegramStrategy {
             state.dead = None;
         }
         state.fingerprint = Some(fingerprint);
-        if let Some(api_id) = session.api_id()
-            && api_id != self.api_id
+        let api_id = self.api_id_of(&path).await?;
+        if let Some(session_api_id) = session.api_id()
+            && session_api_id != api_id
         {
             warn!(account.id = %account, "session of Telegram account {account} was created with another api_id");
             return Err(dead("API_ID_MISMATCH"));
         }
-        let api = match self.connector.connect(&session, self.api_id).await {
+        // No lease, no connection.
+        if let Some(lease) = &self.lease {
+            state.lease = Some(lease.take(account).await?);
+        }
+        let api = match self.connector.connect(&session, api_id).await {
             Ok(api) => api,
-            Err(e) => return Err(self.failed(account, state, &e, CallKind::Read).await),
+            Err(e) => {
+                let error = self.failed(account, state, &e, CallKind::Read).await;
+                Self::close(state).await;
+                return Err(error);
+            }
         };
         let me = match self.timed(api.get_me()).await {
             Ok(me) => me,
             Err(e) => {
                 api.disconnect().await;
-                return Err(self.failed(account, state, &e, CallKind::Read).await);
+                let error = self.failed(account, state, &e, CallKind::Read).await;
+                Self::close(state).await;
+                return Err(error);
             }
         };
         let refusal = if me.bot {
@@ -276,6 +350,9 @@ impl TelegramStrategy {
             return Err(dead(code));
         }
         debug!(account.id = %account, dc = session.dc_id(), "Telegram account {account} connected");
+        if let Some(held) = &mut state.lease {
+            held.keep_alive(Arc::clone(&api));
+        }
         state.api = Some(Arc::clone(&api));
         Ok(api)
     }
@@ -448,6 +525,10 @@ impl TelegramStrategy {
         state.ids.remove(&resolved.user.id);
         true
     }
+}
+
+fn parse_api_id(text: &str) -> Option<i32> {
+    text.trim().parse::<i32>().ok().filter(|v| *v > 0)
 }
 
 fn dead(code: &str) -> PlatformError {
@@ -694,11 +775,28 @@ impl InviteStrategy for TelegramStrategy {
         }
     }
 
+    async fn group_key(
+        &self,
+        account: &AccountId,
+        group: &GroupRef,
+    ) -> Result<Option<String>, PlatformError> {
+        let state = self.state(account);
+        let mut state = state.lock().await;
+        let api = self.connected(account, &mut state).await?;
+        let peer = self
+            .resolve_group(account, &mut state, api.as_ref(), group)
+            .await?;
+        Ok(Some(match peer {
+            GroupPeer::Channel { channel, .. } => format!("telegram:channel:{}", channel.id),
+            GroupPeer::Chat { id } => format!("telegram:chat:{id}"),
+        }))
+    }
+
     async fn disconnect(&self, account: &AccountId) {
         let state = self.state(account);
         let mut state = state.lock().await;
-        if let Some(api) = state.api.take() {
-            api.disconnect().await;
+        if state.api.is_some() {
+            Self::close(&mut state).await;
             debug!(account.id = %account, "Telegram account {account} disconnected");
         }
     }

@@ -122,8 +122,14 @@ fn clock() -> Arc<VirtualClock> {
 /// An api mock that is already connected as user `ME`.
 fn api() -> MockTelegramApi {
     let mut api = MockTelegramApi::new();
-    api.expect_get_me()
-        .returning(|| Ok(SelfUser { id: ME, bot: false }));
+    api.expect_get_me().returning(|| {
+        Ok(SelfUser {
+            id: ME,
+            bot: false,
+            username: None,
+            phone: None,
+        })
+    });
     api.expect_disconnect().returning(|| ());
     api
 }
@@ -553,7 +559,12 @@ struct Silent;
 #[async_trait]
 impl TelegramApi for Silent {
     async fn get_me(&self) -> Result<SelfUser, ApiError> {
-        Ok(SelfUser { id: ME, bot: false })
+        Ok(SelfUser {
+            id: ME,
+            bot: false,
+            username: None,
+            phone: None,
+        })
     }
     async fn resolve_username(&self, _: &str) -> Result<ResolvedPeer, ApiError> {
         Ok(ResolvedPeer::User {
@@ -875,8 +886,14 @@ async fn bad_sessions_refuse_the_account_without_connecting() {
 #[tokio::test]
 async fn bot_accounts_and_foreign_sessions_are_refused_after_connecting() {
     let mut bot = MockTelegramApi::new();
-    bot.expect_get_me()
-        .returning(|| Ok(SelfUser { id: ME, bot: true }));
+    bot.expect_get_me().returning(|| {
+        Ok(SelfUser {
+            id: ME,
+            bot: true,
+            username: None,
+            phone: None,
+        })
+    });
     bot.expect_disconnect().times(1..).returning(|| ());
     let s = strategy(bot).await;
     assert_eq!(

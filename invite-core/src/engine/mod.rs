@@ -258,6 +258,8 @@ struct EngineState {
     prepared: HashSet<TaskId>,
     /// Accounts connected through their strategy.
     initialized: HashSet<AccountId>,
+    /// The stable key of each prepared task's group, as its strategy resolved it.
+    group_keys: HashMap<TaskId, String>,
     /// Account-level errors in a row per task.
     breaker: HashMap<TaskId, (u32, String)>,
     /// Transient errors in a row per account.
@@ -830,6 +832,8 @@ impl Engine {
                 }
             }
         }
+        self.resolve_group_key(task, strategy.as_ref(), &lanes)
+            .await;
         self.reconcile(task, strategy.as_ref(), &lanes).await?;
         let lane_refs: Vec<&Lane> = lanes.iter().collect();
         self.abandon_pinned(task, &lane_refs, self.parts.clock.now())
@@ -838,6 +842,44 @@ impl Engine {
         st.prepared.insert(task.id);
         st.halted.remove(&task.id);
         Ok(())
+    }
+
+    /// Resolves the task's group once to its stable key (through the first account that can);
+    /// until then the group's limits key on the reference as given.
+    async fn resolve_group_key(&self, task: &Task, strategy: &dyn InviteStrategy, lanes: &[Lane]) {
+        let Some(group) = task.settings.action.group() else {
+            return;
+        };
+        if self.state().group_keys.contains_key(&task.id) {
+            return;
+        }
+        for lane in lanes.iter().filter(|l| l.status == LaneStatus::Active) {
+            match strategy.group_key(&lane.account_id, group).await {
+                Ok(Some(key)) => {
+                    debug!(task.id = %task.id, group.key = %key, "group of task {} resolved", task.id);
+                    self.state().group_keys.insert(task.id, key);
+                    return;
+                }
+                Ok(None) => return,
+                Err(e) => {
+                    debug!(task.id = %task.id, account.id = %lane.account_id, error = %e, "group not resolved through this account");
+                }
+            }
+        }
+        warn!(task.id = %task.id, "group of task {} not resolved yet; its limits key on the reference as given", task.id);
+    }
+
+    /// The key of the task's channel in the limits: its group's stable key once resolved.
+    pub(crate) fn limit_channel(&self, task: &Task) -> String {
+        match task.settings.action.group() {
+            Some(_) => self
+                .state()
+                .group_keys
+                .get(&task.id)
+                .cloned()
+                .unwrap_or_else(|| task.settings.action.channel_key()),
+            None => task.settings.action.channel_key(),
+        }
     }
 
     async fn report_prepare_error(

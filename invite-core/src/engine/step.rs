@@ -220,7 +220,7 @@ impl Engine {
                     account_id: account.clone(),
                     platform: task.platform,
                     kinds: vec![kind],
-                    channel: task.settings.action.channel_key(),
+                    channel: self.limit_channel(task),
                 };
                 info!(task.id = %task.id, account.id = %account, "Account Manager: check_rate_limit {account} {} {kind}", check.channel);
                 match self.parts.accounts.check_rate_limit(&check).await? {

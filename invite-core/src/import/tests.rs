@@ -110,6 +110,32 @@ fn headerless_csv_by_values() {
 }
 
 #[test]
+fn an_undeclared_column_is_read_per_cell() {
+    // Mostly usernames, so the column is taken for usernames; the rest are read by their form.
+    let mut data: String = (0..9).map(|i| format!("@reader_{i:03}\n")).collect();
+    data.push_str("123456789\n+79161234567\n");
+    let r = import_bytes(data.as_bytes(), &opts(), ImportContext::EMPTY).unwrap();
+    assert_eq!(r.detection, Detection::Values);
+    assert_eq!(role_label(&r, ColumnRole::Username), Some("column 1"));
+    assert_eq!(counts(&r), (11, 11, 0, 0, 0), "{r:?}");
+    let kinds: Vec<&str> = r
+        .targets
+        .iter()
+        .map(|t| match t.identifier {
+            TargetIdentifier::Username(_) => "username",
+            TargetIdentifier::UserId(_) => "user_id",
+            TargetIdentifier::Phone(_) => "phone",
+        })
+        .collect();
+    assert_eq!(kinds[..9], ["username"; 9]);
+    assert_eq!(kinds[9..], ["user_id", "phone"]);
+    // A declared column keeps its rule: a number under a `username` header is refused.
+    let declared = "username\n@first_user\n123456789\n";
+    let r = import_bytes(declared.as_bytes(), &opts(), ImportContext::EMPTY).unwrap();
+    assert_eq!(counts(&r), (2, 1, 1, 0, 0), "{r:?}");
+}
+
+#[test]
 fn quoted_commas_multiline_fields_and_blank_lines() {
     let r = run("quoted_blank.csv", &opts());
     assert_eq!(r.delimiter, Some(','));

@@ -361,7 +361,16 @@ fn read_row(
         if value.is_empty() {
             continue;
         }
-        match parse_identifier(role, value, opts) {
+        // A column whose kind was guessed from its values, not declared by a header or a
+        // mapping, is read per cell: a bare number among usernames is a user id.
+        let parsed = parse_identifier(role, value, opts).or_else(|e| {
+            if layout.detection == columns::Detection::Values && role != ColumnRole::Identifier {
+                parse_identifier(ColumnRole::Identifier, value, opts).map_err(|_| e)
+            } else {
+                Err(e)
+            }
+        });
+        match parsed {
             Ok(id) => found.push(id),
             Err(e) if first_error.is_none() => {
                 first_error = Some(RowError {

@@ -5,10 +5,12 @@ mod directory;
 mod events;
 mod ledger;
 mod queue;
+mod registry;
 mod store;
 
 pub use directory::{StaticDirectory, StaticSecrets};
 pub use events::{NoEvents, RecordedEvents};
 pub use ledger::MemoryLedger;
 pub use queue::InProcessQueue;
+pub use registry::MemoryRegistry;
 pub use store::MemoryStore;

@@ -8,6 +8,7 @@ mod events;
 mod leases;
 mod ledger;
 mod queue;
+mod registry;
 mod secrets;
 mod store;
 mod strategy;
@@ -24,6 +25,10 @@ pub use events::{EventError, TaskEventKind, TaskEventMessage, TaskEvents};
 pub use leases::AccountLeases;
 pub use ledger::{AccountHistory, LedgerEvent, LimitLedger, ReserveRequest};
 pub use queue::{Delivery, Job, JobQueue, QueueError};
+pub use registry::{
+    AccountPatch, AccountRegistry, NewAccount, RegisteredAccount, Registration, RegistryStatus,
+    StatusChange,
+};
 pub use secrets::{Secret, SecretError, SecretStore};
 pub use store::{
     AccountStats, AddedTargets, Claim, ClaimStage, CleanupReport, CreatedTask, Followups,

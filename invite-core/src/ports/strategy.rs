@@ -258,6 +258,18 @@ pub trait InviteStrategy: Send + Sync + std::fmt::Debug {
         group: &GroupRef,
     ) -> Result<bool, PlatformError>;
 
+    /// The group's stable identity on the platform, resolved through `account`: the engine
+    /// keys the limits of a task's group on it, so every spelling of one group (`@chan`,
+    /// `t.me/chan`, `-100…`, an invite link) shares one budget. `None` (the default) when the
+    /// platform's references are stable as given.
+    async fn group_key(
+        &self,
+        _account: &AccountId,
+        _group: &GroupRef,
+    ) -> Result<Option<String>, PlatformError> {
+        Ok(None)
+    }
+
     /// Disconnects the account, if connected.
     async fn disconnect(&self, account: &AccountId);
 }

@@ -144,6 +144,13 @@ pub enum ServiceError {
     /// The audience source (the Parsing Service) gave no audience.
     #[error("{0}")]
     Source(AudienceError),
+    /// Starting the task needs an account the owner does not have (none on the platform, none
+    /// usable, or none of those the task names).
+    #[error("no usable {platform} account: add one (POST /api/v1/invite/accounts) or enable one")]
+    NoUsableAccount {
+        /// The task's platform.
+        platform: Platform,
+    },
     /// A dependency this deployment has not configured.
     #[error("{0} is not configured")]
     NotConfigured(&'static str),
@@ -541,10 +548,38 @@ impl Campaigns {
     /// Starts a task: `IN_PROGRESS` now, or stays `PENDING` until a future `scheduled_at`.
     pub async fn start(&self, user: UserId, id: TaskId) -> Result<Task> {
         let task = self.get(user, id).await?;
+        if task.status == TaskStatus::Pending {
+            self.ensure_usable_account(&task).await?;
+        }
         let now = self.parts.clock.now();
         let scheduled_later = task.scheduled_at.is_some_and(|at| at > now);
         self.run_event(user, task, TaskEvent::Start { scheduled_later })
             .await
+    }
+
+    /// Refuses a task none of whose accounts is usable (the engine would fail it at once).
+    async fn ensure_usable_account(&self, task: &Task) -> Result<()> {
+        let accounts = self
+            .parts
+            .directory
+            .accounts(task.user_id, task.platform)
+            .await
+            .map_err(|e| ServiceError::Unavailable(e.to_string()))?;
+        let usable = accounts.iter().any(|a| {
+            a.active
+                && task
+                    .settings
+                    .accounts
+                    .as_ref()
+                    .is_none_or(|wanted| wanted.contains(&a.id))
+        });
+        if usable {
+            Ok(())
+        } else {
+            Err(ServiceError::NoUsableAccount {
+                platform: task.platform,
+            })
+        }
     }
 
     /// Pauses a running task (the step in flight finishes).

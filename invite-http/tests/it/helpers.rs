@@ -169,7 +169,18 @@ pub async fn server(db: Db) -> Option<TestServer> {
     server_with(db, config(), Engine::Virtual).await
 }
 
-pub async fn server_with(db: Db, mut config: Config, engine: Engine) -> Option<TestServer> {
+pub async fn server_with(db: Db, config: Config, engine: Engine) -> Option<TestServer> {
+    let telegram = Arc::new(invite_telegram::fake::FakeTelegram::new());
+    server_with_telegram(db, config, engine, telegram).await
+}
+
+/// [`server_with`] whose Telegram is the given connector (a fake Telegram).
+pub async fn server_with_telegram(
+    db: Db,
+    mut config: Config,
+    engine: Engine,
+    telegram: Arc<dyn invite_telegram::Connector>,
+) -> Option<TestServer> {
     let (storage, scratch) = scratch(db).await?;
     config.storage = storage;
     let (clock, virtual_clock): (Arc<dyn Clock>, _) = match engine {
@@ -191,7 +202,15 @@ pub async fn server_with(db: Db, mut config: Config, engine: Engine) -> Option<T
         }
         None => invite_http::runtime::embedded_secrets(&Secret::new(SECRET)),
     };
-    let runtime = Runtime::build(
+    if config.telegram.secret_key.is_none() {
+        // A key per test, so no key file is left behind.
+        config.telegram.secret_key = Some(Secret::new(
+            invite_store::seal::SecretKey::generate()
+                .unwrap()
+                .to_base64(),
+        ));
+    }
+    let runtime = Runtime::build_with_telegram(
         &config,
         RuntimeOptions {
             clock,
@@ -199,6 +218,7 @@ pub async fn server_with(db: Db, mut config: Config, engine: Engine) -> Option<T
             secret_generated: false,
             metrics: Some(install_recorder()),
         },
+        telegram,
     )
     .await
     .unwrap();
@@ -259,6 +279,14 @@ pub fn task_body(name: &str, n: usize) -> Value {
 }
 
 impl TestServer {
+    /// The SQLite file of the test, if it runs on one.
+    pub fn database_file(&self) -> Option<std::path::PathBuf> {
+        match &self._scratch {
+            Scratch::File(path) => Some(path.clone()),
+            _ => None,
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }

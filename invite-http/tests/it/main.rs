@@ -1,5 +1,6 @@
 //! End-to-end tests of the REST API over real HTTP.
 
+mod accounts;
 mod auth;
 mod edges;
 mod helpers;

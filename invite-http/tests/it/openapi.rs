@@ -10,8 +10,13 @@ use crate::helpers::{Db, problem, server, task_body, token};
 
 /// SPEC §9 (with `GET /import/validate` for identifiers in the query), with the suppression
 /// list of the import issue.
-const SPEC_ROUTES: [(&str, &str); 25] = [
+const SPEC_ROUTES: [(&str, &str); 29] = [
     ("post", "/api/v1/invite/tasks"),
+    // Accounts users give the embedded service (issue 11).
+    ("post", "/api/v1/invite/accounts"),
+    ("get", "/api/v1/invite/accounts/{id}"),
+    ("patch", "/api/v1/invite/accounts/{id}"),
+    ("delete", "/api/v1/invite/accounts/{id}"),
     ("get", "/api/v1/invite/tasks"),
     ("get", "/api/v1/invite/tasks/{id}"),
     ("put", "/api/v1/invite/tasks/{id}"),

@@ -18,7 +18,8 @@ use invite_core::domain::{
     Platform, Priority, Target, TargetIdentifier, TaskEvent, TaskId, TaskSettings, UserId,
 };
 use invite_core::ports::{
-    AccountLeases, Claim, ClaimStage, LimitLedger, OutcomeRecord, SuppressionList, TaskStore,
+    AccountLeases, AccountRegistry, Claim, ClaimStage, LimitLedger, OutcomeRecord, SuppressionList,
+    TaskStore,
 };
 use invite_core::sandbox::{MemoryWorld, SandboxWorld};
 use invite_store::test_util::{PostgresDatabase, random_suffix};
@@ -31,6 +32,7 @@ pub struct Ctx {
     pub ledger: Arc<dyn LimitLedger>,
     pub suppression: Arc<dyn SuppressionList>,
     pub leases: Arc<dyn AccountLeases>,
+    pub registry: Arc<dyn AccountRegistry>,
     pub sandbox: Arc<dyn SandboxWorld>,
     another: Arc<dyn Fn() -> BoxFuture<'static, Ctx> + Send + Sync>,
 }
@@ -45,6 +47,7 @@ impl Ctx {
             ledger: stores.ledger.clone(),
             suppression: stores.suppression.clone(),
             leases: stores.leases.clone(),
+            registry: stores.registry.clone(),
             sandbox: stores.sandbox.clone(),
             another,
         }
@@ -102,11 +105,13 @@ impl Backend for Memory {
         let store = Arc::new(invite_core::memory::MemoryStore::new());
         let ledger = Arc::new(invite_core::memory::MemoryLedger::new());
         let world = Arc::new(MemoryWorld::new());
+        let registry = Arc::new(invite_core::memory::MemoryRegistry::new());
         let handle = move |another| Ctx {
             tasks: store.clone(),
             ledger: ledger.clone(),
             suppression: store.clone(),
             leases: store.clone(),
+            registry: registry.clone(),
             sandbox: world.clone(),
             another,
         };

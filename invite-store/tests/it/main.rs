@@ -1,5 +1,5 @@
 //! The store contract suite: every test in `tasks`, `targets`, `engine`, `failure_paths`,
-//! `ledger`, `suppression`, `leases` and `sandbox_world` is written once against the ports and
+//! `ledger`, `suppression`, `leases`, `registry` and `sandbox_world` is written once against the ports and
 //! run on each backend (the in-memory reference, SQLite in memory, SQLite on a file, PostgreSQL
 //! on a fresh database per test). `connect` tests the factory and migrations; `sandbox_world`
 //! also runs the sandbox platform across a restart of an SQLite file.
@@ -14,6 +14,7 @@ mod failure_paths;
 mod helpers;
 mod leases;
 mod ledger;
+mod registry;
 mod sandbox_world;
 mod suppression;
 mod targets;
@@ -69,6 +70,9 @@ macro_rules! contract_suite {
                 suppression::suppression_is_per_user_and_platform,
                 leases::leases_are_exclusive_until_they_expire,
                 leases::one_of_many_racers_takes_a_free_lease,
+                registry::accounts_are_registered_once_per_key_and_platform_user,
+                registry::accounts_are_listed_patched_and_removed_by_their_owner_only,
+                registry::engine_statuses_never_override_a_disabled_account,
                 sandbox_world::sandbox_world_adds_a_member_once,
                 sandbox_world::sandbox_world_deduplicates_random_ids_per_account,
                 sandbox_world::sandbox_world_racers_have_one_first_delivery,

@@ -1,0 +1,229 @@
+//! The command line of `invite-http`: with no command it serves the API; `accounts` manages
+//! the Telegram accounts campaigns run on, against the configured database (the same
+//! `DATABASE_URL`, `INVITE_SECRET_KEY` / key file, `TELEGRAM_API_ID` / `TELEGRAM_API_HASH` as
+//! the server), through the same use case as `POST /api/v1/invite/accounts`.
+
+use std::io::{BufRead as _, IsTerminal as _};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+use invite_core::clock::SystemClock;
+use invite_core::domain::{AccountId, Platform, UserId};
+
+use crate::accounts::{AddAccount, RegisteredAccountView, session_from_file};
+use crate::config::Config;
+
+/// Invite Service: invite and direct-message campaigns under the platforms' limits.
+///
+/// With no command, serves the REST API with the engine in-process (embedded mode).
+/// Configuration comes from the environment: DATABASE_URL (default sqlite://invite.db),
+/// BIND_ADDR (default 127.0.0.1:8003), INVITE_JWT_SECRET, INVITE_SECRET_KEY, TELEGRAM_API_ID,
+/// TELEGRAM_API_HASH, LOG_FORMAT, INVITE_SANDBOX_*, VAULT_*, PARSING_SERVICE_URL.
+#[derive(Debug, Parser)]
+#[command(name = "invite-http", version)]
+pub struct Cli {
+    /// What to do (default: serve).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the REST API with the engine in-process (the default).
+    Serve,
+    /// Manage the Telegram accounts campaigns run on.
+    Accounts {
+        /// What to do with accounts.
+        #[command(subcommand)]
+        command: AccountsCommand,
+    },
+}
+
+/// Account commands.
+#[derive(Debug, Subcommand)]
+pub enum AccountsCommand {
+    /// Add an account: a session string read from standard input (never from the command
+    /// line, where it would stay in the shell's history), or a .session file.
+    Add {
+        /// The owner: the `user_id` of the API's tokens.
+        #[arg(long)]
+        user: i64,
+        /// A Telethon or Pyrogram .session file (SQLite) instead of a string on stdin.
+        #[arg(long)]
+        file: Option<PathBuf>,
+        /// The application's api_id (default: TELEGRAM_API_ID).
+        #[arg(long)]
+        api_id: Option<i32>,
+        /// A name for the account.
+        #[arg(long)]
+        label: Option<String>,
+        /// Store without connecting to Telegram (status `unverified`).
+        #[arg(long)]
+        no_verify: bool,
+    },
+    /// List a user's accounts and their status.
+    List {
+        /// The owner.
+        #[arg(long)]
+        user: i64,
+    },
+    /// Remove an account and its sealed secrets.
+    Remove {
+        /// The owner.
+        #[arg(long)]
+        user: i64,
+        /// The account id (`tg-…`).
+        id: String,
+    },
+}
+
+/// Runs an `accounts` command; the exit code says how it went.
+pub async fn accounts(config: &Config, command: AccountsCommand) -> ExitCode {
+    let (use_case, backends) =
+        match crate::runtime::standalone_accounts(config, Arc::new(SystemClock)).await {
+            Ok(parts) => parts,
+            Err(e) => {
+                eprintln!("invite-http: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+    let result = run(&use_case, command).await;
+    if let Some(pool) = &backends.pool {
+        pool.close().await;
+    }
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("invite-http: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(use_case: &crate::accounts::Accounts, command: AccountsCommand) -> Result<(), String> {
+    match command {
+        AccountsCommand::Add {
+            user,
+            file,
+            api_id,
+            label,
+            no_verify,
+        } => {
+            let session = match file {
+                Some(path) => {
+                    let bytes =
+                        std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+                    session_from_file(&bytes, api_id)
+                        .await
+                        .map_err(|e| e.to_string())?
+                }
+                None => read_session()?,
+            };
+            let input = AddAccount {
+                platform: Platform::Telegram.to_string(),
+                session,
+                api_id,
+                api_hash: None,
+                label,
+            };
+            let account = use_case
+                .add(UserId::new(user), input, !no_verify)
+                .await
+                .map_err(|e| e.to_string())?;
+            print_table(&[use_case.view(&account)]);
+            Ok(())
+        }
+        AccountsCommand::List { user } => {
+            let accounts = use_case
+                .list(UserId::new(user), None)
+                .await
+                .map_err(|e| e.to_string())?;
+            let views: Vec<RegisteredAccountView> =
+                accounts.iter().map(|a| use_case.view(a)).collect();
+            print_table(&views);
+            Ok(())
+        }
+        AccountsCommand::Remove { user, id } => {
+            let id = AccountId::parse(id).map_err(|e| e.to_string())?;
+            use_case
+                .remove(UserId::new(user), &id)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("removed {id}");
+            Ok(())
+        }
+    }
+}
+
+/// One session string from standard input (a prompt when it is a terminal).
+fn read_session() -> Result<String, String> {
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        eprintln!("Paste the Telethon or Pyrogram session string, then Enter:");
+    }
+    let mut line = String::new();
+    stdin
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| format!("reading standard input: {e}"))?;
+    let line = line.trim().to_owned();
+    if line.is_empty() {
+        return Err("no session string on standard input (or give --file)".to_owned());
+    }
+    Ok(line)
+}
+
+fn print_table(accounts: &[RegisteredAccountView]) {
+    println!(
+        "{:<20} {:<13} {:<12} {:<16} {:<20} LABEL",
+        "ID", "STATUS", "TELEGRAM ID", "USERNAME", "LAST USED"
+    );
+    for a in accounts {
+        println!(
+            "{:<20} {:<13} {:<12} {:<16} {:<20} {}",
+            a.id,
+            a.status,
+            a.telegram_user_id
+                .map_or_else(|| "-".to_owned(), |v| v.to_string()),
+            a.username
+                .as_deref()
+                .map_or_else(|| "-".to_owned(), |u| format!("@{u}")),
+            a.last_used_at.map_or_else(
+                || "never".to_owned(),
+                |t| t.format("%Y-%m-%d %H:%M").to_string()
+            ),
+            a.label.as_deref().unwrap_or("")
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    use super::*;
+
+    #[test]
+    fn help_is_printed_not_served() {
+        Cli::command().debug_assert();
+        let e = Cli::try_parse_from(["invite-http", "--help"]).unwrap_err();
+        assert_eq!(e.kind(), clap::error::ErrorKind::DisplayHelp);
+        assert!(e.to_string().contains("accounts"));
+        let e = Cli::try_parse_from(["invite-http", "accounts", "add", "--help"]).unwrap_err();
+        assert_eq!(e.kind(), clap::error::ErrorKind::DisplayHelp);
+        assert!(e.to_string().contains("--no-verify"));
+        let cli = Cli::try_parse_from(["invite-http"]).unwrap();
+        assert!(cli.command.is_none());
+        let cli = Cli::try_parse_from(["invite-http", "accounts", "remove", "--user", "7", "tg-1"])
+            .unwrap();
+        assert!(matches!(
+            cli.command,
+            Some(Command::Accounts {
+                command: AccountsCommand::Remove { user: 7, .. }
+            })
+        ));
+    }
+}

@@ -1,0 +1,500 @@
+//! Telegram accounts end to end, on a fake Telegram behind the seam: adding them (strings and
+//! `.session` files of both libraries, a dead key, duplicates), the sealed secrets at rest, a
+//! `telegram` task run to completion over them, and their statuses after PEER_FLOOD,
+//! AUTH_KEY_UNREGISTERED and FLOOD_WAIT.
+
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+
+use invite_core::clock::Clock as _;
+use invite_http::config::Config;
+use invite_store::sqlx::{Connection, SqliteConnection};
+use invite_telegram::ApiError;
+use invite_telegram::fake::FakeTelegram;
+use reqwest::StatusCode;
+use reqwest::multipart::{Form, Part};
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+const API_ID: i32 = 12345;
+const API_HASH: &str = "0123456789abcdef0123456789abcdef";
+
+fn key(seed: u8) -> Vec<u8> {
+    (0..256_u32)
+        .map(|i| (i as u8).wrapping_mul(29).wrapping_add(seed) ^ 0x5a)
+        .collect()
+}
+
+fn telethon(seed: u8) -> String {
+    invite_telegram::session::telethon_string(
+        2,
+        Ipv4Addr::new(149, 154, 167, 51).into(),
+        443,
+        &key(seed),
+    )
+    .unwrap()
+}
+
+fn pyrogram(seed: u8, user: u64) -> String {
+    invite_telegram::session::pyrogram_string(2, API_ID as u32, false, &key(seed), user, false)
+        .unwrap()
+}
+
+fn telegram_config() -> Config {
+    let mut c = config();
+    c.telegram.api_id = Some(API_ID);
+    c.telegram.api_hash = Some(invite_core::ports::Secret::new(API_HASH));
+    c
+}
+
+async fn start(db: Db, engine: Engine) -> Option<(TestServer, FakeTelegram)> {
+    let fake = FakeTelegram::new();
+    let server =
+        server_with_telegram(db, telegram_config(), engine, Arc::new(fake.clone())).await?;
+    Some((server, fake))
+}
+
+async fn add(s: &TestServer, user: i64, session: &str, query: &str) -> reqwest::Response {
+    s.req(
+        reqwest::Method::POST,
+        &format!("/accounts{query}"),
+        Some(user),
+    )
+    .json(&json!({"platform": "telegram", "session": session, "label": "main"}))
+    .send()
+    .await
+    .unwrap()
+}
+
+async fn added(r: reqwest::Response) -> Value {
+    let status = r.status();
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    body
+}
+
+/// A `.session` file of the given library, made the way it makes them.
+async fn session_file(telethon_layout: bool, seed: u8, user: i64) -> Vec<u8> {
+    let path = std::env::temp_dir().join(format!(
+        "invite-test-{}.session",
+        invite_store::test_util::random_suffix()
+    ));
+    let url = format!("sqlite://{}?mode=rwc", path.display());
+    let mut conn = SqliteConnection::connect(&url).await.unwrap();
+    if telethon_layout {
+        invite_store::sqlx::query(
+            "CREATE TABLE version (version INTEGER PRIMARY KEY); \
+             CREATE TABLE sessions (dc_id INTEGER PRIMARY KEY, server_address TEXT, port INTEGER, auth_key BLOB, takeout_id INTEGER); \
+             CREATE TABLE entities (id INTEGER PRIMARY KEY, hash INTEGER NOT NULL, username TEXT, phone INTEGER, name TEXT, date INTEGER);",
+        )
+        .execute(&mut conn)
+        .await
+        .unwrap();
+        invite_store::sqlx::query(
+            "INSERT INTO sessions VALUES (2, '149.154.167.51', 443, $1, NULL)",
+        )
+        .bind(key(seed))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    } else {
+        invite_store::sqlx::query(
+            "CREATE TABLE sessions (dc_id INTEGER PRIMARY KEY, api_id INTEGER, test_mode INTEGER, auth_key BLOB, date INTEGER NOT NULL, user_id INTEGER, is_bot INTEGER); \
+             CREATE TABLE peers (id INTEGER PRIMARY KEY, access_hash INTEGER, type INTEGER NOT NULL, username TEXT, phone_number TEXT, last_update_on INTEGER NOT NULL DEFAULT 0);",
+        )
+        .execute(&mut conn)
+        .await
+        .unwrap();
+        invite_store::sqlx::query("INSERT INTO sessions VALUES (2, $1, 0, $2, 1700000000, $3, 0)")
+            .bind(API_ID)
+            .bind(key(seed))
+            .bind(user)
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    }
+    conn.close().await.unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    let _ = std::fs::remove_file(&path);
+    bytes
+}
+
+async fn add_file(s: &TestServer, user: i64, file: Vec<u8>) -> reqwest::Response {
+    let form = Form::new()
+        .part("file", Part::bytes(file).file_name("my.session"))
+        .text("platform", "telegram")
+        .text("label", "from a file");
+    s.req(reqwest::Method::POST, "/accounts", Some(user))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap()
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+pub async fn accounts_are_added_checked_and_sealed(db: Db) {
+    let Some((s, fake)) = start(db, Engine::Virtual).await else {
+        return;
+    };
+    fake.add_account(&telethon(1), 5001, Some("sender_one"));
+    fake.add_account(&pyrogram(2, 5002), 5002, Some("sender_two"));
+    fake.add_account(&telethon(3), 5003, None);
+    fake.add_account(&pyrogram(4, 5004), 5004, None);
+    // Another key of user 5001.
+    fake.add_account(&telethon(5), 5001, Some("sender_one"));
+
+    let one = added(add(&s, 1, &telethon(1), "").await).await;
+    assert_eq!(one["status"], "active");
+    assert_eq!(one["telegram_user_id"], 5001);
+    assert_eq!(one["username"], "sender_one");
+    assert_eq!(one["label"], "main");
+    assert_eq!(one["phone_masked"], "+*******5001");
+    let id_one = one["id"].as_str().unwrap().to_owned();
+    assert!(id_one.starts_with("tg-"));
+    assert!(one.get("session").is_none() && one.get("api_hash").is_none());
+    let two = added(add(&s, 1, &pyrogram(2, 5002), "").await).await;
+    assert_eq!(two["telegram_user_id"], 5002);
+
+    // Duplicates: the same key (even for another user), the same Telegram user.
+    let connects = fake.connects();
+    let p = problem(add(&s, 1, &telethon(1), "").await, StatusCode::CONFLICT).await;
+    assert!(p["detail"].as_str().unwrap().contains(&id_one), "{p}");
+    problem(add(&s, 2, &telethon(1), "").await, StatusCode::CONFLICT).await;
+    assert_eq!(
+        fake.connects(),
+        connects,
+        "a registered key is never connected twice"
+    );
+    problem(add(&s, 1, &telethon(5), "").await, StatusCode::CONFLICT).await;
+
+    // A dead key and an unknown one: 422 saying why; nothing stored.
+    fake.kill(&telethon(6), ApiError::rpc(401, "SESSION_REVOKED", None));
+    let p = problem(
+        add(&s, 1, &telethon(6), "").await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert!(
+        p["detail"].as_str().unwrap().contains("SESSION_REVOKED"),
+        "{p}"
+    );
+    let p = problem(
+        add(&s, 1, &telethon(7), "").await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert!(
+        p["detail"]
+            .as_str()
+            .unwrap()
+            .contains("AUTH_KEY_UNREGISTERED"),
+        "{p}"
+    );
+    // Telegram unreachable: 503.
+    fake.kill(
+        &telethon(8),
+        ApiError::Io(std::io::ErrorKind::ConnectionRefused),
+    );
+    problem(
+        add(&s, 1, &telethon(8), "").await,
+        StatusCode::SERVICE_UNAVAILABLE,
+    )
+    .await;
+    // Not a session at all, or with another api_id: 422.
+    problem(
+        add(&s, 1, "not-a-session", "").await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    let other_api =
+        invite_telegram::session::pyrogram_string(2, 999, false, &key(9), 9, false).unwrap();
+    problem(
+        add(&s, 1, &other_api, "").await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+
+    // Offline import: stored unverified, nothing connected.
+    let connects = fake.connects();
+    let offline = added(add(&s, 1, &telethon(10), "?verify=false").await).await;
+    assert_eq!(offline["status"], "unverified");
+    assert_eq!(fake.connects(), connects);
+
+    // `.session` files of both libraries.
+    let from_telethon = added(add_file(&s, 1, session_file(true, 3, 0).await).await).await;
+    assert_eq!(from_telethon["telegram_user_id"], 5003);
+    assert_eq!(from_telethon["label"], "from a file");
+    let from_pyrogram = added(add_file(&s, 1, session_file(false, 4, 5004).await).await).await;
+    assert_eq!(from_pyrogram["telegram_user_id"], 5004);
+    problem(
+        add_file(&s, 1, b"SQLite format 3\0 but nothing else".to_vec()).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+
+    // Listing with limits' use; another user sees none of them.
+    let list: Value = s
+        .get("/accounts?platform=telegram", 1)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let ids: Vec<&str> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 5, "{list}");
+    assert!(ids.contains(&id_one.as_str()));
+    assert!(
+        list["items"][0]["usage"]
+            .as_array()
+            .is_some_and(|u| !u.is_empty())
+    );
+    let theirs: Value = s
+        .get("/accounts?platform=telegram", 2)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(theirs["items"].as_array().unwrap().len(), 0);
+    problem(
+        s.get(&format!("/accounts/{id_one}"), 2).await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+
+    // Rename, disable, remove.
+    let r = s
+        .req(
+            reqwest::Method::PATCH,
+            &format!("/accounts/{id_one}"),
+            Some(1),
+        )
+        .json(&json!({"label": "renamed", "enabled": false}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let patched: Value = r.json().await.unwrap();
+    assert_eq!(
+        (patched["label"].as_str(), patched["status"].as_str()),
+        (Some("renamed"), Some("disabled"))
+    );
+    let r = s
+        .req(
+            reqwest::Method::DELETE,
+            &format!("/accounts/{id_one}"),
+            Some(2),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let r = s
+        .req(
+            reqwest::Method::DELETE,
+            &format!("/accounts/{id_one}"),
+            Some(1),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    problem(
+        s.get(&format!("/accounts/{id_one}"), 1).await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+
+    // At rest: no session key, session string or api_hash in the database file.
+    if let Some(path) = s.database_file() {
+        s.runtime.close().await;
+        let mut bytes = std::fs::read(&path).unwrap();
+        for suffix in ["-wal", "-shm"] {
+            let mut p = path.clone().into_os_string();
+            p.push(suffix);
+            if let Ok(more) = std::fs::read(&p) {
+                bytes.extend(more);
+            }
+        }
+        assert!(bytes.len() > 4096);
+        for seed in [2_u8, 3, 4, 10] {
+            assert!(
+                !contains(&bytes, &key(seed)[..32]),
+                "key bytes of session {seed} at rest"
+            );
+            assert!(!contains(&bytes, &key(seed)[100..132]));
+        }
+        assert!(!contains(&bytes, API_HASH.as_bytes()), "api_hash at rest");
+        assert!(
+            !contains(&bytes, &pyrogram(2, 5002).as_bytes()[..40]),
+            "session string at rest"
+        );
+        // The check can fail: the public parts are there.
+        assert!(contains(&bytes, b"sender_two"));
+    }
+}
+
+pub async fn a_telegram_task_runs_over_registered_accounts(db: Db) {
+    let Some((s, fake)) = start(db, Engine::Virtual).await else {
+        return;
+    };
+    let sessions = [telethon(21), telethon(22), telethon(23)];
+    for (i, session) in sessions.iter().enumerate() {
+        fake.add_account(session, 6001 + i as i64, None);
+    }
+    let mut ids = Vec::new();
+    for session in &sessions {
+        ids.push(
+            added(add(&s, 1, session, "").await).await["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    // First writes: a flood wait of two days, PEER_FLOOD, a revoked key.
+    fake.script(
+        &sessions[0],
+        [ApiError::rpc(420, "FLOOD_WAIT", Some(172_800))],
+    );
+    fake.script(&sessions[1], [ApiError::rpc(400, "PEER_FLOOD", None)]);
+    fake.script(
+        &sessions[2],
+        [ApiError::rpc(401, "AUTH_KEY_UNREGISTERED", None)],
+    );
+
+    let targets: Vec<String> = (0..6).map(|i| format!("@reader_{i:03}")).collect();
+    let task = s
+        .create(
+            1,
+            json!({
+                "name": "telegram launch",
+                "platform": "telegram",
+                "action": "invite",
+                "group": "@launch_group",
+                "targets": targets,
+            }),
+        )
+        .await;
+    let r = s.post(&format!("/tasks/{task}/start"), 1, None).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    s.drive().await;
+    let status = s.status_of(1, task).await;
+    assert_eq!(status["status"], "COMPLETED", "{status}");
+    assert_eq!(fake.invited().len(), 6, "each target invited once");
+    assert_eq!(fake.most_open_at_once(), 1);
+
+    let view = |id: &str| {
+        let id = id.to_owned();
+        let s = &s;
+        async move {
+            let r = s.get(&format!("/accounts/{id}"), 1).await;
+            assert_eq!(r.status(), StatusCode::OK);
+            r.json::<Value>().await.unwrap()
+        }
+    };
+    let flood = view(&ids[0]).await;
+    assert_eq!(flood["status"], "cooling_down", "{flood}");
+    assert_eq!(flood["status_reason"], "FLOOD_WAIT");
+    let spam = view(&ids[1]).await;
+    // Its 24-hour restriction is over by the end; the reason stays until then only.
+    assert!(spam["last_used_at"].is_string(), "{spam}");
+    let dead = view(&ids[2]).await;
+    assert_eq!(dead["status"], "dead", "{dead}");
+    assert_eq!(dead["status_reason"], "AUTH_KEY_UNREGISTERED");
+    // The spam-limited account did the work after its cooldown.
+    let logs: Value = s
+        .get(&format!("/tasks/{task}/logs"), 1)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let codes: Vec<String> = logs["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|l| l["error_code"].as_str().map(str::to_owned))
+        .collect();
+    assert!(codes.contains(&"PEER_FLOOD".to_owned()), "{logs}");
+}
+
+pub async fn every_spelling_of_one_group_shares_one_budget(db: Db) {
+    let Some((s, fake)) = start(db, Engine::Virtual).await else {
+        return;
+    };
+    let session = telethon(31);
+    fake.add_account(&session, 7001, None);
+    added(add(&s, 1, &session, "").await).await;
+    // Two tasks into one group, spelt two ways: 15 invites a day into it, not 15 per spelling.
+    for (n, group) in ["@launch_group", "-1001777000123"].iter().enumerate() {
+        let targets: Vec<String> = (0..15).map(|i| format!("@guest_{n}_{i:03}")).collect();
+        let task = s
+            .create(
+                1,
+                json!({"name": format!("spelling {n}"), "platform": "telegram",
+                       "action": "invite", "group": group, "targets": targets}),
+            )
+            .await;
+        let r = s.post(&format!("/tasks/{task}/start"), 1, None).await;
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+    let start = s.clock.as_ref().unwrap().now();
+    let first_day = std::sync::Mutex::new(0_usize);
+    s.runtime
+        .engine
+        .run_until_idle(|now| {
+            if now < start + chrono::TimeDelta::hours(24) {
+                *first_day.lock().unwrap() = fake.invited().len();
+            }
+        })
+        .await
+        .unwrap();
+    let first_day = *first_day.lock().unwrap();
+    assert!(
+        first_day <= 15,
+        "{first_day} invites into one group within 24 h"
+    );
+    assert!(first_day >= 10, "the day's budget was used: {first_day}");
+    assert_eq!(
+        fake.invited().len(),
+        30,
+        "both tasks finish on the following days"
+    );
+}
+
+pub async fn a_task_with_no_usable_account_is_refused(db: Db) {
+    let Some((s, _fake)) = start(db, Engine::Virtual).await else {
+        return;
+    };
+    let task = s
+        .create(
+            3,
+            json!({
+                "name": "no accounts",
+                "platform": "telegram",
+                "action": "invite",
+                "group": "@launch_group",
+                "targets": ["@reader_001"],
+            }),
+        )
+        .await;
+    let p = problem(
+        s.post(&format!("/tasks/{task}/start"), 3, None).await,
+        StatusCode::CONFLICT,
+    )
+    .await;
+    assert!(p["detail"].as_str().unwrap().contains("no usable"), "{p}");
+}
+
+crate::on_every_store!(
+    accounts_are_added_checked_and_sealed,
+    a_telegram_task_runs_over_registered_accounts,
+    a_task_with_no_usable_account_is_refused,
+    every_spelling_of_one_group_shares_one_budget,
+);
