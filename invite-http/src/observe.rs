@@ -485,4 +485,11 @@ impl AccountManager for MeteredAccounts {
     ) -> Result<AccountState, AccountManagerError> {
         self.inner.account_state(account).await
     }
+
+    async fn account_states(
+        &self,
+        accounts: &[AccountId],
+    ) -> Result<Vec<AccountState>, AccountManagerError> {
+        self.inner.account_states(accounts).await
+    }
 }

@@ -25,11 +25,11 @@ use sqlx::types::Json;
 use crate::PoolConfig;
 use crate::error::{Error, Result, redact_url};
 use crate::model::{
-    AccountStateRow, CLAIM_STAGE_SQL, CONTACT_PART_SQL, COUNT_RUNNING, EventRow, Expect,
-    FOLLOWUPS_SQL, LaneRow, LogRow, RELEASE_SQL, TO_UNCERTAIN, TargetRow, TaskRow, TransitionPlan,
-    UNPIN_SQL, account_state_columns, claim_error, conflict, dedupe_targets, editable, found,
-    latency, lifetime_from, pending_from, progress_from, sql_limit, stage_number, stats_from,
-    within_running_cap,
+    AccountEventRow, AccountStateOfRow, AccountStateRow, CLAIM_STAGE_SQL, CONTACT_PART_SQL,
+    COUNT_RUNNING, EventRow, Expect, FOLLOWUPS_SQL, LaneRow, LogRow, RELEASE_SQL, TO_UNCERTAIN,
+    TargetRow, TaskRow, TransitionPlan, UNPIN_SQL, account_state_columns, claim_error, conflict,
+    dedupe_targets, editable, found, histories_in_order, latency, lifetime_from, pending_from,
+    progress_from, sql_limit, stage_number, states_in_order, stats_from, within_running_cap,
 };
 
 /// Target rows per `INSERT … SELECT FROM UNNEST` statement.
@@ -69,7 +69,10 @@ impl PgStore {
             url: redact_url(url),
             source,
         })?;
+        // No ping before every acquire: a broken connection fails its statement and is
+        // dropped, and `/health` probes the database on its own.
         let pool = PgPoolOptions::new()
+            .test_before_acquire(false)
             .max_connections(config.max_connections.max(1))
             .min_connections(config.min_connections)
             .acquire_timeout(config.acquire_timeout)
@@ -467,15 +470,21 @@ async fn list_tasks(pool: &PgPool, user: UserId, filter: &TaskFilter) -> Result<
     tasks_of(rows)
 }
 
+/// Ownership is checked in the same statement; only a task without targets costs a second one
+/// (to tell it from another user's task).
 async fn progress(pool: &PgPool, user: UserId, id: TaskId) -> Result<Progress> {
-    ensure_owned(pool, user, id).await?;
     let rows: Vec<(String, Option<String>, i64)> = sqlx::query_as(
         "SELECT status, outcome, count(*) FROM invite_targets WHERE task_id = $1 \
+             AND EXISTS (SELECT 1 FROM invite_tasks WHERE id = $1 AND user_id = $2) \
          GROUP BY status, outcome",
     )
     .bind(id.get())
+    .bind(user.get())
     .fetch_all(pool)
     .await?;
+    if rows.is_empty() {
+        ensure_owned(pool, user, id).await?;
+    }
     progress_from(rows)
 }
 
@@ -555,14 +564,20 @@ async fn stats(pool: &PgPool, user: UserId, id: TaskId) -> Result<TaskStats> {
     stats_from(per_account, per_error, per_hour)
 }
 
+/// Ownership is checked like [`progress`] does.
 async fn lanes(pool: &PgPool, user: UserId, id: TaskId) -> Result<Vec<Lane>> {
-    ensure_owned(pool, user, id).await?;
     let rows: Vec<LaneRow> = sqlx::query_as(&format!(
-        "SELECT {LANE_COLS} FROM invite_task_accounts WHERE task_id = $1 ORDER BY account_id"
+        "SELECT {LANE_COLS} FROM invite_task_accounts WHERE task_id = $1 \
+             AND EXISTS (SELECT 1 FROM invite_tasks WHERE id = $1 AND user_id = $2) \
+         ORDER BY account_id"
     ))
     .bind(id.get())
+    .bind(user.get())
     .fetch_all(pool)
     .await?;
+    if rows.is_empty() {
+        ensure_owned(pool, user, id).await?;
+    }
     lanes_of_rows(rows)
 }
 
@@ -988,6 +1003,53 @@ async fn load_history(
     })
 }
 
+async fn states(pool: &PgPool, accounts: &[AccountId]) -> Result<Vec<AccountState>> {
+    let names: Vec<&str> = accounts.iter().map(AccountId::as_str).collect();
+    let rows: Vec<AccountStateOfRow> = sqlx::query_as(
+        "SELECT account_id, state, until, reason FROM invite_ledger_accounts \
+         WHERE account_id = ANY($1)",
+    )
+    .bind(&names)
+    .fetch_all(pool)
+    .await?;
+    states_in_order(accounts, rows)
+}
+
+/// The histories of many accounts from one statement per ledger table.
+async fn histories(
+    pool: &PgPool,
+    accounts: &[AccountId],
+    channel: &str,
+    since: DateTime<Utc>,
+) -> Result<Vec<AccountHistory>> {
+    let names: Vec<&str> = accounts.iter().map(AccountId::as_str).collect();
+    let mut conn = pool.acquire().await?;
+    let states: Vec<AccountStateOfRow> = sqlx::query_as(
+        "SELECT account_id, state, until, reason FROM invite_ledger_accounts \
+         WHERE account_id = ANY($1)",
+    )
+    .bind(&names)
+    .fetch_all(&mut *conn)
+    .await?;
+    let events: Vec<AccountEventRow> = sqlx::query_as(
+        "SELECT account_id, at, kind, channel, not_before_next FROM invite_ledger_events \
+         WHERE account_id = ANY($1) AND at > $2 ORDER BY account_id, at, id",
+    )
+    .bind(&names)
+    .bind(since)
+    .fetch_all(&mut *conn)
+    .await?;
+    let lifetime: Vec<(String, String, i64)> = sqlx::query_as(
+        "SELECT account_id, kind, count FROM invite_ledger_lifetime \
+         WHERE account_id = ANY($1) AND channel = $2 ORDER BY account_id, kind",
+    )
+    .bind(&names)
+    .bind(channel)
+    .fetch_all(&mut *conn)
+    .await?;
+    histories_in_order(accounts, states, events, lifetime)
+}
+
 async fn reserve(
     pool: &PgPool,
     request: &ReserveRequest,
@@ -1145,6 +1207,19 @@ impl LimitLedger for PgStore {
     ) -> StoreResult<AccountHistory> {
         let mut conn = self.pool.acquire().await.map_err(Error::from)?;
         Ok(load_history(&mut conn, account, channel, since, false).await?)
+    }
+
+    async fn histories(
+        &self,
+        accounts: &[AccountId],
+        channel: &str,
+        since: DateTime<Utc>,
+    ) -> StoreResult<Vec<AccountHistory>> {
+        Ok(histories(&self.pool, accounts, channel, since).await?)
+    }
+
+    async fn states(&self, accounts: &[AccountId]) -> StoreResult<Vec<AccountState>> {
+        Ok(states(&self.pool, accounts).await?)
     }
 
     async fn set_state(&self, account: &AccountId, state: &AccountState) -> StoreResult<()> {

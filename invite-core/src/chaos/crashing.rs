@@ -658,6 +658,19 @@ impl LimitLedger for CrashingLedger {
         self.inner.history(account, channel, since).await
     }
 
+    async fn histories(
+        &self,
+        accounts: &[AccountId],
+        channel: &str,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<AccountHistory>, StoreError> {
+        self.inner.histories(accounts, channel, since).await
+    }
+
+    async fn states(&self, accounts: &[AccountId]) -> Result<Vec<AccountState>, StoreError> {
+        self.inner.states(accounts).await
+    }
+
     async fn set_state(&self, account: &AccountId, state: &AccountState) -> Result<(), StoreError> {
         self.points
             .write(
