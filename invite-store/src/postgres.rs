@@ -1,11 +1,11 @@
 //! The PostgreSQL store: production. Claims use `FOR UPDATE SKIP LOCKED`, targets are written
-//! with `INSERT … SELECT FROM UNNEST(…)` in chunks, the ledger locks the account's state row,
+//! with `COPY … FROM STDIN`, the ledger locks the account's state row,
 //! and migrations take PostgreSQL's advisory lock so several processes may run them at once.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::str::FromStr;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 use invite_core::async_trait;
 use invite_core::domain::{
     AccountId, ExecutionLog, Lane, LaneStats, NewExecutionLog, NewTarget, NewTask, Platform,
@@ -31,9 +31,6 @@ use crate::model::{
     dedupe_targets, editable, found, histories_in_order, latency, lifetime_from, pending_from,
     progress_from, sql_limit, stage_number, states_in_order, stats_from, within_running_cap,
 };
-
-/// Target rows per `INSERT … SELECT FROM UNNEST` statement.
-const TARGET_CHUNK: usize = 5_000;
 
 /// The PostgreSQL migrations (`invite-store/migrations/postgres`).
 pub static MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");
@@ -140,47 +137,106 @@ async fn ensure_owned(pool: &PgPool, user: UserId, id: TaskId) -> Result<()> {
     task_status(&mut conn, user, id, false).await.map(drop)
 }
 
-/// Writes targets in chunks of [`TARGET_CHUNK`] rows, one `INSERT … SELECT FROM UNNEST` each;
-/// identifiers already in the task (or repeated in the batch) are counted, not written.
+/// Bytes of `COPY` data sent per message.
+const COPY_CHUNK: usize = 256 * 1024;
+
+/// Appends `value` as a field of `COPY`'s text format (`\N` for NULL; backslash, tab, newline
+/// and carriage return escaped).
+fn copy_field(out: &mut String, value: Option<&str>) {
+    let Some(value) = value else {
+        out.push_str("\\N");
+        return;
+    };
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            c => out.push(c),
+        }
+    }
+}
+
+/// Writes targets with one `COPY … FROM STDIN` straight into `invite_targets`, in order.
+/// Identifiers repeated in the batch are dropped first, then those already in the task (read
+/// once, and only when the task has targets): the caller holds the task — created in its
+/// transaction, or locked `FOR UPDATE` — so no other writer adds targets to it meanwhile.
 async fn insert_targets(
     conn: &mut PgConnection,
     task: TaskId,
     targets: Vec<NewTarget>,
     now: DateTime<Utc>,
 ) -> Result<AddedTargets> {
-    let (rows, mut duplicates) = dedupe_targets(targets);
-    let mut inserted = 0;
-    for chunk in rows.chunks(TARGET_CHUNK) {
-        let col = |f: fn(&crate::model::TargetInsert) -> Option<&str>| -> Vec<Option<&str>> {
-            chunk.iter().map(f).collect()
-        };
-        let done = sqlx::query(
-            "INSERT INTO invite_targets (task_id, identifier_kind, identifier, identifier_key, \
-                 first_name, last_name, full_name, email, source, created_at, updated_at) \
-             SELECT $1, t.kind, t.value, t.key, t.first_name, t.last_name, t.full_name, t.email, \
-                 t.source::targetsource, $2, $2 \
-             FROM UNNEST($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], \
-                 $8::text[], $9::text[], $10::text[]) WITH ORDINALITY \
-                 AS t(kind, value, key, first_name, last_name, full_name, email, source, ord) \
-             ORDER BY t.ord \
-             ON CONFLICT (task_id, identifier_key) DO NOTHING",
-        )
-        .bind(task.get())
-        .bind(now)
-        .bind(col(|t| Some(t.kind)))
-        .bind(col(|t| Some(t.value.as_str())))
-        .bind(col(|t| Some(t.key.as_str())))
-        .bind(col(|t| t.first_name.as_deref()))
-        .bind(col(|t| t.last_name.as_deref()))
-        .bind(col(|t| t.full_name.as_deref()))
-        .bind(col(|t| t.email.as_deref()))
-        .bind(col(|t| Some(t.source)))
-        .execute(&mut *conn)
-        .await?
-        .rows_affected();
-        inserted += done;
-        duplicates += chunk.len() as u64 - done;
+    let (mut rows, mut duplicates) = dedupe_targets(targets);
+    let has_targets: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM invite_targets WHERE task_id = $1)")
+            .bind(task.get())
+            .fetch_one(&mut *conn)
+            .await?;
+    if has_targets && !rows.is_empty() {
+        let existing: HashSet<String> =
+            sqlx::query_scalar("SELECT identifier_key FROM invite_targets WHERE task_id = $1")
+                .bind(task.get())
+                .fetch_all(&mut *conn)
+                .await?
+                .into_iter()
+                .collect();
+        let before = rows.len();
+        rows.retain(|r| !existing.contains(&r.key));
+        duplicates += (before - rows.len()) as u64;
     }
+    if rows.is_empty() {
+        return Ok(AddedTargets {
+            inserted: 0,
+            duplicates,
+        });
+    }
+    let prefix = format!("{}\t", task.get());
+    let mut suffix = String::new();
+    for _ in 0..2 {
+        suffix.push('\t');
+        suffix.push_str(&now.to_rfc3339_opts(SecondsFormat::Micros, true));
+    }
+    suffix.push('\n');
+    let mut copy = conn
+        .copy_in_raw(
+            "COPY invite_targets (task_id, identifier_kind, identifier, identifier_key, \
+                 first_name, last_name, full_name, email, source, created_at, updated_at) \
+             FROM STDIN",
+        )
+        .await?;
+    let mut buf = String::with_capacity(COPY_CHUNK + 4096);
+    for r in &rows {
+        buf.push_str(&prefix);
+        for (i, field) in [
+            Some(r.kind),
+            Some(r.value.as_str()),
+            Some(r.key.as_str()),
+            r.first_name.as_deref(),
+            r.last_name.as_deref(),
+            r.full_name.as_deref(),
+            r.email.as_deref(),
+            Some(r.source),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            if i > 0 {
+                buf.push('\t');
+            }
+            copy_field(&mut buf, field);
+        }
+        buf.push_str(&suffix);
+        if buf.len() >= COPY_CHUNK {
+            copy.send(buf.as_bytes()).await?;
+            buf.clear();
+        }
+    }
+    if !buf.is_empty() {
+        copy.send(buf.as_bytes()).await?;
+    }
+    let inserted = copy.finish().await?;
     Ok(AddedTargets {
         inserted,
         duplicates,
