@@ -317,6 +317,13 @@ impl TaskStore for MeteredStore {
         self.inner.pending_counts(ids).await
     }
 
+    async fn with_pending(
+        &self,
+        ids: &[TaskId],
+    ) -> StoreResult<std::collections::BTreeSet<TaskId>> {
+        self.inner.with_pending(ids).await
+    }
+
     async fn claim_target(&self, claim: &Claim) -> StoreResult<Option<Target>> {
         self.inner.claim_target(claim).await
     }

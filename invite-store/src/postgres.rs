@@ -2,7 +2,7 @@
 //! with `COPY … FROM STDIN`, the ledger locks the account's state row,
 //! and migrations take PostgreSQL's advisory lock so several processes may run them at once.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::str::FromStr;
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -744,6 +744,19 @@ async fn pending_counts(pool: &PgPool, ids: &[TaskId]) -> Result<BTreeMap<TaskId
     .fetch_all(pool)
     .await?;
     Ok(pending_from(ids, rows))
+}
+
+/// One probe of `idx_invite_targets_task_status` per task: no count of the backlog.
+async fn with_pending(pool: &PgPool, ids: &[TaskId]) -> Result<BTreeSet<TaskId>> {
+    let raw: Vec<i64> = ids.iter().map(|id| id.get()).collect();
+    let found: Vec<i64> = sqlx::query_scalar(
+        "SELECT t FROM UNNEST($1::bigint[]) AS t WHERE EXISTS \
+             (SELECT 1 FROM invite_targets WHERE task_id = t AND status = 'pending')",
+    )
+    .bind(raw)
+    .fetch_all(pool)
+    .await?;
+    Ok(found.into_iter().map(TaskId::new).collect())
 }
 
 /// The `random_id` a claim gives a target with none, as

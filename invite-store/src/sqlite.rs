@@ -7,7 +7,7 @@
 //! one JSON parameter read with `json_each`; targets are written with multi-row `VALUES` in
 //! chunks under SQLite's bind-parameter limit.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::str::FromStr;
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -789,6 +789,18 @@ async fn pending_counts(pool: &SqlitePool, ids: &[TaskId]) -> Result<BTreeMap<Ta
     .fetch_all(pool)
     .await?;
     Ok(pending_from(ids, rows))
+}
+
+/// One index probe per task: no count of the backlog.
+async fn with_pending(pool: &SqlitePool, ids: &[TaskId]) -> Result<BTreeSet<TaskId>> {
+    let found: Vec<i64> = sqlx::query_scalar(
+        "SELECT value FROM json_each($1) WHERE EXISTS \
+             (SELECT 1 FROM invite_targets WHERE task_id = value AND status = 'pending')",
+    )
+    .bind(json_list(ids)?)
+    .fetch_all(pool)
+    .await?;
+    Ok(found.into_iter().map(TaskId::new).collect())
 }
 
 /// The `random_id` a claim gives a target with none, as

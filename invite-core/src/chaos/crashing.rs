@@ -398,6 +398,10 @@ impl TaskStore for CrashingStore {
         self.inner.pending_counts(ids).await
     }
 
+    async fn with_pending(&self, ids: &[TaskId]) -> StoreResult<BTreeSet<TaskId>> {
+        self.inner.with_pending(ids).await
+    }
+
     async fn claim_target(&self, claim: &Claim) -> StoreResult<Option<Target>> {
         let done = self
             .points
