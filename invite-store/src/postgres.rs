@@ -1042,10 +1042,25 @@ async fn load_history(
     } else {
         "SELECT state, until, reason FROM invite_ledger_accounts WHERE account_id = $1"
     };
-    let state: Option<AccountStateRow> = sqlx::query_as(state_sql)
+    let mut state: Option<AccountStateRow> = sqlx::query_as(state_sql)
         .bind(account.as_str())
         .fetch_optional(&mut *conn)
         .await?;
+    if lock && state.is_none() {
+        // An account's first reservation: create its row, then lock it like any other (a
+        // racer that created it first makes the insert a no-op; the lock then queues).
+        sqlx::query(
+            "INSERT INTO invite_ledger_accounts (account_id) VALUES ($1) \
+             ON CONFLICT (account_id) DO NOTHING",
+        )
+        .bind(account.as_str())
+        .execute(&mut *conn)
+        .await?;
+        state = sqlx::query_as(state_sql)
+            .bind(account.as_str())
+            .fetch_optional(&mut *conn)
+            .await?;
+    }
     let events: Vec<EventRow> = sqlx::query_as(
         "SELECT at, kind, channel, not_before_next FROM invite_ledger_events \
          WHERE account_id = $1 AND at > $2 ORDER BY at, id",
@@ -1126,15 +1141,8 @@ async fn reserve(
 ) -> Result<RateDecision> {
     let account = request.account_id.as_str();
     let mut tx = pool.begin().await?;
-    // Make sure the account's row exists, then lock it: every reservation of this account
-    // queues here until the previous one commits.
-    sqlx::query(
-        "INSERT INTO invite_ledger_accounts (account_id) VALUES ($1) \
-         ON CONFLICT (account_id) DO NOTHING",
-    )
-    .bind(account)
-    .execute(&mut *tx)
-    .await?;
+    // Lock the account's row (created on its first reservation): every reservation of this
+    // account queues here until the previous one commits.
     let history = load_history(
         &mut tx,
         &request.account_id,
@@ -1148,38 +1156,29 @@ async fn reserve(
         tx.rollback().await?;
         return Ok(decision);
     };
-    let reservation: i64 = sqlx::query_scalar(
-        "INSERT INTO invite_ledger_reservations (account_id, created_at) VALUES ($1, $2) \
-         RETURNING id",
-    )
-    .bind(account)
-    .bind(request.now)
-    .fetch_one(&mut *tx)
-    .await?;
+    // The reservation, its events and the lifetime counts in one statement.
     let kinds: Vec<&str> = request.kinds.iter().map(|k| k.as_str()).collect();
-    sqlx::query(
-        "INSERT INTO invite_ledger_events \
-             (reservation_id, account_id, kind, channel, at, not_before_next) \
-         SELECT $1, $2, k, $3, $4, $5 FROM UNNEST($6::text[]) AS k",
+    let reservation: i64 = sqlx::query_scalar(
+        "WITH r AS (\
+             INSERT INTO invite_ledger_reservations (account_id, created_at) VALUES ($1, $2) \
+             RETURNING id), \
+         e AS (\
+             INSERT INTO invite_ledger_events \
+                 (reservation_id, account_id, kind, channel, at, not_before_next) \
+             SELECT r.id, $1, k, $3, $2, $4 FROM r, UNNEST($5::text[]) AS k), \
+         l AS (\
+             INSERT INTO invite_ledger_lifetime (account_id, channel, kind, count) \
+             SELECT $1, $3, k, 1 FROM UNNEST($5::text[]) AS k \
+             ON CONFLICT (account_id, channel, kind) \
+             DO UPDATE SET count = invite_ledger_lifetime.count + 1) \
+         SELECT id FROM r",
     )
-    .bind(reservation)
     .bind(account)
-    .bind(&request.channel)
     .bind(request.now)
+    .bind(&request.channel)
     .bind(request.now + request.pause_after)
     .bind(&kinds)
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query(
-        "INSERT INTO invite_ledger_lifetime (account_id, channel, kind, count) \
-         SELECT $1, $2, k, 1 FROM UNNEST($3::text[]) AS k \
-         ON CONFLICT (account_id, channel, kind) \
-         DO UPDATE SET count = invite_ledger_lifetime.count + 1",
-    )
-    .bind(account)
-    .bind(&request.channel)
-    .bind(&kinds)
-    .execute(&mut *tx)
+    .fetch_one(&mut *tx)
     .await?;
     tx.commit().await?;
     Ok(RateDecision::Allowed {
