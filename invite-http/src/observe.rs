@@ -317,6 +317,13 @@ impl TaskStore for MeteredStore {
         self.inner.pending_counts(ids).await
     }
 
+    async fn with_pending(
+        &self,
+        ids: &[TaskId],
+    ) -> StoreResult<std::collections::BTreeSet<TaskId>> {
+        self.inner.with_pending(ids).await
+    }
+
     async fn claim_target(&self, claim: &Claim) -> StoreResult<Option<Target>> {
         self.inner.claim_target(claim).await
     }
@@ -484,5 +491,12 @@ impl AccountManager for MeteredAccounts {
         account: &AccountId,
     ) -> Result<AccountState, AccountManagerError> {
         self.inner.account_state(account).await
+    }
+
+    async fn account_states(
+        &self,
+        accounts: &[AccountId],
+    ) -> Result<Vec<AccountState>, AccountManagerError> {
+        self.inner.account_states(accounts).await
     }
 }

@@ -284,6 +284,13 @@ macro_rules! forward_task_store {
                 Ok(pending_counts(&self.pool, ids).await?)
             }
 
+            async fn with_pending(
+                &self,
+                ids: &[TaskId],
+            ) -> StoreResult<std::collections::BTreeSet<TaskId>> {
+                Ok(with_pending(&self.pool, ids).await?)
+            }
+
             async fn claim_target(&self, claim: &Claim) -> StoreResult<Option<Target>> {
                 Ok(claim_target(&self.pool, claim).await?)
             }

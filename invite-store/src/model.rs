@@ -2,7 +2,7 @@
 //! model (the one place where storage names become domain enums), and the pure parts of the
 //! operations (target de-duplication, transition plans, statistics assembly).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
@@ -12,7 +12,7 @@ use invite_core::domain::{
     TaskSettings, TaskStatus, UserId,
 };
 use invite_core::ports::{
-    AccountState, AccountStats, LedgerEvent, Progress, SuppressionEntry, TaskStats,
+    AccountHistory, AccountState, AccountStats, LedgerEvent, Progress, SuppressionEntry, TaskStats,
 };
 use sqlx::types::Json;
 
@@ -347,6 +347,77 @@ impl TryFrom<EventRow> for LedgerEvent {
             not_before_next: r.not_before_next,
         })
     }
+}
+
+/// One ledger event with its account (a read of several accounts at once).
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct AccountEventRow {
+    account_id: String,
+    #[sqlx(flatten)]
+    event: EventRow,
+}
+
+/// An account's health row with its account (a read of several accounts at once).
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct AccountStateOfRow {
+    account_id: String,
+    #[sqlx(flatten)]
+    state: AccountStateRow,
+}
+
+/// The states of `accounts` in their order from their rows (an account without a row is
+/// active).
+pub(crate) fn states_in_order(
+    accounts: &[AccountId],
+    rows: Vec<AccountStateOfRow>,
+) -> Result<Vec<AccountState>> {
+    let mut by_account = HashMap::with_capacity(rows.len());
+    for r in rows {
+        by_account.insert(r.account_id, AccountState::try_from(r.state)?);
+    }
+    Ok(accounts
+        .iter()
+        .map(|a| {
+            by_account
+                .get(a.as_str())
+                .cloned()
+                .unwrap_or(AccountState::Active)
+        })
+        .collect())
+}
+
+/// The histories of `accounts` in their order from the rows of the three ledger tables read
+/// for all of them at once: states, events (in time order per account) and lifetime counts
+/// `(account, kind, count)` of the channel.
+pub(crate) fn histories_in_order(
+    accounts: &[AccountId],
+    states: Vec<AccountStateOfRow>,
+    events: Vec<AccountEventRow>,
+    lifetime: Vec<(String, String, i64)>,
+) -> Result<Vec<AccountHistory>> {
+    let states = states_in_order(accounts, states)?;
+    let mut recent: HashMap<String, Vec<LedgerEvent>> = HashMap::new();
+    for r in events {
+        recent
+            .entry(r.account_id)
+            .or_default()
+            .push(LedgerEvent::try_from(r.event)?);
+    }
+    let mut counts: HashMap<String, Vec<(String, i64)>> = HashMap::new();
+    for (account, kind, n) in lifetime {
+        counts.entry(account).or_default().push((kind, n));
+    }
+    accounts
+        .iter()
+        .zip(states)
+        .map(|(a, state)| {
+            Ok(AccountHistory {
+                state,
+                recent: recent.get(a.as_str()).cloned().unwrap_or_default(),
+                lifetime: lifetime_from(counts.get(a.as_str()).cloned().unwrap_or_default())?,
+            })
+        })
+        .collect()
 }
 
 /// An account's health row.

@@ -1,11 +1,11 @@
 //! The PostgreSQL store: production. Claims use `FOR UPDATE SKIP LOCKED`, targets are written
-//! with `INSERT … SELECT FROM UNNEST(…)` in chunks, the ledger locks the account's state row,
+//! with `COPY … FROM STDIN`, the ledger locks the account's state row,
 //! and migrations take PostgreSQL's advisory lock so several processes may run them at once.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::str::FromStr;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 use invite_core::async_trait;
 use invite_core::domain::{
     AccountId, ExecutionLog, Lane, LaneStats, NewExecutionLog, NewTarget, NewTask, Platform,
@@ -25,15 +25,12 @@ use sqlx::types::Json;
 use crate::PoolConfig;
 use crate::error::{Error, Result, redact_url};
 use crate::model::{
-    AccountStateRow, CLAIM_STAGE_SQL, CONTACT_PART_SQL, COUNT_RUNNING, EventRow, Expect,
-    FOLLOWUPS_SQL, LaneRow, LogRow, RELEASE_SQL, TO_UNCERTAIN, TargetRow, TaskRow, TransitionPlan,
-    UNPIN_SQL, account_state_columns, claim_error, conflict, dedupe_targets, editable, found,
-    latency, lifetime_from, pending_from, progress_from, sql_limit, stage_number, stats_from,
-    within_running_cap,
+    AccountEventRow, AccountStateOfRow, AccountStateRow, CLAIM_STAGE_SQL, CONTACT_PART_SQL,
+    COUNT_RUNNING, EventRow, Expect, FOLLOWUPS_SQL, LaneRow, LogRow, RELEASE_SQL, TO_UNCERTAIN,
+    TargetRow, TaskRow, TransitionPlan, UNPIN_SQL, account_state_columns, claim_error, conflict,
+    dedupe_targets, editable, found, histories_in_order, latency, lifetime_from, pending_from,
+    progress_from, sql_limit, stage_number, states_in_order, stats_from, within_running_cap,
 };
-
-/// Target rows per `INSERT … SELECT FROM UNNEST` statement.
-const TARGET_CHUNK: usize = 5_000;
 
 /// The PostgreSQL migrations (`invite-store/migrations/postgres`).
 pub static MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");
@@ -69,7 +66,10 @@ impl PgStore {
             url: redact_url(url),
             source,
         })?;
+        // No ping before every acquire: a broken connection fails its statement and is
+        // dropped, and `/health` probes the database on its own.
         let pool = PgPoolOptions::new()
+            .test_before_acquire(false)
             .max_connections(config.max_connections.max(1))
             .min_connections(config.min_connections)
             .acquire_timeout(config.acquire_timeout)
@@ -137,47 +137,106 @@ async fn ensure_owned(pool: &PgPool, user: UserId, id: TaskId) -> Result<()> {
     task_status(&mut conn, user, id, false).await.map(drop)
 }
 
-/// Writes targets in chunks of [`TARGET_CHUNK`] rows, one `INSERT … SELECT FROM UNNEST` each;
-/// identifiers already in the task (or repeated in the batch) are counted, not written.
+/// Bytes of `COPY` data sent per message.
+const COPY_CHUNK: usize = 256 * 1024;
+
+/// Appends `value` as a field of `COPY`'s text format (`\N` for NULL; backslash, tab, newline
+/// and carriage return escaped).
+fn copy_field(out: &mut String, value: Option<&str>) {
+    let Some(value) = value else {
+        out.push_str("\\N");
+        return;
+    };
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            c => out.push(c),
+        }
+    }
+}
+
+/// Writes targets with one `COPY … FROM STDIN` straight into `invite_targets`, in order.
+/// Identifiers repeated in the batch are dropped first, then those already in the task (read
+/// once, and only when the task has targets): the caller holds the task — created in its
+/// transaction, or locked `FOR UPDATE` — so no other writer adds targets to it meanwhile.
 async fn insert_targets(
     conn: &mut PgConnection,
     task: TaskId,
     targets: Vec<NewTarget>,
     now: DateTime<Utc>,
 ) -> Result<AddedTargets> {
-    let (rows, mut duplicates) = dedupe_targets(targets);
-    let mut inserted = 0;
-    for chunk in rows.chunks(TARGET_CHUNK) {
-        let col = |f: fn(&crate::model::TargetInsert) -> Option<&str>| -> Vec<Option<&str>> {
-            chunk.iter().map(f).collect()
-        };
-        let done = sqlx::query(
-            "INSERT INTO invite_targets (task_id, identifier_kind, identifier, identifier_key, \
-                 first_name, last_name, full_name, email, source, created_at, updated_at) \
-             SELECT $1, t.kind, t.value, t.key, t.first_name, t.last_name, t.full_name, t.email, \
-                 t.source::targetsource, $2, $2 \
-             FROM UNNEST($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], \
-                 $8::text[], $9::text[], $10::text[]) WITH ORDINALITY \
-                 AS t(kind, value, key, first_name, last_name, full_name, email, source, ord) \
-             ORDER BY t.ord \
-             ON CONFLICT (task_id, identifier_key) DO NOTHING",
-        )
-        .bind(task.get())
-        .bind(now)
-        .bind(col(|t| Some(t.kind)))
-        .bind(col(|t| Some(t.value.as_str())))
-        .bind(col(|t| Some(t.key.as_str())))
-        .bind(col(|t| t.first_name.as_deref()))
-        .bind(col(|t| t.last_name.as_deref()))
-        .bind(col(|t| t.full_name.as_deref()))
-        .bind(col(|t| t.email.as_deref()))
-        .bind(col(|t| Some(t.source)))
-        .execute(&mut *conn)
-        .await?
-        .rows_affected();
-        inserted += done;
-        duplicates += chunk.len() as u64 - done;
+    let (mut rows, mut duplicates) = dedupe_targets(targets);
+    let has_targets: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM invite_targets WHERE task_id = $1)")
+            .bind(task.get())
+            .fetch_one(&mut *conn)
+            .await?;
+    if has_targets && !rows.is_empty() {
+        let existing: HashSet<String> =
+            sqlx::query_scalar("SELECT identifier_key FROM invite_targets WHERE task_id = $1")
+                .bind(task.get())
+                .fetch_all(&mut *conn)
+                .await?
+                .into_iter()
+                .collect();
+        let before = rows.len();
+        rows.retain(|r| !existing.contains(&r.key));
+        duplicates += (before - rows.len()) as u64;
     }
+    if rows.is_empty() {
+        return Ok(AddedTargets {
+            inserted: 0,
+            duplicates,
+        });
+    }
+    let prefix = format!("{}\t", task.get());
+    let mut suffix = String::new();
+    for _ in 0..2 {
+        suffix.push('\t');
+        suffix.push_str(&now.to_rfc3339_opts(SecondsFormat::Micros, true));
+    }
+    suffix.push('\n');
+    let mut copy = conn
+        .copy_in_raw(
+            "COPY invite_targets (task_id, identifier_kind, identifier, identifier_key, \
+                 first_name, last_name, full_name, email, source, created_at, updated_at) \
+             FROM STDIN",
+        )
+        .await?;
+    let mut buf = String::with_capacity(COPY_CHUNK + 4096);
+    for r in &rows {
+        buf.push_str(&prefix);
+        for (i, field) in [
+            Some(r.kind),
+            Some(r.value.as_str()),
+            Some(r.key.as_str()),
+            r.first_name.as_deref(),
+            r.last_name.as_deref(),
+            r.full_name.as_deref(),
+            r.email.as_deref(),
+            Some(r.source),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            if i > 0 {
+                buf.push('\t');
+            }
+            copy_field(&mut buf, field);
+        }
+        buf.push_str(&suffix);
+        if buf.len() >= COPY_CHUNK {
+            copy.send(buf.as_bytes()).await?;
+            buf.clear();
+        }
+    }
+    if !buf.is_empty() {
+        copy.send(buf.as_bytes()).await?;
+    }
+    let inserted = copy.finish().await?;
     Ok(AddedTargets {
         inserted,
         duplicates,
@@ -467,15 +526,21 @@ async fn list_tasks(pool: &PgPool, user: UserId, filter: &TaskFilter) -> Result<
     tasks_of(rows)
 }
 
+/// Ownership is checked in the same statement; only a task without targets costs a second one
+/// (to tell it from another user's task).
 async fn progress(pool: &PgPool, user: UserId, id: TaskId) -> Result<Progress> {
-    ensure_owned(pool, user, id).await?;
     let rows: Vec<(String, Option<String>, i64)> = sqlx::query_as(
         "SELECT status, outcome, count(*) FROM invite_targets WHERE task_id = $1 \
+             AND EXISTS (SELECT 1 FROM invite_tasks WHERE id = $1 AND user_id = $2) \
          GROUP BY status, outcome",
     )
     .bind(id.get())
+    .bind(user.get())
     .fetch_all(pool)
     .await?;
+    if rows.is_empty() {
+        ensure_owned(pool, user, id).await?;
+    }
     progress_from(rows)
 }
 
@@ -555,14 +620,20 @@ async fn stats(pool: &PgPool, user: UserId, id: TaskId) -> Result<TaskStats> {
     stats_from(per_account, per_error, per_hour)
 }
 
+/// Ownership is checked like [`progress`] does.
 async fn lanes(pool: &PgPool, user: UserId, id: TaskId) -> Result<Vec<Lane>> {
-    ensure_owned(pool, user, id).await?;
     let rows: Vec<LaneRow> = sqlx::query_as(&format!(
-        "SELECT {LANE_COLS} FROM invite_task_accounts WHERE task_id = $1 ORDER BY account_id"
+        "SELECT {LANE_COLS} FROM invite_task_accounts WHERE task_id = $1 \
+             AND EXISTS (SELECT 1 FROM invite_tasks WHERE id = $1 AND user_id = $2) \
+         ORDER BY account_id"
     ))
     .bind(id.get())
+    .bind(user.get())
     .fetch_all(pool)
     .await?;
+    if rows.is_empty() {
+        ensure_owned(pool, user, id).await?;
+    }
     lanes_of_rows(rows)
 }
 
@@ -673,6 +744,19 @@ async fn pending_counts(pool: &PgPool, ids: &[TaskId]) -> Result<BTreeMap<TaskId
     .fetch_all(pool)
     .await?;
     Ok(pending_from(ids, rows))
+}
+
+/// One probe of `idx_invite_targets_task_status` per task: no count of the backlog.
+async fn with_pending(pool: &PgPool, ids: &[TaskId]) -> Result<BTreeSet<TaskId>> {
+    let raw: Vec<i64> = ids.iter().map(|id| id.get()).collect();
+    let found: Vec<i64> = sqlx::query_scalar(
+        "SELECT t FROM UNNEST($1::bigint[]) AS t WHERE EXISTS \
+             (SELECT 1 FROM invite_targets WHERE task_id = t AND status = 'pending')",
+    )
+    .bind(raw)
+    .fetch_all(pool)
+    .await?;
+    Ok(found.into_iter().map(TaskId::new).collect())
 }
 
 /// The `random_id` a claim gives a target with none, as
@@ -958,10 +1042,25 @@ async fn load_history(
     } else {
         "SELECT state, until, reason FROM invite_ledger_accounts WHERE account_id = $1"
     };
-    let state: Option<AccountStateRow> = sqlx::query_as(state_sql)
+    let mut state: Option<AccountStateRow> = sqlx::query_as(state_sql)
         .bind(account.as_str())
         .fetch_optional(&mut *conn)
         .await?;
+    if lock && state.is_none() {
+        // An account's first reservation: create its row, then lock it like any other (a
+        // racer that created it first makes the insert a no-op; the lock then queues).
+        sqlx::query(
+            "INSERT INTO invite_ledger_accounts (account_id) VALUES ($1) \
+             ON CONFLICT (account_id) DO NOTHING",
+        )
+        .bind(account.as_str())
+        .execute(&mut *conn)
+        .await?;
+        state = sqlx::query_as(state_sql)
+            .bind(account.as_str())
+            .fetch_optional(&mut *conn)
+            .await?;
+    }
     let events: Vec<EventRow> = sqlx::query_as(
         "SELECT at, kind, channel, not_before_next FROM invite_ledger_events \
          WHERE account_id = $1 AND at > $2 ORDER BY at, id",
@@ -988,6 +1087,53 @@ async fn load_history(
     })
 }
 
+async fn states(pool: &PgPool, accounts: &[AccountId]) -> Result<Vec<AccountState>> {
+    let names: Vec<&str> = accounts.iter().map(AccountId::as_str).collect();
+    let rows: Vec<AccountStateOfRow> = sqlx::query_as(
+        "SELECT account_id, state, until, reason FROM invite_ledger_accounts \
+         WHERE account_id = ANY($1)",
+    )
+    .bind(&names)
+    .fetch_all(pool)
+    .await?;
+    states_in_order(accounts, rows)
+}
+
+/// The histories of many accounts from one statement per ledger table.
+async fn histories(
+    pool: &PgPool,
+    accounts: &[AccountId],
+    channel: &str,
+    since: DateTime<Utc>,
+) -> Result<Vec<AccountHistory>> {
+    let names: Vec<&str> = accounts.iter().map(AccountId::as_str).collect();
+    let mut conn = pool.acquire().await?;
+    let states: Vec<AccountStateOfRow> = sqlx::query_as(
+        "SELECT account_id, state, until, reason FROM invite_ledger_accounts \
+         WHERE account_id = ANY($1)",
+    )
+    .bind(&names)
+    .fetch_all(&mut *conn)
+    .await?;
+    let events: Vec<AccountEventRow> = sqlx::query_as(
+        "SELECT account_id, at, kind, channel, not_before_next FROM invite_ledger_events \
+         WHERE account_id = ANY($1) AND at > $2 ORDER BY account_id, at, id",
+    )
+    .bind(&names)
+    .bind(since)
+    .fetch_all(&mut *conn)
+    .await?;
+    let lifetime: Vec<(String, String, i64)> = sqlx::query_as(
+        "SELECT account_id, kind, count FROM invite_ledger_lifetime \
+         WHERE account_id = ANY($1) AND channel = $2 ORDER BY account_id, kind",
+    )
+    .bind(&names)
+    .bind(channel)
+    .fetch_all(&mut *conn)
+    .await?;
+    histories_in_order(accounts, states, events, lifetime)
+}
+
 async fn reserve(
     pool: &PgPool,
     request: &ReserveRequest,
@@ -995,15 +1141,8 @@ async fn reserve(
 ) -> Result<RateDecision> {
     let account = request.account_id.as_str();
     let mut tx = pool.begin().await?;
-    // Make sure the account's row exists, then lock it: every reservation of this account
-    // queues here until the previous one commits.
-    sqlx::query(
-        "INSERT INTO invite_ledger_accounts (account_id) VALUES ($1) \
-         ON CONFLICT (account_id) DO NOTHING",
-    )
-    .bind(account)
-    .execute(&mut *tx)
-    .await?;
+    // Lock the account's row (created on its first reservation): every reservation of this
+    // account queues here until the previous one commits.
     let history = load_history(
         &mut tx,
         &request.account_id,
@@ -1017,38 +1156,29 @@ async fn reserve(
         tx.rollback().await?;
         return Ok(decision);
     };
-    let reservation: i64 = sqlx::query_scalar(
-        "INSERT INTO invite_ledger_reservations (account_id, created_at) VALUES ($1, $2) \
-         RETURNING id",
-    )
-    .bind(account)
-    .bind(request.now)
-    .fetch_one(&mut *tx)
-    .await?;
+    // The reservation, its events and the lifetime counts in one statement.
     let kinds: Vec<&str> = request.kinds.iter().map(|k| k.as_str()).collect();
-    sqlx::query(
-        "INSERT INTO invite_ledger_events \
-             (reservation_id, account_id, kind, channel, at, not_before_next) \
-         SELECT $1, $2, k, $3, $4, $5 FROM UNNEST($6::text[]) AS k",
+    let reservation: i64 = sqlx::query_scalar(
+        "WITH r AS (\
+             INSERT INTO invite_ledger_reservations (account_id, created_at) VALUES ($1, $2) \
+             RETURNING id), \
+         e AS (\
+             INSERT INTO invite_ledger_events \
+                 (reservation_id, account_id, kind, channel, at, not_before_next) \
+             SELECT r.id, $1, k, $3, $2, $4 FROM r, UNNEST($5::text[]) AS k), \
+         l AS (\
+             INSERT INTO invite_ledger_lifetime (account_id, channel, kind, count) \
+             SELECT $1, $3, k, 1 FROM UNNEST($5::text[]) AS k \
+             ON CONFLICT (account_id, channel, kind) \
+             DO UPDATE SET count = invite_ledger_lifetime.count + 1) \
+         SELECT id FROM r",
     )
-    .bind(reservation)
     .bind(account)
-    .bind(&request.channel)
     .bind(request.now)
+    .bind(&request.channel)
     .bind(request.now + request.pause_after)
     .bind(&kinds)
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query(
-        "INSERT INTO invite_ledger_lifetime (account_id, channel, kind, count) \
-         SELECT $1, $2, k, 1 FROM UNNEST($3::text[]) AS k \
-         ON CONFLICT (account_id, channel, kind) \
-         DO UPDATE SET count = invite_ledger_lifetime.count + 1",
-    )
-    .bind(account)
-    .bind(&request.channel)
-    .bind(&kinds)
-    .execute(&mut *tx)
+    .fetch_one(&mut *tx)
     .await?;
     tx.commit().await?;
     Ok(RateDecision::Allowed {
@@ -1145,6 +1275,19 @@ impl LimitLedger for PgStore {
     ) -> StoreResult<AccountHistory> {
         let mut conn = self.pool.acquire().await.map_err(Error::from)?;
         Ok(load_history(&mut conn, account, channel, since, false).await?)
+    }
+
+    async fn histories(
+        &self,
+        accounts: &[AccountId],
+        channel: &str,
+        since: DateTime<Utc>,
+    ) -> StoreResult<Vec<AccountHistory>> {
+        Ok(histories(&self.pool, accounts, channel, since).await?)
+    }
+
+    async fn states(&self, accounts: &[AccountId]) -> StoreResult<Vec<AccountState>> {
+        Ok(states(&self.pool, accounts).await?)
     }
 
     async fn set_state(&self, account: &AccountId, state: &AccountState) -> StoreResult<()> {

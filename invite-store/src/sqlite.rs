@@ -7,7 +7,7 @@
 //! one JSON parameter read with `json_each`; targets are written with multi-row `VALUES` in
 //! chunks under SQLite's bind-parameter limit.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::str::FromStr;
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -34,11 +34,12 @@ use sqlx::types::Json;
 use crate::PoolConfig;
 use crate::error::{Error, Result, is_sqlite_busy, redact_url};
 use crate::model::{
-    AccountStateRow, CLAIM_STAGE_SQL, CONTACT_PART_SQL, COUNT_RUNNING, EventRow, Expect,
-    FOLLOWUPS_SQL, LaneRow, LogRow, RELEASE_SQL, TO_UNCERTAIN, TargetInsert, TargetRow, TaskRow,
-    TransitionPlan, UNPIN_SQL, account_state_columns, claim_error, conflict, dedupe_targets,
-    editable, found, json, latency, lifetime_from, pending_from, progress_from, sql_limit,
-    stage_number, stats_from, within_running_cap,
+    AccountEventRow, AccountStateOfRow, AccountStateRow, CLAIM_STAGE_SQL, CONTACT_PART_SQL,
+    COUNT_RUNNING, EventRow, Expect, FOLLOWUPS_SQL, LaneRow, LogRow, RELEASE_SQL, TO_UNCERTAIN,
+    TargetInsert, TargetRow, TaskRow, TransitionPlan, UNPIN_SQL, account_state_columns,
+    claim_error, conflict, dedupe_targets, editable, found, histories_in_order, json, latency,
+    lifetime_from, pending_from, progress_from, sql_limit, stage_number, states_in_order,
+    stats_from, within_running_cap,
 };
 
 /// The SQLite migrations (`invite-store/migrations/sqlite`).
@@ -573,15 +574,21 @@ async fn list_tasks(pool: &SqlitePool, user: UserId, filter: &TaskFilter) -> Res
     tasks_of(rows)
 }
 
+/// Ownership is checked in the same statement; only a task without targets costs a second one
+/// (to tell it from another user's task).
 async fn progress(pool: &SqlitePool, user: UserId, id: TaskId) -> Result<Progress> {
-    ensure_owned(pool, user, id).await?;
     let rows: Vec<(String, Option<String>, i64)> = sqlx::query_as(
         "SELECT status, outcome, count(*) FROM invite_targets WHERE task_id = $1 \
+             AND EXISTS (SELECT 1 FROM invite_tasks WHERE id = $1 AND user_id = $2) \
          GROUP BY status, outcome",
     )
     .bind(id.get())
+    .bind(user.get())
     .fetch_all(pool)
     .await?;
+    if rows.is_empty() {
+        ensure_owned(pool, user, id).await?;
+    }
     progress_from(rows)
 }
 
@@ -660,14 +667,20 @@ async fn stats(pool: &SqlitePool, user: UserId, id: TaskId) -> Result<TaskStats>
     stats_from(per_account, per_error, per_hour)
 }
 
+/// Ownership is checked like [`progress`] does.
 async fn lanes(pool: &SqlitePool, user: UserId, id: TaskId) -> Result<Vec<Lane>> {
-    ensure_owned(pool, user, id).await?;
     let rows: Vec<LaneRow> = sqlx::query_as(&format!(
-        "SELECT {LANE_COLS} FROM invite_task_accounts WHERE task_id = $1 ORDER BY account_id"
+        "SELECT {LANE_COLS} FROM invite_task_accounts WHERE task_id = $1 \
+             AND EXISTS (SELECT 1 FROM invite_tasks WHERE id = $1 AND user_id = $2) \
+         ORDER BY account_id"
     ))
     .bind(id.get())
+    .bind(user.get())
     .fetch_all(pool)
     .await?;
+    if rows.is_empty() {
+        ensure_owned(pool, user, id).await?;
+    }
     lanes_of_rows(rows)
 }
 
@@ -776,6 +789,18 @@ async fn pending_counts(pool: &SqlitePool, ids: &[TaskId]) -> Result<BTreeMap<Ta
     .fetch_all(pool)
     .await?;
     Ok(pending_from(ids, rows))
+}
+
+/// One index probe per task: no count of the backlog.
+async fn with_pending(pool: &SqlitePool, ids: &[TaskId]) -> Result<BTreeSet<TaskId>> {
+    let found: Vec<i64> = sqlx::query_scalar(
+        "SELECT value FROM json_each($1) WHERE EXISTS \
+             (SELECT 1 FROM invite_targets WHERE task_id = value AND status = 'pending')",
+    )
+    .bind(json_list(ids)?)
+    .fetch_all(pool)
+    .await?;
+    Ok(found.into_iter().map(TaskId::new).collect())
 }
 
 /// The `random_id` a claim gives a target with none, as
@@ -1089,6 +1114,54 @@ async fn load_history(
     })
 }
 
+async fn states(pool: &SqlitePool, accounts: &[AccountId]) -> Result<Vec<AccountState>> {
+    let rows: Vec<AccountStateOfRow> = sqlx::query_as(
+        "SELECT account_id, state, until, reason FROM invite_ledger_accounts \
+         WHERE account_id IN (SELECT value FROM json_each($1))",
+    )
+    .bind(json_list(accounts)?)
+    .fetch_all(pool)
+    .await?;
+    states_in_order(accounts, rows)
+}
+
+/// The histories of many accounts from one statement per ledger table.
+async fn histories(
+    pool: &SqlitePool,
+    accounts: &[AccountId],
+    channel: &str,
+    since: DateTime<Utc>,
+) -> Result<Vec<AccountHistory>> {
+    let names = json_list(accounts)?;
+    let mut conn = pool.acquire().await?;
+    let states: Vec<AccountStateOfRow> = sqlx::query_as(
+        "SELECT account_id, state, until, reason FROM invite_ledger_accounts \
+         WHERE account_id IN (SELECT value FROM json_each($1))",
+    )
+    .bind(&names)
+    .fetch_all(&mut *conn)
+    .await?;
+    let events: Vec<AccountEventRow> = sqlx::query_as(
+        "SELECT account_id, at, kind, channel, not_before_next FROM invite_ledger_events \
+         WHERE account_id IN (SELECT value FROM json_each($1)) AND at > $2 \
+         ORDER BY account_id, at, id",
+    )
+    .bind(&names)
+    .bind(ts(since))
+    .fetch_all(&mut *conn)
+    .await?;
+    let lifetime: Vec<(String, String, i64)> = sqlx::query_as(
+        "SELECT account_id, kind, count FROM invite_ledger_lifetime \
+         WHERE account_id IN (SELECT value FROM json_each($1)) AND channel = $2 \
+         ORDER BY account_id, kind",
+    )
+    .bind(&names)
+    .bind(channel)
+    .fetch_all(&mut *conn)
+    .await?;
+    histories_in_order(accounts, states, events, lifetime)
+}
+
 async fn reserve(
     pool: &SqlitePool,
     request: &ReserveRequest,
@@ -1250,6 +1323,19 @@ impl LimitLedger for SqliteStore {
     ) -> StoreResult<AccountHistory> {
         let mut conn = self.pool.acquire().await.map_err(Error::from)?;
         Ok(load_history(&mut conn, account, channel, since).await?)
+    }
+
+    async fn histories(
+        &self,
+        accounts: &[AccountId],
+        channel: &str,
+        since: DateTime<Utc>,
+    ) -> StoreResult<Vec<AccountHistory>> {
+        Ok(histories(&self.pool, accounts, channel, since).await?)
+    }
+
+    async fn states(&self, accounts: &[AccountId]) -> StoreResult<Vec<AccountState>> {
+        Ok(states(&self.pool, accounts).await?)
     }
 
     async fn set_state(&self, account: &AccountId, state: &AccountState) -> StoreResult<()> {

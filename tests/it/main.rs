@@ -3,3 +3,4 @@
 mod chaos;
 mod engine;
 mod quickstart;
+mod status_queries;

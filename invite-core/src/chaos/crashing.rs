@@ -398,6 +398,10 @@ impl TaskStore for CrashingStore {
         self.inner.pending_counts(ids).await
     }
 
+    async fn with_pending(&self, ids: &[TaskId]) -> StoreResult<BTreeSet<TaskId>> {
+        self.inner.with_pending(ids).await
+    }
+
     async fn claim_target(&self, claim: &Claim) -> StoreResult<Option<Target>> {
         let done = self
             .points
@@ -656,6 +660,19 @@ impl LimitLedger for CrashingLedger {
         since: DateTime<Utc>,
     ) -> Result<AccountHistory, StoreError> {
         self.inner.history(account, channel, since).await
+    }
+
+    async fn histories(
+        &self,
+        accounts: &[AccountId],
+        channel: &str,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<AccountHistory>, StoreError> {
+        self.inner.histories(accounts, channel, since).await
+    }
+
+    async fn states(&self, accounts: &[AccountId]) -> Result<Vec<AccountState>, StoreError> {
+        self.inner.states(accounts).await
     }
 
     async fn set_state(&self, account: &AccountId, state: &AccountState) -> Result<(), StoreError> {

@@ -260,6 +260,8 @@ struct EngineState {
     initialized: HashSet<AccountId>,
     /// The stable key of each prepared task's group, as its strategy resolved it.
     group_keys: HashMap<TaskId, String>,
+    /// Until when this worker holds each account's lease, as last taken or renewed.
+    leased_until: HashMap<AccountId, DateTime<Utc>>,
     /// Account-level errors in a row per task.
     breaker: HashMap<TaskId, (u32, String)>,
     /// Transient errors in a row per account.
@@ -466,7 +468,11 @@ impl Engine {
     }
 
     async fn release_leases(&self) {
-        let accounts: Vec<AccountId> = self.state().account_next.keys().cloned().collect();
+        let accounts: Vec<AccountId> = {
+            let mut st = self.state();
+            st.leased_until.clear();
+            st.account_next.keys().cloned().collect()
+        };
         for account in &accounts {
             for strategy in self.strategies.values() {
                 strategy.disconnect(account).await;
@@ -560,13 +566,12 @@ impl Engine {
         }
         running.retain(|t| !unprepared.contains(&t.id));
         let ids: Vec<TaskId> = running.iter().map(|t| t.id).collect();
-        let pending = self.parts.store.pending_counts(&ids).await?;
+        let pending = self.parts.store.with_pending(&ids).await?;
         let lanes = self.parts.store.lanes_of(&ids).await?;
         let mut live: Vec<&Task> = Vec::new();
         for task in &running {
-            let left = pending.get(&task.id).copied().unwrap_or(0);
             let task_lanes: Vec<&Lane> = lanes.iter().filter(|l| l.task_id == task.id).collect();
-            if left == 0 {
+            if !pending.contains(&task.id) {
                 let again = self.finish_if_done(task, &task_lanes).await?;
                 next = earliest(next, again);
             } else if task_lanes.iter().all(|l| l.status == LaneStatus::Closed) {

@@ -124,17 +124,7 @@ impl Engine {
         };
         let (user, platform) = (first_task.user_id, first_task.platform);
 
-        if !self
-            .parts
-            .leases
-            .acquire(
-                account,
-                &self.config.worker_id,
-                now,
-                now + self.config.lease_ttl,
-            )
-            .await?
-        {
+        if !self.hold_lease(account, now).await? {
             debug!(account.id = %account, "account leased by another worker");
             return Ok(Some(now + self.config.lease_ttl / 2));
         }
@@ -171,6 +161,38 @@ impl Engine {
         info!(account.id = %account, "Account Manager: release_account {account}");
         self.parts.accounts.release_account(account, &usage).await?;
         result
+    }
+
+    /// Takes or renews this worker's lease on `account` for `lease_ttl` — unless the lease
+    /// taken by this worker has more than three quarters of its time left, which no other
+    /// worker can take from it: a step then costs no lease write.
+    async fn hold_lease(
+        &self,
+        account: &AccountId,
+        now: DateTime<Utc>,
+    ) -> Result<bool, EngineError> {
+        let ttl = self.config.lease_ttl;
+        let fresh = self
+            .state()
+            .leased_until
+            .get(account)
+            .is_some_and(|until| *until - now > ttl * 3 / 4);
+        if fresh {
+            return Ok(true);
+        }
+        let until = now + ttl;
+        let held = self
+            .parts
+            .leases
+            .acquire(account, &self.config.worker_id, now, until)
+            .await?;
+        let mut st = self.state();
+        if held {
+            st.leased_until.insert(account.clone(), until);
+        } else {
+            st.leased_until.remove(account);
+        }
+        Ok(held)
     }
 
     /// The stages a lane may take now, the furthest along first (a started target is

@@ -82,17 +82,28 @@ impl LocalAccountManager {
         TimeDelta::milliseconds(ms)
     }
 
-    async fn state(&self, account: &AccountId) -> Result<AccountState, AccountManagerError> {
+    /// The accounts' health as of now (a cooldown that ended is active), from the ledger's
+    /// state rows only.
+    async fn states(
+        &self,
+        accounts: &[AccountId],
+    ) -> Result<Vec<AccountState>, AccountManagerError> {
         let now = self.clock.now();
-        let history = self
-            .ledger
-            .history(account, "", now)
-            .await
-            .map_err(unavailable)?;
-        Ok(match history.state {
-            AccountState::CoolingDown { until, .. } if until <= now => AccountState::Active,
-            other => other,
-        })
+        let states = self.ledger.states(accounts).await.map_err(unavailable)?;
+        Ok(states
+            .into_iter()
+            .map(|state| match state {
+                AccountState::CoolingDown { until, .. } if until <= now => AccountState::Active,
+                other => other,
+            })
+            .collect())
+    }
+
+    async fn state(&self, account: &AccountId) -> Result<AccountState, AccountManagerError> {
+        let mut states = self.states(std::slice::from_ref(account)).await?;
+        states
+            .pop()
+            .ok_or_else(|| AccountManagerError::Unavailable("no state read".to_owned()))
     }
 }
 
@@ -209,6 +220,13 @@ impl AccountManager for LocalAccountManager {
         account: &AccountId,
     ) -> Result<AccountState, AccountManagerError> {
         self.state(account).await
+    }
+
+    async fn account_states(
+        &self,
+        accounts: &[AccountId],
+    ) -> Result<Vec<AccountState>, AccountManagerError> {
+        self.states(accounts).await
     }
 }
 

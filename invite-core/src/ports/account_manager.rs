@@ -248,4 +248,17 @@ pub trait AccountManager: Send + Sync + std::fmt::Debug {
     /// The account's state (for status pages and forecasts).
     async fn account_state(&self, account: &AccountId)
     -> Result<AccountState, AccountManagerError>;
+
+    /// The states of several accounts, in the order asked (a status page asks for every
+    /// account of a task at once). The default asks one account at a time.
+    async fn account_states(
+        &self,
+        accounts: &[AccountId],
+    ) -> Result<Vec<AccountState>, AccountManagerError> {
+        let mut out = Vec::with_capacity(accounts.len());
+        for account in accounts {
+            out.push(self.account_state(account).await?);
+        }
+        Ok(out)
+    }
 }

@@ -107,4 +107,34 @@ pub trait LimitLedger: Send + Sync + std::fmt::Debug {
 
     /// Sets the account's health.
     async fn set_state(&self, account: &AccountId, state: &AccountState) -> Result<(), StoreError>;
+
+    /// [`history`](Self::history) of several accounts at once, in the order asked: a status
+    /// page reads every account of a task in one go. The default asks one account at a time;
+    /// the SQL ledgers answer from one query per table whatever the number of accounts.
+    async fn histories(
+        &self,
+        accounts: &[AccountId],
+        channel: &str,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<AccountHistory>, StoreError> {
+        let mut out = Vec::with_capacity(accounts.len());
+        for account in accounts {
+            out.push(self.history(account, channel, since).await?);
+        }
+        Ok(out)
+    }
+
+    /// The health of several accounts, in the order asked, without their history (an account
+    /// never seen is active). The default reads each account's history of no time at all.
+    async fn states(&self, accounts: &[AccountId]) -> Result<Vec<AccountState>, StoreError> {
+        let mut out = Vec::with_capacity(accounts.len());
+        for account in accounts {
+            out.push(
+                self.history(account, "", DateTime::<Utc>::MAX_UTC)
+                    .await?
+                    .state,
+            );
+        }
+        Ok(out)
+    }
 }

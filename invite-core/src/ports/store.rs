@@ -424,6 +424,19 @@ pub trait TaskStore: Send + Sync + std::fmt::Debug {
     /// Number of pending targets per task.
     async fn pending_counts(&self, ids: &[TaskId]) -> StoreResult<BTreeMap<TaskId, u64>>;
 
+    /// The tasks among `ids` that have a pending target (the engine asks on every pass, so
+    /// the SQL stores answer from an index probe per task instead of counting the backlog).
+    /// The default derives it from [`TaskStore::pending_counts`].
+    async fn with_pending(&self, ids: &[TaskId]) -> StoreResult<BTreeSet<TaskId>> {
+        Ok(self
+            .pending_counts(ids)
+            .await?
+            .into_iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|(id, _)| id)
+            .collect())
+    }
+
     /// Atomically takes the next pending target of the task for `claim.account`:
     /// `pending → in_progress`, with the account, the holder, the claim's own time and (for a
     /// message) a `random_id` (see [`Claim::random_high`]). Only while the task is

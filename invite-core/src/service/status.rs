@@ -120,6 +120,24 @@ impl Campaigns {
         Ok(accounts.into_iter().map(|a| (a, None)).collect())
     }
 
+    /// The states of `accounts` in their order, from one call to the account manager.
+    async fn account_states(&self, accounts: &[AccountId]) -> Result<Vec<AccountState>> {
+        let states = self
+            .parts
+            .accounts
+            .account_states(accounts)
+            .await
+            .map_err(|e| ServiceError::Unavailable(e.to_string()))?;
+        if states.len() != accounts.len() {
+            return Err(ServiceError::Internal(format!(
+                "the account manager gave {} states for {} accounts",
+                states.len(),
+                accounts.len()
+            )));
+        }
+        Ok(states)
+    }
+
     /// Counts, percent, active accounts and the ETA of a task.
     pub async fn status(&self, user: UserId, id: TaskId) -> Result<TaskStatusReport> {
         let task = self.get(user, id).await?;
@@ -142,17 +160,14 @@ impl Campaigns {
         };
         let now = self.parts.clock.now();
         let accounts = self.task_accounts(&task).await?;
+        let ids: Vec<AccountId> = accounts.iter().map(|(a, _)| a.clone()).collect();
         let channel = task.settings.action.channel_key();
         let policy = self.policy(task.platform);
+        // Every account's state in one call.
+        let states = self.account_states(&ids).await?;
         let mut forecast_accounts = Vec::with_capacity(accounts.len());
         let mut active = 0;
-        for (account, lane_cooldown) in &accounts {
-            let mut state = self
-                .parts
-                .accounts
-                .account_state(account)
-                .await
-                .map_err(|e| ServiceError::Unavailable(e.to_string()))?;
+        for ((account, lane_cooldown), mut state) in accounts.iter().zip(states) {
             // Pacing (a lane's next eligible time) delays the forecast but leaves the account
             // active; a cooldown or death from the account manager does not.
             if state.is_usable_at(now) {
@@ -177,16 +192,30 @@ impl Campaigns {
             None
         } else {
             let start = task.scheduled_at.map_or(now, |at| at.max(now));
+            // Every account's window and lifetime in the channel, read once for all kinds.
+            let histories = match &self.parts.ledger {
+                Some(ledger) => {
+                    let histories = ledger
+                        .histories(&ids, &channel, window_start(now, &policy))
+                        .await
+                        .map_err(|e| ServiceError::from_store(e, "read"))?;
+                    if histories.len() != ids.len() {
+                        return Err(ServiceError::Internal(format!(
+                            "the ledger gave {} histories for {} accounts",
+                            histories.len(),
+                            ids.len()
+                        )));
+                    }
+                    Some(histories)
+                }
+                None => None,
+            };
             let mut finish_at = Some(start);
             let mut uncovered = 0;
             for &kind in task.settings.action.kinds() {
                 let mut fas = forecast_accounts.clone();
-                if let Some(ledger) = &self.parts.ledger {
-                    for fa in &mut fas {
-                        let history = ledger
-                            .history(&fa.id, &channel, window_start(now, &policy))
-                            .await
-                            .map_err(|e| ServiceError::from_store(e, "read"))?;
+                if let Some(histories) = &histories {
+                    for (fa, history) in fas.iter_mut().zip(histories) {
                         fa.recent = history.recent.clone();
                         fa.lifetime = HashMap::from([(channel.clone(), history.lifetime_of(kind))]);
                     }
@@ -252,19 +281,22 @@ impl Campaigns {
                 .await
                 .map_err(|e| ServiceError::Unavailable(e.to_string()))?;
             let policy = self.policy(p);
-            for info in infos {
-                let state = self
-                    .parts
-                    .accounts
-                    .account_state(&info.id)
+            let ids: Vec<AccountId> = infos.iter().map(|i| i.id.clone()).collect();
+            let states = self.account_states(&ids).await?;
+            let histories = match &self.parts.ledger {
+                Some(ledger) => ledger
+                    .histories(&ids, "", window_start(now, &policy))
                     .await
-                    .map_err(|e| ServiceError::Unavailable(e.to_string()))?;
+                    .map_err(|e| ServiceError::from_store(e, "read"))?,
+                None => Vec::new(),
+            };
+            let mut histories = histories.into_iter();
+            for (info, state) in infos.into_iter().zip(states) {
                 let mut usage = Vec::new();
-                if let Some(ledger) = &self.parts.ledger {
-                    let history = ledger
-                        .history(&info.id, "", window_start(now, &policy))
-                        .await
-                        .map_err(|e| ServiceError::from_store(e, "read"))?;
+                if self.parts.ledger.is_some() {
+                    let history = histories.next().ok_or_else(|| {
+                        ServiceError::Internal("the ledger gave too few histories".to_owned())
+                    })?;
                     for kind in ActionKind::ALL {
                         let events: Vec<_> =
                             history.recent.iter().filter(|e| e.kind == kind).collect();

@@ -196,3 +196,54 @@ async fn a_sqlite_connection_a_full_disk_left_in_a_transaction_is_not_reused() {
         let _ = std::fs::remove_file(file);
     }
 }
+
+/// PostgreSQL checks targets against their task once per statement (not per row, for the bulk
+/// COPY): a statement with a target of no task fails as a foreign key would, and deleting a
+/// task deletes its targets.
+#[tokio::test]
+async fn postgres_targets_need_their_task_and_go_with_it() {
+    let Some(db) = invite_store::test_util::PostgresDatabase::create().await else {
+        return;
+    };
+    let stores = invite_store::connect(&db.url, quick()).await.unwrap();
+    stores.migrate().await.unwrap();
+    let invite_store::DbPool::Postgres(pool) = stores.pool().clone() else {
+        panic!("not PostgreSQL");
+    };
+    let task: i64 = sqlx::query_scalar(
+        "INSERT INTO invite_tasks (user_id, name, platform, settings, channel_key) \
+         VALUES (1, 't', 'sandbox', '{}', '@g') RETURNING id",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    let insert = "INSERT INTO invite_targets (task_id, identifier_kind, identifier, identifier_key) \
+                  SELECT t, 'username', 'p' || t, 'u:p' || t FROM UNNEST($1::bigint[]) AS t";
+    let err = sqlx::query(insert)
+        .bind(vec![task, task + 1])
+        .execute(&pool)
+        .await
+        .unwrap_err();
+    let code = err
+        .as_database_error()
+        .and_then(|e| e.code())
+        .map(|c| c.into_owned());
+    assert_eq!(code.as_deref(), Some("23503"), "{err}");
+    sqlx::query(insert)
+        .bind(vec![task])
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM invite_tasks WHERE id = $1")
+        .bind(task)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM invite_targets")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(left, 0);
+    stores.close().await;
+    db.drop_database().await;
+}

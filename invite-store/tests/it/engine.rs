@@ -419,6 +419,9 @@ pub async fn pending_counts_cover_every_asked_task(s: Ctx) {
         [(one, 2), (two, 1), (none, 0)]
     );
     assert!(s.tasks.pending_counts(&[]).await.unwrap().is_empty());
+    let with_pending = s.tasks.with_pending(&[one, two, none]).await.unwrap();
+    assert_eq!(with_pending.into_iter().collect::<Vec<_>>(), [one, two]);
+    assert!(s.tasks.with_pending(&[]).await.unwrap().is_empty());
 }
 
 pub async fn logs_filter_and_page_in_id_order(s: Ctx) {

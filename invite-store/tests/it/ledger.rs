@@ -376,3 +376,62 @@ pub async fn performed_moves_the_events_of_a_reservation(s: Ctx) {
             .is_empty()
     );
 }
+
+/// The batched reads give, account by account and in the order asked, what the one-account
+/// read gives: states, every event of the window, lifetime counts of the channel.
+pub async fn histories_and_states_read_many_accounts_at_once(s: Ctx) {
+    let (a, b, c, fresh) = (acc("acc-1"), acc("acc-2"), acc("acc-3"), acc("acc-new"));
+    let p = small_policy();
+    for (i, (account, channel)) in [(&a, "@g1"), (&a, "@g2"), (&b, "@g1"), (&a, "@g1")]
+        .into_iter()
+        .enumerate()
+    {
+        let at = t0() + mins(i as i64);
+        reservation(
+            s.ledger
+                .reserve(&request(account, channel, at), &p)
+                .await
+                .unwrap(),
+        );
+    }
+    let cooling = AccountState::CoolingDown {
+        until: t0() + mins(30),
+        reason: "FLOOD_WAIT_1800".into(),
+    };
+    s.ledger.set_state(&b, &cooling).await.unwrap();
+    let dead = AccountState::Dead {
+        reason: "SESSION_REVOKED".into(),
+    };
+    s.ledger.set_state(&c, &dead).await.unwrap();
+
+    let asked = [c.clone(), fresh.clone(), a.clone(), b.clone(), a.clone()];
+    let since = t0() + TimeDelta::seconds(30);
+    let many = s.ledger.histories(&asked, "@g1", since).await.unwrap();
+    let mut one_by_one = Vec::new();
+    for account in &asked {
+        one_by_one.push(s.ledger.history(account, "@g1", since).await.unwrap());
+    }
+    assert_eq!(many, one_by_one);
+    assert_eq!(many[2].recent.len(), 2, "acc-1's events after the first");
+    assert_eq!(many[2].lifetime_of(ActionKind::Invite), 2);
+    assert_eq!(many[3].state, cooling);
+
+    let states = s.ledger.states(&asked).await.unwrap();
+    assert_eq!(
+        states,
+        [
+            dead,
+            AccountState::Active,
+            AccountState::Active,
+            cooling,
+            AccountState::Active
+        ]
+    );
+    assert!(
+        s.ledger
+            .histories(&[], "@g1", since)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}

@@ -67,6 +67,7 @@ macro_rules! contract_suite {
                 ledger::account_state_is_kept_and_decides,
                 ledger::racers_for_the_last_slot_have_one_winner,
                 ledger::performed_moves_the_events_of_a_reservation,
+                ledger::histories_and_states_read_many_accounts_at_once,
                 suppression::suppression_is_per_user_and_platform,
                 leases::leases_are_exclusive_until_they_expire,
                 leases::one_of_many_racers_takes_a_free_lease,

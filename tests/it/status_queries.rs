@@ -1,0 +1,137 @@
+//! A task's status is read from a handful of set-based queries whatever the number of its
+//! accounts: the statements sqlx runs for one `status` call are counted from its `sqlx::query`
+//! trace events, on PostgreSQL. (SQLite's statements run on sqlx's worker thread, out of reach
+//! of the test's scoped subscriber; the same use case issues the same calls there.)
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use chrono::{DateTime, TimeDelta, Utc};
+use invite_core::clock::VirtualClock;
+use invite_core::domain::{AccountId, ActionKind, TaskId, UserId};
+use invite_core::limits::{LimitPolicy, LocalAccountManager};
+use invite_core::memory::{InProcessQueue, StaticDirectory};
+use invite_core::ports::ReserveRequest;
+use invite_core::service::{
+    ActionType, CampaignParts, Campaigns, ServiceLimits, TargetDraft, TaskDraft,
+};
+use invite_store::Stores;
+use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
+
+const USER: UserId = UserId::new(1);
+
+fn t0() -> DateTime<Utc> {
+    "2026-01-05T09:00:00Z".parse().unwrap()
+}
+
+/// Counts the statements sqlx runs (one `sqlx::query` event each).
+struct CountQueries(Arc<AtomicUsize>);
+
+impl<S: tracing::Subscriber> Layer<S> for CountQueries {
+    fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
+        if event.metadata().target() == "sqlx::query" {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+fn campaigns(stores: &Stores) -> Campaigns {
+    let clock = Arc::new(VirtualClock::manual(t0()));
+    let manager = LocalAccountManager::new(stores.ledger.clone(), clock.clone(), 1);
+    Campaigns::new(
+        CampaignParts {
+            store: stores.tasks.clone(),
+            queue: Arc::new(InProcessQueue::new()),
+            accounts: Arc::new(manager),
+            directory: Arc::new(StaticDirectory::new()),
+            ledger: Some(stores.ledger.clone()),
+            clock,
+            suppression: stores.suppression.clone(),
+            audience: None,
+        },
+        ServiceLimits::default(),
+    )
+}
+
+/// A running invite task of 20 targets whose lanes are `accounts` accounts, each with two
+/// actions in the window.
+async fn running_task(stores: &Stores, c: &Campaigns, name: &str, accounts: usize) -> TaskId {
+    let draft = TaskDraft {
+        name: name.into(),
+        platform: "sandbox".into(),
+        action: ActionType::Invite,
+        group: Some(format!("@{name}")),
+        template: None,
+        priority: None,
+        scheduled_at: None,
+        targets: (0..20)
+            .map(|i| TargetDraft::new(format!("@{name}_{i:04}")))
+            .collect(),
+        accounts: None,
+        add_to_contacts: false,
+        dedupe_days: None,
+    };
+    let task = c.create(USER, draft, None).await.unwrap().task;
+    let ids: Vec<AccountId> = (0..accounts)
+        .map(|i| AccountId::parse(format!("{name}-acc-{i}")).unwrap())
+        .collect();
+    stores.tasks.ensure_lanes(task.id, &ids).await.unwrap();
+    let policy = LimitPolicy::telegram();
+    for (i, account) in ids.iter().enumerate() {
+        for n in 0..2 {
+            let request = ReserveRequest {
+                account_id: account.clone(),
+                kinds: vec![ActionKind::Invite],
+                channel: task.settings.action.channel_key(),
+                now: t0() - TimeDelta::hours(2) + TimeDelta::minutes(i as i64 * 3 + n * 30),
+                pause_after: TimeDelta::zero(),
+            };
+            stores.ledger.reserve(&request, &policy).await.unwrap();
+        }
+    }
+    c.start(USER, task.id).await.unwrap();
+    task.id
+}
+
+/// The statements of one `status` call, and its ETA's account count.
+async fn counted_status(c: &Campaigns, id: TaskId) -> (usize, usize) {
+    let count = Arc::new(AtomicUsize::new(0));
+    let subscriber = tracing_subscriber::registry().with(CountQueries(count.clone()));
+    let guard = tracing::subscriber::set_default(subscriber);
+    tracing::callsite::rebuild_interest_cache();
+    let report = c.status(USER, id).await.unwrap();
+    drop(guard);
+    let eta = report.eta.expect("a running task has an ETA");
+    (count.load(Ordering::Relaxed), eta.accounts)
+}
+
+async fn status_takes_a_handful_of_queries(url: &str) {
+    let stores = invite_store::connect(url, Default::default())
+        .await
+        .unwrap();
+    stores.migrate().await.unwrap();
+    let c = campaigns(&stores);
+    let small = running_task(&stores, &c, "small", 2).await;
+    let large = running_task(&stores, &c, "large", 10).await;
+    // The first statements of a connection prepare; count a warmed-up call.
+    counted_status(&c, small).await;
+    counted_status(&c, large).await;
+    let (two, accounts) = counted_status(&c, small).await;
+    assert_eq!(accounts, 2);
+    let (ten, accounts) = counted_status(&c, large).await;
+    assert_eq!(accounts, 10);
+    eprintln!("status statements: {two} with 2 accounts, {ten} with 10");
+    assert_eq!(two, ten, "as many statements for 10 accounts as for 2");
+    // The task, its counts, its lanes, the accounts' states, and the ledger's three tables.
+    assert!((3..=7).contains(&ten), "{ten} statements for one status");
+    stores.close().await;
+}
+
+#[tokio::test]
+async fn status_takes_a_handful_of_queries_on_postgres() {
+    let Some(db) = invite_store::test_util::PostgresDatabase::create().await else {
+        return;
+    };
+    status_takes_a_handful_of_queries(&db.url).await;
+    db.drop_database().await;
+}
