@@ -11,6 +11,8 @@ in words, because they depend on something outside the request's own schema:
 - an uploaded file's content (format, columns, cells), and an upload form's column mapping
   that names only name columns (a rule between fields);
 - `POST /suppressions`: `identifier` and `identifiers` together count against the cap;
+- `POST /accounts`: whether a session string or `.session` file is one Telegram issued, and
+  the default `api_id` / `api_hash` of the server's configuration (none in CI);
 - `POST /import/parsing` answers 503 when no Parsing Service is configured (as in CI).
 
 A failure is dropped here only when the server's own problem document names one of these
@@ -35,6 +37,7 @@ UPLOADS = {
 }
 UPDATE = "PUT /api/v1/invite/tasks/{id}"
 PARSING = "POST /api/v1/invite/import/parsing"
+ADD_ACCOUNT = "POST /api/v1/invite/accounts"
 
 IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7E]{1,255}")
 CSV_FILE = b"username,first_name\n@alice_example,Alice\n@bob_example,Bob\n"
@@ -58,6 +61,13 @@ def _stated_in_words(label, body, field, message):
     if field == "scheduled_at" and "days ahead" in message:
         return True
     if re.fullmatch(r"(targets|identifiers)\[\d+\]|identifier", field) and "does not accept" in message:
+        return True
+    if label == ADD_ACCOUNT and (
+        field in ("session", "file")
+        or (field in ("api_id", "api_hash") and "is required (or set TELEGRAM_" in message)
+    ):
+        # Whether a session (string or file) is one Telegram issued, and the server's
+        # default application credentials (none in CI).
         return True
     if label == UPDATE and field in ("group", "template") and (
         "is required for this action" in message or "is not used by" in message

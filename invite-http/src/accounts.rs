@@ -270,8 +270,8 @@ impl Accounts {
                 "must be a positive integer",
             ));
         }
-        let api_hash = match input.api_hash.filter(|h| !h.trim().is_empty()) {
-            Some(h) => h.trim().to_owned(),
+        let api_hash = match input.api_hash {
+            Some(h) => h,
             None => self
                 .api_hash
                 .as_ref()
@@ -432,8 +432,10 @@ impl Accounts {
     }
 }
 
+/// A label as sent: at most [`MAX_LABEL_CHARS`] characters and no control character (as
+/// the document says), kept trimmed; blank is none.
 fn clean_label(label: Option<&str>) -> Result<Option<String>, AccountError> {
-    let Some(label) = label.map(str::trim).filter(|l| !l.is_empty()) else {
+    let Some(label) = label else {
         return Ok(None);
     };
     if label.chars().count() > MAX_LABEL_CHARS {
@@ -448,7 +450,8 @@ fn clean_label(label: Option<&str>) -> Result<Option<String>, AccountError> {
             "contains control characters",
         ));
     }
-    Ok(Some(label.to_owned()))
+    let label = label.trim();
+    Ok((!label.is_empty()).then(|| label.to_owned()))
 }
 
 // ---- wire ----

@@ -19,6 +19,7 @@ use invite_core::domain::{Country, ExecutionStatus, Platform, Priority, TaskStat
 use invite_core::service::{DEDUPE_DAYS, ServiceLimits};
 use serde_json::{Map, Value, json};
 
+use crate::accounts::MAX_LABEL_CHARS;
 use crate::api::{IMPORT_FILE_FIELDS, READ_FIELDS, SUPPRESS_FILE_FIELDS, VALIDATE_FILE_FIELDS};
 use crate::error::PROBLEM_JSON;
 
@@ -63,6 +64,7 @@ pub fn finish(doc: utoipa::openapi::OpenApi) -> Value {
     split_create_body(&mut doc);
     document_statuses(&mut doc);
     link_created_task(&mut doc);
+    refine_accounts(&mut doc);
     doc
 }
 
@@ -279,6 +281,40 @@ fn refine_bodies(doc: &mut Value, limits: &ServiceLimits) {
         json!({"description": "`POST /suppressions`: people never to contact, at least one.",
                "anyOf": [reference("SuppressOneBody"), reference("SuppressManyBody")]}),
     );
+}
+
+/// The bodies of `POST /accounts` (JSON and form) and `PATCH /accounts/{id}`. Whether a
+/// session string or `.session` file is one Telegram accepts is stated in words.
+fn refine_accounts(doc: &mut Value) {
+    let label = json!({"type": ["string", "null"], "maxLength": MAX_LABEL_CHARS,
+                       "pattern": r"^[^\x00-\x1F\x7F-\x9F]*$"});
+    let api_id = json!({"type": ["integer", "null"], "format": "int32", "minimum": 1});
+    let api_hash = json!({"type": ["string", "null"], "pattern": "^[0-9A-Fa-f]{32}$"});
+    let platform = json!({"type": "string", "enum": ["telegram"]});
+    for (schema, form) in [("AddAccountRequest", false), ("AddAccountForm", true)] {
+        patch_property(doc, schema, "platform", platform.clone());
+        for (name, mut prop) in [
+            ("api_id", api_id.clone()),
+            ("api_hash", api_hash.clone()),
+            ("label", label.clone()),
+        ] {
+            if form {
+                // A form carries text: no `null` there (the field is left out).
+                prop["type"] = prop["type"][0].clone();
+            }
+            patch_property(doc, schema, name, prop);
+        }
+    }
+    patch_property(doc, "AddAccountRequest", "session", json!({"minLength": 1}));
+    let form = &mut schemas(doc)["AddAccountForm"];
+    merge(
+        &mut form["properties"]["file"],
+        json!({"format": null, "contentMediaType": "application/octet-stream"}),
+    );
+    form["properties"]["session"] = json!({"type": "string", "minLength": 1,
+        "description": "A session string instead of a file."});
+    form["additionalProperties"] = Value::Bool(false);
+    patch_property(doc, "PatchAccountRequest", "label", label);
 }
 
 /// Multipart forms carry text: no `null`, no blank field (leave it out), and `task_id` is
