@@ -9,6 +9,7 @@ pub mod import;
 pub mod limits;
 pub mod memory;
 pub mod ports;
+pub mod retention;
 pub mod sandbox;
 pub mod service;
 
