@@ -1,4 +1,5 @@
-//! `invite-http`: the REST API with the engine in-process (embedded mode). Parses the
+//! `invite-http`: the REST API, with the engine in-process (embedded mode) or publishing work
+//! to RabbitMQ for `invite-worker` (platform mode, `AMQP_URL` set). Parses the
 //! configuration, installs logging and metrics, wires the parts and serves until SIGTERM.
 
 use std::process::ExitCode;
@@ -63,7 +64,12 @@ async fn main() -> ExitCode {
     }
     let (addr, store) = (config.bind_addr, runtime.store_kind());
     let scale = config.sandbox.time_scale;
-    tracing::info!(%addr, store, time_scale = scale, "invite-http listening on http://{addr}");
+    let mode = if runtime.platform_mode() {
+        "platform (work published to RabbitMQ for invite-worker)"
+    } else {
+        "embedded (engine in this process)"
+    };
+    tracing::info!(%addr, store, mode, time_scale = scale, "invite-http listening on http://{addr}");
     match runtime
         .run(listener, shutdown_signal(), Duration::from_secs(10))
         .await
