@@ -348,7 +348,12 @@ impl Config {
                         .to_owned(),
                 });
             }
-            config.amqp = Some(amqp);
+            // Queues and exchange named `<prefix>invite-…`: several deployments (or test runs)
+            // on one broker stay apart.
+            config.amqp = Some(match get("AMQP_QUEUE_PREFIX") {
+                Some(prefix) => amqp.with_queue_prefix(prefix),
+                None => amqp,
+            });
         }
         if let Some(v) = get("INVITE_SANDBOX_SEED") {
             config.sandbox.seed = parse("INVITE_SANDBOX_SEED", &v, "an unsigned integer")?;
