@@ -20,7 +20,6 @@
 //! the environment the driver sets) are what the driver starts.
 
 use std::collections::BTreeMap;
-use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -170,8 +169,9 @@ impl Deployment {
         let mut c = Command::new(&self.exe);
         c.arg("--role").arg(role);
         c.envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        // Logs go to stdout (JSON lines); errors at start to stderr: both into one file.
         let file = std::fs::File::create(self.logs.join(log))?;
-        c.stdout(Stdio::null()).stderr(file).kill_on_drop(true);
+        c.stdout(file.try_clone()?).stderr(file).kill_on_drop(true);
         Ok(c)
     }
 
@@ -282,9 +282,8 @@ async fn drive(o: Options) -> Result<()> {
         let mut c = Command::new(&exe);
         c.arg("--role").arg("api");
         c.envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        c.stdout(Stdio::null())
-            .stderr(std::fs::File::create(logs.join("api.log"))?)
-            .kill_on_drop(true);
+        let file = std::fs::File::create(logs.join("api.log"))?;
+        c.stdout(file.try_clone()?).stderr(file).kill_on_drop(true);
         c
     };
     let mut api_command = api_command;

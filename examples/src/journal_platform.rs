@@ -187,10 +187,7 @@ impl JournalPlatform {
     }
 
     fn draw(&self) -> f64 {
-        self.rng
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .random()
+        self.rng.lock().unwrap_or_else(|e| e.into_inner()).random()
     }
 
     fn flood_seconds(&self) -> u64 {
