@@ -471,6 +471,10 @@ async fn drive(o: Options) -> Result<()> {
     }
     println!("targets by status: {by_status:?}");
     println!(
+        "rescued: {} claims of killed workers turned uncertain and reconciled by the others",
+        rescued_claims(&logs)
+    );
+    println!(
         "journal: {} calls, {writes} charged writes, {delivered} delivered; {:.1} delivered per minute over {:.0} s",
         journal.len(),
         delivered as f64 * 60.0 / wall.as_secs_f64().max(1.0),
@@ -525,4 +529,21 @@ async fn restart_rabbitmq() -> Result<()> {
         anyhow::ensure!(status.success(), "rabbitmqctl {args:?} failed");
     }
     Ok(())
+}
+
+/// Claims the workers rescued, from their logs (`claims of a stopped worker turned
+/// uncertain`, with a count).
+fn rescued_claims(logs: &std::path::Path) -> u64 {
+    let Ok(dir) = std::fs::read_dir(logs) else {
+        return 0;
+    };
+    dir.filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok())
+        .flat_map(|text| {
+            text.lines()
+                .filter(|l| l.contains("claims of a stopped worker turned uncertain"))
+                .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+                .filter_map(|v| v["count"].as_u64())
+                .collect::<Vec<_>>()
+        })
+        .sum()
 }
