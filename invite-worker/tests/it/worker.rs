@@ -101,3 +101,89 @@ async fn a_started_task_is_run_by_a_worker_and_announced() {
     api.close().await;
     platform.db.drop_database().await;
 }
+
+/// The adversarial case: a worker died holding a claim (its heartbeat long silent). A live
+/// worker turns the claim `uncertain`, settles it by a membership check and finishes the task;
+/// the target is never left `in_progress`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_workers_claim_is_rescued_by_a_live_worker() {
+    use chrono::{TimeDelta, Utc};
+    use invite_core::domain::AccountId;
+    use invite_core::ports::{Claim, ClaimStage};
+
+    let Some((mut platform, api)) = Platform::start(&[]).await else {
+        return;
+    };
+    let user = UserId::new(8);
+    let campaigns = api.state.campaigns();
+    let id = campaigns
+        .create(user, draft(3), None)
+        .await
+        .expect("created")
+        .task
+        .id;
+    campaigns.start(user, id).await.expect("started");
+    assert_eq!(platform.next_event().await.event, TaskEventKind::Started);
+
+    // What a killed worker leaves: a claimed target and a heartbeat that stopped long ago.
+    let stores = invite_store::connect(&platform.db.url, Default::default())
+        .await
+        .unwrap();
+    let account = AccountId::parse("sandbox-8-01").unwrap();
+    let long_ago = Utc::now() - TimeDelta::minutes(10);
+    stores
+        .tasks
+        .ensure_lanes(id, std::slice::from_ref(&account))
+        .await
+        .unwrap();
+    stores
+        .tasks
+        .heartbeat("dead-worker", long_ago)
+        .await
+        .unwrap();
+    let claimed = stores
+        .tasks
+        .claim_target(&Claim {
+            task: id,
+            account,
+            holder: "dead-worker".to_owned(),
+            now: long_ago,
+            random_high: None,
+            stage: ClaimStage::First,
+        })
+        .await
+        .unwrap()
+        .expect("a target to claim");
+    assert_eq!(claimed.status, TargetStatus::InProgress);
+
+    let worker = Worker::build(&platform.config, WorkerOptions::new(Arc::new(SystemClock)))
+        .await
+        .expect("worker");
+    let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let stop = CancellationToken::new();
+    let running = tokio::spawn(worker.run(admin, stop.clone().cancelled_owned()));
+    loop {
+        let event = platform.next_event().await;
+        if event.event == TaskEventKind::Completed {
+            break;
+        }
+    }
+    let targets = stores.tasks.targets(user, id, 0, 0).await.unwrap();
+    let rescued = targets.iter().find(|t| t.id == claimed.id).unwrap();
+    assert!(
+        !matches!(
+            rescued.status,
+            TargetStatus::InProgress | TargetStatus::Pending | TargetStatus::Uncertain
+        ),
+        "settled: {rescued:?}"
+    );
+    assert!(
+        rescued.outcome.is_some(),
+        "the rescued target has an outcome: {rescued:?}"
+    );
+    stop.cancel();
+    running.await.unwrap().unwrap();
+    stores.close().await;
+    api.close().await;
+    platform.db.drop_database().await;
+}
