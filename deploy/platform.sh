@@ -9,7 +9,8 @@
 #
 # Variables (all optional): DATABASE_URL (default postgres://postgres@127.0.0.1:5432/
 # invite_platform, created if missing), AMQP_URL (default the local guest account), WORKERS (2),
-# BIND_ADDR (127.0.0.1:8003), INVITE_JWT_SECRET (unset: the API prints a development token),
+# ADMIN_PORT (8004: the first worker's admin port, the next ones follow), BIND_ADDR
+# (127.0.0.1:8003), AMQP_QUEUE_PREFIX (none), INVITE_JWT_SECRET (unset: the API prints a development token),
 # and every variable of invite-http and invite-worker (see their --help / README).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,6 +22,7 @@ start_rabbitmq
 export DATABASE_URL="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/invite_platform}"
 export AMQP_URL="${AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/%2f}"
 WORKERS="${WORKERS:-2}"
+ADMIN_PORT="${ADMIN_PORT:-8004}"
 
 # The database, if it does not exist yet (the processes migrate it at start).
 db="${DATABASE_URL##*/}"
@@ -47,12 +49,12 @@ stop() {
 trap stop INT TERM EXIT
 
 for ((i = 0; i < WORKERS; i++)); do
-  WORKER_ADMIN_ADDR="127.0.0.1:$((8004 + i))" "$bin/invite-worker" &
+  WORKER_ADMIN_ADDR="127.0.0.1:$((ADMIN_PORT + i))" "$bin/invite-worker" &
   pids+=("$!")
 done
 "$bin/invite-http" &
 pids+=("$!")
 
-echo "platform: invite-http on ${BIND_ADDR:-127.0.0.1:8003} (platform mode), $WORKERS workers (admin on 127.0.0.1:8004…); Ctrl-C stops"
+echo "platform: invite-http on ${BIND_ADDR:-127.0.0.1:8003} (platform mode), $WORKERS workers (admin on 127.0.0.1:$ADMIN_PORT…); Ctrl-C stops"
 # Runs until one process exits (then stops the others) or Ctrl-C.
 wait -n "${pids[@]}"
