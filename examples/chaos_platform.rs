@@ -362,6 +362,7 @@ async fn drive(o: Options) -> Result<()> {
     // Kill random workers until the quota is reached, while the tasks run.
     let run_started = Instant::now();
     let mut kills = 0_u32;
+    let mut exited = 0_u32;
     let mut rabbit_restarted = false;
     let done = |statuses: &BTreeMap<TaskId, String>| {
         statuses.len() == tasks.len()
@@ -398,10 +399,21 @@ async fn drive(o: Options) -> Result<()> {
             // A kill every 0.5–2.5 s: steps are cut anywhere (before, during, after a
             // platform call or a store write).
             tokio::time::sleep(Duration::from_millis(rng.random_range(500..2500))).await;
+            // A worker that stopped by itself (it could not reach RabbitMQ while the broker
+            // restarted) is started again.
+            for i in 0..deployment.workers.len() {
+                if deployment.workers[i].try_wait()?.is_some() {
+                    exited += 1;
+                    let fresh = deployment.spawn_worker()?;
+                    deployment.workers[i] = fresh;
+                }
+            }
             let i = rng.random_range(0..deployment.workers.len());
             let victim = &mut deployment.workers[i];
-            victim.kill().await?; // SIGKILL
-            kills += 1;
+            // SIGKILL (an error only if it exited on its own meanwhile).
+            if victim.kill().await.is_ok() {
+                kills += 1;
+            }
             let fresh = deployment.spawn_worker()?;
             deployment.workers[i] = fresh;
             if o.restart_rabbitmq && !rabbit_restarted && kills >= o.kills / 2 {
@@ -481,7 +493,7 @@ async fn drive(o: Options) -> Result<()> {
         wall.as_secs_f64()
     );
     println!(
-        "rabbitmq restarted: {}; workers started: {}; total wall time {:.0} s",
+        "rabbitmq restarted: {}; workers started: {} ({exited} after exiting by themselves); total wall time {:.0} s",
         if rabbit_restarted { "yes" } else { "no" },
         deployment.started,
         started_at.elapsed().as_secs_f64()
