@@ -524,11 +524,13 @@ async fn drive(o: Options) -> Result<()> {
 /// `policy` with the minimum pause shortened, and the rolling window narrowed, by
 /// `tolerance`: the ledger reads the clock when it grants a slot, the platform when the call
 /// arrives, some milliseconds later in another process.
+/// The tolerance is at most half of each pause and a tenth of the window, so a high time
+/// scale is still judged (if strictly, by timing noise).
 fn with_tolerance(policy: LimitPolicy, tolerance: TimeDelta) -> LimitPolicy {
     let mut p = policy;
-    p.invite.pause_min = (p.invite.pause_min - tolerance).max(TimeDelta::zero());
-    p.message.pause_min = (p.message.pause_min - tolerance).max(TimeDelta::zero());
-    p.window = (p.window - tolerance * 2).max(TimeDelta::zero());
+    p.invite.pause_min = p.invite.pause_min - tolerance.min(p.invite.pause_min / 2);
+    p.message.pause_min = p.message.pause_min - tolerance.min(p.message.pause_min / 2);
+    p.window = p.window - (tolerance * 2).min(p.window / 10);
     p
 }
 
