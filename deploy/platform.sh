@@ -10,7 +10,7 @@
 # Variables (all optional): DATABASE_URL (default postgres://postgres@127.0.0.1:5432/
 # invite_platform, created if missing), AMQP_URL (default the local guest account), WORKERS (2),
 # ADMIN_PORT (8004: the first worker's admin port, the next ones follow), BIND_ADDR
-# (127.0.0.1:8003), AMQP_QUEUE_PREFIX (none), INVITE_JWT_SECRET (unset: the API prints a development token),
+# (127.0.0.1:8003), AMQP_QUEUE_PREFIX (none), PROFILE (release; debug builds faster), INVITE_JWT_SECRET (unset: the API prints a development token),
 # and every variable of invite-http and invite-worker (see their --help / README).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,8 +34,13 @@ if ! psql "$server" -Atqc "SELECT 1 FROM pg_database WHERE datname = '$db'" | gr
 fi
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
-cargo build --release -p invite-http -p invite-worker
-bin="$CARGO_TARGET_DIR/release"
+if [ "${PROFILE:-release}" = debug ]; then
+  cargo build -p invite-http -p invite-worker
+  bin="$CARGO_TARGET_DIR/debug"
+else
+  cargo build --release -p invite-http -p invite-worker
+  bin="$CARGO_TARGET_DIR/release"
+fi
 
 pids=()
 stop() {

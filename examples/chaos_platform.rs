@@ -505,6 +505,9 @@ async fn drive(o: Options) -> Result<()> {
     );
     pool.close().await;
     stores.close().await;
+    if let Err(e) = delete_queues(&amqp_url, &prefix).await {
+        println!("queues {prefix}* not deleted: {e}");
+    }
     if o.keep {
         println!("database kept: {}", db.url);
     } else {
@@ -560,4 +563,28 @@ fn rescued_claims(logs: &std::path::Path) -> u64 {
                 .collect::<Vec<_>>()
         })
         .sum()
+}
+
+/// Deletes the run's queues and exchange from the broker (it is shared).
+async fn delete_queues(url: &str, prefix: &str) -> Result<()> {
+    use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
+    let connection =
+        lapin::Connection::connect(url, lapin::ConnectionProperties::default()).await?;
+    let channel = connection.create_channel().await?;
+    for queue in ["invite-high-priority", "invite-normal", "invite-low"] {
+        channel
+            .queue_delete(
+                format!("{prefix}{queue}").as_str().into(),
+                QueueDeleteOptions::default(),
+            )
+            .await?;
+    }
+    channel
+        .exchange_delete(
+            format!("{prefix}invite.events").as_str().into(),
+            ExchangeDeleteOptions::default(),
+        )
+        .await?;
+    connection.close(200, "done".into()).await?;
+    Ok(())
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use invite_core::clock::SystemClock;
+use invite_core::domain::Priority;
 use invite_core::ports::{Secret, TaskEventMessage};
 use invite_http::runtime::{Runtime, RuntimeOptions, embedded_secrets};
 use invite_store::test_util::{PostgresDatabase, random_suffix, services_required};
@@ -28,7 +29,7 @@ pub struct Platform {
     pub db: PostgresDatabase,
     pub config: WorkerConfig,
     pub events: lapin::Consumer,
-    _events_connection: Connection,
+    events_connection: Connection,
 }
 
 impl Platform {
@@ -124,10 +125,36 @@ impl Platform {
                 db,
                 config,
                 events,
-                _events_connection: connection,
+                events_connection: connection,
             },
             runtime,
         ))
+    }
+
+    /// Drops the database and deletes the test's queues and exchange.
+    pub async fn finish(self) {
+        use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
+        let amqp = self.config.shared.amqp.as_ref().expect("platform mode");
+        let channel = self
+            .events_connection
+            .create_channel()
+            .await
+            .expect("channel");
+        for priority in [Priority::High, Priority::Medium, Priority::Low] {
+            let _ = channel
+                .queue_delete(
+                    amqp.queue_name(priority).as_str().into(),
+                    QueueDeleteOptions::default(),
+                )
+                .await;
+        }
+        let _ = channel
+            .exchange_delete(
+                amqp.events_exchange().as_str().into(),
+                ExchangeDeleteOptions::default(),
+            )
+            .await;
+        self.db.drop_database().await;
     }
 
     /// Waits for the next task event.

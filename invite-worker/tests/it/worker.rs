@@ -99,7 +99,7 @@ async fn a_started_task_is_run_by_a_worker_and_announced() {
             .is_err()
     );
     api.close().await;
-    platform.db.drop_database().await;
+    platform.finish().await;
 }
 
 /// The adversarial case: a worker died holding a claim (its heartbeat long silent). A live
@@ -185,5 +185,5 @@ async fn a_dead_workers_claim_is_rescued_by_a_live_worker() {
     running.await.unwrap().unwrap();
     stores.close().await;
     api.close().await;
-    platform.db.drop_database().await;
+    platform.finish().await;
 }
