@@ -10,6 +10,7 @@ pub mod limits;
 pub mod memory;
 pub mod ports;
 pub mod registry;
+pub mod retention;
 pub mod sandbox;
 pub mod service;
 

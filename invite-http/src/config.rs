@@ -123,6 +123,12 @@ pub struct Config {
     pub vault: Option<invite_platform::VaultConfig>,
     /// `TELEGRAM_API_ID`, `TELEGRAM_API_HASH`, `INVITE_SECRET_KEY`: Telegram accounts.
     pub telegram: TelegramSettings,
+    /// `AMQP_URL`: the platform deployment. The API then publishes work to RabbitMQ for the
+    /// `invite-worker` processes instead of running the engine; it needs PostgreSQL.
+    pub amqp: Option<invite_amqp::AmqpConfig>,
+    /// `INVITE_LOG_RETENTION_DAYS`: execution logs, and tasks finished, longer ago than this
+    /// are removed by the periodic cleanup.
+    pub retention_days: u32,
 }
 
 /// Settings of the Telegram accounts users add.
@@ -150,13 +156,15 @@ impl Default for Config {
             parsing: None,
             vault: None,
             telegram: TelegramSettings::default(),
+            amqp: None,
+            retention_days: invite_core::retention::DEFAULT_RETENTION_DAYS,
         }
     }
 }
 
 /// Variables of the platform deployment whose adapters are not part of this build: setting
 /// one would silently do nothing, so it stops the start instead.
-const NOT_IN_THIS_BUILD: [&str; 3] = ["AMQP_URL", "ACCOUNT_MANAGER_URL", "INTEGRATION_SERVICE_URL"];
+const NOT_IN_THIS_BUILD: [&str; 2] = ["ACCOUNT_MANAGER_URL", "INTEGRATION_SERVICE_URL"];
 
 /// The variables of the Vault connection, all three required once one is set.
 const VAULT_VARS: [&str; 3] = ["VAULT_ADDR", "VAULT_ROLE_ID", "VAULT_SECRET_ID"];
@@ -345,6 +353,39 @@ impl Config {
             }
             (None, _) => {}
         }
+        if let Some(v) = get("INVITE_LOG_RETENTION_DAYS") {
+            config.retention_days = positive("INVITE_LOG_RETENTION_DAYS", &v)?;
+            if config.retention_days > 36_500 {
+                return Err(ConfigError {
+                    var: "INVITE_LOG_RETENTION_DAYS",
+                    message: "at most 36500 days".to_owned(),
+                });
+            }
+        }
+        if get("AMQP_URL").is_some() {
+            let amqp = invite_amqp::AmqpConfig::from_lookup(|name| get(name)).map_err(|e| {
+                ConfigError {
+                    var: "AMQP_URL",
+                    message: e.to_string().trim_start_matches("AMQP_URL ").to_owned(),
+                }
+            })?;
+            let postgres = matches!(&config.storage, Storage::Database(url)
+                if url.expose().starts_with("postgres"));
+            if !postgres {
+                return Err(ConfigError {
+                    var: "DATABASE_URL",
+                    message: "the platform deployment (AMQP_URL set) shares one PostgreSQL \
+                              database between the API and the workers: expected postgres://…"
+                        .to_owned(),
+                });
+            }
+            // Queues and exchange named `<prefix>invite-…`: several deployments (or test runs)
+            // on one broker stay apart.
+            config.amqp = Some(match get("AMQP_QUEUE_PREFIX") {
+                Some(prefix) => amqp.with_queue_prefix(prefix),
+                None => amqp,
+            });
+        }
         if let Some(v) = get("INVITE_SANDBOX_SEED") {
             config.sandbox.seed = parse("INVITE_SANDBOX_SEED", &v, "an unsigned integer")?;
         }
@@ -407,7 +448,8 @@ mod tests {
             ("INVITE_SANDBOX_TIME_SCALE", "fast"),
             ("INVITE_JWT_SECRET", "short"),
             ("DATABASE_URL", "mysql://user:hunter2@x"),
-            ("AMQP_URL", "amqp://localhost"),
+            ("AMQP_URL", "amqps://guest:hunter2@localhost/%2f"),
+            ("INVITE_LOG_RETENTION_DAYS", "0"),
         ] {
             let err = Config::from_vars(vars(&[(var, value)])).unwrap_err();
             assert_eq!(err.var, var);
@@ -507,5 +549,23 @@ mod tests {
         );
         assert!(!format!("{p:?}").contains("platform-secret"));
         assert_eq!(c.max_upload_bytes, 1024);
+    }
+
+    #[test]
+    fn amqp_url_is_the_platform_deployment_on_postgres() {
+        let amqp = ("AMQP_URL", "amqp://guest:s3cretpw@127.0.0.1:5672/%2f");
+        let err = Config::from_vars(vars(&[amqp])).unwrap_err();
+        assert_eq!(err.var, "DATABASE_URL", "{err}");
+        let c = Config::from_vars(vars(&[
+            amqp,
+            ("DATABASE_URL", "postgres://postgres@127.0.0.1/invite"),
+            ("INVITE_LOG_RETENTION_DAYS", "7"),
+        ]))
+        .unwrap();
+        let shown = format!("{:?}", c.amqp.expect("platform mode"));
+        assert!(!shown.contains("s3cretpw"), "{shown}");
+        assert_eq!(c.retention_days, 7);
+        assert_eq!(Config::default().retention_days, 30);
+        assert!(Config::default().amqp.is_none());
     }
 }

@@ -1,6 +1,7 @@
-//! `invite-http`: the REST API with the engine in-process (embedded mode). Parses the command
-//! line and the configuration, installs logging and metrics, wires the parts and serves until
-//! SIGTERM — or runs an `accounts` command (`invite-http --help`).
+//! `invite-http`: the REST API, with the engine in-process (embedded mode) or publishing work
+//! to RabbitMQ for `invite-worker` (platform mode, `AMQP_URL` set). Parses the command line and
+//! the configuration, installs logging and metrics, wires the parts and serves until SIGTERM —
+//! or runs an `accounts` command (`invite-http --help`).
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -70,7 +71,12 @@ async fn main() -> ExitCode {
     }
     let (addr, store) = (config.bind_addr, runtime.store_kind());
     let scale = config.sandbox.time_scale;
-    tracing::info!(%addr, store, time_scale = scale, "invite-http listening on http://{addr}");
+    let mode = if runtime.platform_mode() {
+        "platform (work published to RabbitMQ for invite-worker)"
+    } else {
+        "embedded (engine in this process)"
+    };
+    tracing::info!(%addr, store, mode, time_scale = scale, "invite-http listening on http://{addr}");
     match runtime
         .run(listener, shutdown_signal(), Duration::from_secs(10))
         .await

@@ -11,15 +11,17 @@ use invite_core::engine::{Engine, EngineConfig, EngineParts};
 use invite_core::import::ImportLimits;
 use invite_core::limits::{LimitPolicy, LocalAccountManager};
 use invite_core::memory::{
-    InProcessQueue, MemoryLedger, MemoryRegistry, MemoryStore, StaticSecrets,
+    InProcessQueue, MemoryLedger, MemoryRegistry, MemoryStore, NoEvents, StaticSecrets,
 };
 use invite_core::ports::Secret;
+use invite_core::ports::TaskEvents;
 use invite_core::ports::{
     AccountDirectory, AccountInfo, AccountLeases, AccountManager, AccountRegistry, AudienceSource,
     DirectoryError, InviteStrategy, JobQueue, LimitLedger, SecretStore, SuppressionList,
     TaskFilter, TaskStore,
 };
 use invite_core::registry::{RegistryDirectory, RegistryTracking};
+use invite_core::retention::{Retention, RetentionPolicy};
 use invite_core::sandbox::{MemoryWorld, SandboxConfig, SandboxStrategy, SandboxWorld};
 use invite_core::service::{CampaignParts, Campaigns};
 use invite_store::seal::{SealedSecrets, Sealer, SecretKey};
@@ -86,6 +88,11 @@ pub struct Backends {
     pub pool: Option<invite_store::DbPool>,
     /// Parsing Service results (`PARSING_SERVICE_URL`); `None` when not configured.
     pub audience: Option<Arc<dyn AudienceSource>>,
+    /// The RabbitMQ connection of the platform deployment (`AMQP_URL`); `None` in embedded
+    /// mode. It is also [`Backends::queue`] and [`Backends::events`].
+    pub amqp: Option<Arc<invite_amqp::ReconnectingQueue>>,
+    /// Task events for other services (the topic exchange in the platform deployment).
+    pub events: Arc<dyn TaskEvents>,
 }
 
 /// The audience source: the Parsing Service client of `invite-platform` when
@@ -111,12 +118,30 @@ fn audience_source(
 
 /// The one place that picks a backend: the in-memory ports, or the SQL stores of
 /// `invite-store` (migrated here, at start); the Parsing Service client when configured. The
-/// queue is in-process.
+/// queue is RabbitMQ when `AMQP_URL` is set (the platform deployment), else in-process.
 pub async fn connect_backends(
     config: &Config,
     clock: Arc<dyn Clock>,
 ) -> Result<Backends, BuildError> {
-    let queue: Arc<dyn JobQueue> = Arc::new(InProcessQueue::new());
+    let amqp = match &config.amqp {
+        Some(amqp) => Some(Arc::new(
+            invite_amqp::ReconnectingQueue::connect(amqp.clone())
+                .await
+                .map_err(|e| BuildError::Backend {
+                    what: "AMQP_URL",
+                    message: e.to_string(),
+                })?,
+        )),
+        None => None,
+    };
+    let (queue, queue_kind, events): (Arc<dyn JobQueue>, _, Arc<dyn TaskEvents>) = match &amqp {
+        Some(q) => (q.clone(), "rabbitmq", q.clone()),
+        None => (
+            Arc::new(InProcessQueue::new()),
+            "in-process",
+            Arc::new(NoEvents),
+        ),
+    };
     let audience = audience_source(config.parsing.as_ref(), clock)?;
     match &config.storage {
         Storage::Memory => {
@@ -131,9 +156,11 @@ pub async fn connect_backends(
                 key_file: DEFAULT_KEY_FILE.into(),
                 queue,
                 store_kind: "memory",
-                queue_kind: "in-process",
+                queue_kind,
                 pool: None,
                 audience,
+                amqp,
+                events,
             })
         }
         Storage::Database(url) => {
@@ -159,9 +186,11 @@ pub async fn connect_backends(
                 key_file: key_file_beside(url.expose()),
                 queue,
                 store_kind,
-                queue_kind: "in-process",
+                queue_kind,
                 pool: Some(stores.pool().clone()),
                 audience,
+                amqp,
+                events,
             })
         }
     }
@@ -435,6 +464,83 @@ fn sandbox_config(settings: &SandboxSettings) -> SandboxConfig {
     }
 }
 
+/// The sandbox platform, over the sandbox world of the backends (shared by every process on
+/// one database).
+pub fn sandbox_strategy(config: &Config, backends: &Backends) -> Arc<dyn InviteStrategy> {
+    Arc::new(SandboxStrategy::with_world(
+        sandbox_config(&config.sandbox),
+        backends.sandbox.clone(),
+    ))
+}
+
+/// An engine and the ports it shares with the use cases.
+#[derive(Debug, Clone)]
+pub struct EngineWiring {
+    /// The engine (not running yet).
+    pub engine: Arc<Engine>,
+    /// The store as the engine and the API see it (counts metrics, announces changes).
+    pub store: Arc<MeteredStore>,
+    /// The local account manager, metered.
+    pub accounts: Arc<MeteredAccounts>,
+    /// The users' accounts (registered Telegram accounts, generated sandbox accounts).
+    pub directory: Arc<dyn AccountDirectory>,
+    /// The sandbox's limit policy.
+    pub policy: LimitPolicy,
+}
+
+/// Wires an engine over `backends` with the local account manager (the sandbox's policy),
+/// tracked by the account registry, the registered and generated accounts and `strategies`; `engine` gives the worker id and the
+/// tunables (the running-task limit comes from `config`). Both binaries build theirs here.
+pub fn wire_engine(
+    config: &Config,
+    backends: &Backends,
+    clock: Arc<dyn Clock>,
+    strategies: Vec<Arc<dyn InviteStrategy>>,
+    engine: EngineConfig,
+) -> EngineWiring {
+    let policy = sandbox_policy(&config.sandbox);
+    let store = Arc::new(MeteredStore::new(backends.store.clone()));
+    let manager =
+        LocalAccountManager::new(backends.ledger.clone(), clock.clone(), config.sandbox.seed)
+            .with_policy(Platform::Sandbox, policy);
+    // Telegram accounts come from the registry, whose states follow the platform's answers.
+    let tracked: Arc<dyn AccountManager> = Arc::new(RegistryTracking::new(
+        Arc::new(manager),
+        backends.registry.clone(),
+        Platform::Telegram,
+        clock.clone(),
+    ));
+    let accounts = Arc::new(MeteredAccounts::new(tracked));
+    let directory: Arc<dyn AccountDirectory> = Arc::new(RegistryDirectory::new(
+        backends.registry.clone(),
+        Platform::Telegram,
+        Arc::new(SandboxDirectory::new(config.sandbox.accounts)),
+    ));
+    let engine = Engine::new(
+        EngineParts {
+            store: store.clone(),
+            suppression: backends.suppression.clone(),
+            leases: backends.leases.clone(),
+            accounts: accounts.clone(),
+            directory: directory.clone(),
+            clock,
+        },
+        strategies,
+        EngineConfig {
+            max_running_tasks: Some(config.limits.max_running_tasks as u64),
+            ..engine
+        },
+    )
+    .with_events(backends.events.clone());
+    EngineWiring {
+        engine: Arc::new(engine),
+        store,
+        accounts,
+        directory,
+        policy,
+    }
+}
+
 /// The health of each dependency.
 #[derive(Debug, Clone)]
 pub struct Health {
@@ -443,9 +549,13 @@ pub struct Health {
     directory: Arc<dyn AccountDirectory>,
     store_kind: &'static str,
     queue_kind: &'static str,
-    secret_source: &'static str,
+    secret_source: Option<&'static str>,
     engine_running: Arc<AtomicBool>,
     engine: Arc<Engine>,
+    amqp: Option<Arc<invite_amqp::ReconnectingQueue>>,
+    /// The engine runs in the `invite-worker` processes, not here (the API of the platform
+    /// deployment).
+    engine_elsewhere: bool,
 }
 
 /// How long one probe of `/health` may take: a dependency that does not answer in time is
@@ -463,6 +573,28 @@ async fn within<T, E: std::fmt::Display>(
 }
 
 impl Health {
+    /// The health of an `invite-worker` process: its store, ledger, queue, directory and
+    /// engine (no JWT secret: a worker serves no API).
+    pub fn for_worker(
+        backends: &Backends,
+        directory: Arc<dyn AccountDirectory>,
+        engine: Arc<Engine>,
+        engine_running: Arc<AtomicBool>,
+    ) -> Self {
+        Self {
+            store: backends.store.clone(),
+            ledger: backends.ledger.clone(),
+            directory,
+            store_kind: backends.store_kind,
+            queue_kind: backends.queue_kind,
+            secret_source: None,
+            engine_running,
+            engine,
+            amqp: backends.amqp.clone(),
+            engine_elsewhere: false,
+        }
+    }
+
     /// Probes every dependency, side by side, each within [`PROBE_TIMEOUT`].
     pub async fn check(&self) -> Vec<CheckView> {
         let view = |name: &str, ok: bool, detail: String| CheckView {
@@ -485,9 +617,27 @@ impl Health {
         );
         let running = self.engine_running.load(Ordering::Relaxed);
         let engine = self.engine.health();
-        let engine_ok =
-            running && (engine.store_ok || engine.passes == 0) && engine.unrecorded == 0;
-        vec![
+        let (engine_ok, engine_line) = if self.engine_elsewhere {
+            (
+                true,
+                "in the invite-worker processes (platform deployment)".to_owned(),
+            )
+        } else {
+            (
+                running && (engine.store_ok || engine.passes == 0) && engine.unrecorded == 0,
+                engine_detail(running, &engine),
+            )
+        };
+        let queue_ok = match &self.amqp {
+            Some(q) => q.is_connected().await,
+            None => true,
+        };
+        let queue_detail = match &self.amqp {
+            Some(q) if queue_ok => format!("rabbitmq {}", q.config().redacted_url()),
+            Some(q) => format!("rabbitmq {}: reconnecting", q.config().redacted_url()),
+            None => self.queue_kind.to_owned(),
+        };
+        let mut checks = vec![
             view(
                 "store",
                 store.is_ok(),
@@ -504,7 +654,7 @@ impl Health {
                     Err(e) => format!("{}: {e}", self.store_kind),
                 },
             ),
-            view("queue", true, self.queue_kind.to_owned()),
+            view("queue", queue_ok, queue_detail),
             view(
                 "account_directory",
                 directory.is_ok(),
@@ -514,9 +664,12 @@ impl Health {
                 },
             ),
             view("account_manager", true, "local".to_owned()),
-            view("engine", engine_ok, engine_detail(running, &engine)),
-            view("jwt_secret", true, self.secret_source.to_owned()),
-        ]
+            view("engine", engine_ok, engine_line),
+        ];
+        if let Some(source) = self.secret_source {
+            checks.push(view("jwt_secret", true, source.to_owned()));
+        }
+        checks
     }
 }
 
@@ -573,6 +726,8 @@ pub struct Runtime {
     engine_running: Arc<AtomicBool>,
     pool: Option<invite_store::DbPool>,
     store_kind: &'static str,
+    amqp: Option<Arc<invite_amqp::ReconnectingQueue>>,
+    retention: Retention,
 }
 
 impl Runtime {
@@ -582,7 +737,8 @@ impl Runtime {
     }
 
     /// Wires the backends, the local account manager, the sandbox platform, the engine and the
-    /// use cases.
+    /// use cases. With `AMQP_URL` set (the platform deployment) the engine is built (for
+    /// `/health`) but not run: the API publishes work for the `invite-worker` processes.
     pub async fn build(config: &Config, options: RuntimeOptions) -> Result<Self, BuildError> {
         Self::build_with_telegram(config, options, Arc::new(GrammersConnector::default())).await
     }
@@ -595,27 +751,7 @@ impl Runtime {
     ) -> Result<Self, BuildError> {
         let clock = options.clock;
         let backends = connect_backends(config, clock.clone()).await?;
-        let policy = sandbox_policy(&config.sandbox);
-        let store = Arc::new(MeteredStore::new(backends.store.clone()));
-        let manager =
-            LocalAccountManager::new(backends.ledger.clone(), clock.clone(), config.sandbox.seed)
-                .with_policy(Platform::Sandbox, policy);
-        let tracked: Arc<dyn AccountManager> = Arc::new(RegistryTracking::new(
-            Arc::new(manager),
-            backends.registry.clone(),
-            Platform::Telegram,
-            clock.clone(),
-        ));
-        let accounts = Arc::new(MeteredAccounts::new(tracked));
-        let directory: Arc<dyn AccountDirectory> = Arc::new(RegistryDirectory::new(
-            backends.registry.clone(),
-            Platform::Telegram,
-            Arc::new(SandboxDirectory::new(config.sandbox.accounts)),
-        ));
-        let sandbox = Arc::new(SandboxStrategy::with_world(
-            sandbox_config(&config.sandbox),
-            backends.sandbox.clone(),
-        ));
+        let platform_mode = backends.amqp.is_some();
         let worker_id = invite_core::engine::unique_worker_id("invite-http");
         let vault = config.vault.as_ref().map(|_| options.secrets.as_ref());
         let sealer = Sealer::new(&secret_key(config, &backends.key_file, vault).await?);
@@ -629,22 +765,22 @@ impl Runtime {
             clock.clone(),
         )
         .await?;
-        let engine = Arc::new(Engine::new(
-            EngineParts {
-                store: store.clone(),
-                suppression: backends.suppression.clone(),
-                leases: backends.leases.clone(),
-                accounts: accounts.clone(),
-                directory: directory.clone(),
-                clock: clock.clone(),
-            },
-            [sandbox as Arc<dyn InviteStrategy>, telegram],
+        let EngineWiring {
+            engine,
+            store,
+            accounts,
+            directory,
+            policy,
+        } = wire_engine(
+            config,
+            &backends,
+            clock.clone(),
+            vec![sandbox_strategy(config, &backends), telegram],
             EngineConfig {
                 worker_id,
-                max_running_tasks: Some(config.limits.max_running_tasks as u64),
                 ..EngineConfig::default()
             },
-        ));
+        );
         let account_use = Arc::new(accounts_use_case(
             config,
             &backends,
@@ -653,6 +789,11 @@ impl Runtime {
             lease,
             clock.clone(),
         ));
+        let retention = Retention::new(
+            store.clone(),
+            clock.clone(),
+            RetentionPolicy::days(config.retention_days),
+        );
         let campaigns = Campaigns::new(
             CampaignParts {
                 store: store.clone(),
@@ -671,7 +812,12 @@ impl Runtime {
             ..ImportLimits::default()
         })
         .with_policy(Platform::Sandbox, policy)
-        .with_waker(engine.clone());
+        .with_events(backends.events.clone());
+        let campaigns = if platform_mode {
+            campaigns
+        } else {
+            campaigns.with_waker(engine.clone())
+        };
         let engine_running = Arc::new(AtomicBool::new(false));
         let health = Health {
             store: store.clone(),
@@ -679,15 +825,17 @@ impl Runtime {
             directory,
             store_kind: backends.store_kind,
             queue_kind: backends.queue_kind,
-            secret_source: if config.vault.is_some() {
+            secret_source: Some(if config.vault.is_some() {
                 "Vault (secret/invite-service/jwt_secret)"
             } else if options.secret_generated {
                 "generated for this run (development only)"
             } else {
                 "INVITE_JWT_SECRET"
-            },
+            }),
             engine_running: engine_running.clone(),
             engine: engine.clone(),
+            amqp: backends.amqp.clone(),
+            engine_elsewhere: platform_mode,
         };
         let jwt_secret = options
             .secrets
@@ -716,11 +864,22 @@ impl Runtime {
             engine_running,
             pool: backends.pool,
             store_kind: backends.store_kind,
+            amqp: backends.amqp,
+            retention,
         })
     }
 
-    /// Closes the database pool (after the server and the engine stopped).
+    /// Whether this process is the API of the platform deployment (`AMQP_URL` set).
+    pub fn platform_mode(&self) -> bool {
+        self.amqp.is_some()
+    }
+
+    /// Closes the broker connection and the database pool (after the server and the engine
+    /// stopped).
     pub async fn close(&self) {
+        if let Some(amqp) = &self.amqp {
+            amqp.close().await;
+        }
         if let Some(pool) = &self.pool {
             pool.close().await;
         }
@@ -753,9 +912,16 @@ impl Runtime {
         served
     }
 
-    /// Runs the engine and the queue consumer (which wakes the engine for every job) until
-    /// `cancel` fires; both are tracked by `tracker` for a bounded drain on shutdown.
+    /// Runs the engine, the queue consumer (which wakes the engine for every job) and the
+    /// retention job until `cancel` fires; all are tracked by `tracker` for a bounded drain on
+    /// shutdown. In the platform deployment nothing runs here: the workers do it all.
     pub fn spawn(&self, tracker: &TaskTracker, cancel: CancellationToken) {
+        if self.platform_mode() {
+            return;
+        }
+        let retention = self.retention.clone();
+        let token = cancel.clone();
+        tracker.spawn(async move { retention.run(token).await });
         let engine = self.engine.clone();
         let running = self.engine_running.clone();
         let token = cancel.clone();

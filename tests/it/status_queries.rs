@@ -43,7 +43,8 @@ fn campaigns(stores: &Stores) -> Campaigns {
             store: stores.tasks.clone(),
             queue: Arc::new(InProcessQueue::new()),
             accounts: Arc::new(manager),
-            directory: Arc::new(StaticDirectory::new()),
+            // Accounts to start with (the lanes name their own).
+            directory: Arc::new(StaticDirectory::new().with_sandbox_accounts(USER, 1)),
             ledger: Some(stores.ledger.clone()),
             clock,
             suppression: stores.suppression.clone(),

@@ -1086,8 +1086,15 @@ impl Engine {
                 now
             }));
         }
-        info!(task.id = %task.id, user.id = %task.user_id, "task completed");
-        self.transition(task, TaskEvent::Complete, None).await?;
+        match self.transition(task, TaskEvent::Complete, None).await {
+            Ok(_) => info!(task.id = %task.id, user.id = %task.user_id, "task completed"),
+            // Another worker process completed it first (or a user ended it meanwhile): the
+            // pass goes on.
+            Err(StoreError::Conflict { .. }) => {
+                debug!(task.id = %task.id, "task already ended by another worker or a user");
+            }
+            Err(e) => return Err(e.into()),
+        }
         Ok(None)
     }
 
