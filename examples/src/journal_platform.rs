@@ -289,6 +289,26 @@ impl JournalPlatform {
         self.draw() < self.faults.timeout_after
     }
 
+    /// The answer to a write that reached the person: `outcome`, or (now and then) a timeout
+    /// the caller sees although the write was done.
+    fn delivered(&self, outcome: Outcome) -> (Reach, String, Result<ActionResult, PlatformError>) {
+        if self.timeout_after() {
+            (
+                Reach::Delivered,
+                "TIMEOUT after delivery".to_owned(),
+                Err(PlatformError::Ambiguous {
+                    code: "TIMEOUT".to_owned(),
+                }),
+            )
+        } else {
+            (
+                Reach::Delivered,
+                "ok".to_owned(),
+                Ok(ActionResult::new(outcome)),
+            )
+        }
+    }
+
     async fn invite_tx(
         &self,
         account: &AccountId,
@@ -351,21 +371,7 @@ impl JournalPlatform {
             .bind(&person)
             .execute(&mut *tx)
             .await?;
-            if self.timeout_after() {
-                (
-                    Reach::Delivered,
-                    "TIMEOUT after delivery".to_owned(),
-                    Err(PlatformError::Ambiguous {
-                        code: "TIMEOUT".to_owned(),
-                    }),
-                )
-            } else {
-                (
-                    Reach::Delivered,
-                    "ok".to_owned(),
-                    Ok(ActionResult::new(Outcome::Invited)),
-                )
-            }
+            self.delivered(Outcome::Invited)
         };
         Self::journal(&mut tx, &call, reach, &answer).await?;
         tx.commit().await?;
@@ -421,20 +427,8 @@ impl JournalPlatform {
                         details: serde_json::json!({ "deduplicated": true }),
                     }),
                 )
-            } else if self.timeout_after() {
-                (
-                    Reach::Delivered,
-                    "TIMEOUT after delivery".to_owned(),
-                    Err(PlatformError::Ambiguous {
-                        code: "TIMEOUT".to_owned(),
-                    }),
-                )
             } else {
-                (
-                    Reach::Delivered,
-                    "ok".to_owned(),
-                    Ok(ActionResult::new(Outcome::Sent)),
-                )
+                self.delivered(Outcome::Sent)
             }
         };
         Self::journal(&mut tx, &call, reach, &answer).await?;

@@ -17,6 +17,10 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+// Only the administration connection is shared with the other benchmarks.
+#[allow(dead_code)]
+mod common;
+
 use anyhow::Context;
 use chrono::{TimeDelta, Utc};
 use invite_core::clock::{Clock, SystemClock};
@@ -30,7 +34,6 @@ use invite_core::memory::StaticDirectory;
 use invite_core::sandbox::{SandboxConfig, SandboxStrategy};
 use invite_store::test_util::with_database;
 use invite_store::{PoolConfig, Stores};
-use sqlx::Connection;
 use tokio_util::sync::CancellationToken;
 
 const ACCOUNTS: usize = 8;
@@ -300,18 +303,8 @@ async fn pgbench_rate(
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
-    let admin_url = std::env::var("DATABASE_TEST_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
-    let mut admin = match sqlx::PgConnection::connect(&admin_url).await {
-        Ok(conn) => conn,
-        Err(e) => {
-            anyhow::ensure!(
-                std::env::var("INVITE_REQUIRE_SERVICES").as_deref() != Ok("1"),
-                "PostgreSQL at {admin_url} is unreachable and INVITE_REQUIRE_SERVICES=1: {e}"
-            );
-            println!("SKIP attempts: PostgreSQL at {admin_url} is unreachable ({e})");
-            return Ok(());
-        }
+    let Some((admin_url, mut admin)) = common::admin_connection("attempts").await? else {
+        return Ok(());
     };
     let sizes: Vec<usize> = std::env::var("ATTEMPTS_BENCH_PENDING")
         .unwrap_or_else(|_| "10000,40000".to_owned())

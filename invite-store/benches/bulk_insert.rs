@@ -18,7 +18,6 @@ use invite_store::{PoolConfig, Stores};
 
 mod common;
 use common::{bench_task, psql};
-use sqlx::Connection;
 
 const ROWS: usize = 100_000;
 const RUNS: usize = 3;
@@ -138,14 +137,8 @@ fn psql_copy(url: &str, task_id: i64) -> anyhow::Result<()> {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
-    let admin_url = std::env::var("DATABASE_TEST_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
-    let mut admin = match sqlx::PgConnection::connect(&admin_url).await {
-        Ok(conn) => conn,
-        Err(e) => {
-            println!("SKIP bulk_insert: PostgreSQL at {admin_url} is unreachable ({e})");
-            return Ok(());
-        }
+    let Some((admin_url, mut admin)) = common::admin_connection("bulk_insert").await? else {
+        return Ok(());
     };
     let name = format!("invite_bench_{}", std::process::id());
     sqlx::query(&format!("CREATE DATABASE {name}"))

@@ -28,7 +28,6 @@ use invite_store::{PoolConfig, Stores};
 
 mod common;
 use common::{bench_task, psql};
-use sqlx::Connection;
 
 /// Just under the default 10 MiB upload limit.
 const TARGET_BYTES: usize = 10_000_000;
@@ -304,18 +303,8 @@ fn psql_copy(
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
-    let admin_url = std::env::var("DATABASE_TEST_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
-    let mut admin = match sqlx::PgConnection::connect(&admin_url).await {
-        Ok(conn) => conn,
-        Err(e) => {
-            anyhow::ensure!(
-                std::env::var("INVITE_REQUIRE_SERVICES").as_deref() != Ok("1"),
-                "PostgreSQL at {admin_url} is unreachable and INVITE_REQUIRE_SERVICES=1: {e}"
-            );
-            println!("SKIP import_csv_pg: PostgreSQL at {admin_url} is unreachable ({e})");
-            return Ok(());
-        }
+    let Some((admin_url, mut admin)) = common::admin_connection("import_csv_pg").await? else {
+        return Ok(());
     };
 
     let (csv, rows) = generate();
