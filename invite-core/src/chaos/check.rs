@@ -291,7 +291,8 @@ fn over_window(times: &[DateTime<Utc>], cap: u32, window: TimeDelta) -> Vec<(usi
     let mut found = Vec::new();
     let mut start = 0;
     for (i, t) in times.iter().enumerate() {
-        while times[start] <= *t - window {
+        // `start <= i`: a window of no length holds no write (and never reads past the end).
+        while start <= i && times[start] <= *t - window {
             start += 1;
         }
         let n = i + 1 - start;
@@ -665,6 +666,16 @@ mod tests {
 
     const T1: TaskId = TaskId::new(1);
     const T2: TaskId = TaskId::new(2);
+
+    #[test]
+    fn a_window_of_no_length_holds_no_write() {
+        let times = [t0(), t0(), t0() + TimeDelta::minutes(1)];
+        assert_eq!(over_window(&times, 0, TimeDelta::zero()), Vec::new());
+        assert_eq!(
+            over_window(&times, 1, TimeDelta::minutes(2)),
+            vec![(1, 2), (2, 3)]
+        );
+    }
 
     /// Builds journals entry by entry, numbering them.
     #[derive(Default)]
