@@ -87,12 +87,12 @@ fn window_slot(
     if cap == 0 {
         return None;
     }
-    let start = earlier(from, policy.window);
-    let in_window: Vec<_> = events.iter().filter(|at| **at > start).collect();
-    if in_window.len() < cap as usize {
-        Some(from)
-    } else {
-        later(*in_window[in_window.len() - cap as usize], policy.window)
+    // Sorted: the window holds `cap` events or more exactly when the `cap`-th from the end is
+    // in it, and the next slot opens when that one leaves the window.
+    let cap = cap as usize;
+    match events.len().checked_sub(cap).map(|i| events[i]) {
+        Some(oldest) if oldest > earlier(from, policy.window) => later(oldest, policy.window),
+        _ => Some(from),
     }
 }
 
@@ -125,7 +125,10 @@ pub fn forecast(
             last: None,
             channels: HashMap::new(),
         };
-        for e in a.recent.iter().filter(|e| e.kind == kind) {
+        // Oldest first (the window arithmetic reads them sorted).
+        let mut recent: Vec<&LedgerEvent> = a.recent.iter().filter(|e| e.kind == kind).collect();
+        recent.sort_by_key(|e| e.at);
+        for e in recent {
             sim.recent.push_back(e.at);
             sim.last = Some(sim.last.map_or(e.not_before_next, |l: DateTime<Utc>| {
                 l.max(later(e.at, limits.pause_min).unwrap_or(DateTime::<Utc>::MAX_UTC))
