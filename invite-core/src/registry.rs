@@ -135,21 +135,23 @@ impl AccountManager for RegistryTracking {
         request: &AllocationRequest,
     ) -> Result<Allocation, AccountManagerError> {
         if request.platform == self.platform {
-            // An account its owner disabled (or one found dead, frozen) takes no work, whatever
-            // lanes it already has; it is asked again later (it may be enabled again).
+            // An account its owner disabled or removed (or one found dead, frozen) takes no
+            // work, whatever lanes it already has; it is asked again later (it may be enabled,
+            // or added again: an account's id follows from its session key).
             for account in &request.candidates {
-                match self
+                let usable = match self
                     .registry
                     .registered_account(request.user_id, account)
                     .await
                 {
-                    Ok(a) if !a.status.is_usable() => {
-                        return Ok(Allocation::Unavailable {
-                            retry_at: Some(self.clock.now() + chrono::TimeDelta::minutes(1)),
-                        });
-                    }
-                    Ok(_) | Err(crate::ports::StoreError::NotFound) => {}
+                    Ok(a) => a.status.is_usable(),
+                    Err(crate::ports::StoreError::NotFound) => false,
                     Err(e) => return Err(AccountManagerError::Unavailable(e.to_string())),
+                };
+                if !usable {
+                    return Ok(Allocation::Unavailable {
+                        retry_at: Some(self.clock.now() + chrono::TimeDelta::minutes(1)),
+                    });
                 }
             }
         }
@@ -375,6 +377,13 @@ mod tests {
         assert!(matches!(
             tracking.allocate_account(&ask("tg-e")).await.unwrap(),
             Allocation::Granted(_)
+        ));
+        // Nor is one its owner removed (its lanes stay too).
+        registered(&registry, "tg-f", now).await;
+        registry.remove(user, &id("tg-f")).await.unwrap();
+        assert!(matches!(
+            tracking.allocate_account(&ask("tg-f")).await.unwrap(),
+            Allocation::Unavailable { retry_at: Some(_) }
         ));
         // A timed status is over once its time passed.
         assert_eq!(

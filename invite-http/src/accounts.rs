@@ -715,7 +715,8 @@ async fn get_account(
     Ok(Json(service.view(&account)))
 }
 
-/// Rename an account, or switch it off (`"enabled": false`: tasks stop using it) or on.
+/// Rename an account, or switch it off (`"enabled": false`: tasks stop using it, and its
+/// Telegram connection is closed, at its next step) or on.
 #[utoipa::path(
     patch, path = "/accounts/{id}", tag = "service",
     params(("id" = String, Path, description = "Account id")),
@@ -748,7 +749,8 @@ async fn patch_account(
     Ok(Json(service.view(&account)))
 }
 
-/// Remove an account and its sealed secrets.
+/// Remove an account and its sealed secrets; tasks stop using it, and its Telegram connection
+/// is closed, at its next step (its lanes stay idle: the same session added again resumes them).
 #[utoipa::path(
     delete, path = "/accounts/{id}", tag = "service",
     params(("id" = String, Path, description = "Account id")),

@@ -285,6 +285,10 @@ impl TaskStore for MeteredStore {
             .await
     }
 
+    async fn set_group_key(&self, id: TaskId, key: &str) -> StoreResult<()> {
+        self.inner.set_group_key(id, key).await
+    }
+
     async fn engine_tasks(&self, now: DateTime<Utc>) -> StoreResult<Vec<Task>> {
         let tasks = self.inner.engine_tasks(now).await?;
         let mut active: BTreeMap<Platform, u32> =

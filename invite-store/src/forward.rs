@@ -264,6 +264,10 @@ macro_rules! forward_task_store {
                 )
             }
 
+            async fn set_group_key(&self, id: TaskId, key: &str) -> StoreResult<()> {
+                Ok(set_group_key(&self.pool, id, key).await?)
+            }
+
             async fn engine_tasks(&self, _now: DateTime<Utc>) -> StoreResult<Vec<Task>> {
                 Ok(engine_tasks(&self.pool).await?)
             }

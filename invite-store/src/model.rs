@@ -125,6 +125,7 @@ pub(crate) struct TaskRow {
     updated_at: DateTime<Utc>,
     started_at: Option<DateTime<Utc>>,
     finished_at: Option<DateTime<Utc>>,
+    group_key: Option<String>,
 }
 
 impl TryFrom<TaskRow> for Task {
@@ -146,6 +147,7 @@ impl TryFrom<TaskRow> for Task {
             updated_at: r.updated_at,
             started_at: r.started_at,
             finished_at: r.finished_at,
+            group_key: r.group_key,
         })
     }
 }
@@ -697,6 +699,7 @@ mod tests {
             updated_at: t0,
             started_at: None,
             finished_at: None,
+            group_key: None,
         }
     }
 

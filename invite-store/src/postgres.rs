@@ -37,7 +37,7 @@ pub static MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");
 
 const TASK_COLS: &str = "id, user_id, name, platform, status::text AS status, status_reason, \
      priority::text AS priority, settings, scheduled_at, start_requested, created_at, \
-     updated_at, started_at, finished_at";
+     updated_at, started_at, finished_at, group_key";
 
 const TARGET_COLS: &str = "id, task_id, identifier_key, first_name, last_name, full_name, \
      email, source::text AS source, status, outcome, account_id, random_id, sender_account, \
@@ -455,6 +455,7 @@ async fn update_task(
         "UPDATE invite_tasks SET name = COALESCE($3, name), \
              priority = COALESCE($4::taskpriority, priority), \
              settings = COALESCE($5, settings), channel_key = COALESCE($6, channel_key), \
+             group_key = CASE WHEN $6 IS NULL OR $6 = channel_key THEN group_key END, \
              scheduled_at = CASE WHEN $7 THEN $8 ELSE scheduled_at END, updated_at = $9 \
          WHERE id = $1 AND user_id = $2 AND status IN ('PENDING', 'PAUSED') \
          RETURNING {TASK_COLS}"
@@ -651,7 +652,7 @@ async fn reached_since(
     let keys: Vec<String> = sqlx::query_scalar(
         "SELECT DISTINCT t.identifier_key FROM invite_targets t \
              JOIN invite_tasks k ON k.id = t.task_id \
-         WHERE k.user_id = $1 AND k.platform = $2 AND k.channel_key = $3 \
+         WHERE k.user_id = $1 AND k.platform = $2 AND (k.channel_key = $3 OR k.group_key = $3) \
              AND t.identifier_key = ANY($4) AND t.status = 'success' AND t.processed_at >= $5",
     )
     .bind(user.get())
@@ -662,6 +663,19 @@ async fn reached_since(
     .fetch_all(pool)
     .await?;
     Ok(keys.into_iter().collect())
+}
+
+async fn set_group_key(pool: &PgPool, id: TaskId, key: &str) -> Result<()> {
+    let done = sqlx::query("UPDATE invite_tasks SET group_key = $2 WHERE id = $1")
+        .bind(id.get())
+        .bind(key)
+        .execute(pool)
+        .await?
+        .rows_affected();
+    if done == 0 {
+        return Err(Error::NotFound);
+    }
+    Ok(())
 }
 
 async fn engine_tasks(pool: &PgPool) -> Result<Vec<Task>> {

@@ -54,7 +54,7 @@ const TARGET_CHUNK: usize = (MAX_PARAMS - 2) / PARAMS_PER_TARGET;
 const _: () = assert!(2 + TARGET_CHUNK * PARAMS_PER_TARGET <= MAX_PARAMS);
 
 const TASK_COLS: &str = "id, user_id, name, platform, status, status_reason, priority, settings, \
-     scheduled_at, start_requested, created_at, updated_at, started_at, finished_at";
+     scheduled_at, start_requested, created_at, updated_at, started_at, finished_at, group_key";
 
 const TARGET_COLS: &str = "id, task_id, identifier_key, first_name, last_name, full_name, \
      email, source, status, outcome, account_id, random_id, sender_account, invite_outcome, \
@@ -505,6 +505,7 @@ async fn update_task(
     let row: Option<TaskRow> = sqlx::query_as(&format!(
         "UPDATE invite_tasks SET name = COALESCE($3, name), priority = COALESCE($4, priority), \
              settings = COALESCE($5, settings), channel_key = COALESCE($6, channel_key), \
+             group_key = CASE WHEN $6 IS NULL OR $6 = channel_key THEN group_key END, \
              scheduled_at = CASE WHEN $7 THEN $8 ELSE scheduled_at END, updated_at = $9 \
          WHERE id = $1 AND user_id = $2 AND status IN ('PENDING', 'PAUSED') \
          RETURNING {TASK_COLS}"
@@ -698,7 +699,7 @@ async fn reached_since(
     let keys: Vec<String> = sqlx::query_scalar(
         "SELECT DISTINCT t.identifier_key FROM invite_targets t \
              JOIN invite_tasks k ON k.id = t.task_id \
-         WHERE k.user_id = $1 AND k.platform = $2 AND k.channel_key = $3 \
+         WHERE k.user_id = $1 AND k.platform = $2 AND (k.channel_key = $3 OR k.group_key = $3) \
              AND t.identifier_key IN (SELECT value FROM json_each($4)) AND t.status = 'success' AND t.processed_at >= $5",
     )
     .bind(user.get())
@@ -709,6 +710,19 @@ async fn reached_since(
     .fetch_all(pool)
     .await?;
     Ok(keys.into_iter().collect())
+}
+
+async fn set_group_key(pool: &SqlitePool, id: TaskId, key: &str) -> Result<()> {
+    let done = sqlx::query("UPDATE invite_tasks SET group_key = $2 WHERE id = $1")
+        .bind(id.get())
+        .bind(key)
+        .execute(pool)
+        .await?
+        .rows_affected();
+    if done == 0 {
+        return Err(Error::NotFound);
+    }
+    Ok(())
 }
 
 async fn engine_tasks(pool: &SqlitePool) -> Result<Vec<Task>> {

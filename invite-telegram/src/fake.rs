@@ -41,6 +41,10 @@ struct State {
     open: HashMap<u64, usize>,
     most_open: usize,
     connects: usize,
+    /// Calls made on each session's connections (`disconnect` aside).
+    calls: HashMap<u64, usize>,
+    /// Write calls (adds, messages) made, refused ones included.
+    writes: usize,
     invited: Vec<(i64, i64)>,
     sent: Vec<(i64, String)>,
 }
@@ -117,6 +121,29 @@ impl FakeTelegram {
         self.lock().open.values().sum()
     }
 
+    /// Calls made on the connections of `session` so far (`disconnect` aside).
+    pub fn calls(&self, session: &str) -> usize {
+        self.lock()
+            .calls
+            .get(&key_of(session))
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// Connections of `session` open now.
+    pub fn open_of(&self, session: &str) -> usize {
+        self.lock()
+            .open
+            .get(&key_of(session))
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// Write calls (adds, messages) made so far, refused ones included.
+    pub fn writes(&self) -> usize {
+        self.lock().writes
+    }
+
     /// `(channel id, user id)` of every add.
     pub fn invited(&self) -> Vec<(i64, i64)> {
         self.lock().invited.clone()
@@ -160,10 +187,12 @@ struct FakeConnection {
 
 impl FakeConnection {
     fn check(&self) -> Result<(), ApiError> {
-        if *self.closed.lock().unwrap_or_else(|e| e.into_inner()) {
+        let closed = *self.closed.lock().unwrap_or_else(|e| e.into_inner());
+        let mut st = self.world.lock();
+        *st.calls.entry(self.key).or_default() += 1;
+        if closed {
             return Err(ApiError::Dropped);
         }
-        let st = self.world.lock();
         match st.accounts.get(&self.key) {
             Some(Account { dead: Some(e), .. }) => Err(e.clone()),
             Some(Account { me: Some(_), .. }) => Ok(()),
@@ -172,6 +201,7 @@ impl FakeConnection {
     }
 
     fn write(&self) -> Result<(), ApiError> {
+        self.world.lock().writes += 1;
         self.check()?;
         let mut st = self.world.lock();
         match st

@@ -357,6 +357,10 @@ impl TaskStore for CrashingStore {
             .await
     }
 
+    async fn set_group_key(&self, id: TaskId, key: &str) -> StoreResult<()> {
+        self.inner.set_group_key(id, key).await
+    }
+
     async fn engine_tasks(&self, now: DateTime<Utc>) -> StoreResult<Vec<Task>> {
         self.inner.engine_tasks(now).await
     }

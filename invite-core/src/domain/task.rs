@@ -58,9 +58,24 @@ pub struct Task {
     pub started_at: Option<DateTime<Utc>>,
     /// Time it became terminal.
     pub finished_at: Option<DateTime<Utc>>,
+    /// The stable key of the task's group on its platform
+    /// ([`InviteStrategy::group_key`](crate::ports::InviteStrategy::group_key)), once the engine
+    /// resolved it: every spelling of one group has the same.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_key: Option<String>,
 }
 
 impl Task {
+    /// The key of the task's channel in the limits and in the send-time de-duplication: its
+    /// group's stable key once resolved, otherwise the channel as written
+    /// ([`Action::channel_key`]).
+    pub fn channel(&self) -> String {
+        match (&self.group_key, self.settings.action.group()) {
+            (Some(key), Some(_)) => key.clone(),
+            _ => self.settings.action.channel_key(),
+        }
+    }
+
     /// Whether lanes may take targets now.
     pub fn is_runnable(&self, now: DateTime<Utc>) -> bool {
         self.status == TaskStatus::InProgress && self.scheduled_at.is_none_or(|at| at <= now)

@@ -258,8 +258,9 @@ struct EngineState {
     prepared: HashSet<TaskId>,
     /// Accounts connected through their strategy.
     initialized: HashSet<AccountId>,
-    /// The stable key of each prepared task's group, as its strategy resolved it.
-    group_keys: HashMap<TaskId, String>,
+    /// The stable key of each prepared task's group, as its strategy resolved it, with the
+    /// group as written it was resolved from (a task's group may be edited while paused).
+    group_keys: HashMap<TaskId, (String, String)>,
     /// Until when this worker holds each account's lease, as last taken or renewed.
     leased_until: HashMap<AccountId, DateTime<Utc>>,
     /// Account-level errors in a row per task.
@@ -795,8 +796,11 @@ impl Engine {
         }
         self.parts.store.ensure_lanes(task.id, &accounts).await?;
         let mut lanes = self.parts.store.lanes_of(&[task.id]).await?;
+        // Only the accounts usable now are connected (an account its owner disabled or removed
+        // keeps its lanes, idle).
+        let usable = |l: &Lane| l.status == LaneStatus::Active && accounts.contains(&l.account_id);
         if let Some(group) = task.settings.action.group() {
-            for lane in lanes.iter_mut().filter(|l| l.status == LaneStatus::Active) {
+            for lane in lanes.iter_mut().filter(|l| usable(l)) {
                 let Err(e) = strategy.check_invite_rights(&lane.account_id, group).await else {
                     continue;
                 };
@@ -837,8 +841,9 @@ impl Engine {
                 }
             }
         }
-        self.resolve_group_key(task, strategy.as_ref(), &lanes)
-            .await;
+        let resolvers: Vec<&Lane> = lanes.iter().filter(|l| usable(l)).collect();
+        self.resolve_group_key(task, strategy.as_ref(), &resolvers)
+            .await?;
         self.reconcile(task, strategy.as_ref(), &lanes).await?;
         let lane_refs: Vec<&Lane> = lanes.iter().collect();
         self.abandon_pinned(task, &lane_refs, self.parts.clock.now())
@@ -849,42 +854,61 @@ impl Engine {
         Ok(())
     }
 
-    /// Resolves the task's group once to its stable key (through the first account that can);
-    /// until then the group's limits key on the reference as given.
-    async fn resolve_group_key(&self, task: &Task, strategy: &dyn InviteStrategy, lanes: &[Lane]) {
+    /// Resolves the task's group once to its stable key (through the first account that can)
+    /// and records it with the task, for the de-duplication across tasks; until then the
+    /// group's limits key on the reference as given.
+    async fn resolve_group_key(
+        &self,
+        task: &Task,
+        strategy: &dyn InviteStrategy,
+        lanes: &[&Lane],
+    ) -> Result<(), EngineError> {
         let Some(group) = task.settings.action.group() else {
-            return;
+            return Ok(());
         };
-        if self.state().group_keys.contains_key(&task.id) {
-            return;
+        let written = task.settings.action.channel_key();
+        if let Some(key) = &task.group_key {
+            self.state()
+                .group_keys
+                .insert(task.id, (written, key.clone()));
+            return Ok(());
+        }
+        if self
+            .state()
+            .group_keys
+            .get(&task.id)
+            .is_some_and(|(w, _)| *w == written)
+        {
+            return Ok(());
         }
         for lane in lanes.iter().filter(|l| l.status == LaneStatus::Active) {
             match strategy.group_key(&lane.account_id, group).await {
                 Ok(Some(key)) => {
                     debug!(task.id = %task.id, group.key = %key, "group of task {} resolved", task.id);
-                    self.state().group_keys.insert(task.id, key);
-                    return;
+                    self.parts.store.set_group_key(task.id, &key).await?;
+                    self.state().group_keys.insert(task.id, (written, key));
+                    return Ok(());
                 }
-                Ok(None) => return,
+                Ok(None) => return Ok(()),
                 Err(e) => {
                     debug!(task.id = %task.id, account.id = %lane.account_id, error = %e, "group not resolved through this account");
                 }
             }
         }
         warn!(task.id = %task.id, "group of task {} not resolved yet; its limits key on the reference as given", task.id);
+        Ok(())
     }
 
-    /// The key of the task's channel in the limits: its group's stable key once resolved.
+    /// The key of the task's channel in the limits and the send-time de-duplication: its
+    /// group's stable key once resolved ([`Task::channel`]).
     pub(crate) fn limit_channel(&self, task: &Task) -> String {
-        match task.settings.action.group() {
-            Some(_) => self
-                .state()
-                .group_keys
-                .get(&task.id)
-                .cloned()
-                .unwrap_or_else(|| task.settings.action.channel_key()),
-            None => task.settings.action.channel_key(),
+        if task.settings.action.group().is_some()
+            && let Some((written, key)) = self.state().group_keys.get(&task.id)
+            && *written == task.settings.action.channel_key()
+        {
+            return key.clone();
         }
+        task.channel()
     }
 
     async fn report_prepare_error(

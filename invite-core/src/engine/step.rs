@@ -143,6 +143,13 @@ impl Engine {
         match allocation {
             Allocation::Granted(_) => {}
             Allocation::Unavailable { retry_at } => {
+                // An account that may not be used now (cooling down, dead, or disabled or
+                // removed by its owner) keeps no connection open meanwhile: its strategy closes
+                // it and releases the connection's lease; it connects afresh once usable.
+                if let Some(strategy) = self.strategies.get(&platform) {
+                    strategy.disconnect(account).await;
+                }
+                self.state().initialized.remove(account);
                 if let Some(AccountState::Dead { reason }) = self.account_state(account).await {
                     self.close_account_lanes(
                         account,
@@ -506,7 +513,8 @@ impl Engine {
                     task.user_id,
                     task.platform,
                     &[target.person.identifier.dedupe_key()],
-                    &task.settings.action.channel_key(),
+                    // The group's stable key: every spelling of it is one group here.
+                    &self.limit_channel(task),
                     since,
                 )
                 .await?;

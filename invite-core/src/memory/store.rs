@@ -294,6 +294,7 @@ impl TaskStore for MemoryStore {
             updated_at: now,
             started_at: None,
             finished_at: None,
+            group_key: None,
         };
         inner.tasks.insert(id, task.clone());
         inner.rows.insert(id, TaskRows::default());
@@ -345,6 +346,9 @@ impl TaskStore for MemoryStore {
             task.priority = p;
         }
         if let Some(s) = update.settings {
+            if s.action.channel_key() != task.settings.action.channel_key() {
+                task.group_key = None;
+            }
             task.settings = s;
         }
         if let Some(at) = update.scheduled_at {
@@ -517,7 +521,8 @@ impl TaskStore for MemoryStore {
             .filter(|t| {
                 t.user_id == user
                     && t.platform == platform
-                    && t.settings.action.channel_key() == channel
+                    && (t.settings.action.channel_key() == channel
+                        || t.group_key.as_deref() == Some(channel))
             })
             .filter_map(|t| inner.rows.get(&t.id))
             .flat_map(|r| r.targets.values())
@@ -527,6 +532,13 @@ impl TaskStore for MemoryStore {
             .map(|t| t.person.identifier.dedupe_key())
             .filter(|key| wanted.contains(key.as_str()))
             .collect())
+    }
+
+    async fn set_group_key(&self, id: TaskId, key: &str) -> StoreResult<()> {
+        let mut inner = self.lock();
+        let task = inner.tasks.get_mut(&id).ok_or(StoreError::NotFound)?;
+        task.group_key = Some(key.to_owned());
+        Ok(())
     }
 
     async fn engine_tasks(&self, _now: DateTime<Utc>) -> StoreResult<Vec<Task>> {

@@ -396,7 +396,10 @@ pub trait TaskStore: Send + Sync + std::fmt::Debug {
     async fn lanes(&self, user: UserId, id: TaskId) -> StoreResult<Vec<Lane>>;
 
     /// Which of these people (identifier keys) this user already reached successfully in the
-    /// same channel since `since`, in any task. One query for the whole list.
+    /// same channel since `since`, in any task. One query for the whole list. A task is in
+    /// `channel` when its channel as written
+    /// ([`Action::channel_key`](crate::domain::Action::channel_key)) or its group's recorded
+    /// stable key ([`Task::group_key`], see [`TaskStore::set_group_key`]) is `channel`.
     async fn reached_since(
         &self,
         user: UserId,
@@ -407,6 +410,9 @@ pub trait TaskStore: Send + Sync + std::fmt::Debug {
     ) -> StoreResult<BTreeSet<String>>;
 
     // ---- engine side ----
+
+    /// Records the stable key of the task's group ([`Task::group_key`]), resolved by the engine.
+    async fn set_group_key(&self, id: TaskId, key: &str) -> StoreResult<()>;
 
     /// Tasks the engine should look at: `IN_PROGRESS`, and `PENDING` tasks whose start was
     /// requested (`start_requested`) — the engine starts those when `scheduled_at` comes.

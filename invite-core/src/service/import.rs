@@ -15,6 +15,12 @@
 //! file is read again with those people in [`ImportContext::reached`] so that every row keeps
 //! its exact account. The engine checks again right before each send.
 //!
+//! The channel is the group's stable key once the engine resolved it ([`Task::channel`]), and
+//! the group as written before that (a task not started yet): at import `@chan` and `-100…`
+//! of one group may still count as two groups. The check before each send is on the stable
+//! key, so two tasks into one group under different spellings never reach one person twice
+//! within `N` days.
+//!
 //! # Off the async workers
 //!
 //! Reading a file is CPU-bound: it runs on a blocking thread (`spawn_blocking`), at most
@@ -252,7 +258,7 @@ impl Campaigns {
             .map_or(chrono::DateTime::<chrono::Utc>::UNIX_EPOCH, |since| {
                 since.max(chrono::DateTime::<chrono::Utc>::UNIX_EPOCH)
             });
-        let channel = task.settings.action.channel_key();
+        let channel = task.channel();
         let keys: Vec<String> = report
             .targets
             .iter()

@@ -161,7 +161,8 @@ impl Campaigns {
         let now = self.parts.clock.now();
         let accounts = self.task_accounts(&task).await?;
         let ids: Vec<AccountId> = accounts.iter().map(|(a, _)| a.clone()).collect();
-        let channel = task.settings.action.channel_key();
+        // The group's stable key once the engine resolved it, as the limits key on it.
+        let channel = task.channel();
         let policy = self.policy(task.platform);
         // Every account's state in one call.
         let states = self.account_states(&ids).await?;

@@ -468,6 +468,136 @@ pub async fn every_spelling_of_one_group_shares_one_budget(db: Db) {
     );
 }
 
+/// Two tasks into one group under two spellings, with `dedupe_days`: the second reaches no one
+/// the first reached, since the engine checks before each send on the group's stable key.
+pub async fn two_spellings_of_one_group_never_reach_one_person_twice(db: Db) {
+    let Some((s, fake)) = start(db, Engine::Virtual).await else {
+        return;
+    };
+    let session = telethon(41);
+    fake.add_account(&session, 8001, None);
+    added(add(&s, 1, &session, "").await).await;
+    let targets: Vec<String> = (0..5).map(|i| format!("@friend_{i:03}")).collect();
+    let mut tasks = Vec::new();
+    for (n, group) in ["@launch_group", "-1001777000123"].iter().enumerate() {
+        let task = s
+            .create(
+                1,
+                json!({"name": format!("spelling {n}"), "platform": "telegram",
+                       "action": "invite", "group": group, "targets": targets,
+                       "dedupe_days": 30}),
+            )
+            .await;
+        let r = s.post(&format!("/tasks/{task}/start"), 1, None).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        s.drive().await;
+        let status = s.status_of(1, task).await;
+        assert_eq!(status["status"], "COMPLETED", "{status}");
+        tasks.push(task);
+    }
+    assert_eq!(fake.invited().len(), 5);
+    assert_eq!(fake.writes(), 5, "no one was contacted twice");
+    let report: Value = s
+        .get(&format!("/tasks/{}/report", tasks[1]), 1)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let outcomes: Vec<&str> = report["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(outcomes, ["duplicate"; 5], "{report}");
+}
+
+/// Accounts disabled or removed while a task runs are let go at their next step: their
+/// connections closed (and the connection leases released), no call made on them any more;
+/// the task ends on the account left.
+pub async fn a_disabled_or_removed_account_is_let_go(db: Db) {
+    let Some((s, fake)) = start(db, Engine::Virtual).await else {
+        return;
+    };
+    let sessions = [telethon(51), telethon(52), telethon(53)];
+    let mut ids = Vec::new();
+    for (i, session) in sessions.iter().enumerate() {
+        fake.add_account(session, 9001 + i as i64, None);
+        ids.push(
+            added(add(&s, 1, session, "").await).await["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    let targets: Vec<String> = (0..12).map(|i| format!("@visitor_{i:03}")).collect();
+    let task = s
+        .create(
+            1,
+            json!({"name": "let go", "platform": "telegram", "action": "invite",
+                   "group": "@launch_group", "targets": targets}),
+        )
+        .await;
+    let r = s.post(&format!("/tasks/{task}/start"), 1, None).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    // Mid-campaign: every account connected, some invites done.
+    let clock = s.clock.clone().unwrap();
+    loop {
+        let pass = s.runtime.engine.tick().await.unwrap();
+        if sessions.iter().all(|x| fake.open_of(x) == 1) && fake.invited().len() >= 3 {
+            break;
+        }
+        clock
+            .sleep_until(pass.next.expect("the task still runs"))
+            .await;
+    }
+    assert!(fake.invited().len() < 12, "the task is not over yet");
+
+    let r = s
+        .req(
+            reqwest::Method::PATCH,
+            &format!("/accounts/{}", ids[0]),
+            Some(1),
+        )
+        .json(&json!({"enabled": false}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = s
+        .req(
+            reqwest::Method::DELETE,
+            &format!("/accounts/{}", ids[1]),
+            Some(1),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    let calls = [fake.calls(&sessions[0]), fake.calls(&sessions[1])];
+
+    s.drive().await;
+    let status = s.status_of(1, task).await;
+    assert_eq!(status["status"], "COMPLETED", "{status}");
+    assert_eq!(fake.invited().len(), 12);
+    assert_eq!(
+        [fake.calls(&sessions[0]), fake.calls(&sessions[1])],
+        calls,
+        "no call on a disabled or removed account"
+    );
+    assert_eq!(
+        fake.open_of(&sessions[0]),
+        0,
+        "the disabled account is disconnected"
+    );
+    assert_eq!(
+        fake.open_of(&sessions[1]),
+        0,
+        "the removed account is disconnected"
+    );
+    assert_eq!(fake.most_open_at_once(), 1);
+}
+
 pub async fn a_task_with_no_usable_account_is_refused(db: Db) {
     let Some((s, _fake)) = start(db, Engine::Virtual).await else {
         return;
@@ -497,4 +627,6 @@ crate::on_every_store!(
     a_telegram_task_runs_over_registered_accounts,
     a_task_with_no_usable_account_is_refused,
     every_spelling_of_one_group_shares_one_budget,
+    two_spellings_of_one_group_never_reach_one_person_twice,
+    a_disabled_or_removed_account_is_let_go,
 );

@@ -597,6 +597,76 @@ pub async fn reached_since_looks_across_tasks_of_the_user(s: Ctx) {
     );
 }
 
+/// Two spellings of one group are one channel for the de-duplication once the engine recorded
+/// the group's stable key with each task; a task whose group is edited loses its key.
+pub async fn a_recorded_group_key_joins_the_spellings_of_one_group(s: Ctx) {
+    const KEY: &str = "telegram:channel:1777000123";
+    let id = seed_running(&s, ALICE, members(0..1)).await;
+    let a = acc("acc-1");
+    let at = t0() + mins(10);
+    let t = take(&s, &claim(id, &a, at, None)).await;
+    s.tasks
+        .record_outcome(&record(&t, &a, Outcome::Invited, at))
+        .await
+        .unwrap();
+    let tg = invite_core::domain::Platform::Telegram;
+    let asked = ["u:member_00000".to_owned()];
+    let reached = |channel: &'static str| {
+        let s = s.clone();
+        let asked = asked.clone();
+        async move {
+            !s.tasks
+                .reached_since(ALICE, tg, &asked, channel, t0())
+                .await
+                .unwrap()
+                .is_empty()
+        }
+    };
+    assert!(!reached(KEY).await, "no key recorded yet");
+    assert_eq!(s.tasks.get_task(ALICE, id).await.unwrap().group_key, None);
+    s.tasks.set_group_key(id, KEY).await.unwrap();
+    assert_eq!(
+        s.tasks
+            .get_task(ALICE, id)
+            .await
+            .unwrap()
+            .group_key
+            .as_deref(),
+        Some(KEY)
+    );
+    assert!(reached(KEY).await, "the group's stable key");
+    assert!(reached("@test_group").await, "the group as written still");
+    assert!(!reached("telegram:channel:1").await, "another group");
+    assert_eq!(
+        s.tasks.set_group_key(TaskId::new(i64::MAX), KEY).await,
+        Err(StoreError::NotFound)
+    );
+
+    // An edit that keeps the group keeps its key; one that changes it drops the key.
+    let pending = seed(&s, ALICE, members(0..1)).await;
+    s.tasks.set_group_key(pending, KEY).await.unwrap();
+    let edit = |group: &str| TaskUpdate {
+        settings: Some(invite_settings(group)),
+        ..Default::default()
+    };
+    let kept = s
+        .tasks
+        .update_task(ALICE, pending, edit("@test_group"), at)
+        .await
+        .unwrap();
+    assert_eq!(kept.group_key.as_deref(), Some(KEY));
+    let moved = s
+        .tasks
+        .update_task(ALICE, pending, edit("@other_group"), at)
+        .await
+        .unwrap();
+    assert_eq!(moved.group_key, None);
+    assert_eq!(
+        s.tasks.get_task(ALICE, pending).await.unwrap().group_key,
+        None
+    );
+}
+
 pub async fn cleanup_removes_old_logs_and_finished_tasks(s: Ctx) {
     let day = |d: i64| t0() + chrono::TimeDelta::days(d);
     let a = acc("acc-1");

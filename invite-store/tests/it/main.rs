@@ -50,6 +50,7 @@ macro_rules! contract_suite {
                 engine::logs_filter_and_page_in_id_order,
                 engine::stats_group_by_account_error_and_hour,
                 engine::reached_since_looks_across_tasks_of_the_user,
+                engine::a_recorded_group_key_joins_the_spellings_of_one_group,
                 engine::cleanup_removes_old_logs_and_finished_tasks,
                 engine::two_claimers_never_take_the_same_target,
                 failure_paths::a_claim_never_takes_a_target_pinned_to_another_account,
