@@ -11,6 +11,5 @@ mod lifecycle;
 mod limits;
 mod openapi;
 mod report;
-mod secrets;
 mod transitions;
 mod vault;
