@@ -191,16 +191,19 @@ async fn reusable(conn: &mut SqliteConnection) -> std::result::Result<bool, sqlx
 
 /// Applies the SQLite migrations to `pool`.
 ///
-/// SQLite has no advisory lock: when two processes migrate one file at once, the loser's
-/// attempt fails on the bookkeeping row the winner wrote. It then runs again, finds everything
-/// applied and succeeds (the busy timeout makes it wait for the winner's transaction).
+/// SQLite has no advisory lock: when several processes migrate one file at once, a loser's
+/// attempt fails on a migration another one applied first (its bookkeeping row, or the change
+/// itself: "duplicate column name"). It then runs again from what is applied by then (the busy
+/// timeout makes it wait for the winner's transaction). Every failed attempt is caused by a
+/// migration someone else applied, so at most one attempt per migration fails.
 pub async fn migrate(pool: &SqlitePool) -> Result<()> {
+    let attempts = MIGRATOR.migrations.len() + 1;
     let mut attempt = 0;
     loop {
         attempt += 1;
         match MIGRATOR.run(pool).await {
             Ok(()) => return Ok(()),
-            Err(e) if attempt < 3 => {
+            Err(e) if attempt < attempts => {
                 tracing::debug!(error = %e, attempt, "migration raced another process; retrying");
             }
             Err(e) => return Err(e.into()),

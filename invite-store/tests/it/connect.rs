@@ -82,7 +82,8 @@ async fn sqlite_file_migrations_are_idempotent_and_race_safe() {
     let path = std::env::temp_dir().join(format!("invite-store-migrate-{}.db", std::process::id()));
     let url = format!("sqlite://{}", path.display());
     let mut handles = Vec::new();
-    for _ in 0..4 {
+    // As many migrators as migrations or more: a migrator may lose a race on each of them.
+    for _ in 0..8 {
         let url = url.clone();
         handles.push(tokio::spawn(async move {
             let stores = invite_store::connect(&url, quick()).await.unwrap();
@@ -118,7 +119,8 @@ async fn postgres_migrations_are_idempotent_and_race_safe() {
         .unwrap();
     let url = with_database(&postgres_admin_url(), &name);
     let mut handles = Vec::new();
-    for _ in 0..4 {
+    // As many migrators as migrations or more: a migrator may lose a race on each of them.
+    for _ in 0..8 {
         let url = url.clone();
         handles.push(tokio::spawn(async move {
             let stores = invite_store::connect(&url, quick()).await.unwrap();
