@@ -149,7 +149,13 @@ impl Engine {
                 if let Some(strategy) = self.strategies.get(&platform) {
                     strategy.disconnect(account).await;
                 }
-                self.state().initialized.remove(account);
+                // Its connection's lease went with the connection: the next step takes the
+                // account's lease afresh, not trusting the renewal time remembered here.
+                {
+                    let mut st = self.state();
+                    st.initialized.remove(account);
+                    st.leased_until.remove(account);
+                }
                 if let Some(AccountState::Dead { reason }) = self.account_state(account).await {
                     self.close_account_lanes(
                         account,
