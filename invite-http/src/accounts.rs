@@ -467,6 +467,7 @@ pub struct AddAccountRequest {
     #[schema(example = "1BVtsOK8Bu…")]
     pub session: String,
     /// The application's api_id (default: `TELEGRAM_API_ID`).
+    #[serde(default, deserialize_with = "crate::wire::optional_whole")]
     pub api_id: Option<i32>,
     /// The application's api_hash (default: `TELEGRAM_API_HASH`). Stored sealed.
     pub api_hash: Option<String>,

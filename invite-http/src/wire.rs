@@ -152,7 +152,7 @@ where
 }
 
 /// [`whole`], or `null`.
-fn optional_whole<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+pub(crate) fn optional_whole<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
 where
     D: Deserializer<'de>,
     T: TryFrom<i64>,

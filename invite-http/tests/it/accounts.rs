@@ -622,6 +622,35 @@ pub async fn a_task_with_no_usable_account_is_refused(db: Db) {
     assert!(p["detail"].as_str().unwrap().contains("no usable"), "{p}");
 }
 
+/// `api_id` is a JSON integer: `12345.0` is accepted as 12345 (as JSON Schema counts it), a
+/// fraction is refused by name. Found by the contract fuzzer: the float answered 422.
+#[tokio::test]
+async fn a_whole_number_float_api_id_is_an_integer() {
+    let Some((s, fake)) = start(Db::Memory, Engine::Virtual).await else {
+        return;
+    };
+    fake.add_account(&telethon(7), 5007, None);
+    let body = |api_id: Value| {
+        json!({"platform": "telegram", "session": telethon(7), "api_id": api_id,
+               "api_hash": API_HASH, "label": null})
+    };
+    let r = s
+        .req(reqwest::Method::POST, "/accounts", Some(1))
+        .json(&body(json!(12345.0)))
+        .send()
+        .await
+        .unwrap();
+    added(r).await;
+    let r = s
+        .req(reqwest::Method::POST, "/accounts", Some(2))
+        .json(&body(json!(12345.5)))
+        .send()
+        .await
+        .unwrap();
+    let p = problem(r, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert!(p["detail"].as_str().unwrap().contains("api_id"), "{p}");
+}
+
 crate::on_every_store!(
     accounts_are_added_checked_and_sealed,
     a_telegram_task_runs_over_registered_accounts,
