@@ -7,13 +7,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use chrono::{DateTime, TimeDelta, Utc};
+use invite_core::clock::Clock as _;
 use invite_core::clock::VirtualClock;
 use invite_core::domain::{AccountId, ActionKind, TaskId, UserId};
 use invite_core::limits::{LimitPolicy, LocalAccountManager};
 use invite_core::memory::{InProcessQueue, StaticDirectory};
-use invite_core::ports::ReserveRequest;
+use invite_core::ports::{Claim, ClaimStage, ReserveRequest};
 use invite_core::service::{
-    ActionType, CampaignParts, Campaigns, ServiceLimits, TargetDraft, TaskDraft,
+    ActionType, CampaignParts, Campaigns, STATUS_MEMO_TTL, ServiceLimits, TargetDraft, TaskDraft,
 };
 use invite_store::Stores;
 use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
@@ -35,8 +36,7 @@ impl<S: tracing::Subscriber> Layer<S> for CountQueries {
     }
 }
 
-fn campaigns(stores: &Stores) -> Campaigns {
-    let clock = Arc::new(VirtualClock::manual(t0()));
+fn campaigns(stores: &Stores, clock: Arc<VirtualClock>) -> Campaigns {
     let manager = LocalAccountManager::new(stores.ledger.clone(), clock.clone(), 1);
     Campaigns::new(
         CampaignParts {
@@ -111,12 +111,15 @@ async fn status_takes_a_handful_of_queries(url: &str) {
         .await
         .unwrap();
     stores.migrate().await.unwrap();
-    let c = campaigns(&stores);
+    let clock = Arc::new(VirtualClock::manual(t0()));
+    let c = campaigns(&stores, clock.clone());
     let small = running_task(&stores, &c, "small", 2).await;
     let large = running_task(&stores, &c, "large", 10).await;
-    // The first statements of a connection prepare; count a warmed-up call.
+    // The first statements of a connection prepare; count a warmed-up call, past the time
+    // the first call's account figures serve the reads after it.
     counted_status(&c, small).await;
     counted_status(&c, large).await;
+    clock.advance(STATUS_MEMO_TTL);
     let (two, accounts) = counted_status(&c, small).await;
     assert_eq!(accounts, 2);
     let (ten, accounts) = counted_status(&c, large).await;
@@ -125,6 +128,31 @@ async fn status_takes_a_handful_of_queries(url: &str) {
     assert_eq!(two, ten, "as many statements for 10 accounts as for 2");
     // The task, its counts, its lanes, the accounts' states, and the ledger's three tables.
     assert!((3..=7).contains(&ten), "{ten} statements for one status");
+
+    // Within the second, an unchanged task is read from its counts alone…
+    let (again, accounts) = counted_status(&c, large).await;
+    assert_eq!(accounts, 10);
+    assert!(again <= 2, "{again} statements for a repeated status");
+    // …and a changed count (a claim here) reads everything again.
+    let before = c.status(USER, large).await.unwrap();
+    let account = AccountId::parse("large-acc-0").unwrap();
+    let claim = Claim {
+        task: large,
+        account,
+        holder: "status-test".to_owned(),
+        now: clock.now(),
+        random_high: None,
+        stage: ClaimStage::First,
+    };
+    let claimed = stores.tasks.claim_target(&claim).await.unwrap();
+    assert!(claimed.is_some(), "a pending target to claim");
+    let (changed, _) = counted_status(&c, large).await;
+    assert_eq!(
+        changed, ten,
+        "a changed count reads the account figures again"
+    );
+    let after = c.status(USER, large).await.unwrap();
+    assert_ne!(before.progress, after.progress);
     stores.close().await;
 }
 

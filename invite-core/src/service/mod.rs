@@ -24,7 +24,7 @@ pub use draft::{
     TaskPatch, schedule_range,
 };
 pub use import::{ImportRequest, ImportSummary, ReadOptions, SuppressSummary};
-pub use status::{AccountOverview, Eta, KindUsage, TaskReport, TaskStatusReport};
+pub use status::{AccountOverview, Eta, KindUsage, STATUS_MEMO_TTL, TaskReport, TaskStatusReport};
 
 use crate::clock::Clock;
 use crate::domain::{
@@ -245,6 +245,8 @@ pub struct Campaigns {
     policies: HashMap<Platform, LimitPolicy>,
     waker: Option<Arc<dyn Waker>>,
     events: Arc<dyn TaskEvents>,
+    /// The account figures and ETA of recent status reads, per task.
+    status_memo: status::StatusMemo,
 }
 
 impl Campaigns {
@@ -261,6 +263,7 @@ impl Campaigns {
             policies: HashMap::new(),
             waker: None,
             events: Arc::new(crate::memory::NoEvents),
+            status_memo: status::StatusMemo::default(),
         }
     }
 

@@ -2,8 +2,9 @@
 //! capacity under the limits; the final report; the user's accounts with their limit state.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 
 use super::{Campaigns, Result, ServiceError};
@@ -80,6 +81,66 @@ pub struct AccountOverview {
     pub state: AccountState,
     /// Usage per kind (when the local ledger is available).
     pub usage: Vec<KindUsage>,
+}
+
+/// How long a status read's account figures and ETA serve the reads after it, as long as the
+/// task and its counts are unchanged. Counts are always read afresh.
+pub const STATUS_MEMO_TTL: TimeDelta = TimeDelta::seconds(1);
+
+/// Tasks whose figures are remembered at once; past it the memo starts over.
+const STATUS_MEMO_TASKS: usize = 4096;
+
+/// What a status read derived from the lanes, the account manager and the ledger — the costly
+/// part of a status — kept for [`STATUS_MEMO_TTL`] of clock time. A read reuses it only when
+/// the task (its version and status) and its counts are what they were, so a step that
+/// changed anything (an outcome, a claim, a requeue after a cooldown) shows at once; what is
+/// left to age is the forecast's view of time, by at most a second.
+/// Active accounts, assigned accounts and the ETA.
+type Figures = (u64, u64, Option<Eta>);
+
+#[derive(Debug, Default)]
+pub(super) struct StatusMemo(Mutex<HashMap<TaskId, Remembered>>);
+
+#[derive(Debug, Clone)]
+struct Remembered {
+    at: DateTime<Utc>,
+    key: (DateTime<Utc>, crate::domain::TaskStatus, Progress),
+    active_accounts: u64,
+    accounts: u64,
+    eta: Option<Eta>,
+}
+
+impl StatusMemo {
+    fn recall(&self, task: &Task, progress: &Progress, now: DateTime<Utc>) -> Option<Remembered> {
+        let memo = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        memo.get(&task.id)
+            .filter(|r| {
+                r.at <= now
+                    && now - r.at < STATUS_MEMO_TTL
+                    && r.key.0 == task.updated_at
+                    && r.key.1 == task.status
+                    && &r.key.2 == progress
+            })
+            .cloned()
+    }
+
+    fn keep(&self, task: &Task, progress: &Progress, now: DateTime<Utc>, figures: Figures) {
+        let (active_accounts, accounts, eta) = figures;
+        let mut memo = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if memo.len() >= STATUS_MEMO_TASKS && !memo.contains_key(&task.id) {
+            memo.clear();
+        }
+        memo.insert(
+            task.id,
+            Remembered {
+                at: now,
+                key: (task.updated_at, task.status, progress.clone()),
+                active_accounts,
+                accounts,
+                eta,
+            },
+        );
+    }
 }
 
 /// The start of the limits' rolling window ending at `now`.
@@ -159,7 +220,39 @@ impl Campaigns {
             (finished as f64 * 10_000.0 / total as f64).round() / 100.0
         };
         let now = self.parts.clock.now();
-        let accounts = self.task_accounts(&task).await?;
+        let (active_accounts, accounts, eta) = match self.status_memo.recall(&task, &progress, now)
+        {
+            Some(r) => (r.active_accounts, r.accounts, r.eta),
+            None => {
+                let figures = self.account_figures(&task, &progress, now).await?;
+                self.status_memo
+                    .keep(&task, &progress, now, figures.clone());
+                figures
+            }
+        };
+        Ok(TaskStatusReport {
+            task,
+            progress,
+            total,
+            finished,
+            percent,
+            active_accounts,
+            accounts,
+            eta,
+        })
+    }
+
+    /// Active accounts, assigned accounts and the ETA of a task from its lanes, the account
+    /// manager and the ledger.
+    async fn account_figures(
+        &self,
+        task: &Task,
+        progress: &Progress,
+        now: DateTime<Utc>,
+    ) -> Result<Figures> {
+        let total = progress.total();
+        let finished = progress.finished();
+        let accounts = self.task_accounts(task).await?;
         let ids: Vec<AccountId> = accounts.iter().map(|(a, _)| a.clone()).collect();
         // The group's stable key once the engine resolved it, as the limits key on it.
         let channel = task.channel();
@@ -239,16 +332,7 @@ impl Campaigns {
                     .count(),
             })
         };
-        Ok(TaskStatusReport {
-            task,
-            progress,
-            total,
-            finished,
-            percent,
-            active_accounts: active,
-            accounts: accounts.len() as u64,
-            eta,
-        })
+        Ok((active, accounts.len() as u64, eta))
     }
 
     /// Every target of the task with its outcome.
