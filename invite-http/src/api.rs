@@ -560,7 +560,8 @@ async fn cancel_task(
 }
 
 /// Progress: counts by target status, percent, active accounts and an ETA from the accounts'
-/// remaining capacity under the limits.
+/// remaining capacity under the limits. Counts are always current; while they and the task
+/// are unchanged, the account figures and the ETA are those of a read at most a second old.
 #[utoipa::path(
     get, path = "/tasks/{id}/status", tag = "tasks",
     params(("id" = i64, Path, description = "Task id")),
