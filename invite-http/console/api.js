@@ -43,7 +43,8 @@ function url(path, query) {
 
 /**
  * Calls the API. `options`: `query` (object), `json` (a body sent as JSON), `form` (a
- * FormData sent as multipart), `raw` (answer the Response itself, for downloads).
+ * FormData sent as multipart), `raw` (answer the Response itself, for downloads), `trying`
+ * (a token being tried: a 401 does not sign the page out).
  */
 export async function call(method, path, options = {}) {
   const headers = { Accept: 'application/json' };
@@ -62,7 +63,7 @@ export async function call(method, path, options = {}) {
   } catch (e) {
     throw new ApiProblem(0, { title: 'The service cannot be reached', detail: String(e.message || e) });
   }
-  if (response.status === 401) {
+  if (response.status === 401 && !options.trying) {
     hooks.unauthorized();
   }
   if (!response.ok) {

@@ -129,7 +129,7 @@ function signInPage() {
     e.preventDefault();
     api.setToken(input.value.trim());
     try {
-      await api.get('/tasks', { limit: 1 });
+      await api.call('GET', '/tasks', { query: { limit: 1 }, trying: true });
       location.hash = '#/campaigns';
       route();
     } catch (err) {
@@ -273,12 +273,12 @@ function campaignsPage() {
       return h('tr', { 'data-task': t.id, 'data-status': t.status },
         h('th', { scope: 'row' }, h('a', { href: `#/campaigns/${t.id}` }, t.name),
           h('span', { class: 'sub' }, `#${t.id} · ${t.action.replaceAll('_', ' ')} · ${t.platform}`)),
-        h('td', { class: 'status' }, h('span', { class: `badge badge-${t.status}` }, t.status),
+        h('td', { class: 'status', 'data-label': 'Status' }, h('span', { class: `badge badge-${t.status}` }, t.status),
           t.status_reason ? h('span', { class: 'sub' }, t.status_reason) : null),
-        h('td', {}, s ? progress(t, s) : '—'),
-        h('td', { class: 'eta' }, s ? eta(s) : '—'),
-        h('td', {}, t.priority),
-        h('td', {}, actionButtons(t, () => section, load)));
+        h('td', { 'data-label': 'Progress' }, s ? progress(t, s) : '—'),
+        h('td', { class: 'eta', 'data-label': 'ETA' }, s ? eta(s) : '—'),
+        h('td', { 'data-label': 'Priority' }, t.priority),
+        h('td', { 'data-label': 'Actions' }, actionButtons(t, () => section, load)));
     });
     replaceKeepingFocus(region, [h('table', { class: 'campaigns' },
       h('caption', { class: 'visually-hidden' }, 'Your campaigns'),

@@ -45,12 +45,14 @@ impl Driver {
     /// Starts chromedriver; `None` (after a skip line) when chromedriver or Chromium is not
     /// installed and `INVITE_REQUIRE_SERVICES` is not `1`.
     pub async fn start() -> Option<Driver> {
-        let driver = std::env::var_os("CHROMEDRIVER")
-            .map(PathBuf::from)
-            .or_else(|| which(&["chromedriver"]));
-        let chromium = std::env::var_os("CHROMIUM")
-            .map(PathBuf::from)
-            .or_else(|| which(&["chromium", "chromium-browser", "google-chrome"]));
+        let named = |var: &str| {
+            std::env::var_os(var)
+                .map(PathBuf::from)
+                .filter(|p| p.is_file())
+        };
+        let driver = named("CHROMEDRIVER").or_else(|| which(&["chromedriver"]));
+        let chromium =
+            named("CHROMIUM").or_else(|| which(&["chromium", "chromium-browser", "google-chrome"]));
         let (Some(driver), Some(chromium)) = (driver, chromium) else {
             assert!(
                 !services_required(),

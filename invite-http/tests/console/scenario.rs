@@ -403,6 +403,24 @@ async fn steps(s: &TestServer, c: &Client, dir: &Path) {
     assert!(usage.contains(" / "), "{usage}");
     screenshot(c, dir, "accounts", "body").await;
 
+    // Adding a Telegram account whose session cannot be read: the problem is shown, the
+    // session string is not.
+    let session = wait_for(c, "#a-session").await;
+    session.send_keys("not-a-session-string-XYZ").await.unwrap();
+    find(
+        c,
+        "form[aria-labelledby=add-account-title] button[type=submit]",
+    )
+    .await
+    .click()
+    .await
+    .unwrap();
+    let refused = text(c, "form[aria-labelledby=add-account-title] .problem").await;
+    assert!(!refused.is_empty());
+    let page = c.source().await.unwrap();
+    assert!(!page.contains("XYZ"), "the session is echoed: {refused}");
+    assert_eq!(all(c, "tr[data-account]").await.len(), 4);
+
     // Suppressions: add, upload, remove.
     find(c, "#nav a[data-page=suppressions]")
         .await
@@ -458,6 +476,34 @@ async fn steps(s: &TestServer, c: &Client, dir: &Path) {
         .await
         .unwrap();
     assert_eq!(page["items"].as_array().unwrap().len(), 3);
+
+    // Signed out, a refused token is said so on the sign-in form; a good one signs in.
+    find(c, "#signout").await.click().await.unwrap();
+    let field = wait_for(c, "#token").await;
+    field.send_keys("not.a.token").await.unwrap();
+    find(c, "main form button[type=submit]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    let refused = text(c, "main form .problem").await;
+    assert!(!refused.is_empty());
+    assert!(
+        find(c, "#nav")
+            .await
+            .attr("hidden")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    field.clear().await.unwrap();
+    field.send_keys(&token(1)).await.unwrap();
+    find(c, "main form button[type=submit]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    wait_for(c, &format!("main[data-page=campaigns] {}", row(first))).await;
 
     // A second user's link: none of the first user's campaigns.
     let other = invite_http::console::link(addr, &token(2));
