@@ -337,12 +337,13 @@ function renderTemplate(pieces, person) {
 
 // ---- audience ----
 
-/** The audience as a file: the uploaded one, else the pasted lines as a one-column CSV. */
+/** The audience as a file: the uploaded one, else the pasted lines (blank ones dropped) as a one-column CSV. */
 function audienceFile(pasted, upload) {
   if (upload.files && upload.files[0]) return { file: upload.files[0], pasted: false };
   const lines = pasted.value.split(/\r?\n/).map((l) => l.trim()).filter(Boolean);
   if (lines.length === 0) return null;
-  const csv = ['identifier', ...lines.map((l) => `"${l.replaceAll('"', '""')}"`)].join('\n');
+  // No header row: the report's row numbers are then the lines as pasted.
+  const csv = lines.map((l) => `"${l.replaceAll('"', '""')}"`).join('\n');
   return { file: new File([csv], 'pasted.csv', { type: 'text/csv' }), pasted: true };
 }
 
@@ -350,8 +351,8 @@ function audienceForm(audience, extra) {
   const form = new FormData();
   form.append('file', audience.file, audience.file.name);
   if (audience.pasted) {
-    form.append('has_header', 'true');
-    form.append('identifier_column', 'identifier');
+    form.append('has_header', 'false');
+    form.append('identifier_column', '1');
   }
   for (const [k, v] of Object.entries(extra)) {
     if (v !== undefined && v !== null && v !== '') form.append(k, String(v));
@@ -454,7 +455,7 @@ function newCampaignPage() {
         field('dedupe_days', 'Skip people reached within (days)', dedupe)),
       h('div', { class: 'field check', 'data-field': 'add_to_contacts' }, contacts, h('label', { for: 'f-contacts' }, 'Add each person to contacts first'))),
     h('fieldset', {}, h('legend', {}, 'Audience'),
-      field('targets', 'Paste identifiers, one per line', pasted, '@username, t.me/username, numeric id or +phone.'),
+      field('targets', 'Paste identifiers, one per line', pasted, '@username, t.me/username, numeric id or +phone. Blank lines are dropped; row numbers count the others.'),
       field('file', 'Or upload a file (CSV, XLSX, JSON)', upload),
       h('p', {}, check),
       reportBox),

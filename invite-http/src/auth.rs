@@ -269,6 +269,23 @@ mod tests {
     }
 
     #[test]
+    fn the_banner_links_the_console_signed_in_with_the_token_it_prints() {
+        let addr = "0.0.0.0:8003".parse().unwrap();
+        let banner = development_banner(&secret(), Utc::now(), None, None, addr);
+        let token = banner
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("TOKEN="))
+            .unwrap();
+        let link = banner
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .unwrap();
+        assert_eq!(link, format!("http://127.0.0.1:8003/#token={token}"));
+        let auth = JwtAuth::new(&secret(), None, None);
+        assert_eq!(auth.verify(token).unwrap(), UserId::new(1));
+    }
+
+    #[test]
     fn issued_tokens_verify_and_name_their_user() {
         let auth = JwtAuth::new(&secret(), None, None);
         let t = issue_token(

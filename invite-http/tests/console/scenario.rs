@@ -521,4 +521,18 @@ async fn steps(s: &TestServer, c: &Client, dir: &Path) {
         );
     }
     screenshot(c, dir, "second-user", "body").await;
+
+    // A pasted audience gets the same report, row numbers counted from the first line.
+    c.goto(&format!("{}/#/new", s.base)).await.unwrap();
+    wait_for(c, "#f-pasted")
+        .await
+        .send_keys("@zed_demo\n123456789\nnot valid!!\n@zed_demo")
+        .await
+        .unwrap();
+    find(c, "#check-audience").await.click().await.unwrap();
+    assert_eq!(text(c, "#audience-report [data-count=valid]").await, "2");
+    assert_eq!(text(c, "#audience-report [data-count=invalid]").await, "1");
+    let first_error = text(c, "#audience-report .row-errors tbody tr").await;
+    assert!(first_error.starts_with("3 "), "{first_error}");
+    assert!(tasks_of(s, 2).await.is_empty());
 }
