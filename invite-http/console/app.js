@@ -526,6 +526,21 @@ function newCampaignPage() {
 
 // ---- campaign detail ----
 
+/** The hours of `timeline` with the quiet hours between them as zeros (at most a week's). */
+function hourly(timeline) {
+  const HOUR = 3600 * 1000;
+  const known = new Map(timeline.map((t) => [new Date(t.hour).getTime(), t.actions]));
+  const times = [...known.keys()].sort((a, b) => a - b);
+  if (times.length === 0 || (times[times.length - 1] - times[0]) / HOUR > 7 * 24) {
+    return timeline.map((t) => ({ hour: new Date(t.hour).toISOString(), actions: t.actions }));
+  }
+  const out = [];
+  for (let t = times[0]; t <= times[times.length - 1]; t += HOUR) {
+    out.push({ hour: new Date(t).toISOString(), actions: known.get(t) || 0 });
+  }
+  return out;
+}
+
 async function download(path, filename) {
   const response = await api.call('GET', path, { raw: true, query: { format: 'csv' } });
   const blob = await response.blob();
@@ -595,7 +610,7 @@ function detailPage(id) {
       h('dl', { class: 'facts' }, facts.map(([k, v]) => [h('dt', {}, k), h('dd', {}, v)])),
       task.template ? h('p', {}, 'Template: ', h('q', {}, task.template)) : '');
     const outcomes = Object.entries(s.outcomes || {}).sort((a, b) => b[1] - a[1]).map(([label, value]) => ({ label, value }));
-    const hours = stats.timeline.map((t) => ({ label: when(t.hour), short: `${new Date(t.hour).toISOString().slice(11, 13)}h`, value: t.actions }));
+    const hours = hourly(stats.timeline).map((t) => ({ label: when(t.hour), short: `${t.hour.slice(11, 13)}h`, value: t.actions }));
     charts.replaceChildren(
       h('figure', { class: 'chart', id: 'outcomes-chart' }, h('figcaption', {}, 'Outcomes'), barChart(outcomes, 'Finished targets by outcome')),
       h('figure', { class: 'chart', id: 'hours-chart' }, h('figcaption', {}, 'Actions per hour (UTC)'), columnChart(hours, 'Actions per hour')));

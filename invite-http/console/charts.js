@@ -22,6 +22,14 @@ function svg(width, height, label) {
   return root;
 }
 
+/** `root` drawn at the size of its view box (the stylesheet may still shrink it to fit). */
+function natural(root) {
+  const [, , w, h] = root.getAttribute('viewBox').split(' ');
+  root.setAttribute('width', w);
+  root.setAttribute('height', h);
+  return root;
+}
+
 /**
  * A bar split into segments (`{key, label, value}`), each as wide as its share of the sum;
  * each segment carries `data-key`, `data-value`, a tooltip and a class `seg-KEY` (its colour);
@@ -60,7 +68,7 @@ export function barChart(items, label) {
   const labelW = 150;
   const barW = 240;
   const height = Math.max(1, items.length) * rowH + 4;
-  const root = svg(labelW + barW + 60, height, label);
+  const root = natural(svg(labelW + barW + 60, height, label));
   root.classList.add('bars');
   const max = Math.max(1, ...items.map((i) => i.value));
   items.forEach((item, n) => {
@@ -86,7 +94,7 @@ export function columnChart(items, label) {
   const colW = 26;
   const chartH = 120;
   const width = Math.max(1, items.length) * colW + 10;
-  const root = svg(width, chartH + 40, label);
+  const root = natural(svg(width, chartH + 40, label));
   root.classList.add('columns');
   const max = Math.max(1, ...items.map((i) => i.value));
   const every = Math.max(1, Math.ceil(items.length / 8));
