@@ -593,8 +593,16 @@ function detailPage(id) {
   });
 
   const load = async () => {
-    const [task, s, stats] = await Promise.all([
-      api.get(`/tasks/${id}`), api.get(`/tasks/${id}/status`), api.get(`/tasks/${id}/stats`)]);
+    const [task, s, stats, owned] = await Promise.all([
+      api.get(`/tasks/${id}`), api.get(`/tasks/${id}/status`), api.get(`/tasks/${id}/stats`),
+      api.get('/accounts').catch(() => ({ items: [] }))]);
+    const states = new Map(owned.items.map((a) => [a.id, a]));
+    const stateOf = (id) => {
+      const a = states.get(id);
+      if (!a) return '—';
+      const words = a.state.replaceAll('_', ' ');
+      return [words, a.reason, a.until ? `until ${when(a.until)}` : null].filter(Boolean).join(' · ');
+    };
     document.title = `${task.name} · Invite Service`;
     replaceKeepingFocus(header, [
       h('h2', { id: 'detail-title' }, task.name, ' ', h('span', { class: `badge badge-${task.status}` }, task.status)),
@@ -617,8 +625,8 @@ function detailPage(id) {
     const errors = Object.entries(stats.per_error || {});
     accounts.replaceChildren(
       h('table', { class: 'per-account' },
-        h('thead', {}, h('tr', {}, ['Account', 'Attempts', 'Succeeded', 'Failed'].map((c) => h('th', { scope: 'col' }, c)))),
-        h('tbody', {}, stats.per_account.map((a) => h('tr', {}, h('th', { scope: 'row' }, a.account_id), h('td', {}, a.attempts), h('td', {}, a.successes), h('td', {}, a.failures))))),
+        h('thead', {}, h('tr', {}, ['Account', 'Attempts', 'Succeeded', 'Failed', 'State now (cooldown)'].map((c) => h('th', { scope: 'col' }, c)))),
+        h('tbody', {}, stats.per_account.map((a) => h('tr', {}, h('th', { scope: 'row' }, a.account_id), h('td', {}, a.attempts), h('td', {}, a.successes), h('td', {}, a.failures), h('td', { class: 'state' }, stateOf(a.account_id)))))),
       errors.length ? h('p', {}, 'Errors: ', errors.map(([k, v]) => `${k} ${v}`).join(', ')) : null);
     const ids = stats.per_account.map((a) => a.account_id);
     if (ids.join() !== knownAccounts.join()) {

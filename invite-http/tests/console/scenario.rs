@@ -379,6 +379,13 @@ async fn steps(s: &TestServer, c: &Client, dir: &Path) {
     );
     let per_account = all(c, ".per-account tbody tr").await;
     assert!(!per_account.is_empty());
+    let state = text(c, ".per-account tbody tr td.state").await;
+    assert!(
+        ["active", "cooling down", "dead"]
+            .iter()
+            .any(|s| state.starts_with(s)),
+        "{state}"
+    );
     wait_for(c, "table.log tbody tr").await;
     find(c, "#log-status")
         .await
