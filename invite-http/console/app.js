@@ -163,6 +163,7 @@ function actionButtons(task, scope, after) {
         e.currentTarget.disabled = true;
         try {
           const t = await api.post(`/tasks/${task.id}/${a.name}`);
+          clearProblems(scope());
           announce(`${task.name}: ${t.status}`);
         } catch (err) {
           showProblem(scope(), err);
