@@ -202,12 +202,14 @@ pub fn issue_token(
 }
 
 /// What the binary prints when it generated its secret: a token for user 1, valid 30 days
-/// (or until the process stops), marked as development only.
+/// (or until the process stops), marked as development only, and the link that opens the web
+/// console signed in with it ([`crate::console::link`] of the address `addr` it listens on).
 pub fn development_banner(
     secret: &Secret,
     now: DateTime<Utc>,
     issuer: Option<&str>,
     audience: Option<&str>,
+    addr: std::net::SocketAddr,
 ) -> String {
     let token = issue_token(
         secret,
@@ -217,9 +219,11 @@ pub fn development_banner(
         issuer,
         audience,
     );
+    let link = crate::console::link(addr, &token);
     format!(
         "DEVELOPMENT ONLY: no INVITE_JWT_SECRET set; a random secret was generated for this run.\n\
-         Token for user 1 (valid 30 days, until this process stops):\n\n  export TOKEN={token}\n"
+         Token for user 1 (valid 30 days, until this process stops):\n\n  export TOKEN={token}\n\n\
+         Web console, signed in as user 1:\n\n  {link}\n"
     )
 }
 
@@ -262,6 +266,23 @@ mod tests {
 
     fn secret() -> Secret {
         Secret::new("x".repeat(40))
+    }
+
+    #[test]
+    fn the_banner_links_the_console_signed_in_with_the_token_it_prints() {
+        let addr = "0.0.0.0:8003".parse().unwrap();
+        let banner = development_banner(&secret(), Utc::now(), None, None, addr);
+        let token = banner
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("TOKEN="))
+            .unwrap();
+        let link = banner
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .unwrap();
+        assert_eq!(link, format!("http://127.0.0.1:8003/#token={token}"));
+        let auth = JwtAuth::new(&secret(), None, None);
+        assert_eq!(auth.verify(token).unwrap(), UserId::new(1));
     }
 
     #[test]

@@ -72,7 +72,7 @@ fn head_problem(request: &Request) -> Option<ApiError> {
     None
 }
 
-/// `nosniff` and a restrictive CSP on every answer; `no-store` on answers to requests with
+/// `nosniff` and a restrictive CSP on every answer (unless the route set its own); `no-store` on answers to requests with
 /// credentials (they hold one user's data).
 fn secure(response: &mut Response, authenticated: bool) {
     let headers = response.headers_mut();
@@ -80,10 +80,12 @@ fn secure(response: &mut Response, authenticated: bool) {
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
-    );
+    // A route that set its own policy (the console's pages) keeps it.
+    headers
+        .entry(header::CONTENT_SECURITY_POLICY)
+        .or_insert(HeaderValue::from_static(
+            "default-src 'none'; frame-ancestors 'none'",
+        ));
     if authenticated {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }

@@ -5,6 +5,7 @@ pub mod api;
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod console;
 pub mod contract;
 pub mod edge;
 pub mod error;
@@ -85,10 +86,10 @@ impl AppState {
     }
 }
 
-/// The whole HTTP application: routes, fallbacks, the edge's guards ([`edge::harden`]),
-/// request metrics, state.
+/// The whole HTTP application: the API's routes, the web console ([`console`]), fallbacks, the
+/// edge's guards ([`edge::harden`]), request metrics, state.
 pub fn app(state: AppState) -> Router {
-    edge::harden(api::router())
+    edge::harden(api::router().merge(console::router()))
         .layer(axum::middleware::from_fn(observe::track_http))
         .with_state(state)
 }

@@ -64,9 +64,10 @@ async fn main() -> ExitCode {
     };
     if let Some(secret) = &secrets.generated {
         let (iss, aud) = (config.jwt.issuer.as_deref(), config.jwt.audience.as_deref());
+        let addr = listener.local_addr().unwrap_or(config.bind_addr);
         println!(
             "{}",
-            auth::development_banner(secret, chrono::Utc::now(), iss, aud)
+            auth::development_banner(secret, chrono::Utc::now(), iss, aud, addr)
         );
     }
     let (addr, store) = (config.bind_addr, runtime.store_kind());
