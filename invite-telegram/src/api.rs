@@ -217,8 +217,10 @@ pub trait TelegramApi: Send + Sync {
         last_name: &str,
     ) -> Result<(), ApiError>;
 
-    /// The account's own rights in the group (`channels.getParticipant` on itself;
-    /// `messages.getChats` for a basic group).
+    /// The account's own rights in the group, read from the group's `Channel` / `Chat` object
+    /// (its own `creator`, `admin_rights`, `banned_rights` and the group's
+    /// `default_banned_rights`): the object the group's resolution returned when there was one,
+    /// else `channels.getChannels` / `messages.getChats`.
     async fn own_rights(&self, group: GroupPeer) -> Result<OwnRights, ApiError>;
 
     /// A channel's member count (`channels.getFullChannel`), when Telegram tells it.

@@ -16,6 +16,7 @@
 //! - there are no timeouts here: [`TelegramStrategy`](crate::TelegramStrategy) puts one around
 //!   every call.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -139,6 +140,9 @@ impl Connector for GrammersConnector {
 pub struct GrammersApi {
     client: Client,
     runner: Mutex<Option<JoinHandle<()>>>,
+    /// The account's rights read from the group objects its last resolutions returned, each
+    /// used once by [`TelegramApi::own_rights`] (a later check reads them afresh).
+    resolved_rights: Mutex<HashMap<GroupPeer, OwnRights>>,
 }
 
 impl fmt::Debug for GrammersApi {
@@ -169,6 +173,7 @@ impl GrammersApi {
         Self {
             client,
             runner: Mutex::new(Some(task)),
+            resolved_rights: Mutex::new(HashMap::new()),
         }
     }
 
@@ -190,6 +195,19 @@ impl GrammersApi {
             Err(e) if e.is("USER_NOT_PARTICIPANT") => Ok(None),
             Err(e) => Err(e),
         }
+    }
+
+    /// The group a resolution found, with the account's rights in it remembered for the
+    /// rights check that follows.
+    fn found(&self, chat: &tl::enums::Chat) -> GroupLookup {
+        let lookup = group_of_chat(chat);
+        if let (GroupLookup::Found(peer), Some(rights)) = (lookup, rights_of_chat(chat))
+            && chat.id() == group_id(peer)
+            && let Ok(mut known) = self.resolved_rights.lock()
+        {
+            known.insert(peer, rights);
+        }
+        lookup
     }
 
     async fn chat(&self, chat_id: i64) -> Result<tl::enums::Chat, ApiError> {
@@ -265,7 +283,13 @@ impl TelegramApi for GrammersApi {
                         referer: None,
                     })
                     .await?;
-                Ok(resolved_group(&resolved))
+                let lookup = resolved_group(&resolved);
+                if let GroupLookup::Found(peer) = lookup
+                    && let Some(chat) = resolved.chats.iter().find(|c| c.id() == group_id(peer))
+                {
+                    self.found(chat);
+                }
+                Ok(lookup)
             }
             GroupRef::Id(id) => match split_group_id(*id) {
                 GroupId::Channel(channel_id) => {
@@ -280,17 +304,17 @@ impl TelegramApi for GrammersApi {
                     Ok(chats_of(chats)
                         .iter()
                         .find(|c| c.id() == channel_id)
-                        .map_or(GroupLookup::NotMember, group_of_chat))
+                        .map_or(GroupLookup::NotMember, |c| self.found(c)))
                 }
-                GroupId::Chat(chat_id) => Ok(group_of_chat(&self.chat(chat_id).await?)),
+                GroupId::Chat(chat_id) => Ok(self.found(&self.chat(chat_id).await?)),
             },
             GroupRef::InviteLink(hash) => {
                 let invite = self
                     .invoke(&tl::functions::messages::CheckChatInvite { hash: hash.clone() })
                     .await?;
                 Ok(match invite {
-                    tl::enums::ChatInvite::Already(a) => group_of_chat(&a.chat),
-                    tl::enums::ChatInvite::Peek(p) => group_of_chat(&p.chat),
+                    tl::enums::ChatInvite::Already(a) => self.found(&a.chat),
+                    tl::enums::ChatInvite::Peek(p) => self.found(&p.chat),
                     tl::enums::ChatInvite::Invite(_) => GroupLookup::NotMember,
                 })
             }
@@ -380,15 +404,28 @@ impl TelegramApi for GrammersApi {
     }
 
     async fn own_rights(&self, group: GroupPeer) -> Result<OwnRights, ApiError> {
-        match group {
-            GroupPeer::Channel { channel, .. } => {
-                let participant = self
-                    .participant(channel, tl::enums::InputPeer::PeerSelf)
-                    .await?;
-                Ok(channel_rights(participant.as_ref(), channel.id))
-            }
-            GroupPeer::Chat { id } => Ok(chat_rights(&self.chat(id).await?)),
+        let known = self
+            .resolved_rights
+            .lock()
+            .ok()
+            .and_then(|mut known| known.remove(&group));
+        if let Some(rights) = known {
+            return Ok(rights);
         }
+        let chat = match group {
+            GroupPeer::Channel { channel, .. } => {
+                let chats = self
+                    .invoke(&tl::functions::channels::GetChannels {
+                        id: vec![input_channel(channel)],
+                    })
+                    .await?;
+                chats_of(chats).into_iter().find(|c| c.id() == channel.id)
+            }
+            GroupPeer::Chat { id } => Some(self.chat(id).await?),
+        };
+        chat.as_ref()
+            .and_then(rights_of_chat)
+            .ok_or(ApiError::Unexpected("Telegram did not return the group"))
     }
 
     async fn member_count(&self, channel: ChannelRef) -> Result<Option<i32>, ApiError> {
@@ -456,6 +493,14 @@ fn input_channel(channel: ChannelRef) -> tl::enums::InputChannel {
         channel_id: channel.id,
         access_hash: channel.access_hash,
     })
+}
+
+/// The id of the group's object (channel id or chat id).
+const fn group_id(peer: GroupPeer) -> i64 {
+    match peer {
+        GroupPeer::Channel { channel, .. } => channel.id,
+        GroupPeer::Chat { id } => id,
+    }
 }
 
 enum GroupId {
@@ -628,50 +673,31 @@ fn admin_invites(rights: &tl::enums::ChatAdminRights) -> bool {
     r.invite_users
 }
 
-/// Rights from `channels.getParticipant` on ourselves (`None`: not a participant). Plain
-/// members may invite only in a supergroup whose default rights allow it.
-fn channel_rights(
-    participant: Option<&tl::types::channels::ChannelParticipant>,
-    channel_id: i64,
-) -> OwnRights {
-    let Some(p) = participant else {
-        return OwnRights {
-            role: OwnRole::NotMember,
-            members_may_invite: false,
-        };
-    };
-    let members_may_invite = p.chats.iter().any(|c| match c {
-        tl::enums::Chat::Channel(c) if c.id == channel_id => {
-            c.megagroup
-                && !c.broadcast
-                && c.default_banned_rights
-                    .as_ref()
-                    .is_some_and(|r| !invite_banned(r))
-        }
-        _ => false,
+/// Rights in a channel or supergroup, from its `Channel` object as this account sees it: the
+/// object carries the account's own `creator` / `admin_rights` / `banned_rights` and the
+/// group's `default_banned_rights`. Plain members may invite only in a supergroup whose default
+/// rights (absent: no restriction) and own restrictions allow it.
+fn channel_rights(c: &tl::types::Channel) -> OwnRights {
+    let own_ban = c.banned_rights.as_ref().map(|r| {
+        let tl::enums::ChatBannedRights::Rights(r) = r;
+        r
     });
-    let (role, members_may_invite) = match &p.participant {
-        tl::enums::ChannelParticipant::Creator(_) => (OwnRole::Creator, members_may_invite),
-        tl::enums::ChannelParticipant::Admin(a) => (
-            OwnRole::Admin {
-                invite_users: admin_invites(&a.admin_rights),
-            },
-            members_may_invite,
-        ),
-        tl::enums::ChannelParticipant::Participant(_)
-        | tl::enums::ChannelParticipant::ParticipantSelf(_) => {
-            (OwnRole::Member, members_may_invite)
+    let members_may_invite = c.megagroup
+        && !c.broadcast
+        && !c.default_banned_rights.as_ref().is_some_and(invite_banned)
+        && !own_ban.is_some_and(|r| r.invite_users);
+    let role = if c.left {
+        OwnRole::NotMember
+    } else if c.creator {
+        OwnRole::Creator
+    } else if own_ban.is_some_and(|r| r.view_messages) {
+        OwnRole::Banned
+    } else if let Some(rights) = &c.admin_rights {
+        OwnRole::Admin {
+            invite_users: admin_invites(rights),
         }
-        tl::enums::ChannelParticipant::Banned(b) => {
-            let tl::enums::ChatBannedRights::Rights(r) = &b.banned_rights;
-            if b.left || r.view_messages {
-                (OwnRole::Banned, false)
-            } else {
-                // Restricted, not removed: a member with fewer rights.
-                (OwnRole::Member, members_may_invite && !r.invite_users)
-            }
-        }
-        tl::enums::ChannelParticipant::Left(_) => (OwnRole::NotMember, false),
+    } else {
+        OwnRole::Member
     };
     OwnRights {
         role,
@@ -679,14 +705,27 @@ fn channel_rights(
     }
 }
 
+/// The account's rights in a group, from the group's object (`None`: a `min` channel, whose
+/// rights fields are not filled in for this account, or not a group).
+fn rights_of_chat(chat: &tl::enums::Chat) -> Option<OwnRights> {
+    match chat {
+        tl::enums::Chat::Channel(c) if c.min => None,
+        tl::enums::Chat::Channel(c) => Some(channel_rights(c)),
+        tl::enums::Chat::ChannelForbidden(_) => Some(OwnRights {
+            role: OwnRole::Banned,
+            members_may_invite: false,
+        }),
+        tl::enums::Chat::Empty(_) => None,
+        chat => Some(chat_rights(chat)),
+    }
+}
+
 /// Rights in a basic group, from its `Chat` as the account sees it.
 fn chat_rights(chat: &tl::enums::Chat) -> OwnRights {
     match chat {
         tl::enums::Chat::Chat(c) => {
-            let members_may_invite = c
-                .default_banned_rights
-                .as_ref()
-                .is_some_and(|r| !invite_banned(r));
+            // Absent default rights restrict nothing.
+            let members_may_invite = !c.default_banned_rights.as_ref().is_some_and(invite_banned);
             let role = if c.left || c.deactivated {
                 OwnRole::NotMember
             } else if c.creator {
@@ -914,17 +953,6 @@ mod tests {
         })
     }
 
-    fn participant(
-        p: tl::enums::ChannelParticipant,
-        chats: Vec<tl::enums::Chat>,
-    ) -> tl::types::channels::ChannelParticipant {
-        tl::types::channels::ChannelParticipant {
-            participant: p,
-            chats,
-            users: vec![],
-        }
-    }
-
     #[test]
     fn missing_invitees_are_reported_with_premium_flags() {
         let invited = tl::types::messages::InvitedUsers {
@@ -976,70 +1004,186 @@ mod tests {
         assert_eq!(sent_message_id(&long, 6), None);
     }
 
+    fn with(chat: tl::enums::Chat, edit: impl FnOnce(&mut tl::types::Channel)) -> tl::enums::Chat {
+        let tl::enums::Chat::Channel(mut c) = chat else {
+            unreachable!("a channel")
+        };
+        edit(&mut c);
+        tl::enums::Chat::Channel(c)
+    }
+
+    fn basic_group(default_invite_banned: Option<bool>) -> tl::enums::Chat {
+        tl::enums::Chat::Chat(tl::types::Chat {
+            creator: false,
+            left: false,
+            deactivated: false,
+            call_active: false,
+            call_not_empty: false,
+            noforwards: false,
+            id: 9,
+            title: "g".into(),
+            photo: tl::enums::ChatPhoto::Empty,
+            participants_count: 3,
+            date: 0,
+            version: 1,
+            migrated_to: None,
+            admin_rights: None,
+            default_banned_rights: default_invite_banned.map(|b| banned_rights(b, false)),
+        })
+    }
+
+    /// The account's rights read from the group's own object, as resolution returns it.
     #[test]
-    fn own_rights_from_get_participant() {
-        let creator = participant(
-            tl::enums::ChannelParticipant::Creator(tl::types::ChannelParticipantCreator {
-                user_id: 1,
-                admin_rights: admin_rights(false),
-                rank: None,
-            }),
-            vec![channel(5, false, None)],
-        );
-        assert!(channel_rights(Some(&creator), 5).can_invite());
-
-        let admin = |invite| {
-            participant(
-                tl::enums::ChannelParticipant::Admin(tl::types::ChannelParticipantAdmin {
-                    can_edit: false,
-                    is_self: true,
-                    user_id: 1,
-                    inviter_id: None,
-                    promoted_by: 2,
-                    date: 0,
-                    admin_rights: admin_rights(invite),
-                    rank: None,
+    fn own_rights_from_the_group_object() {
+        let open = || channel(5, true, Some(false));
+        let closed = || channel(5, true, Some(true));
+        let admin =
+            |invite| move |c: &mut tl::types::Channel| c.admin_rights = Some(admin_rights(invite));
+        let cases: Vec<(&str, tl::enums::Chat, Option<OwnRole>, bool)> = vec![
+            (
+                "creator of a closed supergroup",
+                with(closed(), |c| c.creator = true),
+                Some(OwnRole::Creator),
+                true,
+            ),
+            (
+                "creator of a broadcast channel",
+                with(channel(5, false, None), |c| c.creator = true),
+                Some(OwnRole::Creator),
+                true,
+            ),
+            (
+                "admin with invite_users",
+                with(closed(), admin(true)),
+                Some(OwnRole::Admin { invite_users: true }),
+                true,
+            ),
+            (
+                "admin without invite_users, closed",
+                with(closed(), admin(false)),
+                Some(OwnRole::Admin {
+                    invite_users: false,
                 }),
-                vec![channel(5, false, None)],
-            )
-        };
-        assert!(channel_rights(Some(&admin(true)), 5).can_invite());
-        assert!(!channel_rights(Some(&admin(false)), 5).can_invite());
-
-        let member = |chat| {
-            participant(
-                tl::enums::ChannelParticipant::ParticipantSelf(tl::types::ChannelParticipantSelf {
-                    via_request: false,
-                    user_id: 1,
-                    inviter_id: 2,
-                    date: 0,
-                    subscription_until_date: None,
-                    rank: None,
+                false,
+            ),
+            (
+                "admin without invite_users, open",
+                with(open(), admin(false)),
+                Some(OwnRole::Admin {
+                    invite_users: false,
                 }),
-                vec![chat],
-            )
-        };
-        // A supergroup whose members may invite.
-        assert!(channel_rights(Some(&member(channel(5, true, Some(false)))), 5).can_invite());
-        // A supergroup that forbids it, and a broadcast channel.
-        assert!(!channel_rights(Some(&member(channel(5, true, Some(true)))), 5).can_invite());
-        assert!(!channel_rights(Some(&member(channel(5, false, Some(false)))), 5).can_invite());
-        // Not a participant at all.
-        assert_eq!(channel_rights(None, 5).role, OwnRole::NotMember);
-
-        let kicked = participant(
-            tl::enums::ChannelParticipant::Banned(tl::types::ChannelParticipantBanned {
-                left: true,
-                peer: tl::enums::Peer::User(tl::types::PeerUser { user_id: 1 }),
-                kicked_by: 2,
-                date: 0,
-                banned_rights: banned_rights(true, true),
-                rank: None,
-            }),
-            vec![channel(5, true, Some(false))],
+                true,
+            ),
+            (
+                "admin of a broadcast channel without invite_users",
+                with(channel(5, false, None), admin(false)),
+                Some(OwnRole::Admin {
+                    invite_users: false,
+                }),
+                false,
+            ),
+            (
+                "plain member of an open supergroup",
+                open(),
+                Some(OwnRole::Member),
+                true,
+            ),
+            (
+                "plain member of a closed supergroup",
+                closed(),
+                Some(OwnRole::Member),
+                false,
+            ),
+            (
+                "plain member, no default rights sent",
+                channel(5, true, None),
+                Some(OwnRole::Member),
+                true,
+            ),
+            (
+                "plain member of a broadcast channel",
+                channel(5, false, Some(false)),
+                Some(OwnRole::Member),
+                false,
+            ),
+            (
+                "member restricted from inviting in an open supergroup",
+                with(open(), |c| {
+                    c.banned_rights = Some(banned_rights(true, false))
+                }),
+                Some(OwnRole::Member),
+                false,
+            ),
+            (
+                "banned from viewing",
+                with(open(), |c| {
+                    c.banned_rights = Some(banned_rights(true, true))
+                }),
+                Some(OwnRole::Banned),
+                false,
+            ),
+            (
+                "left the supergroup",
+                with(open(), |c| c.left = true),
+                Some(OwnRole::NotMember),
+                false,
+            ),
+            (
+                "a min object says nothing",
+                with(open(), |c| c.min = true),
+                None,
+                false,
+            ),
+            (
+                "basic group without default rights",
+                basic_group(None),
+                Some(OwnRole::Member),
+                true,
+            ),
+            (
+                "basic group whose default rights allow invites",
+                basic_group(Some(false)),
+                Some(OwnRole::Member),
+                true,
+            ),
+            (
+                "basic group that forbids invites",
+                basic_group(Some(true)),
+                Some(OwnRole::Member),
+                false,
+            ),
+        ];
+        for (name, chat, role, can) in cases {
+            let rights = rights_of_chat(&chat);
+            assert_eq!(rights.map(|r| r.role), role, "{name}");
+            assert_eq!(rights.is_some_and(|r| r.can_invite()), can, "{name}");
+        }
+        let forbidden = tl::enums::Chat::ChannelForbidden(tl::types::ChannelForbidden {
+            broadcast: false,
+            megagroup: true,
+            monoforum: false,
+            id: 5,
+            access_hash: 1,
+            title: "t".into(),
+            until_date: None,
+        });
+        assert_eq!(
+            rights_of_chat(&forbidden).map(|r| r.role),
+            Some(OwnRole::Banned)
         );
-        assert_eq!(channel_rights(Some(&kicked), 5).role, OwnRole::Banned);
-        assert!(!is_present(&kicked.participant));
+    }
+
+    #[test]
+    fn a_kicked_participant_is_not_present() {
+        let kicked = tl::enums::ChannelParticipant::Banned(tl::types::ChannelParticipantBanned {
+            left: true,
+            peer: tl::enums::Peer::User(tl::types::PeerUser { user_id: 1 }),
+            kicked_by: 2,
+            date: 0,
+            banned_rights: banned_rights(true, true),
+            rank: None,
+        });
+        assert!(!is_present(&kicked));
     }
 
     #[test]
