@@ -103,6 +103,11 @@ pub enum Rule {
     /// reached it and counts against the account's limits; the engine retries it a bounded
     /// number of times, each charged. For a read it is simply retried.
     WriteRefused,
+    /// Telegram did not accept this account's handle of a person (`USER_ID_INVALID`,
+    /// `PEER_ID_INVALID`): access hashes are per account, and one this account lacks or holds
+    /// stale says nothing about whether another account can reach them. Nothing was done:
+    /// transient, so the target goes back to be tried again, by another account too.
+    AccountPeer,
     /// Known, but with no meaning for the engine (client bugs): counted as unknown.
     Unknown,
 }
@@ -143,8 +148,9 @@ pub const RPC_TABLE: &[(&str, Rule)] = &[
     ("USER_BOT", Rule::Target(Outcome::Unresolvable)),
     ("BOTS_TOO_MUCH", Rule::Target(Outcome::Unresolvable)),
     ("INPUT_USER_DEACTIVATED", Rule::Target(Outcome::Deleted)),
-    ("USER_ID_INVALID", Rule::Target(Outcome::Unresolvable)),
-    ("PEER_ID_INVALID", Rule::Target(Outcome::Unresolvable)),
+    // This account's access hash, not the person (see `Rule::AccountPeer`).
+    ("USER_ID_INVALID", Rule::AccountPeer),
+    ("PEER_ID_INVALID", Rule::AccountPeer),
     ("USERNAME_NOT_OCCUPIED", Rule::Target(Outcome::NotFound)),
     ("USERNAME_INVALID", Rule::Target(Outcome::Unresolvable)),
     ("STARREF_EXPIRED", Rule::Target(Outcome::Unresolvable)),
@@ -153,24 +159,11 @@ pub const RPC_TABLE: &[(&str, Rule)] = &[
     ("CHAT_WRITE_FORBIDDEN", Rule::Group { account_only: true }),
     ("CHANNEL_PRIVATE", Rule::Group { account_only: true }),
     ("USER_NOT_PARTICIPANT", Rule::Group { account_only: true }),
-    (
-        "CHANNEL_INVALID",
-        Rule::Group {
-            account_only: false,
-        },
-    ),
-    (
-        "CHAT_INVALID",
-        Rule::Group {
-            account_only: false,
-        },
-    ),
-    (
-        "CHAT_ID_INVALID",
-        Rule::Group {
-            account_only: false,
-        },
-    ),
+    // The account's handle of the group: an access hash it lacks or holds stale (hashes are
+    // per account), or a basic group it is not in. Another account may well reach it.
+    ("CHANNEL_INVALID", Rule::Group { account_only: true }),
+    ("CHAT_INVALID", Rule::Group { account_only: true }),
+    ("CHAT_ID_INVALID", Rule::Group { account_only: true }),
     (
         "CHANNEL_MONOFORUM_UNSUPPORTED",
         Rule::Group {
@@ -333,7 +326,7 @@ fn apply(rule: Rule, name: &str, value: Option<u32>, kind: CallKind) -> Platform
         Rule::Dead => PlatformError::AccountDead { code },
         Rule::Group { account_only } => PlatformError::Group { code, account_only },
         Rule::Server => after_sending(kind, code),
-        Rule::Refused => PlatformError::Transient { code },
+        Rule::Refused | Rule::AccountPeer => PlatformError::Transient { code },
         Rule::WriteRefused => match kind {
             CallKind::Read => PlatformError::Transient { code },
             CallKind::Write => PlatformError::Refused { code },
@@ -470,10 +463,10 @@ mod tests {
         bots_too_much: 400 "BOTS_TOO_MUCH" Write => target(Outcome::Unresolvable, "BOTS_TOO_MUCH");
         input_user_deactivated: 400 "INPUT_USER_DEACTIVATED" Write
             => target(Outcome::Deleted, "INPUT_USER_DEACTIVATED");
-        user_id_invalid: 400 "USER_ID_INVALID" Write
-            => target(Outcome::Unresolvable, "USER_ID_INVALID");
-        peer_id_invalid: 400 "PEER_ID_INVALID" Write
-            => target(Outcome::Unresolvable, "PEER_ID_INVALID");
+        user_id_invalid_is_this_accounts_hash: 400 "USER_ID_INVALID" Write
+            => transient("USER_ID_INVALID");
+        peer_id_invalid_is_this_accounts_hash: 400 "PEER_ID_INVALID" Write
+            => transient("PEER_ID_INVALID");
         username_not_occupied: 400 "USERNAME_NOT_OCCUPIED" Read
             => target(Outcome::NotFound, "USERNAME_NOT_OCCUPIED");
         username_invalid: 400 "USERNAME_INVALID" Read
@@ -486,9 +479,11 @@ mod tests {
         channel_private: 406 "CHANNEL_PRIVATE" Write => group("CHANNEL_PRIVATE", true);
         user_not_participant: 400 "USER_NOT_PARTICIPANT" Read
             => group("USER_NOT_PARTICIPANT", true);
-        channel_invalid: 400 "CHANNEL_INVALID" Write => group("CHANNEL_INVALID", false);
-        chat_invalid: 400 "CHAT_INVALID" Write => group("CHAT_INVALID", false);
-        chat_id_invalid: 400 "CHAT_ID_INVALID" Write => group("CHAT_ID_INVALID", false);
+        channel_invalid_is_this_accounts_hash: 400 "CHANNEL_INVALID" Write
+            => group("CHANNEL_INVALID", true);
+        chat_invalid_for_this_account: 400 "CHAT_INVALID" Write => group("CHAT_INVALID", true);
+        chat_id_invalid_for_this_account: 400 "CHAT_ID_INVALID" Write
+            => group("CHAT_ID_INVALID", true);
         channel_monoforum_unsupported: 400 "CHANNEL_MONOFORUM_UNSUPPORTED" Write
             => group("CHANNEL_MONOFORUM_UNSUPPORTED", false);
         chat_member_add_failed_is_a_charged_refusal: 400 "CHAT_MEMBER_ADD_FAILED" Write

@@ -210,6 +210,37 @@ impl GrammersApi {
         lookup
     }
 
+    /// The channel among the account's dialogs (pages of [`DIALOGS_PAGE`], at most
+    /// [`DIALOGS_PAGES`] of them), `None` when it is not there.
+    async fn channel_from_dialogs(
+        &self,
+        channel_id: i64,
+    ) -> Result<Option<tl::enums::Chat>, ApiError> {
+        let mut offset = DialogsOffset::start();
+        for _ in 0..DIALOGS_PAGES {
+            let page = self
+                .invoke(&tl::functions::messages::GetDialogs {
+                    exclude_pinned: false,
+                    folder_id: None,
+                    offset_date: offset.date,
+                    offset_id: offset.id,
+                    offset_peer: offset.peer.clone(),
+                    limit: DIALOGS_PAGE,
+                    hash: 0,
+                })
+                .await?;
+            let (found, next) = dialogs_page(page, channel_id);
+            if found.is_some() {
+                return Ok(found);
+            }
+            match next {
+                Some(next) => offset = next,
+                None => return Ok(None),
+            }
+        }
+        Ok(None)
+    }
+
     async fn chat(&self, chat_id: i64) -> Result<tl::enums::Chat, ApiError> {
         let chats = self
             .invoke(&tl::functions::messages::GetChats { id: vec![chat_id] })
@@ -292,20 +323,13 @@ impl TelegramApi for GrammersApi {
                 Ok(lookup)
             }
             GroupRef::Id(id) => match split_group_id(*id) {
-                GroupId::Channel(channel_id) => {
-                    let chats = self
-                        .invoke(&tl::functions::channels::GetChannels {
-                            id: vec![tl::enums::InputChannel::Channel(tl::types::InputChannel {
-                                channel_id,
-                                access_hash: 0,
-                            })],
-                        })
-                        .await?;
-                    Ok(chats_of(chats)
-                        .iter()
-                        .find(|c| c.id() == channel_id)
-                        .map_or(GroupLookup::NotMember, |c| self.found(c)))
-                }
+                // A user account has no access hash for a bare channel id (hash 0 is
+                // refused with CHANNEL_INVALID): the channel is looked for among the account's
+                // own dialogs, which carry the hash valid for this account.
+                GroupId::Channel(channel_id) => Ok(self
+                    .channel_from_dialogs(channel_id)
+                    .await?
+                    .map_or(GroupLookup::NotMember, |c| self.found(&c))),
                 GroupId::Chat(chat_id) => Ok(self.found(&self.chat(chat_id).await?)),
             },
             GroupRef::InviteLink(hash) => {
@@ -501,6 +525,95 @@ const fn group_id(peer: GroupPeer) -> i64 {
         GroupPeer::Channel { channel, .. } => channel.id,
         GroupPeer::Chat { id } => id,
     }
+}
+
+/// Dialogs asked for per `messages.getDialogs` page (Telegram's maximum).
+const DIALOGS_PAGE: i32 = 100;
+/// Pages of dialogs read to find a channel by its bare id.
+const DIALOGS_PAGES: usize = 20;
+
+/// Where the next page of `messages.getDialogs` starts.
+#[derive(Debug, Clone, PartialEq)]
+struct DialogsOffset {
+    date: i32,
+    id: i32,
+    peer: tl::enums::InputPeer,
+}
+
+impl DialogsOffset {
+    fn start() -> Self {
+        Self {
+            date: 0,
+            id: 0,
+            peer: tl::enums::InputPeer::Empty,
+        }
+    }
+}
+
+/// One page of dialogs: the channel `channel_id` if the page names it, and the offset of the
+/// next page (`None`: this was the last).
+fn dialogs_page(
+    page: tl::enums::messages::Dialogs,
+    channel_id: i64,
+) -> (Option<tl::enums::Chat>, Option<DialogsOffset>) {
+    let (dialogs, messages, chats, users, last) = match page {
+        tl::enums::messages::Dialogs::Dialogs(d) => (d.dialogs, d.messages, d.chats, d.users, true),
+        tl::enums::messages::Dialogs::Slice(d) => (d.dialogs, d.messages, d.chats, d.users, false),
+        tl::enums::messages::Dialogs::NotModified(_) => return (None, None),
+    };
+    if let Some(chat) = chats.iter().find(|c| {
+        matches!(
+            c,
+            tl::enums::Chat::Channel(_) | tl::enums::Chat::ChannelForbidden(_)
+        ) && c.id() == channel_id
+    }) {
+        return (Some(chat.clone()), None);
+    }
+    if last || dialogs.len() < DIALOGS_PAGE as usize {
+        return (None, None);
+    }
+    let next = dialogs.iter().rev().find_map(|d| {
+        let tl::enums::Dialog::Dialog(d) = d else {
+            return None;
+        };
+        let date = messages.iter().find_map(|m| {
+            let (id, peer, date) = match m {
+                tl::enums::Message::Message(m) => (m.id, &m.peer_id, m.date),
+                tl::enums::Message::Service(m) => (m.id, &m.peer_id, m.date),
+                tl::enums::Message::Empty(_) => return None,
+            };
+            (id == d.top_message && *peer == d.peer).then_some(date)
+        })?;
+        let peer = match &d.peer {
+            tl::enums::Peer::User(p) => users.iter().find_map(|u| match u {
+                tl::enums::User::User(u) if u.id == p.user_id => {
+                    Some(tl::enums::InputPeer::User(tl::types::InputPeerUser {
+                        user_id: u.id,
+                        access_hash: u.access_hash.unwrap_or(0),
+                    }))
+                }
+                _ => None,
+            })?,
+            tl::enums::Peer::Chat(p) => {
+                tl::enums::InputPeer::Chat(tl::types::InputPeerChat { chat_id: p.chat_id })
+            }
+            tl::enums::Peer::Channel(p) => chats.iter().find_map(|c| match c {
+                tl::enums::Chat::Channel(c) if c.id == p.channel_id => {
+                    Some(tl::enums::InputPeer::Channel(tl::types::InputPeerChannel {
+                        channel_id: c.id,
+                        access_hash: c.access_hash.unwrap_or(0),
+                    }))
+                }
+                _ => None,
+            })?,
+        };
+        Some(DialogsOffset {
+            date,
+            id: d.top_message,
+            peer,
+        })
+    });
+    (None, next)
 }
 
 enum GroupId {
@@ -1184,6 +1297,134 @@ mod tests {
             rank: None,
         });
         assert!(!is_present(&kicked));
+    }
+
+    fn service_message(id: i32, peer: tl::enums::Peer, date: i32) -> tl::enums::Message {
+        tl::enums::Message::Service(tl::types::MessageService {
+            out: false,
+            mentioned: false,
+            media_unread: false,
+            reactions_are_possible: false,
+            silent: false,
+            post: false,
+            legacy: false,
+            id,
+            from_id: None,
+            peer_id: peer,
+            saved_peer_id: None,
+            reply_to: None,
+            date,
+            action: tl::enums::MessageAction::Empty,
+            reactions: None,
+            ttl_period: None,
+        })
+    }
+
+    fn dialog(peer: tl::enums::Peer, top_message: i32) -> tl::enums::Dialog {
+        tl::enums::Dialog::Dialog(tl::types::Dialog {
+            pinned: false,
+            unread_mark: false,
+            view_forum_as_messages: false,
+            peer,
+            top_message,
+            read_inbox_max_id: 0,
+            read_outbox_max_id: 0,
+            unread_count: 0,
+            unread_mentions_count: 0,
+            unread_reactions_count: 0,
+            unread_poll_votes_count: 0,
+            notify_settings: tl::enums::PeerNotifySettings::Settings(
+                tl::types::PeerNotifySettings {
+                    show_previews: None,
+                    silent: None,
+                    mute_until: None,
+                    ios_sound: None,
+                    android_sound: None,
+                    other_sound: None,
+                    stories_muted: None,
+                    stories_hide_sender: None,
+                    stories_ios_sound: None,
+                    stories_android_sound: None,
+                    stories_other_sound: None,
+                },
+            ),
+            pts: None,
+            draft: None,
+            folder_id: None,
+            ttl_period: None,
+        })
+    }
+
+    /// A full page of basic-group dialogs (chats 1..=100, newest first), ending with `last`.
+    fn full_page(
+        last: tl::enums::Peer,
+        chats: Vec<tl::enums::Chat>,
+    ) -> tl::enums::messages::Dialogs {
+        let mut peers: Vec<tl::enums::Peer> = (1..DIALOGS_PAGE as i64)
+            .map(|chat_id| tl::enums::Peer::Chat(tl::types::PeerChat { chat_id }))
+            .collect();
+        peers.push(last);
+        let dialogs = peers
+            .iter()
+            .enumerate()
+            .map(|(i, p)| dialog(p.clone(), 1000 + i as i32))
+            .collect();
+        let messages = peers
+            .iter()
+            .enumerate()
+            .map(|(i, p)| service_message(1000 + i as i32, p.clone(), 50_000 - i as i32))
+            .collect();
+        tl::enums::messages::Dialogs::Slice(tl::types::messages::DialogsSlice {
+            count: 1000,
+            dialogs,
+            messages,
+            chats,
+            users: vec![],
+        })
+    }
+
+    /// A `-100…` id is found among the account's dialogs, with the hash valid for it; the next
+    /// page starts after the last dialog of this one.
+    #[test]
+    fn channel_ids_are_resolved_through_the_dialogs() {
+        let last = tl::enums::Peer::Channel(tl::types::PeerChannel { channel_id: 8 });
+        let page = full_page(last.clone(), vec![channel(8, true, None)]);
+        let (found, next) = dialogs_page(page.clone(), 5);
+        assert!(found.is_none());
+        assert_eq!(
+            next,
+            Some(DialogsOffset {
+                date: 50_000 - (DIALOGS_PAGE - 1),
+                id: 1000 + DIALOGS_PAGE - 1,
+                peer: tl::enums::InputPeer::Channel(tl::types::InputPeerChannel {
+                    channel_id: 8,
+                    access_hash: 777,
+                }),
+            })
+        );
+        let (found, next) = dialogs_page(page, 8);
+        assert_eq!(
+            found.as_ref().map(group_of_chat),
+            Some(GroupLookup::Found(GroupPeer::Channel {
+                channel: ChannelRef {
+                    id: 8,
+                    access_hash: 777
+                },
+                broadcast: false
+            }))
+        );
+        assert!(next.is_none());
+        // The whole list in one answer: nothing more to read.
+        let tl::enums::messages::Dialogs::Slice(slice) = full_page(last, vec![]) else {
+            unreachable!()
+        };
+        let all = tl::enums::messages::Dialogs::Dialogs(tl::types::messages::Dialogs {
+            dialogs: slice.dialogs,
+            messages: slice.messages,
+            chats: slice.chats,
+            users: slice.users,
+        });
+        assert_eq!(dialogs_page(all, 5), (None, None));
     }
 
     #[test]

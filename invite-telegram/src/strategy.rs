@@ -527,6 +527,25 @@ impl TelegramStrategy {
     }
 }
 
+impl TelegramStrategy {
+    /// Telegram refused this account's handle of the person even fresh (or it never had
+    /// one): remembered for this account only, so its later attempts fail here, before any
+    /// call, while other accounts still try with their own hashes.
+    fn unreachable_here(
+        state: &mut AccountState,
+        target: &Target,
+        error: &ApiError,
+        failed: &PlatformError,
+    ) {
+        if stale_hash(error) {
+            state.users.insert(
+                target.person.identifier.clone(),
+                Cached::Refused(failed.clone()),
+            );
+        }
+    }
+}
+
 fn parse_api_id(text: &str) -> Option<i32> {
     text.trim().parse::<i32>().ok().filter(|v| *v > 0)
 }
@@ -681,9 +700,11 @@ impl InviteStrategy for TelegramStrategy {
                 retried = true;
                 continue;
             }
-            return Err(self
+            let failed = self
                 .failed(account, &mut state, &error, CallKind::Write)
-                .await);
+                .await;
+            Self::unreachable_here(&mut state, target, &error, &failed);
+            return Err(failed);
         }
     }
 
@@ -726,9 +747,11 @@ impl InviteStrategy for TelegramStrategy {
                 retried = true;
                 continue;
             }
-            return Err(self
+            let failed = self
                 .failed(account, &mut state, &error, CallKind::Write)
-                .await);
+                .await;
+            Self::unreachable_here(&mut state, target, &error, &failed);
+            return Err(failed);
         }
     }
 

@@ -850,11 +850,38 @@ async fn numeric_targets_use_a_hash_this_account_resolved() {
     s.send_message(&account(), &target("42"), "Hi", 1)
         .await
         .unwrap();
+    // Without a hash of its own, this account cannot address user 7: transient (another
+    // account may, with its hash), and remembered so this account does not ask again.
+    for random_id in [2, 3] {
+        assert_eq!(
+            s.send_message(&account(), &target("7"), "Hi", random_id)
+                .await
+                .unwrap_err(),
+            PlatformError::Transient {
+                code: "PEER_ID_INVALID".to_owned()
+            }
+        );
+    }
+}
+
+/// A group id this account holds no hash for is a problem of this account only.
+#[tokio::test]
+async fn a_refused_group_handle_closes_only_this_accounts_lane() {
+    let mut api = api();
+    api.expect_resolve_group()
+        .times(1)
+        .returning(|_| Err(rpc(400, "CHANNEL_INVALID")));
+    let s = strategy(api).await;
+    let err = s
+        .check_invite_rights(&account(), &group("-1001234567890"))
+        .await
+        .unwrap_err();
     assert_eq!(
-        s.send_message(&account(), &target("7"), "Hi", 2)
-            .await
-            .unwrap_err(),
-        target_error(Outcome::Unresolvable, "PEER_ID_INVALID")
+        err,
+        PlatformError::Group {
+            code: "CHANNEL_INVALID".to_owned(),
+            account_only: true
+        }
     );
 }
 
