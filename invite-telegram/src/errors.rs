@@ -99,10 +99,6 @@ pub enum Rule {
     /// redirect, a client-side key state): the request was not carried out and is retried
     /// without being charged.
     Refused,
-    /// Telegram refused a write without naming a cause (`CHAT_MEMBER_ADD_FAILED`): the request
-    /// reached it and counts against the account's limits; the engine retries it a bounded
-    /// number of times, each charged. For a read it is simply retried.
-    WriteRefused,
     /// Telegram did not accept this account's handle of a person (`USER_ID_INVALID`,
     /// `PEER_ID_INVALID`): access hashes are per account, and one this account lacks or holds
     /// stale says nothing about whether another account can reach them. Nothing was done:
@@ -170,9 +166,13 @@ pub const RPC_TABLE: &[(&str, Rule)] = &[
             account_only: false,
         },
     ),
-    // "Could not add participants", unexplained: an answer to a write, so it is charged;
-    // retried a bounded number of times.
-    ("CHAT_MEMBER_ADD_FAILED", Rule::WriteRefused),
+    // "Could not add participants", unexplained: an answer to a write, so it is charged. It
+    // is usually persistent for that person (retrying only spends more of the account's
+    // invites): the target ends.
+    (
+        "CHAT_MEMBER_ADD_FAILED",
+        Rule::Target(Outcome::UnknownError),
+    ),
     // Chat full, or a broadcast channel past 200 members.
     (
         "USERS_TOO_MUCH",
@@ -234,10 +234,11 @@ pub const RPC_TABLE: &[(&str, Rule)] = &[
     ("INTERDC_CALL_ERROR", Rule::Server),
     ("INTERDC_CALL_RICH_ERROR", Rule::Server),
     ("MSG_WAIT_FAILED", Rule::Server),
-    // Data-centre redirects: grammers 0.11 does not follow them outside sign-in; with the
-    // imported home DC they are not expected. Nothing was done.
-    ("USER_MIGRATE", Rule::Refused),
-    ("PHONE_MIGRATE", Rule::Refused),
+    // The account's home data centre moved: grammers 0.11 follows this only at sign-in, and
+    // every retry would get it again. The session needs a new login.
+    ("USER_MIGRATE", Rule::Dead),
+    ("PHONE_MIGRATE", Rule::Dead),
+    // Other redirects: nothing was done.
     ("NETWORK_MIGRATE", Rule::Refused),
     ("FILE_MIGRATE", Rule::Refused),
     ("STATS_MIGRATE", Rule::Refused),
@@ -251,6 +252,16 @@ pub const RPC_TABLE: &[(&str, Rule)] = &[
     ("USER_DEACTIVATED", Rule::Dead),
     ("USER_DEACTIVATED_BAN", Rule::Dead),
     ("PHONE_NUMBER_BANNED", Rule::Dead),
+    // The application's api_id: published (so blocked) or not valid. Every call of the
+    // account fails the same way until an operator gives it another one.
+    ("API_ID_PUBLISHED_FLOOD", Rule::Dead),
+    ("API_ID_INVALID", Rule::Dead),
+    // A frozen account acting in a group it was removed from meanwhile: frozen accounts can
+    // do nothing.
+    ("FROZEN_PARTICIPANT_MISSING", Rule::Dead),
+    // The connection's initConnection was not seen: a state of this connection, fixed by
+    // opening a new one; nothing was done.
+    ("CONNECTION_NOT_INITED", Rule::Refused),
     // A temporary key not bound to the permanent one: a client-side state, fixed by
     // reconnecting (grammers uses permanent keys, so it is not expected).
     ("AUTH_KEY_PERM_EMPTY", Rule::Refused),
@@ -327,10 +338,6 @@ fn apply(rule: Rule, name: &str, value: Option<u32>, kind: CallKind) -> Platform
         Rule::Group { account_only } => PlatformError::Group { code, account_only },
         Rule::Server => after_sending(kind, code),
         Rule::Refused | Rule::AccountPeer => PlatformError::Transient { code },
-        Rule::WriteRefused => match kind {
-            CallKind::Read => PlatformError::Transient { code },
-            CallKind::Write => PlatformError::Refused { code },
-        },
         Rule::Unknown => PlatformError::Unknown {
             message: format!("Telegram error {name} has no meaning for the engine"),
             code,
@@ -421,9 +428,6 @@ mod tests {
     fn transient(code: &str) -> PlatformError {
         PlatformError::Transient { code: code.into() }
     }
-    fn refused(code: &str) -> PlatformError {
-        PlatformError::Refused { code: code.into() }
-    }
 
     /// One test per row of the table: `name: code "MESSAGE" kind => expected;`. Also records
     /// the messages so a test can check that no row is left without a case.
@@ -486,8 +490,8 @@ mod tests {
             => group("CHAT_ID_INVALID", true);
         channel_monoforum_unsupported: 400 "CHANNEL_MONOFORUM_UNSUPPORTED" Write
             => group("CHANNEL_MONOFORUM_UNSUPPORTED", false);
-        chat_member_add_failed_is_a_charged_refusal: 400 "CHAT_MEMBER_ADD_FAILED" Write
-            => refused("CHAT_MEMBER_ADD_FAILED");
+        chat_member_add_failed_ends_the_target: 400 "CHAT_MEMBER_ADD_FAILED" Write
+            => target(Outcome::UnknownError, "CHAT_MEMBER_ADD_FAILED");
         users_too_much: 400 "USERS_TOO_MUCH" Write => group("USERS_TOO_MUCH", false);
         channels_too_much: 400 "CHANNELS_TOO_MUCH" Write => group("CHANNELS_TOO_MUCH", true);
         invite_request_sent: 400 "INVITE_REQUEST_SENT" Write => group("INVITE_REQUEST_SENT", true);
@@ -524,8 +528,8 @@ mod tests {
         interdc_call_rich_error: 500 "INTERDC_4_CALL_RICH_ERROR" Write
             => ambiguous("INTERDC_CALL_RICH_ERROR");
         msg_wait_failed: 500 "MSG_WAIT_FAILED" Write => ambiguous("MSG_WAIT_FAILED");
-        user_migrate: 303 "USER_MIGRATE_4" Write => transient("USER_MIGRATE");
-        phone_migrate: 303 "PHONE_MIGRATE_2" Write => transient("PHONE_MIGRATE");
+        user_migrate_needs_a_new_login: 303 "USER_MIGRATE_4" Write => dead("USER_MIGRATE");
+        phone_migrate_needs_a_new_login: 303 "PHONE_MIGRATE_2" Write => dead("PHONE_MIGRATE");
         network_migrate: 303 "NETWORK_MIGRATE_1" Read => transient("NETWORK_MIGRATE");
         file_migrate: 303 "FILE_MIGRATE_5" Read => transient("FILE_MIGRATE");
         stats_migrate: 303 "STATS_MIGRATE_3" Read => transient("STATS_MIGRATE");
@@ -539,6 +543,13 @@ mod tests {
         user_deactivated: 401 "USER_DEACTIVATED" Read => dead("USER_DEACTIVATED");
         user_deactivated_ban: 401 "USER_DEACTIVATED_BAN" Read => dead("USER_DEACTIVATED_BAN");
         phone_number_banned: 400 "PHONE_NUMBER_BANNED" Read => dead("PHONE_NUMBER_BANNED");
+        api_id_published_flood: 400 "API_ID_PUBLISHED_FLOOD" Read
+            => dead("API_ID_PUBLISHED_FLOOD");
+        api_id_invalid: 400 "API_ID_INVALID" Read => dead("API_ID_INVALID");
+        frozen_participant_missing: 400 "FROZEN_PARTICIPANT_MISSING" Write
+            => dead("FROZEN_PARTICIPANT_MISSING");
+        connection_not_inited: 400 "CONNECTION_NOT_INITED" Write
+            => transient("CONNECTION_NOT_INITED");
         auth_key_perm_empty: 401 "AUTH_KEY_PERM_EMPTY" Read => transient("AUTH_KEY_PERM_EMPTY");
         connection_layer_invalid: 400 "CONNECTION_LAYER_INVALID" Read
             => PlatformError::Unknown {

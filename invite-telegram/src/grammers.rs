@@ -468,8 +468,18 @@ impl TelegramApi for GrammersApi {
                     user_id: user.id,
                     access_hash: user.access_hash,
                 });
-                let participant = self.participant(channel, who).await?;
-                Ok(participant.is_some_and(|p| is_present(&p.participant)))
+                match self.participant(channel, who).await? {
+                    Some(p) => Ok(is_present(&p.participant)),
+                    // USER_NOT_PARTICIPANT may be about our own account: "not a member" is
+                    // only an answer once the account is one itself.
+                    None => match self
+                        .participant(channel, tl::enums::InputPeer::PeerSelf)
+                        .await?
+                    {
+                        Some(own) if is_present(&own.participant) => Ok(false),
+                        _ => Err(ApiError::rpc(400, "USER_NOT_PARTICIPANT", None)),
+                    },
+                }
             }
             GroupPeer::Chat { id } => {
                 let tl::enums::messages::ChatFull::Full(full) = self

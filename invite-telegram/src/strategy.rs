@@ -66,6 +66,9 @@ pub struct TelegramConfig {
     pub import_retry_cooldown: Duration,
     /// A broadcast channel with this many members or more takes no more adds.
     pub broadcast_member_limit: i32,
+    /// A single 401 or transport 404 (unknown auth key) is confirmed once after this delay,
+    /// on a new connection, before the account is written off.
+    pub dead_confirm_delay: Duration,
 }
 
 impl Default for TelegramConfig {
@@ -78,6 +81,7 @@ impl Default for TelegramConfig {
             resolve_budget_per_day: 200,
             import_retry_cooldown: Duration::from_secs(3600),
             broadcast_member_limit: 200,
+            dead_confirm_delay: Duration::from_secs(60),
         }
     }
 }
@@ -107,7 +111,11 @@ struct AccountState {
     users: HashMap<TargetIdentifier, Cached>,
     ids: HashMap<i64, UserRef>,
     groups: HashMap<GroupRef, GroupPeer>,
+    /// Member counts of broadcast channels: read once, then counted up with each add.
+    member_counts: HashMap<i64, i32>,
     resolutions: VecDeque<DateTime<Utc>>,
+    /// A 401 / transport 404 seen once and not confirmed yet (its code).
+    unconfirmed_dead: Option<String>,
 }
 
 /// The Telegram strategy.
@@ -255,6 +263,22 @@ impl TelegramStrategy {
             classified.code()
         );
         if classified.class() == ErrorClass::AccountDead {
+            if confirm_first(error) && state.unconfirmed_dead.is_none() {
+                // One 401 can be a server's passing state: confirmed on a new connection
+                // after a delay (the account cools down meanwhile; nothing was done).
+                warn!(
+                    account.id = %account,
+                    error.code = classified.code(),
+                    "Telegram account {account} refused ({}); confirming after a delay",
+                    classified.code()
+                );
+                state.unconfirmed_dead = Some(classified.code().to_owned());
+                Self::close(state).await;
+                return PlatformError::FloodWait {
+                    seconds: self.config.dead_confirm_delay.as_secs().max(1),
+                    code: classified.code().to_owned(),
+                };
+            }
             self.mark_dead(account, state, classified.code()).await;
         }
         classified
@@ -349,6 +373,8 @@ impl TelegramStrategy {
             self.mark_dead(account, state, code).await;
             return Err(dead(code));
         }
+        // A refusal waiting to be confirmed was not: the session works.
+        state.unconfirmed_dead = None;
         debug!(account.id = %account, dc = session.dc_id(), "Telegram account {account} connected");
         if let Some(held) = &mut state.lease {
             held.keep_alive(Arc::clone(&api));
@@ -504,16 +530,25 @@ impl TelegramStrategy {
         api: &dyn TelegramApi,
         channel: ChannelRef,
     ) -> Result<(), PlatformError> {
-        match self.timed(api.member_count(channel)).await {
-            Ok(Some(count)) if count >= self.config.broadcast_member_limit => {
-                Err(PlatformError::Group {
-                    code: "BROADCAST_MEMBER_LIMIT".to_owned(),
-                    account_only: false,
-                })
-            }
-            Ok(_) => Ok(()),
-            Err(e) => Err(self.failed(account, state, &e, CallKind::Read).await),
+        let count = match state.member_counts.get(&channel.id) {
+            Some(count) => Some(*count),
+            None => match self.timed(api.member_count(channel)).await {
+                Ok(count) => {
+                    if let Some(count) = count {
+                        state.member_counts.insert(channel.id, count);
+                    }
+                    count
+                }
+                Err(e) => return Err(self.failed(account, state, &e, CallKind::Read).await),
+            },
+        };
+        if count.is_some_and(|c| c >= self.config.broadcast_member_limit) {
+            return Err(PlatformError::Group {
+                code: "BROADCAST_MEMBER_LIMIT".to_owned(),
+                account_only: false,
+            });
         }
+        Ok(())
     }
 
     /// Forgets a cached resolution that Telegram rejected; true when it was one.
@@ -561,6 +596,15 @@ fn target_error(outcome: Outcome, code: &str) -> PlatformError {
         outcome,
         code: code.to_owned(),
     }
+}
+
+/// An account-dead error that is confirmed once before the account is written off: a 401
+/// (the session's authorisation) or the transport's 404 (unknown auth key).
+fn confirm_first(error: &ApiError) -> bool {
+    matches!(
+        error,
+        ApiError::Rpc { code: 401, .. } | ApiError::TransportStatus(404)
+    )
 }
 
 /// Telegram rejected the access hash: stale for this account.
@@ -686,7 +730,19 @@ impl InviteStrategy for TelegramStrategy {
                 GroupPeer::Chat { id } => self.timed(api.add_chat_user(id, user)).await,
             };
             let error = match answer {
-                Ok(report) => return Ok(invite_outcome(&report, user.id)),
+                Ok(report) => {
+                    let result = invite_outcome(&report, user.id);
+                    if let GroupPeer::Channel {
+                        channel,
+                        broadcast: true,
+                    } = peer
+                        && result.outcome == Outcome::Invited
+                        && let Some(count) = state.member_counts.get_mut(&channel.id)
+                    {
+                        *count += 1;
+                    }
+                    return Ok(result);
+                }
                 Err(e) => e,
             };
             if error.is("USER_ALREADY_PARTICIPANT") {

@@ -344,21 +344,60 @@ async fn invite_errors_come_back_classified() {
     }
 }
 
+/// An api whose `get_me` answers these, in order.
+fn api_with_get_me(answers: Vec<Result<SelfUser, ApiError>>) -> MockTelegramApi {
+    let mut api = MockTelegramApi::new();
+    let mut seq = mockall::Sequence::new();
+    for answer in answers {
+        api.expect_get_me()
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(move || answer.clone());
+    }
+    api.expect_disconnect().returning(|| ());
+    api
+}
+
+fn me() -> Result<SelfUser, ApiError> {
+    Ok(SelfUser {
+        id: ME,
+        bot: false,
+        username: None,
+        phone: None,
+    })
+}
+
 #[tokio::test]
-async fn a_401_marks_the_account_dead_until_its_session_changes() {
-    let mut api = api();
+async fn a_401_confirmed_after_a_delay_marks_the_account_dead_until_its_session_changes() {
+    let mut api = api_with_get_me(vec![me(), Err(rpc(401, "AUTH_KEY_UNREGISTERED"))]);
     resolves_group(&mut api, SUPERGROUP);
     resolves_alice(&mut api, 1);
     api.expect_invite_to_channel()
         .times(1)
         .returning(|_, _| Err(rpc(401, "AUTH_KEY_UNREGISTERED")));
-    // One connection only: after the 401 nothing reaches Telegram again.
-    let s = strategy(api).await;
+    // Two connections: the first 401 is confirmed on a new one; after that nothing reaches
+    // Telegram again.
+    let s = Setup {
+        connects: 2,
+        ..Setup::default()
+    }
+    .build(api)
+    .await;
     let err = s
         .invite(&account(), &target("@alice_1"), &group("@mygroup"))
         .await
         .unwrap_err();
-    assert_eq!(err, dead("AUTH_KEY_UNREGISTERED"));
+    assert_eq!(
+        err,
+        PlatformError::FloodWait {
+            seconds: 60,
+            code: "AUTH_KEY_UNREGISTERED".into()
+        }
+    );
+    assert_eq!(
+        s.initialize(&account()).await.unwrap_err(),
+        dead("AUTH_KEY_UNREGISTERED")
+    );
     for _ in 0..2 {
         assert_eq!(
             s.initialize(&account()).await.unwrap_err(),
@@ -371,6 +410,46 @@ async fn a_401_marks_the_account_dead_until_its_session_changes() {
                 .class(),
             ErrorClass::AccountDead
         );
+    }
+}
+
+#[tokio::test]
+async fn a_single_401_or_unknown_key_that_does_not_recur_leaves_the_account_alive() {
+    for first in [rpc(401, "SESSION_REVOKED"), ApiError::TransportStatus(404)] {
+        // Two 401s on different connections, each after a working one: neither is confirmed.
+        let mut api = api_with_get_me(vec![me(), me()]);
+        resolves_group(&mut api, SUPERGROUP);
+        resolves_alice(&mut api, 1);
+        let mut seq = mockall::Sequence::new();
+        let e = first.clone();
+        api.expect_invite_to_channel()
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(move |_, _| Err(e.clone()));
+        api.expect_invite_to_channel()
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(|_, _| Ok(InviteReport::default()));
+        let e = first.clone();
+        api.expect_invite_to_channel()
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(move |_, _| Err(e.clone()));
+        let s = Setup {
+            connects: 2,
+            ..Setup::default()
+        }
+        .build(api)
+        .await;
+        let (t, g) = (target("@alice_1"), group("@mygroup"));
+        let err = s.invite(&account(), &t, &g).await.unwrap_err();
+        assert_eq!(err.class(), ErrorClass::AccountTemporary, "{first}");
+        assert_eq!(
+            s.invite(&account(), &t, &g).await.unwrap().outcome,
+            Outcome::Invited
+        );
+        let err = s.invite(&account(), &t, &g).await.unwrap_err();
+        assert_eq!(err.class(), ErrorClass::AccountTemporary, "{first}");
     }
 }
 
@@ -409,19 +488,29 @@ async fn broadcast_channels_past_200_members_are_not_invited_into() {
         }
     );
 
+    // The count is read once, then counted up with each add: 198, 199, then full.
     let mut api = self::api();
     resolves_group(&mut api, BROADCAST);
     resolves_alice(&mut api, 1);
-    api.expect_member_count().returning(|_| Ok(Some(199)));
-    api.expect_invite_to_channel()
+    api.expect_member_count()
         .times(1)
+        .returning(|_| Ok(Some(198)));
+    api.expect_invite_to_channel()
+        .times(2)
         .returning(|_, _| Ok(InviteReport::default()));
     let s = strategy(api).await;
-    let r = s
+    for _ in 0..2 {
+        let r = s
+            .invite(&account(), &target("@alice_1"), &group("@mychannel"))
+            .await
+            .unwrap();
+        assert_eq!(r.outcome, Outcome::Invited);
+    }
+    let err = s
         .invite(&account(), &target("@alice_1"), &group("@mychannel"))
         .await
-        .unwrap();
-    assert_eq!(r.outcome, Outcome::Invited);
+        .unwrap_err();
+    assert_eq!(err.code(), "BROADCAST_MEMBER_LIMIT");
 }
 
 #[tokio::test]
@@ -1015,7 +1104,13 @@ async fn secrets_and_phones_never_reach_logs_errors_or_debug() {
         .returning(|_, _, _| Ok(PhoneLookup::Found(ALICE)));
     api.expect_invite_to_channel()
         .returning(|_, _| Err(rpc(401, "SESSION_REVOKED")));
-    let s = strategy(api).await;
+    // The 401 is confirmed on a second connection.
+    let s = Setup {
+        connects: 2,
+        ..Setup::default()
+    }
+    .build(api)
+    .await;
     let phone = "+79161234567";
     let mut texts = vec![format!("{s:?}")];
     let err = s
