@@ -59,6 +59,11 @@ pub enum ApiError {
     /// Telegram answered with something this adapter did not expect.
     #[error("unexpected answer: {0}")]
     Unexpected(&'static str),
+    /// The call failed before its request was handed to a connection (while the connection
+    /// was being made or checked, or on a client already given up): nothing left, so even a
+    /// write is only transient.
+    #[error("not sent: {0}")]
+    NotSent(Box<ApiError>),
 }
 
 impl ApiError {
@@ -73,7 +78,35 @@ impl ApiError {
 
     /// Whether this is the RPC error `name`.
     pub fn is(&self, name: &str) -> bool {
-        matches!(self, Self::Rpc { name: n, .. } if n == name)
+        match self {
+            Self::Rpc { name: n, .. } => n == name,
+            Self::NotSent(inner) => inner.is(name),
+            _ => false,
+        }
+    }
+
+    /// This error, marked as raised before the request left.
+    pub fn not_sent(self) -> Self {
+        match self {
+            Self::NotSent(_) => self,
+            other => Self::NotSent(Box::new(other)),
+        }
+    }
+
+    /// The client's connection is not to be trusted after this error (lost, timed out, given
+    /// up, unreadable, refused by the transport): the caller drops the client and the next
+    /// call opens a new one.
+    pub fn breaks_connection(&self) -> bool {
+        match self {
+            Self::Io(_)
+            | Self::Timeout(_)
+            | Self::Dropped
+            | Self::BadResponse
+            | Self::TransportStatus(_) => true,
+            Self::Rpc { name, .. } => name == "CONNECTION_NOT_INITED",
+            Self::NotSent(inner) => inner.breaks_connection(),
+            Self::Local(_) | Self::Unexpected(_) => false,
+        }
     }
 }
 
@@ -322,6 +355,8 @@ pub fn classify(error: &ApiError, kind: CallKind) -> PlatformError {
             code: "UNEXPECTED_ANSWER".to_owned(),
             message: (*what).to_owned(),
         },
+        // Nothing left: what would be ambiguous after sending is transient here.
+        ApiError::NotSent(inner) => classify(inner, CallKind::Read),
     }
 }
 
@@ -656,6 +691,25 @@ mod tests {
         assert_eq!(
             classify(&dropped, CallKind::Write),
             ambiguous("REQUEST_DROPPED")
+        );
+        // grammers' runner gone before it took the request: it never left, never charged.
+        let before = ApiError::from(InvocationError::Dropped(
+            "SenderPoolRunner was dropped at send",
+        ));
+        assert_eq!(before, ApiError::Dropped.not_sent());
+        assert_eq!(
+            classify(&before, CallKind::Write),
+            transient("REQUEST_DROPPED")
+        );
+        // Failing while the connection was made: nothing left either.
+        let connecting = ApiError::Io(K::UnexpectedEof).not_sent();
+        assert_eq!(
+            classify(&connecting, CallKind::Write),
+            transient("IO_UNEXPECTED_EOF")
+        );
+        assert_eq!(
+            classify(&timeout.clone().not_sent(), CallKind::Write),
+            transient("CALL_TIMEOUT")
         );
         let invalid_dc = ApiError::from(InvocationError::InvalidDc);
         assert_eq!(

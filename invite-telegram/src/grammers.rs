@@ -13,11 +13,16 @@
 //!   a key the server no longer knows;
 //! - the device, system and app fields sent in `initConnection` (shown in the user's "active
 //!   sessions") come from [`ClientParams`], never from the host;
-//! - there are no timeouts here: [`TelegramStrategy`](crate::TelegramStrategy) puts one around
-//!   every call.
+//! - [`TelegramStrategy`](crate::TelegramStrategy) puts a timeout around every call; here,
+//!   a call whose caller stops waiting aborts the client's runner (its connection closes, no
+//!   queued request leaves later), and a write first makes sure of the connection within
+//!   [`ClientParams::connect_timeout`], so a failure to connect is "not sent", never
+//!   ambiguous. A client whose runner is gone fails every call unsent; the strategy drops it
+//!   and builds a new one.
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -39,6 +44,9 @@ use crate::session::SessionString;
 /// How long a disconnect waits for the connection task before aborting it.
 const DISCONNECT_GRACE: Duration = Duration::from_secs(5);
 
+/// grammers' message when its runner is gone before a request was handed to it.
+const RUNNER_GONE_AT_SEND: &str = "SenderPoolRunner was dropped at send";
+
 /// Bot-API ids of channels are `-100` followed by the bare id.
 const CHANNEL_ID_OFFSET: i64 = 1_000_000_000_000;
 
@@ -58,6 +66,8 @@ impl From<InvocationError> for ApiError {
             InvocationError::Transport(_) | InvocationError::Deserialize(_) => {
                 ApiError::BadResponse
             }
+            // The runner was gone before it took the request: it never left.
+            InvocationError::Dropped(RUNNER_GONE_AT_SEND) => ApiError::Dropped.not_sent(),
             InvocationError::Dropped(_) => ApiError::Dropped,
             InvocationError::InvalidDc => ApiError::Local("unknown data centre"),
             InvocationError::Session(_) => ApiError::Local("session storage"),
@@ -82,6 +92,9 @@ pub struct ClientParams {
     pub lang_code: String,
     /// Connect over IPv6 instead of IPv4.
     pub use_ipv6: bool,
+    /// Time allowed to make (or check) the connection before a write is handed over; a
+    /// write that did not get that far fails as not sent.
+    pub connect_timeout: Duration,
 }
 
 impl Default for ClientParams {
@@ -93,6 +106,7 @@ impl Default for ClientParams {
             system_lang_code: "en".to_owned(),
             lang_code: "en".to_owned(),
             use_ipv6: false,
+            connect_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -140,6 +154,10 @@ impl Connector for GrammersConnector {
 pub struct GrammersApi {
     client: Client,
     runner: Mutex<Option<JoinHandle<()>>>,
+    /// A call was given up on and the runner aborted: every later call fails unsent.
+    aborted: AtomicBool,
+    connect_timeout: Duration,
+    pings: AtomicI64,
     /// The account's rights read from the group objects its last resolutions returned, each
     /// used once by [`TelegramApi::own_rights`] (a later check reads them afresh).
     resolved_rights: Mutex<HashMap<GroupPeer, OwnRights>>,
@@ -173,12 +191,51 @@ impl GrammersApi {
         Self {
             client,
             runner: Mutex::new(Some(task)),
+            aborted: AtomicBool::new(false),
+            connect_timeout: params.connect_timeout,
+            pings: AtomicI64::new(1),
             resolved_rights: Mutex::new(HashMap::new()),
         }
     }
 
+    /// One request. If the caller stops waiting (a timeout, a cancelled task), the runner
+    /// is aborted at once: its connection closes and nothing queued behind a hanging connect
+    /// leaves later in a burst. The client is then spent; the caller builds a new one.
     async fn invoke<R: tl::RemoteCall>(&self, request: &R) -> Result<R::Return, ApiError> {
-        self.client.invoke(request).await.map_err(ApiError::from)
+        if self.aborted.load(Ordering::SeqCst) {
+            return Err(ApiError::Dropped.not_sent());
+        }
+        let mut guard = AbortOnDrop {
+            api: self,
+            armed: true,
+        };
+        let result = self.client.invoke(request).await.map_err(ApiError::from);
+        guard.armed = false;
+        result
+    }
+
+    /// A write: the connection is made (or checked with an MTProto `ping`, which costs no
+    /// API limit) within `connect_timeout` before the request is handed over, so a failure
+    /// to connect is reported as not sent rather than as a write that may have happened.
+    async fn write<R: tl::RemoteCall>(&self, request: &R) -> Result<R::Return, ApiError> {
+        let ping = tl::functions::Ping {
+            ping_id: self.pings.fetch_add(1, Ordering::Relaxed),
+        };
+        match tokio::time::timeout(self.connect_timeout, self.invoke(&ping)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => return Err(e.not_sent()),
+            Err(_) => return Err(ApiError::Timeout(self.connect_timeout).not_sent()),
+        }
+        self.invoke(request).await
+    }
+
+    fn abort_runner(&self) {
+        self.aborted.store(true, Ordering::SeqCst);
+        let task = self.runner.lock().map(|mut t| t.take()).unwrap_or(None);
+        if let Some(task) = task {
+            task.abort();
+        }
+        self.client.disconnect();
     }
 
     async fn participant(
@@ -301,7 +358,7 @@ impl TelegramApi for GrammersApi {
             )],
         };
         let tl::enums::contacts::ImportedContacts::Contacts(imported) =
-            self.invoke(&request).await?;
+            self.write(&request).await?;
         Ok(phone_lookup(&imported))
     }
 
@@ -351,7 +408,7 @@ impl TelegramApi for GrammersApi {
         user: UserRef,
     ) -> Result<InviteReport, ApiError> {
         let tl::enums::messages::InvitedUsers::Users(invited) = self
-            .invoke(&tl::functions::channels::InviteToChannel {
+            .write(&tl::functions::channels::InviteToChannel {
                 channel: input_channel(channel),
                 users: vec![input_user(user)],
             })
@@ -361,7 +418,7 @@ impl TelegramApi for GrammersApi {
 
     async fn add_chat_user(&self, chat_id: i64, user: UserRef) -> Result<InviteReport, ApiError> {
         let tl::enums::messages::InvitedUsers::Users(invited) = self
-            .invoke(&tl::functions::messages::AddChatUser {
+            .write(&tl::functions::messages::AddChatUser {
                 chat_id,
                 user_id: input_user(user),
                 fwd_limit: 0,
@@ -403,7 +460,7 @@ impl TelegramApi for GrammersApi {
             suggested_post: None,
             rich_message: None,
         };
-        let updates = self.invoke(&request).await?;
+        let updates = self.write(&request).await?;
         Ok(SentMessage {
             message_id: sent_message_id(&updates, random_id),
         })
@@ -415,7 +472,7 @@ impl TelegramApi for GrammersApi {
         first_name: &str,
         last_name: &str,
     ) -> Result<(), ApiError> {
-        self.invoke(&tl::functions::contacts::AddContact {
+        self.write(&tl::functions::contacts::AddContact {
             add_phone_privacy_exception: false,
             id: input_user(user),
             first_name: first_name.to_owned(),
@@ -500,6 +557,20 @@ impl TelegramApi for GrammersApi {
                 .is_err()
         {
             task.abort();
+        }
+    }
+}
+
+/// Aborts the runner when a call's future is dropped before its answer.
+struct AbortOnDrop<'a> {
+    api: &'a GrammersApi,
+    armed: bool,
+}
+
+impl Drop for AbortOnDrop<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.api.abort_runner();
         }
     }
 }

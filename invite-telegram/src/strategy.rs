@@ -262,6 +262,11 @@ impl TelegramStrategy {
             "Telegram call failed for account {account}: {}",
             classified.code()
         );
+        if error.breaks_connection() {
+            // The client is spent (timed out, runner gone, connection lost): the next call
+            // opens a new one rather than reusing a dead runner.
+            Self::close(state).await;
+        }
         if classified.class() == ErrorClass::AccountDead {
             if confirm_first(error) && state.unconfirmed_dead.is_none() {
                 // One 401 can be a server's passing state: confirmed on a new connection

@@ -1176,3 +1176,49 @@ fn invite_outcome_prefers_the_targets_missing_entry() {
     assert_eq!(ok.outcome, Outcome::Invited);
     assert_eq!(ok.details["confirmed_by_update"], false);
 }
+
+/// A client whose runner is gone is not reused: the next call builds a new one. A request the
+/// runner never took is not charged; one it dropped after taking it may have left.
+#[tokio::test]
+async fn a_dead_runner_is_replaced_and_dropped_before_send_is_not_charged() {
+    let mut api = api_with_get_me(vec![me(), me(), me()]);
+    resolves_group(&mut api, SUPERGROUP);
+    // Resolutions belong to the account, not the connection: kept across clients.
+    resolves_alice(&mut api, 1);
+    let mut seq = mockall::Sequence::new();
+    api.expect_invite_to_channel()
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_, _| Err(ApiError::Dropped));
+    api.expect_invite_to_channel()
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_, _| Err(ApiError::Dropped.not_sent()));
+    api.expect_invite_to_channel()
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_, _| Ok(InviteReport::default()));
+    let s = Setup {
+        connects: 3,
+        ..Setup::default()
+    }
+    .build(api)
+    .await;
+    let (t, g) = (target("@alice_1"), group("@mygroup"));
+    assert_eq!(
+        s.invite(&account(), &t, &g).await.unwrap_err(),
+        PlatformError::Ambiguous {
+            code: "REQUEST_DROPPED".into()
+        }
+    );
+    assert_eq!(
+        s.invite(&account(), &t, &g).await.unwrap_err(),
+        PlatformError::Transient {
+            code: "REQUEST_DROPPED".into()
+        }
+    );
+    assert_eq!(
+        s.invite(&account(), &t, &g).await.unwrap().outcome,
+        Outcome::Invited
+    );
+}
