@@ -127,6 +127,17 @@ pub struct SentMessage {
     pub message_id: Option<i32>,
 }
 
+/// A person's membership entry in a channel (`channels.getParticipant`), to tell an add from
+/// someone who was there already.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Membership {
+    /// When they joined (unix seconds), when Telegram says (0 for the creator: there from the
+    /// start).
+    pub date: Option<i64>,
+    /// Who added them, when Telegram says (only in some entries).
+    pub inviter_id: Option<i64>,
+}
+
 /// The account's own standing in a group.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OwnRole {
@@ -229,6 +240,14 @@ pub trait TelegramApi: Send + Sync {
     /// Whether the user is a member of the group (`channels.getParticipant` /
     /// `messages.getFullChat`).
     async fn is_participant(&self, group: GroupPeer, user: UserRef) -> Result<bool, ApiError>;
+
+    /// The user's membership entry in a channel (`channels.getParticipant`), `None` when
+    /// they are not in it.
+    async fn membership(
+        &self,
+        channel: ChannelRef,
+        user: UserRef,
+    ) -> Result<Option<Membership>, ApiError>;
 
     /// Closes the connection; later calls fail.
     async fn disconnect(&self);

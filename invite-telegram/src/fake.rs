@@ -11,8 +11,8 @@ use invite_core::async_trait;
 use invite_core::domain::GroupRef;
 
 use crate::api::{
-    ChannelRef, Connector, GroupLookup, GroupPeer, InviteReport, OwnRights, OwnRole, PhoneLookup,
-    ResolvedPeer, SelfUser, SentMessage, TelegramApi, UserRef,
+    ChannelRef, Connector, GroupLookup, GroupPeer, InviteReport, Membership, OwnRights, OwnRole,
+    PhoneLookup, ResolvedPeer, SelfUser, SentMessage, TelegramApi, UserRef,
 };
 use crate::errors::ApiError;
 use crate::session::SessionString;
@@ -317,6 +317,24 @@ impl TelegramApi for FakeConnection {
             GroupPeer::Chat { id } => id,
         };
         Ok(self.world.lock().invited.contains(&(id, user.id)))
+    }
+
+    async fn membership(
+        &self,
+        channel: ChannelRef,
+        user: UserRef,
+    ) -> Result<Option<Membership>, ApiError> {
+        self.check()?;
+        // The fake keeps no times: a member it added is reported without a date.
+        Ok(self
+            .world
+            .lock()
+            .invited
+            .contains(&(channel.id, user.id))
+            .then_some(Membership {
+                date: None,
+                inviter_id: None,
+            }))
     }
 
     async fn disconnect(&self) {

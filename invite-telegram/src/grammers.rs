@@ -35,8 +35,8 @@ use invite_core::domain::GroupRef;
 use tokio::task::JoinHandle;
 
 use crate::api::{
-    ChannelRef, Connector, GroupLookup, GroupPeer, InviteReport, MissingInvitee, OwnRights,
-    OwnRole, PhoneLookup, ResolvedPeer, SelfUser, SentMessage, TelegramApi, UserRef,
+    ChannelRef, Connector, GroupLookup, GroupPeer, InviteReport, Membership, MissingInvitee,
+    OwnRights, OwnRole, PhoneLookup, ResolvedPeer, SelfUser, SentMessage, TelegramApi, UserRef,
 };
 use crate::errors::ApiError;
 use crate::session::SessionString;
@@ -548,6 +548,21 @@ impl TelegramApi for GrammersApi {
         }
     }
 
+    async fn membership(
+        &self,
+        channel: ChannelRef,
+        user: UserRef,
+    ) -> Result<Option<Membership>, ApiError> {
+        let who = tl::enums::InputPeer::User(tl::types::InputPeerUser {
+            user_id: user.id,
+            access_hash: user.access_hash,
+        });
+        Ok(self
+            .participant(channel, who)
+            .await?
+            .and_then(|p| membership_of(&p.participant)))
+    }
+
     async fn disconnect(&self) {
         self.client.disconnect();
         let task = self.runner.lock().map(|mut t| t.take()).unwrap_or(None);
@@ -960,6 +975,37 @@ fn member_count(full: &tl::types::messages::ChatFull, channel_id: i64) -> Option
     })
 }
 
+/// When and by whom a participant entry says the person joined; `None` when not in the group.
+fn membership_of(participant: &tl::enums::ChannelParticipant) -> Option<Membership> {
+    use tl::enums::ChannelParticipant as P;
+    if !is_present(participant) {
+        return None;
+    }
+    Some(match participant {
+        P::Participant(p) => Membership {
+            date: Some(p.date.into()),
+            inviter_id: None,
+        },
+        P::ParticipantSelf(p) => Membership {
+            date: Some(p.date.into()),
+            inviter_id: Some(p.inviter_id),
+        },
+        P::Admin(a) => Membership {
+            date: Some(a.date.into()),
+            inviter_id: a.inviter_id,
+        },
+        P::Banned(b) => Membership {
+            date: Some(b.date.into()),
+            inviter_id: None,
+        },
+        // The creator was there from the start.
+        P::Creator(_) | P::Left(_) => Membership {
+            date: Some(0),
+            inviter_id: None,
+        },
+    })
+}
+
 /// A participant entry that means "in the group" (not left, not removed).
 fn is_present(participant: &tl::enums::ChannelParticipant) -> bool {
     match participant {
@@ -1365,6 +1411,38 @@ mod tests {
             rights_of_chat(&forbidden).map(|r| r.role),
             Some(OwnRole::Banned)
         );
+    }
+
+    #[test]
+    fn membership_entries_say_when_and_by_whom() {
+        let plain = tl::enums::ChannelParticipant::Participant(tl::types::ChannelParticipant {
+            user_id: 42,
+            date: 1_700_000_000,
+            subscription_until_date: None,
+            rank: None,
+        });
+        assert_eq!(
+            membership_of(&plain),
+            Some(Membership {
+                date: Some(1_700_000_000),
+                inviter_id: None
+            })
+        );
+        let admin = tl::enums::ChannelParticipant::Admin(tl::types::ChannelParticipantAdmin {
+            can_edit: false,
+            is_self: false,
+            user_id: 42,
+            inviter_id: Some(9),
+            promoted_by: 9,
+            date: 5,
+            admin_rights: admin_rights(true),
+            rank: None,
+        });
+        assert_eq!(membership_of(&admin).and_then(|m| m.inviter_id), Some(9));
+        let left = tl::enums::ChannelParticipant::Left(tl::types::ChannelParticipantLeft {
+            peer: tl::enums::Peer::User(tl::types::PeerUser { user_id: 42 }),
+        });
+        assert_eq!(membership_of(&left), None);
     }
 
     #[test]

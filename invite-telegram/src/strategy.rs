@@ -116,6 +116,8 @@ struct AccountState {
     resolutions: VecDeque<DateTime<Utc>>,
     /// A 401 / transport 404 seen once and not confirmed yet (its code).
     unconfirmed_dead: Option<String>,
+    /// The account's own user id, from `get_me` on connecting.
+    me: Option<i64>,
 }
 
 /// The Telegram strategy.
@@ -380,6 +382,7 @@ impl TelegramStrategy {
         }
         // A refusal waiting to be confirmed was not: the session works.
         state.unconfirmed_dead = None;
+        state.me = Some(me.id);
         debug!(account.id = %account, dc = session.dc_id(), "Telegram account {account} connected");
         if let Some(held) = &mut state.lease {
             held.keep_alive(Arc::clone(&api));
@@ -556,6 +559,50 @@ impl TelegramStrategy {
         Ok(())
     }
 
+    /// `inviteToChannel` answered without the "added" service message: someone already in a
+    /// supergroup can get that answer instead of `USER_ALREADY_PARTICIPANT`. Their
+    /// membership entry tells: added by someone else, or joined before this call, means they
+    /// were a member already. The invite was answered, so nothing here is an error: a failed
+    /// check leaves it `Invited`, saying so.
+    async fn confirm_added(
+        &self,
+        state: &AccountState,
+        api: &dyn TelegramApi,
+        channel: ChannelRef,
+        user: UserRef,
+        started: DateTime<Utc>,
+    ) -> ActionResult {
+        let invited = |check: serde_json::Value| ActionResult {
+            outcome: Outcome::Invited,
+            details: json!({ "confirmed_by_update": false, "membership": check }),
+        };
+        let entry = match self.timed(api.membership(channel, user)).await {
+            Ok(Some(entry)) => entry,
+            Ok(None) => return invited(json!("absent")),
+            Err(e) => {
+                let code = classify(&e, CallKind::Read).code().to_owned();
+                return invited(json!({ "check_failed": code }));
+            }
+        };
+        let by_someone_else = entry
+            .inviter_id
+            .is_some_and(|inviter| state.me.is_some_and(|me| me != inviter));
+        let before = entry
+            .date
+            .is_some_and(|date| date < started.timestamp() - JOIN_DATE_TOLERANCE_SECS);
+        if by_someone_else || before {
+            return ActionResult {
+                outcome: Outcome::AlreadyMember,
+                details: json!({
+                    "code": "ALREADY_MEMBER_BY_CHECK",
+                    "joined_at": entry.date,
+                    "inviter_id": entry.inviter_id,
+                }),
+            };
+        }
+        invited(json!("confirmed"))
+    }
+
     /// Forgets a cached resolution that Telegram rejected; true when it was one.
     fn forget(state: &mut AccountState, target: &Target, resolved: &Resolved) -> bool {
         if !resolved.from_cache {
@@ -602,6 +649,9 @@ fn target_error(outcome: Outcome, code: &str) -> PlatformError {
         code: code.to_owned(),
     }
 }
+
+/// Slack between Telegram's clock and ours when reading a join date.
+const JOIN_DATE_TOLERANCE_SECS: i64 = 120;
 
 /// An account-dead error that is confirmed once before the account is written off: a 401
 /// (the session's authorisation) or the transport's 404 (unknown auth key).
@@ -724,6 +774,7 @@ impl InviteStrategy for TelegramStrategy {
                 .resolve_user(account, &mut state, api.as_ref(), target)
                 .await?;
             let user = resolved.user;
+            let started = self.clock.now();
             let answer = match peer {
                 GroupPeer::Channel { channel, broadcast } => {
                     if broadcast {
@@ -736,7 +787,15 @@ impl InviteStrategy for TelegramStrategy {
             };
             let error = match answer {
                 Ok(report) => {
-                    let result = invite_outcome(&report, user.id);
+                    let mut result = invite_outcome(&report, user.id);
+                    if let GroupPeer::Channel { channel, .. } = peer
+                        && result.outcome == Outcome::Invited
+                        && !report.confirmed_by_update
+                    {
+                        result = self
+                            .confirm_added(&state, api.as_ref(), channel, user, started)
+                            .await;
+                    }
                     if let GroupPeer::Channel {
                         channel,
                         broadcast: true,

@@ -12,8 +12,8 @@ use mockall::predicate::eq;
 
 use super::*;
 use crate::api::{
-    InviteReport, MissingInvitee, MockConnector, MockTelegramApi, OwnRights, OwnRole, SelfUser,
-    SentMessage,
+    InviteReport, Membership, MissingInvitee, MockConnector, MockTelegramApi, OwnRights, OwnRole,
+    SelfUser, SentMessage,
 };
 use crate::secrets::EnvSecretStore;
 
@@ -150,6 +150,16 @@ fn resolves_alice(api: &mut MockTelegramApi, times: usize) {
 fn resolves_group(api: &mut MockTelegramApi, peer: GroupPeer) {
     api.expect_resolve_group()
         .returning(move |_| Ok(GroupLookup::Found(peer)));
+}
+
+/// Adds without an "added" update are checked: the member entry carries no date.
+fn joined_without_a_date(api: &mut MockTelegramApi) {
+    api.expect_membership().returning(|_, _| {
+        Ok(Some(Membership {
+            date: None,
+            inviter_id: None,
+        }))
+    });
 }
 
 struct Setup {
@@ -419,6 +429,7 @@ async fn a_single_401_or_unknown_key_that_does_not_recur_leaves_the_account_aliv
         // Two 401s on different connections, each after a working one: neither is confirmed.
         let mut api = api_with_get_me(vec![me(), me()]);
         resolves_group(&mut api, SUPERGROUP);
+        joined_without_a_date(&mut api);
         resolves_alice(&mut api, 1);
         let mut seq = mockall::Sequence::new();
         let e = first.clone();
@@ -472,6 +483,7 @@ async fn frozen_accounts_are_dead_not_waiting() {
 async fn broadcast_channels_past_200_members_are_not_invited_into() {
     let mut api = api();
     resolves_group(&mut api, BROADCAST);
+    joined_without_a_date(&mut api);
     resolves_alice(&mut api, 1);
     api.expect_member_count().returning(|_| Ok(Some(200)));
     api.expect_invite_to_channel().times(0);
@@ -491,6 +503,7 @@ async fn broadcast_channels_past_200_members_are_not_invited_into() {
     // The count is read once, then counted up with each add: 198, 199, then full.
     let mut api = self::api();
     resolves_group(&mut api, BROADCAST);
+    joined_without_a_date(&mut api);
     resolves_alice(&mut api, 1);
     api.expect_member_count()
         .times(1)
@@ -688,6 +701,9 @@ impl TelegramApi for Silent {
     async fn is_participant(&self, _: GroupPeer, _: UserRef) -> Result<bool, ApiError> {
         std::future::pending().await
     }
+    async fn membership(&self, _: ChannelRef, _: UserRef) -> Result<Option<Membership>, ApiError> {
+        std::future::pending().await
+    }
     async fn disconnect(&self) {}
 }
 
@@ -808,6 +824,7 @@ async fn unknown_usernames_are_remembered_and_not_resolved_twice() {
 async fn a_rejected_cached_access_hash_is_resolved_again_once() {
     let mut api = api();
     resolves_group(&mut api, SUPERGROUP);
+    joined_without_a_date(&mut api);
     resolves_alice(&mut api, 2);
     let mut seq = mockall::Sequence::new();
     api.expect_invite_to_channel()
@@ -840,6 +857,7 @@ async fn a_rejected_cached_access_hash_is_resolved_again_once() {
 async fn phones_are_resolved_by_importing_a_contact() {
     let mut api = api();
     resolves_group(&mut api, SUPERGROUP);
+    joined_without_a_date(&mut api);
     api.expect_import_phone()
         .with(eq("+79161234567"), eq("Alice"), eq(""))
         .times(1)
@@ -1183,6 +1201,7 @@ fn invite_outcome_prefers_the_targets_missing_entry() {
 async fn a_dead_runner_is_replaced_and_dropped_before_send_is_not_charged() {
     let mut api = api_with_get_me(vec![me(), me(), me()]);
     resolves_group(&mut api, SUPERGROUP);
+    joined_without_a_date(&mut api);
     // Resolutions belong to the account, not the connection: kept across clients.
     resolves_alice(&mut api, 1);
     let mut seq = mockall::Sequence::new();
@@ -1219,6 +1238,99 @@ async fn a_dead_runner_is_replaced_and_dropped_before_send_is_not_charged() {
     );
     assert_eq!(
         s.invite(&account(), &t, &g).await.unwrap().outcome,
+        Outcome::Invited
+    );
+}
+
+/// `inviteToChannel` can succeed without adding anyone when the person is already in the
+/// supergroup: with no "added" update, their membership entry decides.
+#[tokio::test]
+async fn an_add_without_an_update_is_checked_against_the_membership_entry() {
+    let now = clock().now().timestamp();
+    type Answer = Result<Option<Membership>, ApiError>;
+    let cases: Vec<(Answer, Outcome, &str)> = vec![
+        (
+            Ok(Some(Membership {
+                date: Some(now - 86_400),
+                inviter_id: None,
+            })),
+            Outcome::AlreadyMember,
+            "joined the day before",
+        ),
+        (
+            Ok(Some(Membership {
+                date: Some(now),
+                inviter_id: Some(77),
+            })),
+            Outcome::AlreadyMember,
+            "added by someone else",
+        ),
+        (
+            Ok(Some(Membership {
+                date: Some(now),
+                inviter_id: Some(ME),
+            })),
+            Outcome::Invited,
+            "added by us just now",
+        ),
+        (
+            Ok(Some(Membership {
+                date: Some(now + 30),
+                inviter_id: None,
+            })),
+            Outcome::Invited,
+            "joined just now",
+        ),
+        // The invite was answered: a failed check never turns it into an error (a retry
+        // would spend another invite, a refund would hide one).
+        (
+            Err(rpc(500, "RPC_CALL_FAIL")),
+            Outcome::Invited,
+            "check failed",
+        ),
+        (Ok(None), Outcome::Invited, "not found"),
+    ];
+    for (answer, want, case) in cases {
+        let mut api = api();
+        resolves_group(&mut api, SUPERGROUP);
+        resolves_alice(&mut api, 1);
+        api.expect_invite_to_channel()
+            .times(1)
+            .returning(|_, _| Ok(InviteReport::default()));
+        api.expect_membership()
+            .with(
+                eq(ChannelRef {
+                    id: 5,
+                    access_hash: 55,
+                }),
+                eq(ALICE),
+            )
+            .times(1)
+            .returning(move |_, _| answer.clone());
+        let s = strategy(api).await;
+        let r = s
+            .invite(&account(), &target("@alice_1"), &group("@mygroup"))
+            .await
+            .unwrap();
+        assert_eq!(r.outcome, want, "{case}: {}", r.details);
+    }
+    // Confirmed by the service message: no check.
+    let mut api = api();
+    resolves_group(&mut api, SUPERGROUP);
+    resolves_alice(&mut api, 1);
+    api.expect_invite_to_channel().returning(|_, _| {
+        Ok(InviteReport {
+            missing: vec![],
+            confirmed_by_update: true,
+        })
+    });
+    api.expect_membership().times(0);
+    let s = strategy(api).await;
+    assert_eq!(
+        s.invite(&account(), &target("@alice_1"), &group("@mygroup"))
+            .await
+            .unwrap()
+            .outcome,
         Outcome::Invited
     );
 }
