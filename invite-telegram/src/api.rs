@@ -220,6 +220,10 @@ pub trait TelegramApi: Send + Sync {
         random_id: i64,
     ) -> Result<SentMessage, ApiError>;
 
+    /// `contacts.deleteContacts` with one user (undoes a phone import; their access hash
+    /// stays valid).
+    async fn delete_contact(&self, user: UserRef) -> Result<(), ApiError>;
+
     /// `contacts.addContact`.
     async fn add_contact(
         &self,

@@ -288,6 +288,10 @@ impl TelegramApi for FakeConnection {
         })
     }
 
+    async fn delete_contact(&self, _user: UserRef) -> Result<(), ApiError> {
+        self.check()
+    }
+
     async fn add_contact(
         &self,
         _user: UserRef,

@@ -466,6 +466,14 @@ impl TelegramApi for GrammersApi {
         })
     }
 
+    async fn delete_contact(&self, user: UserRef) -> Result<(), ApiError> {
+        self.invoke(&tl::functions::contacts::DeleteContacts {
+            id: vec![input_user(user)],
+        })
+        .await?;
+        Ok(())
+    }
+
     async fn add_contact(
         &self,
         user: UserRef,

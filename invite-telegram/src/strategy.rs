@@ -62,6 +62,9 @@ pub struct TelegramConfig {
     pub call_timeout: Duration,
     /// Username resolutions per account in any rolling 24 h (Telegram allows about 200).
     pub resolve_budget_per_day: u32,
+    /// Phone imports (`contacts.importContacts`, one of Telegram's most tightly limited
+    /// calls) per account in any rolling 24 h.
+    pub import_budget_per_day: u32,
     /// Cooldown when Telegram asks to import a contact later (`retry_contacts`).
     pub import_retry_cooldown: Duration,
     /// A broadcast channel with this many members or more takes no more adds.
@@ -79,6 +82,7 @@ impl Default for TelegramConfig {
             session_key: "session_string".to_owned(),
             call_timeout: Duration::from_secs(30),
             resolve_budget_per_day: 200,
+            import_budget_per_day: 20,
             import_retry_cooldown: Duration::from_secs(3600),
             broadcast_member_limit: 200,
             dead_confirm_delay: Duration::from_secs(60),
@@ -114,6 +118,7 @@ struct AccountState {
     /// Member counts of broadcast channels: read once, then counted up with each add.
     member_counts: HashMap<i64, i32>,
     resolutions: VecDeque<DateTime<Utc>>,
+    imports: VecDeque<DateTime<Utc>>,
     /// A 401 / transport 404 seen once and not confirmed yet (its code).
     unconfirmed_dead: Option<String>,
     /// The account's own user id, from `get_me` on connecting.
@@ -393,25 +398,24 @@ impl TelegramStrategy {
 
     /// Takes one username resolution from the account's rolling daily budget.
     fn spend_resolution(&self, state: &mut AccountState) -> Result<(), PlatformError> {
-        let now = self.clock.now();
-        let window = TimeDelta::hours(24);
-        while state
-            .resolutions
-            .front()
-            .is_some_and(|t| *t + window <= now)
-        {
-            state.resolutions.pop_front();
-        }
-        if state.resolutions.len() >= self.config.resolve_budget_per_day as usize {
-            let oldest = state.resolutions.front().copied().unwrap_or(now);
-            let seconds = (oldest + window - now).num_seconds().max(1) as u64;
-            return Err(PlatformError::FloodWait {
-                seconds,
-                code: "RESOLVE_BUDGET_EXHAUSTED".to_owned(),
-            });
-        }
-        state.resolutions.push_back(now);
-        Ok(())
+        let budget = self.config.resolve_budget_per_day;
+        spend(
+            &mut state.resolutions,
+            budget,
+            self.clock.now(),
+            "RESOLVE_BUDGET_EXHAUSTED",
+        )
+    }
+
+    /// Takes one phone import from the account's rolling daily budget.
+    fn spend_import(&self, state: &mut AccountState) -> Result<(), PlatformError> {
+        let budget = self.config.import_budget_per_day;
+        spend(
+            &mut state.imports,
+            budget,
+            self.clock.now(),
+            "IMPORT_BUDGET_EXHAUSTED",
+        )
     }
 
     async fn resolve_user(
@@ -459,13 +463,21 @@ impl TelegramStrategy {
                 }
             }
             TargetIdentifier::Phone(phone) => {
+                self.spend_import(state)?;
                 let (first, last) = contact_names(target);
                 // Importing is idempotent, so a lost answer is simply retried: a read.
                 match self
                     .timed(api.import_phone(phone.as_str(), &first, &last))
                     .await
                 {
-                    Ok(PhoneLookup::Found(user)) => Ok(user),
+                    Ok(PhoneLookup::Found(user)) => {
+                        // The import made them a contact of the account: undone at once (the
+                        // access hash stays valid), so campaigns leave no contacts behind.
+                        if let Err(e) = self.timed(api.delete_contact(user)).await {
+                            warn!(account.id = %account, error.code = classify(&e, CallKind::Read).code(), "imported contact of Telegram account {account} not deleted");
+                        }
+                        Ok(user)
+                    }
                     Ok(PhoneLookup::NotFound) => {
                         Err(target_error(Outcome::NotFound, "PHONE_NOT_ON_TELEGRAM"))
                     }
@@ -631,6 +643,30 @@ impl TelegramStrategy {
             );
         }
     }
+}
+
+/// Takes one use from a rolling 24-hour budget of `budget` uses (`used`: their times, oldest
+/// first); exhausted, a flood wait until the oldest use leaves the window.
+fn spend(
+    used: &mut VecDeque<DateTime<Utc>>,
+    budget: u32,
+    now: DateTime<Utc>,
+    code: &str,
+) -> Result<(), PlatformError> {
+    let window = TimeDelta::hours(24);
+    while used.front().is_some_and(|t| *t + window <= now) {
+        used.pop_front();
+    }
+    if used.len() >= budget as usize {
+        let oldest = used.front().copied().unwrap_or(now);
+        let seconds = (oldest + window - now).num_seconds().max(1) as u64;
+        return Err(PlatformError::FloodWait {
+            seconds,
+            code: code.to_owned(),
+        });
+    }
+    used.push_back(now);
+    Ok(())
 }
 
 fn parse_api_id(text: &str) -> Option<i32> {
@@ -882,10 +918,7 @@ impl InviteStrategy for TelegramStrategy {
         let resolved = self
             .resolve_user(account, &mut state, api.as_ref(), target)
             .await?;
-        if target.person.identifier.is_phone() {
-            // Resolving a phone imported it as a contact already.
-            return Ok(());
-        }
+        // A phone's import was undone after resolving: the contact is added like any other.
         let (first, last) = contact_names(target);
         match self
             .timed(api.add_contact(resolved.user, &first, &last))

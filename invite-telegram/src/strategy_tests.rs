@@ -704,6 +704,9 @@ impl TelegramApi for Silent {
     async fn membership(&self, _: ChannelRef, _: UserRef) -> Result<Option<Membership>, ApiError> {
         std::future::pending().await
     }
+    async fn delete_contact(&self, _: UserRef) -> Result<(), ApiError> {
+        std::future::pending().await
+    }
     async fn disconnect(&self) {}
 }
 
@@ -879,8 +882,15 @@ async fn phones_are_resolved_by_importing_a_contact() {
     api.expect_invite_to_channel()
         .with(mockall::predicate::always(), eq(ALICE))
         .returning(|_, _| Ok(InviteReport::default()));
-    // Importing made the person a contact: adding them is not called again.
-    api.expect_add_contact().times(0);
+    // The import is undone at once; adding the person as a contact is a call of its own.
+    api.expect_delete_contact()
+        .with(eq(ALICE))
+        .times(1)
+        .returning(|_| Ok(()));
+    api.expect_add_contact()
+        .with(eq(ALICE), eq("Alice"), eq(""))
+        .times(1)
+        .returning(|_, _, _| Ok(()));
     let s = strategy(api).await;
     let g = group("@mygroup");
     let found = target("+79161234567");
@@ -1120,6 +1130,8 @@ async fn secrets_and_phones_never_reach_logs_errors_or_debug() {
     resolves_group(&mut api, SUPERGROUP);
     api.expect_import_phone()
         .returning(|_, _, _| Ok(PhoneLookup::Found(ALICE)));
+    api.expect_delete_contact()
+        .returning(|_| Err(rpc(400, "CONTACT_ID_INVALID")));
     api.expect_invite_to_channel()
         .returning(|_, _| Err(rpc(401, "SESSION_REVOKED")));
     // The 401 is confirmed on a second connection.
@@ -1332,5 +1344,60 @@ async fn an_add_without_an_update_is_checked_against_the_membership_entry() {
             .unwrap()
             .outcome,
         Outcome::Invited
+    );
+}
+
+/// Phone imports spend a daily budget of their own, per account; the contacts they create are
+/// deleted as soon as the person is resolved.
+#[tokio::test]
+async fn phone_imports_have_a_rolling_daily_budget_and_leave_no_contact() {
+    let mut api = api();
+    api.expect_import_phone().times(2).returning(|phone, _, _| {
+        Ok(PhoneLookup::Found(UserRef {
+            id: phone.len() as i64 + phone.ends_with('1') as i64,
+            access_hash: 9,
+        }))
+    });
+    // A failed delete does not fail the resolution.
+    let mut seq = mockall::Sequence::new();
+    api.expect_delete_contact()
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_| Ok(()));
+    api.expect_delete_contact()
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_| Err(rpc(500, "RPC_CALL_FAIL")));
+    api.expect_send_message()
+        .returning(|_, _, _| Ok(SentMessage::default()));
+    let setup = Setup {
+        config: TelegramConfig {
+            import_budget_per_day: 2,
+            ..TelegramConfig::default()
+        },
+        ..Setup::default()
+    };
+    let clock = Arc::clone(&setup.clock);
+    let s = setup.build(api).await;
+    for phone in ["+79161234561", "+79161234562"] {
+        s.send_message(&account(), &target(phone), "Hi", 1)
+            .await
+            .unwrap();
+    }
+    // Resolved already: free.
+    s.send_message(&account(), &target("+79161234561"), "Hi", 2)
+        .await
+        .unwrap();
+    clock.advance(TimeDelta::hours(2));
+    let err = s
+        .send_message(&account(), &target("+79161234563"), "Hi", 3)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err,
+        PlatformError::FloodWait {
+            seconds: 22 * 3600,
+            code: "IMPORT_BUDGET_EXHAUSTED".into()
+        }
     );
 }
