@@ -18,7 +18,8 @@ use invite_core::async_trait;
 use invite_core::domain::{AccountId, GroupRef, Outcome, Platform, Target, TargetIdentifier};
 use invite_core::limits::LimitPolicy;
 use invite_core::ports::{
-    ActionResult, ErrorClass, InviteStrategy, PlatformError, Secret, SecretError, SecretStore,
+    AccountRegistry, ActionResult, ErrorClass, InviteStrategy, PlatformError, Resolution, Secret,
+    SecretError, SecretStore,
 };
 use serde_json::json;
 use tokio::sync::Mutex;
@@ -119,6 +120,11 @@ struct AccountState {
     member_counts: HashMap<i64, i32>,
     resolutions: VecDeque<DateTime<Utc>>,
     imports: VecDeque<DateTime<Utc>>,
+    /// Resolutions kept in the registry by an earlier run, by the target's identifier.
+    stored: HashMap<String, UserRef>,
+    /// The registry's resolutions and budget uses were read (see
+    /// [`TelegramStrategy::with_resolutions`]).
+    loaded: bool,
     /// A 401 / transport 404 seen once and not confirmed yet (its code).
     unconfirmed_dead: Option<String>,
     /// The account's own user id, from `get_me` on connecting.
@@ -136,6 +142,8 @@ pub struct TelegramStrategy {
     /// Only needed to sign in, which this service never does; kept for completeness.
     _api_hash: Option<Secret>,
     lease: Option<ConnectionLease>,
+    /// Where resolutions and budget uses are kept across restarts.
+    resolutions: Option<Arc<dyn AccountRegistry>>,
     accounts: StdMutex<HashMap<AccountId, Arc<Mutex<AccountState>>>>,
 }
 
@@ -183,6 +191,75 @@ impl TelegramStrategy {
         self
     }
 
+    /// Keeps each account's resolutions (the access hashes it was given) and its uses of the
+    /// resolution and import budgets in `registry`, so a restart neither resolves everything
+    /// again nor forgets what it spent. Read once per account, at its first use; a registry
+    /// that fails is logged and the account goes on from memory.
+    #[must_use]
+    pub fn with_resolutions(mut self, registry: Arc<dyn AccountRegistry>) -> Self {
+        self.resolutions = Some(registry);
+        self
+    }
+
+    async fn load(&self, account: &AccountId, state: &mut AccountState) {
+        if state.loaded {
+            return;
+        }
+        state.loaded = true;
+        let Some(registry) = &self.resolutions else {
+            return;
+        };
+        let since = self.clock.now() - TimeDelta::hours(24);
+        let read = async {
+            Ok::<_, invite_core::ports::StoreError>((
+                registry.resolutions(account).await?,
+                registry
+                    .spends_since(account, RESOLVE_BUDGET, since)
+                    .await?,
+                registry.spends_since(account, IMPORT_BUDGET, since).await?,
+            ))
+        };
+        match read.await {
+            Ok((kept, resolutions, imports)) => {
+                for r in kept {
+                    let user = UserRef {
+                        id: r.peer_id,
+                        access_hash: r.access_hash,
+                    };
+                    state.ids.entry(user.id).or_insert(user);
+                    state.stored.insert(r.key, user);
+                }
+                state.resolutions.extend(resolutions);
+                state.imports.extend(imports);
+            }
+            Err(e) => {
+                warn!(account.id = %account, error = %e, "resolutions of Telegram account {account} not read; going on from memory");
+            }
+        }
+    }
+
+    async fn keep_spend(&self, account: &AccountId, budget: &str, at: DateTime<Utc>) {
+        if let Some(registry) = &self.resolutions
+            && let Err(e) = registry.record_spend(account, budget, at).await
+        {
+            warn!(account.id = %account, error = %e, "budget use of Telegram account {account} not kept");
+        }
+    }
+
+    async fn keep_resolution(&self, account: &AccountId, key: String, user: UserRef) {
+        if let Some(registry) = &self.resolutions {
+            let resolution = Resolution {
+                key,
+                peer_id: user.id,
+                access_hash: user.access_hash,
+                resolved_at: self.clock.now(),
+            };
+            if let Err(e) = registry.save_resolution(account, &resolution).await {
+                warn!(account.id = %account, error = %e, "resolution of Telegram account {account} not kept");
+            }
+        }
+    }
+
     async fn build(
         config: TelegramConfig,
         secrets: Arc<dyn SecretStore>,
@@ -211,6 +288,7 @@ impl TelegramStrategy {
             api_id,
             _api_hash: api_hash,
             lease: None,
+            resolutions: None,
             accounts: StdMutex::new(HashMap::new()),
         })
     }
@@ -314,6 +392,7 @@ impl TelegramStrategy {
         account: &AccountId,
         state: &mut AccountState,
     ) -> Result<Arc<dyn TelegramApi>, PlatformError> {
+        self.load(account, state).await;
         if let Some(api) = &state.api {
             if state.lease.as_ref().is_none_or(|held| !held.is_lost()) {
                 return Ok(Arc::clone(api));
@@ -397,25 +476,34 @@ impl TelegramStrategy {
     }
 
     /// Takes one username resolution from the account's rolling daily budget.
-    fn spend_resolution(&self, state: &mut AccountState) -> Result<(), PlatformError> {
+    async fn spend_resolution(
+        &self,
+        account: &AccountId,
+        state: &mut AccountState,
+    ) -> Result<(), PlatformError> {
         let budget = self.config.resolve_budget_per_day;
+        let now = self.clock.now();
         spend(
             &mut state.resolutions,
             budget,
-            self.clock.now(),
+            now,
             "RESOLVE_BUDGET_EXHAUSTED",
-        )
+        )?;
+        self.keep_spend(account, RESOLVE_BUDGET, now).await;
+        Ok(())
     }
 
     /// Takes one phone import from the account's rolling daily budget.
-    fn spend_import(&self, state: &mut AccountState) -> Result<(), PlatformError> {
+    async fn spend_import(
+        &self,
+        account: &AccountId,
+        state: &mut AccountState,
+    ) -> Result<(), PlatformError> {
         let budget = self.config.import_budget_per_day;
-        spend(
-            &mut state.imports,
-            budget,
-            self.clock.now(),
-            "IMPORT_BUDGET_EXHAUSTED",
-        )
+        let now = self.clock.now();
+        spend(&mut state.imports, budget, now, "IMPORT_BUDGET_EXHAUSTED")?;
+        self.keep_spend(account, IMPORT_BUDGET, now).await;
+        Ok(())
     }
 
     async fn resolve_user(
@@ -436,6 +524,14 @@ impl TelegramStrategy {
             Some(Cached::Refused(error)) => return Err(error.clone()),
             None => {}
         }
+        if let Some(user) = state.stored.get(&identifier.to_string()).copied() {
+            // Resolved by an earlier run: as good (and as possibly stale) as the cache.
+            state.users.insert(identifier.clone(), Cached::Found(user));
+            return Ok(Resolved {
+                user,
+                from_cache: true,
+            });
+        }
         let found = match identifier {
             TargetIdentifier::UserId(id) => {
                 // Only a hash this account resolved works; without one, try the bare id
@@ -450,7 +546,7 @@ impl TelegramStrategy {
                 });
             }
             TargetIdentifier::Username(name) => {
-                self.spend_resolution(state)?;
+                self.spend_resolution(account, state).await?;
                 match self.timed(api.resolve_username(name.as_str())).await {
                     Ok(ResolvedPeer::User { bot: false, user }) => Ok(user),
                     Ok(ResolvedPeer::User { bot: true, .. }) => {
@@ -463,7 +559,7 @@ impl TelegramStrategy {
                 }
             }
             TargetIdentifier::Phone(phone) => {
-                self.spend_import(state)?;
+                self.spend_import(account, state).await?;
                 let (first, last) = contact_names(target);
                 // Importing is idempotent, so a lost answer is simply retried: a read.
                 match self
@@ -495,6 +591,8 @@ impl TelegramStrategy {
             Ok(user) => {
                 state.users.insert(identifier.clone(), Cached::Found(user));
                 state.ids.insert(user.id, user);
+                self.keep_resolution(account, identifier.to_string(), user)
+                    .await;
                 Ok(Resolved {
                     user,
                     from_cache: false,
@@ -523,7 +621,7 @@ impl TelegramStrategy {
             return Ok(*peer);
         }
         if matches!(group, GroupRef::Username(_)) {
-            self.spend_resolution(state)?;
+            self.spend_resolution(account, state).await?;
         }
         match self.timed(api.resolve_group(group)).await {
             Ok(GroupLookup::Found(peer)) => {
@@ -620,6 +718,7 @@ impl TelegramStrategy {
         if !resolved.from_cache {
             return false;
         }
+        state.stored.remove(&target.person.identifier.to_string());
         state.users.remove(&target.person.identifier);
         state.ids.remove(&resolved.user.id);
         true
@@ -685,6 +784,10 @@ fn target_error(outcome: Outcome, code: &str) -> PlatformError {
         code: code.to_owned(),
     }
 }
+
+/// The budget names kept in the registry.
+const RESOLVE_BUDGET: &str = "resolve";
+const IMPORT_BUDGET: &str = "import";
 
 /// Slack between Telegram's clock and ours when reading a join date.
 const JOIN_DATE_TOLERANCE_SECS: i64 = 120;

@@ -1401,3 +1401,87 @@ async fn phone_imports_have_a_rolling_daily_budget_and_leave_no_contact() {
         }
     );
 }
+
+/// With a registry, what an account resolved and what it spent survive a restart: the second
+/// strategy (a new process) resolves nothing again and counts the earlier uses.
+#[tokio::test]
+async fn resolutions_and_budgets_are_kept_across_a_restart() {
+    let registry: Arc<dyn AccountRegistry> = Arc::new(invite_core::memory::MemoryRegistry::new());
+    let clock = clock();
+    let config = TelegramConfig {
+        resolve_budget_per_day: 3,
+        import_budget_per_day: 1,
+        ..TelegramConfig::default()
+    };
+    let phone = "+79161234567";
+    let mut first = api();
+    resolves_group(&mut first, SUPERGROUP);
+    resolves_alice(&mut first, 1);
+    first.expect_import_phone().times(1).returning(|_, _, _| {
+        Ok(PhoneLookup::Found(UserRef {
+            id: 77,
+            access_hash: 7,
+        }))
+    });
+    first.expect_delete_contact().returning(|_| Ok(()));
+    first.expect_is_participant().returning(|_, _| Ok(false));
+    let s = Setup {
+        config: config.clone(),
+        clock: Arc::clone(&clock),
+        ..Setup::default()
+    }
+    .build(first)
+    .await
+    .with_resolutions(Arc::clone(&registry));
+    let g = group("@mygroup");
+    for t in ["@alice_1", phone] {
+        s.is_member(&account(), &target(t), &g).await.unwrap();
+    }
+    drop(s);
+
+    // A new process: nothing is resolved or imported again.
+    let mut second = api();
+    resolves_group(&mut second, SUPERGROUP);
+    second.expect_resolve_username().times(0);
+    second.expect_import_phone().times(0);
+    second
+        .expect_is_participant()
+        .with(eq(SUPERGROUP), eq(ALICE))
+        .returning(|_, _| Ok(true));
+    second
+        .expect_is_participant()
+        .with(
+            eq(SUPERGROUP),
+            eq(UserRef {
+                id: 77,
+                access_hash: 7,
+            }),
+        )
+        .returning(|_, _| Ok(true));
+    let s = Setup {
+        config,
+        clock: Arc::clone(&clock),
+        ..Setup::default()
+    }
+    .build(second)
+    .await
+    .with_resolutions(Arc::clone(&registry));
+    for t in ["@alice_1", phone] {
+        assert!(s.is_member(&account(), &target(t), &g).await.unwrap());
+    }
+    // The import budget of one was spent before the restart.
+    let err = s
+        .is_member(&account(), &target("+79160000000"), &g)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "IMPORT_BUDGET_EXHAUSTED");
+    // @alice_1 once, the group's name once per process (groups are resolved afresh).
+    assert_eq!(
+        registry
+            .spends_since(&account(), "resolve", clock.now() - TimeDelta::hours(24))
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
+}
