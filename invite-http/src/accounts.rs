@@ -27,7 +27,9 @@ use invite_core::ports::{
 };
 use invite_core::registry::effective_status;
 use invite_store::seal::{AccountSecrets, Sealer};
-use invite_telegram::{ConnectionLease, Connector, SessionString, VerifyError, verify_session};
+use invite_telegram::{
+    ConnectionLease, Connector, SessionString, TelegramConfig, VerifyError, verify_session,
+};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
@@ -39,6 +41,7 @@ use crate::AppState;
 use crate::api::{ApiJson, ApiQuery};
 use crate::auth::AuthUser;
 use crate::error::{ApiError, PROBLEM_JSON, Problem};
+use crate::wire::TelegramBudgetView;
 
 /// Longest label.
 pub const MAX_LABEL_CHARS: usize = 100;
@@ -429,6 +432,33 @@ impl Accounts {
     /// The view of an account now.
     pub fn view(&self, a: &RegisteredAccount) -> RegisteredAccountView {
         RegisteredAccountView::new(a, self.clock.now())
+    }
+
+    /// What a Telegram account resolved and spent of its daily budgets, from the registry
+    /// (the limits are the Telegram strategy's); `None` when the registry cannot say.
+    pub async fn telegram_budget(&self, id: &AccountId) -> Option<TelegramBudgetView> {
+        let limits = TelegramConfig::default();
+        let since = self.clock.now() - chrono::TimeDelta::hours(24);
+        let read = async {
+            Ok::<_, invite_core::ports::StoreError>(TelegramBudgetView {
+                resolved: self.registry.resolutions(id).await?.len(),
+                resolutions_24h: self
+                    .registry
+                    .spends_since(id, "resolve", since)
+                    .await?
+                    .len(),
+                resolve_budget_per_day: limits.resolve_budget_per_day,
+                imports_24h: self.registry.spends_since(id, "import", since).await?.len(),
+                import_budget_per_day: limits.import_budget_per_day,
+            })
+        };
+        match read.await {
+            Ok(view) => Some(view),
+            Err(e) => {
+                tracing::warn!(account.id = %id, error = %e, "budgets of account {id} not read");
+                None
+            }
+        }
     }
 }
 

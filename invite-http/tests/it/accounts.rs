@@ -423,6 +423,27 @@ pub async fn a_telegram_task_runs_over_registered_accounts(db: Db) {
         .filter_map(|l| l["error_code"].as_str().map(str::to_owned))
         .collect();
     assert!(codes.contains(&"PEER_FLOOD".to_owned()), "{logs}");
+
+    // Each account's resolutions and budget uses, as kept in the registry.
+    let list: Value = s.get("/accounts", 1).await.json().await.unwrap();
+    let budgets: Vec<&Value> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a.get("telegram"))
+        .collect();
+    assert_eq!(budgets.len(), 3, "{list}");
+    let resolved: u64 = budgets
+        .iter()
+        .map(|b| b["resolved"].as_u64().unwrap())
+        .sum();
+    // Every target was resolved by the account that invited it (some by more than one).
+    assert!(resolved >= 6, "{list}");
+    for b in budgets {
+        assert_eq!(b["resolve_budget_per_day"], 200, "{list}");
+        assert_eq!(b["import_budget_per_day"], 20, "{list}");
+        assert_eq!(b["imports_24h"], 0, "{list}");
+    }
 }
 
 pub async fn every_spelling_of_one_group_shares_one_budget(db: Db) {
