@@ -257,6 +257,29 @@ pub trait TelegramApi: Send + Sync {
     async fn disconnect(&self);
 }
 
+/// The device an account's login was made on, as `initConnection` presents it (shown in the
+/// user's "active sessions"). A field left out takes the connector's default.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeviceFields {
+    /// Device model (`Pixel 7`, `Desktop`).
+    pub device_model: Option<String>,
+    /// Operating system and version (`Android 14`, `Windows 10`).
+    pub system_version: Option<String>,
+    /// Application version (`10.14.5 (4990)`).
+    pub app_version: Option<String>,
+    /// System language (ISO 639-1).
+    pub system_lang_code: Option<String>,
+    /// Application language.
+    pub lang_code: Option<String>,
+}
+
+impl DeviceFields {
+    /// No field set.
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
 /// Opens a [`TelegramApi`] for an account from its decoded session.
 #[cfg_attr(any(test, feature = "mock"), mockall::automock)]
 #[async_trait]
@@ -267,6 +290,18 @@ pub trait Connector: Send + Sync + fmt::Debug {
         session: &SessionString,
         api_id: i32,
     ) -> Result<Arc<dyn TelegramApi>, ApiError>;
+
+    /// Like [`Connector::connect`], presenting the account's own device in `initConnection`
+    /// (the one its login was made on). Connectors that present no device ignore it.
+    async fn connect_as(
+        &self,
+        session: &SessionString,
+        api_id: i32,
+        device: &DeviceFields,
+    ) -> Result<Arc<dyn TelegramApi>, ApiError> {
+        let _ = device;
+        self.connect(session, api_id).await
+    }
 }
 
 #[cfg(test)]

@@ -35,8 +35,9 @@ use invite_core::domain::GroupRef;
 use tokio::task::JoinHandle;
 
 use crate::api::{
-    ChannelRef, Connector, GroupLookup, GroupPeer, InviteReport, Membership, MissingInvitee,
-    OwnRights, OwnRole, PhoneLookup, ResolvedPeer, SelfUser, SentMessage, TelegramApi, UserRef,
+    ChannelRef, Connector, DeviceFields, GroupLookup, GroupPeer, InviteReport, Membership,
+    MissingInvitee, OwnRights, OwnRole, PhoneLookup, ResolvedPeer, SelfUser, SentMessage,
+    TelegramApi, UserRef,
 };
 use crate::errors::ApiError;
 use crate::session::SessionString;
@@ -112,6 +113,20 @@ impl Default for ClientParams {
 }
 
 impl ClientParams {
+    /// These parameters with the account's own device fields where it has them.
+    pub fn presenting(&self, device: &DeviceFields) -> Self {
+        let pick =
+            |own: &Option<String>, default: &String| own.clone().unwrap_or_else(|| default.clone());
+        Self {
+            device_model: pick(&device.device_model, &self.device_model),
+            system_version: pick(&device.system_version, &self.system_version),
+            app_version: pick(&device.app_version, &self.app_version),
+            system_lang_code: pick(&device.system_lang_code, &self.system_lang_code),
+            lang_code: pick(&device.lang_code, &self.lang_code),
+            ..self.clone()
+        }
+    }
+
     fn connection_params(&self) -> ConnectionParams {
         ConnectionParams {
             device_model: self.device_model.clone(),
@@ -147,6 +162,16 @@ impl Connector for GrammersConnector {
         api_id: i32,
     ) -> Result<Arc<dyn TelegramApi>, ApiError> {
         Ok(Arc::new(GrammersApi::start(session, api_id, &self.params)))
+    }
+
+    async fn connect_as(
+        &self,
+        session: &SessionString,
+        api_id: i32,
+        device: &DeviceFields,
+    ) -> Result<Arc<dyn TelegramApi>, ApiError> {
+        let params = self.params.presenting(device);
+        Ok(Arc::new(GrammersApi::start(session, api_id, &params)))
     }
 }
 
@@ -1592,6 +1617,29 @@ mod tests {
             users: slice.users,
         });
         assert_eq!(dialogs_page(all, 5), (None, None));
+    }
+
+    #[test]
+    fn an_accounts_device_fields_replace_the_defaults_it_has() {
+        let defaults = ClientParams::default();
+        let device = DeviceFields {
+            device_model: Some("Pixel 7".into()),
+            system_version: Some("Android 14".into()),
+            app_version: Some("10.14.5 (4990)".into()),
+            system_lang_code: None,
+            lang_code: Some("ru".into()),
+        };
+        let p = defaults.presenting(&device);
+        assert_eq!(p.device_model, "Pixel 7");
+        assert_eq!(p.system_version, "Android 14");
+        assert_eq!(p.app_version, "10.14.5 (4990)");
+        assert_eq!(p.lang_code, "ru");
+        assert_eq!(p.system_lang_code, defaults.system_lang_code);
+        assert_eq!(p.connect_timeout, defaults.connect_timeout);
+        let c = p.connection_params();
+        assert_eq!(c.device_model, "Pixel 7");
+        assert_eq!(c.lang_code, "ru");
+        assert_eq!(defaults.presenting(&DeviceFields::default()), defaults);
     }
 
     #[test]

@@ -26,8 +26,8 @@ use tokio::sync::Mutex;
 use tracing::{debug, warn};
 
 use crate::api::{
-    ChannelRef, Connector, GroupLookup, GroupPeer, InviteReport, PhoneLookup, ResolvedPeer,
-    TelegramApi, UserRef,
+    ChannelRef, Connector, DeviceFields, GroupLookup, GroupPeer, InviteReport, PhoneLookup,
+    ResolvedPeer, TelegramApi, UserRef,
 };
 use crate::errors::{ApiError, CallKind, classify};
 use crate::lease::{ConnectionLease, Held};
@@ -304,6 +304,32 @@ impl TelegramStrategy {
         }
     }
 
+    /// The account's own device fields, read beside its session (keys [`DEVICE_KEYS`]); each
+    /// one missing takes the connector's default.
+    async fn device_of(&self, path: &str) -> Result<DeviceFields, PlatformError> {
+        let mut values = Vec::with_capacity(DEVICE_KEYS.len());
+        for key in DEVICE_KEYS {
+            values.push(match self.secrets.get(path, key).await {
+                Ok(v) => Some(v.expose().trim().to_owned()).filter(|v| !v.is_empty()),
+                Err(SecretError::NotFound { .. }) => None,
+                Err(SecretError::Unavailable(_)) => {
+                    return Err(PlatformError::Transient {
+                        code: "SECRET_STORE_UNAVAILABLE".to_owned(),
+                    });
+                }
+            });
+        }
+        let mut values = values.into_iter();
+        let mut next = || values.next().flatten();
+        Ok(DeviceFields {
+            device_model: next(),
+            system_version: next(),
+            app_version: next(),
+            system_lang_code: next(),
+            lang_code: next(),
+        })
+    }
+
     /// Closes the account's connection and gives its lease up.
     async fn close(state: &mut AccountState) {
         if let Some(api) = state.api.take() {
@@ -435,7 +461,13 @@ impl TelegramStrategy {
         if let Some(lease) = &self.lease {
             state.lease = Some(lease.take(account).await?);
         }
-        let api = match self.connector.connect(&session, api_id).await {
+        let device = self.device_of(&path).await?;
+        let connecting = if device.is_empty() {
+            self.connector.connect(&session, api_id).await
+        } else {
+            self.connector.connect_as(&session, api_id, &device).await
+        };
+        let api = match connecting {
             Ok(api) => api,
             Err(e) => {
                 let error = self.failed(account, state, &e, CallKind::Read).await;
@@ -784,6 +816,15 @@ fn target_error(outcome: Outcome, code: &str) -> PlatformError {
         code: code.to_owned(),
     }
 }
+
+/// Keys of an account's device fields beside its session, in [`DeviceFields`]' order.
+pub const DEVICE_KEYS: [&str; 5] = [
+    "device_model",
+    "system_version",
+    "app_version",
+    "system_lang_code",
+    "lang_code",
+];
 
 /// The budget names kept in the registry.
 const RESOLVE_BUDGET: &str = "resolve";

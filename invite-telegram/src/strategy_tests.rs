@@ -12,8 +12,8 @@ use mockall::predicate::eq;
 
 use super::*;
 use crate::api::{
-    InviteReport, Membership, MissingInvitee, MockConnector, MockTelegramApi, OwnRights, OwnRole,
-    SelfUser, SentMessage,
+    DeviceFields, InviteReport, Membership, MissingInvitee, MockConnector, MockTelegramApi,
+    OwnRights, OwnRole, SelfUser, SentMessage,
 };
 use crate::secrets::EnvSecretStore;
 
@@ -1484,4 +1484,60 @@ async fn resolutions_and_budgets_are_kept_across_a_restart() {
             .len(),
         3
     );
+}
+
+/// An account whose secrets carry the device its login was made on is connected presenting
+/// that device; one without keeps the connector's defaults.
+#[tokio::test]
+async fn an_accounts_own_device_is_presented_when_its_secrets_carry_one() {
+    let path = "secret/telegram/sessions/acc-1";
+    let mut vars = vec![
+        (
+            "SECRET_TELEGRAM_API_CREDENTIALS__API_ID".to_owned(),
+            "2040".to_owned(),
+        ),
+        (
+            "SECRET_TELEGRAM_API_CREDENTIALS__API_HASH".to_owned(),
+            API_HASH.to_owned(),
+        ),
+        (
+            EnvSecretStore::variable_name(path, "session_string"),
+            telethon(7),
+        ),
+    ];
+    for (key, value) in [
+        ("device_model", "Pixel 7"),
+        ("system_version", "Android 14"),
+        ("lang_code", "ru"),
+    ] {
+        vars.push((EnvSecretStore::variable_name(path, key), value.to_owned()));
+    }
+    let api: Arc<dyn TelegramApi> = Arc::new(api());
+    let mut connector = MockConnector::new();
+    connector.expect_connect().times(0);
+    connector
+        .expect_connect_as()
+        .withf(|_, api_id, device| {
+            *api_id == 2040
+                && *device
+                    == DeviceFields {
+                        device_model: Some("Pixel 7".into()),
+                        system_version: Some("Android 14".into()),
+                        app_version: None,
+                        system_lang_code: None,
+                        lang_code: Some("ru".into()),
+                    }
+        })
+        .times(1)
+        .returning(move |_, _, _| Ok(Arc::clone(&api)));
+    let s = TelegramStrategy::new(
+        TelegramConfig::default(),
+        Arc::new(EnvSecretStore::from_vars(vars)),
+        Arc::new(connector),
+        clock(),
+    )
+    .await
+    .unwrap();
+    let r = s.initialize(&account()).await;
+    assert!(r.is_ok(), "{r:?}");
 }
