@@ -673,7 +673,67 @@ async fn a_whole_number_float_api_id_is_an_integer() {
     assert!(p["detail"].as_str().unwrap().contains("api_id"), "{p}");
 }
 
+/// The device of the session's login, given when the account is added, is presented to
+/// Telegram from the check at adding on, by every connection of the account.
+pub async fn an_accounts_own_device_is_kept_and_presented(db: Db) {
+    let Some((s, fake)) = start(db, Engine::Virtual).await else {
+        return;
+    };
+    let session = telethon(41);
+    fake.add_account(&session, 7041, None);
+    let post = |body: Value| {
+        let s = &s;
+        async move {
+            s.req(reqwest::Method::POST, "/accounts", Some(1))
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    // A control character is refused, naming the field.
+    let p = problem(
+        post(json!({"platform": "telegram", "session": session, "device_model": "Pixel\n7"})).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert!(
+        p["detail"].as_str().unwrap().contains("device_model"),
+        "{p}"
+    );
+    added(
+        post(json!({"platform": "telegram", "session": session,
+                    "device_model": " Pixel 7 ", "system_version": "Android 14",
+                    "app_version": "10.14.5 (4990)", "lang_code": "ru"}))
+        .await,
+    )
+    .await;
+    let want = invite_telegram::DeviceFields {
+        device_model: Some("Pixel 7".into()),
+        system_version: Some("Android 14".into()),
+        app_version: Some("10.14.5 (4990)".into()),
+        system_lang_code: None,
+        lang_code: Some("ru".into()),
+    };
+    assert_eq!(fake.devices(), vec![want.clone()]);
+    // A task's connection presents it too (sealed with the session, opened by the strategy).
+    let task = s
+        .create(
+            1,
+            json!({"name": "device", "platform": "telegram", "action": "invite",
+                   "group": "@launch_group", "targets": ["@reader_900"]}),
+        )
+        .await;
+    let r = s.post(&format!("/tasks/{task}/start"), 1, None).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    s.drive().await;
+    let devices = fake.devices();
+    assert!(devices.len() >= 2, "{devices:?}");
+    assert!(devices.iter().all(|d| *d == want), "{devices:?}");
+}
+
 crate::on_every_store!(
+    an_accounts_own_device_is_kept_and_presented,
     accounts_are_added_checked_and_sealed,
     a_telegram_task_runs_over_registered_accounts,
     a_task_with_no_usable_account_is_refused,
