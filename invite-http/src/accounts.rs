@@ -26,8 +26,11 @@ use invite_core::ports::{
     Secret, StoreError,
 };
 use invite_core::registry::effective_status;
-use invite_store::seal::{AccountSecrets, Sealer};
-use invite_telegram::{ConnectionLease, Connector, SessionString, VerifyError, verify_session};
+use invite_store::seal::{AccountDevice, AccountSecrets, Sealer};
+use invite_telegram::{
+    ConnectionLease, Connector, DeviceFields, SessionString, TelegramConfig, VerifyError,
+    verify_session,
+};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
@@ -39,6 +42,7 @@ use crate::AppState;
 use crate::api::{ApiJson, ApiQuery};
 use crate::auth::AuthUser;
 use crate::error::{ApiError, PROBLEM_JSON, Problem};
+use crate::wire::TelegramBudgetView;
 
 /// Longest label.
 pub const MAX_LABEL_CHARS: usize = 100;
@@ -178,6 +182,9 @@ pub struct AddAccount {
     pub api_hash: Option<String>,
     /// The owner's name for it.
     pub label: Option<String>,
+    /// The device the session's login was made on, presented to Telegram on every
+    /// connection (empty: the server's defaults).
+    pub device: AccountDevice,
 }
 
 impl std::fmt::Debug for AddAccount {
@@ -259,6 +266,7 @@ impl Accounts {
             ));
         }
         let label = clean_label(input.label.as_deref())?;
+        let device = clean_device(&input.device)?;
         let session = SessionString::parse(&input.session)
             .map_err(|e| AccountError::invalid("session", e.to_string()))?;
         let api_id = input.api_id.or(self.api_id).ok_or_else(|| {
@@ -303,6 +311,7 @@ impl Accounts {
                 &id,
                 &session,
                 api_id,
+                &device_fields(&device),
                 self.timeout,
             )
             .await
@@ -329,6 +338,7 @@ impl Accounts {
                     session: input.session.trim().to_owned(),
                     api_id,
                     api_hash,
+                    device,
                 },
             )
             .map_err(|e| AccountError::Unavailable(e.to_string()))?;
@@ -430,6 +440,33 @@ impl Accounts {
     pub fn view(&self, a: &RegisteredAccount) -> RegisteredAccountView {
         RegisteredAccountView::new(a, self.clock.now())
     }
+
+    /// What a Telegram account resolved and spent of its daily budgets, from the registry
+    /// (the limits are the Telegram strategy's); `None` when the registry cannot say.
+    pub async fn telegram_budget(&self, id: &AccountId) -> Option<TelegramBudgetView> {
+        let limits = TelegramConfig::default();
+        let since = self.clock.now() - chrono::TimeDelta::hours(24);
+        let read = async {
+            Ok::<_, invite_core::ports::StoreError>(TelegramBudgetView {
+                resolved: self.registry.resolutions(id).await?.len(),
+                resolutions_24h: self
+                    .registry
+                    .spends_since(id, "resolve", since)
+                    .await?
+                    .len(),
+                resolve_budget_per_day: limits.resolve_budget_per_day,
+                imports_24h: self.registry.spends_since(id, "import", since).await?.len(),
+                import_budget_per_day: limits.import_budget_per_day,
+            })
+        };
+        match read.await {
+            Ok(view) => Some(view),
+            Err(e) => {
+                tracing::warn!(account.id = %id, error = %e, "budgets of account {id} not read");
+                None
+            }
+        }
+    }
 }
 
 /// A label as sent: at most [`MAX_LABEL_CHARS`] characters and no control character (as
@@ -454,6 +491,46 @@ fn clean_label(label: Option<&str>) -> Result<Option<String>, AccountError> {
     Ok((!label.is_empty()).then(|| label.to_owned()))
 }
 
+/// The longest device field accepted.
+pub const MAX_DEVICE_FIELD_CHARS: usize = 128;
+
+/// Device fields as sent: each at most [`MAX_DEVICE_FIELD_CHARS`] characters without control
+/// characters, trimmed; blank is none.
+fn clean_device(device: &AccountDevice) -> Result<AccountDevice, AccountError> {
+    let clean = |field: &'static str, v: &Option<String>| -> Result<Option<String>, AccountError> {
+        let Some(v) = v else { return Ok(None) };
+        if v.chars().count() > MAX_DEVICE_FIELD_CHARS {
+            return Err(AccountError::invalid(
+                field,
+                format!("at most {MAX_DEVICE_FIELD_CHARS} characters"),
+            ));
+        }
+        if v.chars().any(char::is_control) {
+            return Err(AccountError::invalid(field, "contains control characters"));
+        }
+        let v = v.trim();
+        Ok((!v.is_empty()).then(|| v.to_owned()))
+    };
+    Ok(AccountDevice {
+        device_model: clean("device_model", &device.device_model)?,
+        system_version: clean("system_version", &device.system_version)?,
+        app_version: clean("app_version", &device.app_version)?,
+        system_lang_code: clean("system_lang_code", &device.system_lang_code)?,
+        lang_code: clean("lang_code", &device.lang_code)?,
+    })
+}
+
+/// The stored device as the Telegram connector takes it.
+fn device_fields(device: &AccountDevice) -> DeviceFields {
+    DeviceFields {
+        device_model: device.device_model.clone(),
+        system_version: device.system_version.clone(),
+        app_version: device.app_version.clone(),
+        system_lang_code: device.system_lang_code.clone(),
+        lang_code: device.lang_code.clone(),
+    }
+}
+
 // ---- wire ----
 
 /// A new account (JSON). Multipart forms carry the same fields as text parts, and the session
@@ -473,6 +550,17 @@ pub struct AddAccountRequest {
     pub api_hash: Option<String>,
     /// A name for the account.
     pub label: Option<String>,
+    /// The device model of the session's login (`Pixel 7`), presented to Telegram instead of
+    /// the server's default; at most 128 characters, like the other device fields.
+    pub device_model: Option<String>,
+    /// Its operating system (`Android 14`).
+    pub system_version: Option<String>,
+    /// Its application version (`10.14.5 (4990)`).
+    pub app_version: Option<String>,
+    /// Its system language (`en`).
+    pub system_lang_code: Option<String>,
+    /// Its application language (`en`).
+    pub lang_code: Option<String>,
 }
 
 /// A new account as a multipart form.
@@ -490,6 +578,16 @@ pub struct AddAccountForm {
     api_hash: Option<String>,
     /// A name for the account.
     label: Option<String>,
+    /// Device model of the session's login.
+    device_model: Option<String>,
+    /// Its operating system.
+    system_version: Option<String>,
+    /// Its application version.
+    app_version: Option<String>,
+    /// Its system language.
+    system_lang_code: Option<String>,
+    /// Its application language.
+    lang_code: Option<String>,
 }
 
 /// Options of `POST /accounts`.
@@ -598,6 +696,18 @@ async fn read_form(multipart: Multipart) -> Result<AddAccount, AccountError> {
                 }
                 file = Some(bytes.to_vec());
             }
+            "device_model" | "system_version" | "app_version" | "system_lang_code"
+            | "lang_code" => {
+                let text = Some(field.text().await.map_err(bad)?);
+                let d = &mut input.device;
+                match name.as_str() {
+                    "device_model" => d.device_model = text,
+                    "system_version" => d.system_version = text,
+                    "app_version" => d.app_version = text,
+                    "system_lang_code" => d.system_lang_code = text,
+                    _ => d.lang_code = text,
+                }
+            }
             "platform" | "session" | "api_id" | "api_hash" | "label" => {
                 let text = field.text().await.map_err(bad)?;
                 match name.as_str() {
@@ -689,6 +799,13 @@ async fn add_account(
             api_id: body.api_id,
             api_hash: body.api_hash,
             label: body.label,
+            device: AccountDevice {
+                device_model: body.device_model,
+                system_version: body.system_version,
+                app_version: body.app_version,
+                system_lang_code: body.system_lang_code,
+                lang_code: body.lang_code,
+            },
         }
     };
     let account = service.add(user, input, q.verify.unwrap_or(true)).await?;

@@ -1294,9 +1294,15 @@ async fn list_accounts(
 ) -> Result<Json<AccountList>, ApiError> {
     let platform = parse_field::<Platform>("platform", q.platform.as_deref())?;
     let accounts = campaigns(&state).accounts(user, platform).await?;
-    Ok(Json(AccountList {
-        items: accounts.iter().map(AccountView::from).collect(),
-    }))
+    let mut items: Vec<AccountView> = accounts.iter().map(AccountView::from).collect();
+    if let Some(registered) = state.accounts() {
+        for (view, account) in items.iter_mut().zip(&accounts) {
+            if account.info.platform == Platform::Telegram {
+                view.telegram = registered.telegram_budget(&account.info.id).await;
+            }
+        }
+    }
+    Ok(Json(AccountList { items }))
 }
 
 /// Liveness and readiness of each dependency (503 when one is down). No token needed.

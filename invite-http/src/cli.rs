@@ -128,6 +128,7 @@ async fn run(use_case: &crate::accounts::Accounts, command: AccountsCommand) -> 
                 api_id,
                 api_hash: None,
                 label,
+                device: Default::default(),
             };
             let account = use_case
                 .add(UserId::new(user), input, !no_verify)

@@ -431,7 +431,7 @@ async fn telegram_strategy(
         );
     }
     let secrets = Arc::new(SealedSecrets::new(
-        registry,
+        Arc::clone(&registry),
         sealer,
         SESSIONS_PATH,
         Arc::new(defaults),
@@ -443,7 +443,8 @@ async fn telegram_strategy(
                 what: "TELEGRAM_API_ID",
                 message: e.to_string(),
             })?
-            .with_connection_lease(lease);
+            .with_connection_lease(lease)
+            .with_resolutions(registry);
     Ok(Arc::new(strategy))
 }
 

@@ -760,6 +760,25 @@ pub struct AccountView {
     pub reason: Option<String>,
     /// Use per action kind.
     pub usage: Vec<UsageView>,
+    /// A registered Telegram account's resolutions and its daily budgets of the calls
+    /// Telegram limits most (absent for other accounts).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub telegram: Option<TelegramBudgetView>,
+}
+
+/// What a Telegram account resolved and how much of its daily budgets it used (rolling 24 h).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct TelegramBudgetView {
+    /// People this account resolved and keeps (their access hashes are valid for it only).
+    pub resolved: usize,
+    /// `contacts.resolveUsername` calls in the last 24 h (people and group names).
+    pub resolutions_24h: usize,
+    /// The most allowed in 24 h.
+    pub resolve_budget_per_day: u32,
+    /// Phone imports (`contacts.importContacts`) in the last 24 h.
+    pub imports_24h: usize,
+    /// The most allowed in 24 h.
+    pub import_budget_per_day: u32,
 }
 
 impl From<&AccountOverview> for AccountView {
@@ -789,6 +808,7 @@ impl From<&AccountOverview> for AccountView {
                     next_allowed_at: u.next_allowed_at,
                 })
                 .collect(),
+            telegram: None,
         }
     }
 }

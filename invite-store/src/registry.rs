@@ -11,7 +11,7 @@ use invite_core::async_trait;
 use invite_core::domain::{AccountId, Platform, UserId};
 use invite_core::ports::{
     AccountPatch, AccountRegistry, NewAccount, RegisteredAccount, Registration, RegistryStatus,
-    StatusChange, StoreError, StoreResult,
+    Resolution, StatusChange, StoreError, StoreResult,
 };
 
 use crate::error::Error;
@@ -44,6 +44,27 @@ const TOUCH: &str = "UPDATE invite_accounts SET last_used_at = $2, \
 const SEALED: &str = "SELECT sealed FROM invite_accounts WHERE id = $1";
 
 const DELETE: &str = "DELETE FROM invite_accounts WHERE id = $1 AND user_id = $2";
+
+const DELETE_RESOLUTIONS: &str = "DELETE FROM invite_account_resolutions WHERE account_id = $1";
+
+const DELETE_SPENDS: &str = "DELETE FROM invite_account_spends WHERE account_id = $1";
+
+const SAVE_RESOLUTION: &str = "INSERT INTO invite_account_resolutions \
+     (account_id, subject, peer_id, access_hash, resolved_at) VALUES ($1, $2, $3, $4, $5) \
+     ON CONFLICT (account_id, subject) DO UPDATE SET peer_id = excluded.peer_id, \
+     access_hash = excluded.access_hash, resolved_at = excluded.resolved_at";
+
+const RESOLUTIONS: &str = "SELECT subject, peer_id, access_hash, resolved_at \
+     FROM invite_account_resolutions WHERE account_id = $1";
+
+const FORGET_SPENDS: &str =
+    "DELETE FROM invite_account_spends WHERE account_id = $1 AND budget = $2 AND at < $3";
+
+const RECORD_SPEND: &str =
+    "INSERT INTO invite_account_spends (account_id, budget, at) VALUES ($1, $2, $3)";
+
+const SPENDS: &str = "SELECT at FROM invite_account_spends \
+     WHERE account_id = $1 AND budget = $2 AND at >= $3 ORDER BY at";
 
 fn micros(t: DateTime<Utc>) -> i64 {
     t.timestamp_micros()
@@ -249,7 +270,90 @@ macro_rules! account_registry {
                 if done.rows_affected() == 0 {
                     return Err(StoreError::NotFound);
                 }
+                for sql in [DELETE_RESOLUTIONS, DELETE_SPENDS] {
+                    sqlx::query(sql)
+                        .bind(id.as_str())
+                        .execute(self.pool())
+                        .await
+                        .map_err(Error::from)?;
+                }
                 Ok(())
+            }
+
+            async fn save_resolution(
+                &self,
+                account: &AccountId,
+                resolution: &Resolution,
+            ) -> StoreResult<()> {
+                sqlx::query(SAVE_RESOLUTION)
+                    .bind(account.as_str())
+                    .bind(resolution.key.as_str())
+                    .bind(resolution.peer_id)
+                    .bind(resolution.access_hash)
+                    .bind(micros(resolution.resolved_at))
+                    .execute(self.pool())
+                    .await
+                    .map_err(Error::from)?;
+                Ok(())
+            }
+
+            async fn resolutions(&self, account: &AccountId) -> StoreResult<Vec<Resolution>> {
+                let rows: Vec<(String, i64, i64, i64)> = sqlx::query_as(RESOLUTIONS)
+                    .bind(account.as_str())
+                    .fetch_all(self.pool())
+                    .await
+                    .map_err(Error::from)?;
+                rows.into_iter()
+                    .map(|(key, peer_id, access_hash, at)| {
+                        Ok(Resolution {
+                            key,
+                            peer_id,
+                            access_hash,
+                            resolved_at: from_micros("resolved_at", at)?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn record_spend(
+                &self,
+                account: &AccountId,
+                budget: &str,
+                at: DateTime<Utc>,
+            ) -> StoreResult<()> {
+                sqlx::query(FORGET_SPENDS)
+                    .bind(account.as_str())
+                    .bind(budget)
+                    .bind(micros(at - chrono::TimeDelta::days(2)))
+                    .execute(self.pool())
+                    .await
+                    .map_err(Error::from)?;
+                sqlx::query(RECORD_SPEND)
+                    .bind(account.as_str())
+                    .bind(budget)
+                    .bind(micros(at))
+                    .execute(self.pool())
+                    .await
+                    .map_err(Error::from)?;
+                Ok(())
+            }
+
+            async fn spends_since(
+                &self,
+                account: &AccountId,
+                budget: &str,
+                since: DateTime<Utc>,
+            ) -> StoreResult<Vec<DateTime<Utc>>> {
+                let rows: Vec<i64> = sqlx::query_scalar(SPENDS)
+                    .bind(account.as_str())
+                    .bind(budget)
+                    .bind(micros(since))
+                    .fetch_all(self.pool())
+                    .await
+                    .map_err(Error::from)?;
+                rows.into_iter()
+                    .map(|at| Ok(from_micros("at", at)?))
+                    .collect()
             }
         }
     };

@@ -144,6 +144,49 @@ pub struct AccountSecrets {
     pub api_id: i32,
     /// The application's `api_hash`.
     pub api_hash: String,
+    /// The device the account's login was made on, presented in every `initConnection`
+    /// (absent in blobs sealed before it existed).
+    #[serde(default, skip_serializing_if = "AccountDevice::is_empty")]
+    pub device: AccountDevice,
+}
+
+/// The device fields of an account's login (what Telegram shows in its "active sessions").
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountDevice {
+    /// Device model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_model: Option<String>,
+    /// Operating system and version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system_version: Option<String>,
+    /// Application version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_version: Option<String>,
+    /// System language.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system_lang_code: Option<String>,
+    /// Application language.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lang_code: Option<String>,
+}
+
+impl AccountDevice {
+    /// No field set.
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+
+    /// The field stored under `key` (the Telegram strategy's device keys).
+    fn get(&self, key: &str) -> Option<&String> {
+        match key {
+            "device_model" => self.device_model.as_ref(),
+            "system_version" => self.system_version.as_ref(),
+            "app_version" => self.app_version.as_ref(),
+            "system_lang_code" => self.system_lang_code.as_ref(),
+            "lang_code" => self.lang_code.as_ref(),
+            _ => None,
+        }
+    }
 }
 
 impl fmt::Debug for AccountSecrets {
@@ -281,7 +324,11 @@ impl SecretStore for SealedSecrets {
             SESSION_KEY => Ok(Secret::new(secrets.session)),
             API_ID_KEY => Ok(Secret::new(secrets.api_id.to_string())),
             API_HASH_KEY => Ok(Secret::new(secrets.api_hash)),
-            _ => Err(not_found()),
+            key => secrets
+                .device
+                .get(key)
+                .map(|v| Secret::new(v.clone()))
+                .ok_or_else(not_found),
         }
     }
 }
@@ -295,7 +342,35 @@ mod tests {
             session: "1BVtsOK8Bu0session".to_owned(),
             api_id: 12345,
             api_hash: "0123456789abcdef0123456789abcdef".to_owned(),
+            device: AccountDevice::default(),
         }
+    }
+
+    #[test]
+    fn device_fields_are_sealed_when_given_and_old_blobs_have_none() {
+        let key = SecretKey::generate().unwrap();
+        let sealer = Sealer::new(&key);
+        let a = AccountId::parse("tg-a").unwrap();
+        let with_device = AccountSecrets {
+            device: AccountDevice {
+                device_model: Some("Pixel 7".into()),
+                lang_code: Some("ru".into()),
+                ..AccountDevice::default()
+            },
+            ..secrets()
+        };
+        let opened = sealer
+            .open(&a, &sealer.seal(&a, &with_device).unwrap())
+            .unwrap();
+        assert_eq!(opened, with_device);
+        assert_eq!(opened.device.get("device_model").unwrap(), "Pixel 7");
+        assert_eq!(opened.device.get("app_version"), None);
+        // A blob of the earlier form (no device) still opens.
+        let old: AccountSecrets = serde_json::from_str(
+            r#"{"session":"s","api_id":1,"api_hash":"0123456789abcdef0123456789abcdef"}"#,
+        )
+        .unwrap();
+        assert!(old.device.is_empty());
     }
 
     #[test]

@@ -127,6 +127,17 @@ pub struct SentMessage {
     pub message_id: Option<i32>,
 }
 
+/// A person's membership entry in a channel (`channels.getParticipant`), to tell an add from
+/// someone who was there already.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Membership {
+    /// When they joined (unix seconds), when Telegram says (0 for the creator: there from the
+    /// start).
+    pub date: Option<i64>,
+    /// Who added them, when Telegram says (only in some entries).
+    pub inviter_id: Option<i64>,
+}
+
 /// The account's own standing in a group.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OwnRole {
@@ -209,6 +220,10 @@ pub trait TelegramApi: Send + Sync {
         random_id: i64,
     ) -> Result<SentMessage, ApiError>;
 
+    /// `contacts.deleteContacts` with one user (undoes a phone import; their access hash
+    /// stays valid).
+    async fn delete_contact(&self, user: UserRef) -> Result<(), ApiError>;
+
     /// `contacts.addContact`.
     async fn add_contact(
         &self,
@@ -217,8 +232,10 @@ pub trait TelegramApi: Send + Sync {
         last_name: &str,
     ) -> Result<(), ApiError>;
 
-    /// The account's own rights in the group (`channels.getParticipant` on itself;
-    /// `messages.getChats` for a basic group).
+    /// The account's own rights in the group, read from the group's `Channel` / `Chat` object
+    /// (its own `creator`, `admin_rights`, `banned_rights` and the group's
+    /// `default_banned_rights`): the object the group's resolution returned when there was one,
+    /// else `channels.getChannels` / `messages.getChats`.
     async fn own_rights(&self, group: GroupPeer) -> Result<OwnRights, ApiError>;
 
     /// A channel's member count (`channels.getFullChannel`), when Telegram tells it.
@@ -228,8 +245,39 @@ pub trait TelegramApi: Send + Sync {
     /// `messages.getFullChat`).
     async fn is_participant(&self, group: GroupPeer, user: UserRef) -> Result<bool, ApiError>;
 
+    /// The user's membership entry in a channel (`channels.getParticipant`), `None` when
+    /// they are not in it.
+    async fn membership(
+        &self,
+        channel: ChannelRef,
+        user: UserRef,
+    ) -> Result<Option<Membership>, ApiError>;
+
     /// Closes the connection; later calls fail.
     async fn disconnect(&self);
+}
+
+/// The device an account's login was made on, as `initConnection` presents it (shown in the
+/// user's "active sessions"). A field left out takes the connector's default.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeviceFields {
+    /// Device model (`Pixel 7`, `Desktop`).
+    pub device_model: Option<String>,
+    /// Operating system and version (`Android 14`, `Windows 10`).
+    pub system_version: Option<String>,
+    /// Application version (`10.14.5 (4990)`).
+    pub app_version: Option<String>,
+    /// System language (ISO 639-1).
+    pub system_lang_code: Option<String>,
+    /// Application language.
+    pub lang_code: Option<String>,
+}
+
+impl DeviceFields {
+    /// No field set.
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
 }
 
 /// Opens a [`TelegramApi`] for an account from its decoded session.
@@ -242,6 +290,18 @@ pub trait Connector: Send + Sync + fmt::Debug {
         session: &SessionString,
         api_id: i32,
     ) -> Result<Arc<dyn TelegramApi>, ApiError>;
+
+    /// Like [`Connector::connect`], presenting the account's own device in `initConnection`
+    /// (the one its login was made on). Connectors that present no device ignore it.
+    async fn connect_as(
+        &self,
+        session: &SessionString,
+        api_id: i32,
+        device: &DeviceFields,
+    ) -> Result<Arc<dyn TelegramApi>, ApiError> {
+        let _ = device;
+        self.connect(session, api_id).await
+    }
 }
 
 #[cfg(test)]

@@ -59,6 +59,11 @@ pub enum ApiError {
     /// Telegram answered with something this adapter did not expect.
     #[error("unexpected answer: {0}")]
     Unexpected(&'static str),
+    /// The call failed before its request was handed to a connection (while the connection
+    /// was being made or checked, or on a client already given up): nothing left, so even a
+    /// write is only transient.
+    #[error("not sent: {0}")]
+    NotSent(Box<ApiError>),
 }
 
 impl ApiError {
@@ -73,7 +78,35 @@ impl ApiError {
 
     /// Whether this is the RPC error `name`.
     pub fn is(&self, name: &str) -> bool {
-        matches!(self, Self::Rpc { name: n, .. } if n == name)
+        match self {
+            Self::Rpc { name: n, .. } => n == name,
+            Self::NotSent(inner) => inner.is(name),
+            _ => false,
+        }
+    }
+
+    /// This error, marked as raised before the request left.
+    pub fn not_sent(self) -> Self {
+        match self {
+            Self::NotSent(_) => self,
+            other => Self::NotSent(Box::new(other)),
+        }
+    }
+
+    /// The client's connection is not to be trusted after this error (lost, timed out, given
+    /// up, unreadable, refused by the transport): the caller drops the client and the next
+    /// call opens a new one.
+    pub fn breaks_connection(&self) -> bool {
+        match self {
+            Self::Io(_)
+            | Self::Timeout(_)
+            | Self::Dropped
+            | Self::BadResponse
+            | Self::TransportStatus(_) => true,
+            Self::Rpc { name, .. } => name == "CONNECTION_NOT_INITED",
+            Self::NotSent(inner) => inner.breaks_connection(),
+            Self::Local(_) | Self::Unexpected(_) => false,
+        }
     }
 }
 
@@ -99,10 +132,11 @@ pub enum Rule {
     /// redirect, a client-side key state): the request was not carried out and is retried
     /// without being charged.
     Refused,
-    /// Telegram refused a write without naming a cause (`CHAT_MEMBER_ADD_FAILED`): the request
-    /// reached it and counts against the account's limits; the engine retries it a bounded
-    /// number of times, each charged. For a read it is simply retried.
-    WriteRefused,
+    /// Telegram did not accept this account's handle of a person (`USER_ID_INVALID`,
+    /// `PEER_ID_INVALID`): access hashes are per account, and one this account lacks or holds
+    /// stale says nothing about whether another account can reach them. Nothing was done:
+    /// transient, so the target goes back to be tried again, by another account too.
+    AccountPeer,
     /// Known, but with no meaning for the engine (client bugs): counted as unknown.
     Unknown,
 }
@@ -143,8 +177,9 @@ pub const RPC_TABLE: &[(&str, Rule)] = &[
     ("USER_BOT", Rule::Target(Outcome::Unresolvable)),
     ("BOTS_TOO_MUCH", Rule::Target(Outcome::Unresolvable)),
     ("INPUT_USER_DEACTIVATED", Rule::Target(Outcome::Deleted)),
-    ("USER_ID_INVALID", Rule::Target(Outcome::Unresolvable)),
-    ("PEER_ID_INVALID", Rule::Target(Outcome::Unresolvable)),
+    // This account's access hash, not the person (see `Rule::AccountPeer`).
+    ("USER_ID_INVALID", Rule::AccountPeer),
+    ("PEER_ID_INVALID", Rule::AccountPeer),
     ("USERNAME_NOT_OCCUPIED", Rule::Target(Outcome::NotFound)),
     ("USERNAME_INVALID", Rule::Target(Outcome::Unresolvable)),
     ("STARREF_EXPIRED", Rule::Target(Outcome::Unresolvable)),
@@ -153,33 +188,24 @@ pub const RPC_TABLE: &[(&str, Rule)] = &[
     ("CHAT_WRITE_FORBIDDEN", Rule::Group { account_only: true }),
     ("CHANNEL_PRIVATE", Rule::Group { account_only: true }),
     ("USER_NOT_PARTICIPANT", Rule::Group { account_only: true }),
-    (
-        "CHANNEL_INVALID",
-        Rule::Group {
-            account_only: false,
-        },
-    ),
-    (
-        "CHAT_INVALID",
-        Rule::Group {
-            account_only: false,
-        },
-    ),
-    (
-        "CHAT_ID_INVALID",
-        Rule::Group {
-            account_only: false,
-        },
-    ),
+    // The account's handle of the group: an access hash it lacks or holds stale (hashes are
+    // per account), or a basic group it is not in. Another account may well reach it.
+    ("CHANNEL_INVALID", Rule::Group { account_only: true }),
+    ("CHAT_INVALID", Rule::Group { account_only: true }),
+    ("CHAT_ID_INVALID", Rule::Group { account_only: true }),
     (
         "CHANNEL_MONOFORUM_UNSUPPORTED",
         Rule::Group {
             account_only: false,
         },
     ),
-    // "Could not add participants", unexplained: an answer to a write, so it is charged;
-    // retried a bounded number of times.
-    ("CHAT_MEMBER_ADD_FAILED", Rule::WriteRefused),
+    // "Could not add participants", unexplained: an answer to a write, so it is charged. It
+    // is usually persistent for that person (retrying only spends more of the account's
+    // invites): the target ends.
+    (
+        "CHAT_MEMBER_ADD_FAILED",
+        Rule::Target(Outcome::UnknownError),
+    ),
     // Chat full, or a broadcast channel past 200 members.
     (
         "USERS_TOO_MUCH",
@@ -241,10 +267,11 @@ pub const RPC_TABLE: &[(&str, Rule)] = &[
     ("INTERDC_CALL_ERROR", Rule::Server),
     ("INTERDC_CALL_RICH_ERROR", Rule::Server),
     ("MSG_WAIT_FAILED", Rule::Server),
-    // Data-centre redirects: grammers 0.11 does not follow them outside sign-in; with the
-    // imported home DC they are not expected. Nothing was done.
-    ("USER_MIGRATE", Rule::Refused),
-    ("PHONE_MIGRATE", Rule::Refused),
+    // The account's home data centre moved: grammers 0.11 follows this only at sign-in, and
+    // every retry would get it again. The session needs a new login.
+    ("USER_MIGRATE", Rule::Dead),
+    ("PHONE_MIGRATE", Rule::Dead),
+    // Other redirects: nothing was done.
     ("NETWORK_MIGRATE", Rule::Refused),
     ("FILE_MIGRATE", Rule::Refused),
     ("STATS_MIGRATE", Rule::Refused),
@@ -258,6 +285,16 @@ pub const RPC_TABLE: &[(&str, Rule)] = &[
     ("USER_DEACTIVATED", Rule::Dead),
     ("USER_DEACTIVATED_BAN", Rule::Dead),
     ("PHONE_NUMBER_BANNED", Rule::Dead),
+    // The application's api_id: published (so blocked) or not valid. Every call of the
+    // account fails the same way until an operator gives it another one.
+    ("API_ID_PUBLISHED_FLOOD", Rule::Dead),
+    ("API_ID_INVALID", Rule::Dead),
+    // A frozen account acting in a group it was removed from meanwhile: frozen accounts can
+    // do nothing.
+    ("FROZEN_PARTICIPANT_MISSING", Rule::Dead),
+    // The connection's initConnection was not seen: a state of this connection, fixed by
+    // opening a new one; nothing was done.
+    ("CONNECTION_NOT_INITED", Rule::Refused),
     // A temporary key not bound to the permanent one: a client-side state, fixed by
     // reconnecting (grammers uses permanent keys, so it is not expected).
     ("AUTH_KEY_PERM_EMPTY", Rule::Refused),
@@ -318,6 +355,8 @@ pub fn classify(error: &ApiError, kind: CallKind) -> PlatformError {
             code: "UNEXPECTED_ANSWER".to_owned(),
             message: (*what).to_owned(),
         },
+        // Nothing left: what would be ambiguous after sending is transient here.
+        ApiError::NotSent(inner) => classify(inner, CallKind::Read),
     }
 }
 
@@ -333,11 +372,7 @@ fn apply(rule: Rule, name: &str, value: Option<u32>, kind: CallKind) -> Platform
         Rule::Dead => PlatformError::AccountDead { code },
         Rule::Group { account_only } => PlatformError::Group { code, account_only },
         Rule::Server => after_sending(kind, code),
-        Rule::Refused => PlatformError::Transient { code },
-        Rule::WriteRefused => match kind {
-            CallKind::Read => PlatformError::Transient { code },
-            CallKind::Write => PlatformError::Refused { code },
-        },
+        Rule::Refused | Rule::AccountPeer => PlatformError::Transient { code },
         Rule::Unknown => PlatformError::Unknown {
             message: format!("Telegram error {name} has no meaning for the engine"),
             code,
@@ -428,9 +463,6 @@ mod tests {
     fn transient(code: &str) -> PlatformError {
         PlatformError::Transient { code: code.into() }
     }
-    fn refused(code: &str) -> PlatformError {
-        PlatformError::Refused { code: code.into() }
-    }
 
     /// One test per row of the table: `name: code "MESSAGE" kind => expected;`. Also records
     /// the messages so a test can check that no row is left without a case.
@@ -470,10 +502,10 @@ mod tests {
         bots_too_much: 400 "BOTS_TOO_MUCH" Write => target(Outcome::Unresolvable, "BOTS_TOO_MUCH");
         input_user_deactivated: 400 "INPUT_USER_DEACTIVATED" Write
             => target(Outcome::Deleted, "INPUT_USER_DEACTIVATED");
-        user_id_invalid: 400 "USER_ID_INVALID" Write
-            => target(Outcome::Unresolvable, "USER_ID_INVALID");
-        peer_id_invalid: 400 "PEER_ID_INVALID" Write
-            => target(Outcome::Unresolvable, "PEER_ID_INVALID");
+        user_id_invalid_is_this_accounts_hash: 400 "USER_ID_INVALID" Write
+            => transient("USER_ID_INVALID");
+        peer_id_invalid_is_this_accounts_hash: 400 "PEER_ID_INVALID" Write
+            => transient("PEER_ID_INVALID");
         username_not_occupied: 400 "USERNAME_NOT_OCCUPIED" Read
             => target(Outcome::NotFound, "USERNAME_NOT_OCCUPIED");
         username_invalid: 400 "USERNAME_INVALID" Read
@@ -486,13 +518,15 @@ mod tests {
         channel_private: 406 "CHANNEL_PRIVATE" Write => group("CHANNEL_PRIVATE", true);
         user_not_participant: 400 "USER_NOT_PARTICIPANT" Read
             => group("USER_NOT_PARTICIPANT", true);
-        channel_invalid: 400 "CHANNEL_INVALID" Write => group("CHANNEL_INVALID", false);
-        chat_invalid: 400 "CHAT_INVALID" Write => group("CHAT_INVALID", false);
-        chat_id_invalid: 400 "CHAT_ID_INVALID" Write => group("CHAT_ID_INVALID", false);
+        channel_invalid_is_this_accounts_hash: 400 "CHANNEL_INVALID" Write
+            => group("CHANNEL_INVALID", true);
+        chat_invalid_for_this_account: 400 "CHAT_INVALID" Write => group("CHAT_INVALID", true);
+        chat_id_invalid_for_this_account: 400 "CHAT_ID_INVALID" Write
+            => group("CHAT_ID_INVALID", true);
         channel_monoforum_unsupported: 400 "CHANNEL_MONOFORUM_UNSUPPORTED" Write
             => group("CHANNEL_MONOFORUM_UNSUPPORTED", false);
-        chat_member_add_failed_is_a_charged_refusal: 400 "CHAT_MEMBER_ADD_FAILED" Write
-            => refused("CHAT_MEMBER_ADD_FAILED");
+        chat_member_add_failed_ends_the_target: 400 "CHAT_MEMBER_ADD_FAILED" Write
+            => target(Outcome::UnknownError, "CHAT_MEMBER_ADD_FAILED");
         users_too_much: 400 "USERS_TOO_MUCH" Write => group("USERS_TOO_MUCH", false);
         channels_too_much: 400 "CHANNELS_TOO_MUCH" Write => group("CHANNELS_TOO_MUCH", true);
         invite_request_sent: 400 "INVITE_REQUEST_SENT" Write => group("INVITE_REQUEST_SENT", true);
@@ -529,8 +563,8 @@ mod tests {
         interdc_call_rich_error: 500 "INTERDC_4_CALL_RICH_ERROR" Write
             => ambiguous("INTERDC_CALL_RICH_ERROR");
         msg_wait_failed: 500 "MSG_WAIT_FAILED" Write => ambiguous("MSG_WAIT_FAILED");
-        user_migrate: 303 "USER_MIGRATE_4" Write => transient("USER_MIGRATE");
-        phone_migrate: 303 "PHONE_MIGRATE_2" Write => transient("PHONE_MIGRATE");
+        user_migrate_needs_a_new_login: 303 "USER_MIGRATE_4" Write => dead("USER_MIGRATE");
+        phone_migrate_needs_a_new_login: 303 "PHONE_MIGRATE_2" Write => dead("PHONE_MIGRATE");
         network_migrate: 303 "NETWORK_MIGRATE_1" Read => transient("NETWORK_MIGRATE");
         file_migrate: 303 "FILE_MIGRATE_5" Read => transient("FILE_MIGRATE");
         stats_migrate: 303 "STATS_MIGRATE_3" Read => transient("STATS_MIGRATE");
@@ -544,6 +578,13 @@ mod tests {
         user_deactivated: 401 "USER_DEACTIVATED" Read => dead("USER_DEACTIVATED");
         user_deactivated_ban: 401 "USER_DEACTIVATED_BAN" Read => dead("USER_DEACTIVATED_BAN");
         phone_number_banned: 400 "PHONE_NUMBER_BANNED" Read => dead("PHONE_NUMBER_BANNED");
+        api_id_published_flood: 400 "API_ID_PUBLISHED_FLOOD" Read
+            => dead("API_ID_PUBLISHED_FLOOD");
+        api_id_invalid: 400 "API_ID_INVALID" Read => dead("API_ID_INVALID");
+        frozen_participant_missing: 400 "FROZEN_PARTICIPANT_MISSING" Write
+            => dead("FROZEN_PARTICIPANT_MISSING");
+        connection_not_inited: 400 "CONNECTION_NOT_INITED" Write
+            => transient("CONNECTION_NOT_INITED");
         auth_key_perm_empty: 401 "AUTH_KEY_PERM_EMPTY" Read => transient("AUTH_KEY_PERM_EMPTY");
         connection_layer_invalid: 400 "CONNECTION_LAYER_INVALID" Read
             => PlatformError::Unknown {
@@ -650,6 +691,25 @@ mod tests {
         assert_eq!(
             classify(&dropped, CallKind::Write),
             ambiguous("REQUEST_DROPPED")
+        );
+        // grammers' runner gone before it took the request: it never left, never charged.
+        let before = ApiError::from(InvocationError::Dropped(
+            "SenderPoolRunner was dropped at send",
+        ));
+        assert_eq!(before, ApiError::Dropped.not_sent());
+        assert_eq!(
+            classify(&before, CallKind::Write),
+            transient("REQUEST_DROPPED")
+        );
+        // Failing while the connection was made: nothing left either.
+        let connecting = ApiError::Io(K::UnexpectedEof).not_sent();
+        assert_eq!(
+            classify(&connecting, CallKind::Write),
+            transient("IO_UNEXPECTED_EOF")
+        );
+        assert_eq!(
+            classify(&timeout.clone().not_sent(), CallKind::Write),
+            transient("CALL_TIMEOUT")
         );
         let invalid_dc = ApiError::from(InvocationError::InvalidDc);
         assert_eq!(

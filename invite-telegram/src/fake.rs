@@ -11,8 +11,8 @@ use invite_core::async_trait;
 use invite_core::domain::GroupRef;
 
 use crate::api::{
-    ChannelRef, Connector, GroupLookup, GroupPeer, InviteReport, OwnRights, OwnRole, PhoneLookup,
-    ResolvedPeer, SelfUser, SentMessage, TelegramApi, UserRef,
+    ChannelRef, Connector, DeviceFields, GroupLookup, GroupPeer, InviteReport, Membership,
+    OwnRights, OwnRole, PhoneLookup, ResolvedPeer, SelfUser, SentMessage, TelegramApi, UserRef,
 };
 use crate::errors::ApiError;
 use crate::session::SessionString;
@@ -47,6 +47,8 @@ struct State {
     writes: usize,
     invited: Vec<(i64, i64)>,
     sent: Vec<(i64, String)>,
+    /// The device presented by each connection that presented one.
+    devices: Vec<DeviceFields>,
 }
 
 /// The fake; clones share one world.
@@ -109,6 +111,11 @@ impl FakeTelegram {
     /// The most connections of one session that were open at once.
     pub fn most_open_at_once(&self) -> usize {
         self.lock().most_open
+    }
+
+    /// The devices presented by connections so far (those that presented one), in order.
+    pub fn devices(&self) -> Vec<DeviceFields> {
+        self.lock().devices.clone()
     }
 
     /// Connections opened so far.
@@ -175,6 +182,16 @@ impl Connector for FakeTelegram {
             key,
             closed: Mutex::new(false),
         }))
+    }
+
+    async fn connect_as(
+        &self,
+        session: &SessionString,
+        api_id: i32,
+        device: &DeviceFields,
+    ) -> Result<Arc<dyn TelegramApi>, ApiError> {
+        self.lock().devices.push(device.clone());
+        self.connect(session, api_id).await
     }
 }
 
@@ -288,6 +305,10 @@ impl TelegramApi for FakeConnection {
         })
     }
 
+    async fn delete_contact(&self, _user: UserRef) -> Result<(), ApiError> {
+        self.check()
+    }
+
     async fn add_contact(
         &self,
         _user: UserRef,
@@ -317,6 +338,24 @@ impl TelegramApi for FakeConnection {
             GroupPeer::Chat { id } => id,
         };
         Ok(self.world.lock().invited.contains(&(id, user.id)))
+    }
+
+    async fn membership(
+        &self,
+        channel: ChannelRef,
+        user: UserRef,
+    ) -> Result<Option<Membership>, ApiError> {
+        self.check()?;
+        // The fake keeps no times: a member it added is reported without a date.
+        Ok(self
+            .world
+            .lock()
+            .invited
+            .contains(&(channel.id, user.id))
+            .then_some(Membership {
+                date: None,
+                inviter_id: None,
+            }))
     }
 
     async fn disconnect(&self) {

@@ -13,10 +13,16 @@
 //!   a key the server no longer knows;
 //! - the device, system and app fields sent in `initConnection` (shown in the user's "active
 //!   sessions") come from [`ClientParams`], never from the host;
-//! - there are no timeouts here: [`TelegramStrategy`](crate::TelegramStrategy) puts one around
-//!   every call.
+//! - [`TelegramStrategy`](crate::TelegramStrategy) puts a timeout around every call; here,
+//!   a call whose caller stops waiting aborts the client's runner (its connection closes, no
+//!   queued request leaves later), and a write first makes sure of the connection within
+//!   [`ClientParams::connect_timeout`], so a failure to connect is "not sent", never
+//!   ambiguous. A client whose runner is gone fails every call unsent; the strategy drops it
+//!   and builds a new one.
 
+use std::collections::HashMap;
 use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -29,14 +35,18 @@ use invite_core::domain::GroupRef;
 use tokio::task::JoinHandle;
 
 use crate::api::{
-    ChannelRef, Connector, GroupLookup, GroupPeer, InviteReport, MissingInvitee, OwnRights,
-    OwnRole, PhoneLookup, ResolvedPeer, SelfUser, SentMessage, TelegramApi, UserRef,
+    ChannelRef, Connector, DeviceFields, GroupLookup, GroupPeer, InviteReport, Membership,
+    MissingInvitee, OwnRights, OwnRole, PhoneLookup, ResolvedPeer, SelfUser, SentMessage,
+    TelegramApi, UserRef,
 };
 use crate::errors::ApiError;
 use crate::session::SessionString;
 
 /// How long a disconnect waits for the connection task before aborting it.
 const DISCONNECT_GRACE: Duration = Duration::from_secs(5);
+
+/// grammers' message when its runner is gone before a request was handed to it.
+const RUNNER_GONE_AT_SEND: &str = "SenderPoolRunner was dropped at send";
 
 /// Bot-API ids of channels are `-100` followed by the bare id.
 const CHANNEL_ID_OFFSET: i64 = 1_000_000_000_000;
@@ -57,6 +67,8 @@ impl From<InvocationError> for ApiError {
             InvocationError::Transport(_) | InvocationError::Deserialize(_) => {
                 ApiError::BadResponse
             }
+            // The runner was gone before it took the request: it never left.
+            InvocationError::Dropped(RUNNER_GONE_AT_SEND) => ApiError::Dropped.not_sent(),
             InvocationError::Dropped(_) => ApiError::Dropped,
             InvocationError::InvalidDc => ApiError::Local("unknown data centre"),
             InvocationError::Session(_) => ApiError::Local("session storage"),
@@ -81,6 +93,9 @@ pub struct ClientParams {
     pub lang_code: String,
     /// Connect over IPv6 instead of IPv4.
     pub use_ipv6: bool,
+    /// Time allowed to make (or check) the connection before a write is handed over; a
+    /// write that did not get that far fails as not sent.
+    pub connect_timeout: Duration,
 }
 
 impl Default for ClientParams {
@@ -92,11 +107,26 @@ impl Default for ClientParams {
             system_lang_code: "en".to_owned(),
             lang_code: "en".to_owned(),
             use_ipv6: false,
+            connect_timeout: Duration::from_secs(10),
         }
     }
 }
 
 impl ClientParams {
+    /// These parameters with the account's own device fields where it has them.
+    pub fn presenting(&self, device: &DeviceFields) -> Self {
+        let pick =
+            |own: &Option<String>, default: &String| own.clone().unwrap_or_else(|| default.clone());
+        Self {
+            device_model: pick(&device.device_model, &self.device_model),
+            system_version: pick(&device.system_version, &self.system_version),
+            app_version: pick(&device.app_version, &self.app_version),
+            system_lang_code: pick(&device.system_lang_code, &self.system_lang_code),
+            lang_code: pick(&device.lang_code, &self.lang_code),
+            ..self.clone()
+        }
+    }
+
     fn connection_params(&self) -> ConnectionParams {
         ConnectionParams {
             device_model: self.device_model.clone(),
@@ -133,12 +163,29 @@ impl Connector for GrammersConnector {
     ) -> Result<Arc<dyn TelegramApi>, ApiError> {
         Ok(Arc::new(GrammersApi::start(session, api_id, &self.params)))
     }
+
+    async fn connect_as(
+        &self,
+        session: &SessionString,
+        api_id: i32,
+        device: &DeviceFields,
+    ) -> Result<Arc<dyn TelegramApi>, ApiError> {
+        let params = self.params.presenting(device);
+        Ok(Arc::new(GrammersApi::start(session, api_id, &params)))
+    }
 }
 
 /// One account's grammers client and the task that drives its connections.
 pub struct GrammersApi {
     client: Client,
     runner: Mutex<Option<JoinHandle<()>>>,
+    /// A call was given up on and the runner aborted: every later call fails unsent.
+    aborted: AtomicBool,
+    connect_timeout: Duration,
+    pings: AtomicI64,
+    /// The account's rights read from the group objects its last resolutions returned, each
+    /// used once by [`TelegramApi::own_rights`] (a later check reads them afresh).
+    resolved_rights: Mutex<HashMap<GroupPeer, OwnRights>>,
 }
 
 impl fmt::Debug for GrammersApi {
@@ -169,11 +216,51 @@ impl GrammersApi {
         Self {
             client,
             runner: Mutex::new(Some(task)),
+            aborted: AtomicBool::new(false),
+            connect_timeout: params.connect_timeout,
+            pings: AtomicI64::new(1),
+            resolved_rights: Mutex::new(HashMap::new()),
         }
     }
 
+    /// One request. If the caller stops waiting (a timeout, a cancelled task), the runner
+    /// is aborted at once: its connection closes and nothing queued behind a hanging connect
+    /// leaves later in a burst. The client is then spent; the caller builds a new one.
     async fn invoke<R: tl::RemoteCall>(&self, request: &R) -> Result<R::Return, ApiError> {
-        self.client.invoke(request).await.map_err(ApiError::from)
+        if self.aborted.load(Ordering::SeqCst) {
+            return Err(ApiError::Dropped.not_sent());
+        }
+        let mut guard = AbortOnDrop {
+            api: self,
+            armed: true,
+        };
+        let result = self.client.invoke(request).await.map_err(ApiError::from);
+        guard.armed = false;
+        result
+    }
+
+    /// A write: the connection is made (or checked with an MTProto `ping`, which costs no
+    /// API limit) within `connect_timeout` before the request is handed over, so a failure
+    /// to connect is reported as not sent rather than as a write that may have happened.
+    async fn write<R: tl::RemoteCall>(&self, request: &R) -> Result<R::Return, ApiError> {
+        let ping = tl::functions::Ping {
+            ping_id: self.pings.fetch_add(1, Ordering::Relaxed),
+        };
+        match tokio::time::timeout(self.connect_timeout, self.invoke(&ping)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => return Err(e.not_sent()),
+            Err(_) => return Err(ApiError::Timeout(self.connect_timeout).not_sent()),
+        }
+        self.invoke(request).await
+    }
+
+    fn abort_runner(&self) {
+        self.aborted.store(true, Ordering::SeqCst);
+        let task = self.runner.lock().map(|mut t| t.take()).unwrap_or(None);
+        if let Some(task) = task {
+            task.abort();
+        }
+        self.client.disconnect();
     }
 
     async fn participant(
@@ -190,6 +277,50 @@ impl GrammersApi {
             Err(e) if e.is("USER_NOT_PARTICIPANT") => Ok(None),
             Err(e) => Err(e),
         }
+    }
+
+    /// The group a resolution found, with the account's rights in it remembered for the
+    /// rights check that follows.
+    fn found(&self, chat: &tl::enums::Chat) -> GroupLookup {
+        let lookup = group_of_chat(chat);
+        if let (GroupLookup::Found(peer), Some(rights)) = (lookup, rights_of_chat(chat))
+            && chat.id() == group_id(peer)
+            && let Ok(mut known) = self.resolved_rights.lock()
+        {
+            known.insert(peer, rights);
+        }
+        lookup
+    }
+
+    /// The channel among the account's dialogs (pages of [`DIALOGS_PAGE`], at most
+    /// [`DIALOGS_PAGES`] of them), `None` when it is not there.
+    async fn channel_from_dialogs(
+        &self,
+        channel_id: i64,
+    ) -> Result<Option<tl::enums::Chat>, ApiError> {
+        let mut offset = DialogsOffset::start();
+        for _ in 0..DIALOGS_PAGES {
+            let page = self
+                .invoke(&tl::functions::messages::GetDialogs {
+                    exclude_pinned: false,
+                    folder_id: None,
+                    offset_date: offset.date,
+                    offset_id: offset.id,
+                    offset_peer: offset.peer.clone(),
+                    limit: DIALOGS_PAGE,
+                    hash: 0,
+                })
+                .await?;
+            let (found, next) = dialogs_page(page, channel_id);
+            if found.is_some() {
+                return Ok(found);
+            }
+            match next {
+                Some(next) => offset = next,
+                None => return Ok(None),
+            }
+        }
+        Ok(None)
     }
 
     async fn chat(&self, chat_id: i64) -> Result<tl::enums::Chat, ApiError> {
@@ -252,7 +383,7 @@ impl TelegramApi for GrammersApi {
             )],
         };
         let tl::enums::contacts::ImportedContacts::Contacts(imported) =
-            self.invoke(&request).await?;
+            self.write(&request).await?;
         Ok(phone_lookup(&imported))
     }
 
@@ -265,32 +396,31 @@ impl TelegramApi for GrammersApi {
                         referer: None,
                     })
                     .await?;
-                Ok(resolved_group(&resolved))
+                let lookup = resolved_group(&resolved);
+                if let GroupLookup::Found(peer) = lookup
+                    && let Some(chat) = resolved.chats.iter().find(|c| c.id() == group_id(peer))
+                {
+                    self.found(chat);
+                }
+                Ok(lookup)
             }
             GroupRef::Id(id) => match split_group_id(*id) {
-                GroupId::Channel(channel_id) => {
-                    let chats = self
-                        .invoke(&tl::functions::channels::GetChannels {
-                            id: vec![tl::enums::InputChannel::Channel(tl::types::InputChannel {
-                                channel_id,
-                                access_hash: 0,
-                            })],
-                        })
-                        .await?;
-                    Ok(chats_of(chats)
-                        .iter()
-                        .find(|c| c.id() == channel_id)
-                        .map_or(GroupLookup::NotMember, group_of_chat))
-                }
-                GroupId::Chat(chat_id) => Ok(group_of_chat(&self.chat(chat_id).await?)),
+                // A user account has no access hash for a bare channel id (hash 0 is
+                // refused with CHANNEL_INVALID): the channel is looked for among the account's
+                // own dialogs, which carry the hash valid for this account.
+                GroupId::Channel(channel_id) => Ok(self
+                    .channel_from_dialogs(channel_id)
+                    .await?
+                    .map_or(GroupLookup::NotMember, |c| self.found(&c))),
+                GroupId::Chat(chat_id) => Ok(self.found(&self.chat(chat_id).await?)),
             },
             GroupRef::InviteLink(hash) => {
                 let invite = self
                     .invoke(&tl::functions::messages::CheckChatInvite { hash: hash.clone() })
                     .await?;
                 Ok(match invite {
-                    tl::enums::ChatInvite::Already(a) => group_of_chat(&a.chat),
-                    tl::enums::ChatInvite::Peek(p) => group_of_chat(&p.chat),
+                    tl::enums::ChatInvite::Already(a) => self.found(&a.chat),
+                    tl::enums::ChatInvite::Peek(p) => self.found(&p.chat),
                     tl::enums::ChatInvite::Invite(_) => GroupLookup::NotMember,
                 })
             }
@@ -303,7 +433,7 @@ impl TelegramApi for GrammersApi {
         user: UserRef,
     ) -> Result<InviteReport, ApiError> {
         let tl::enums::messages::InvitedUsers::Users(invited) = self
-            .invoke(&tl::functions::channels::InviteToChannel {
+            .write(&tl::functions::channels::InviteToChannel {
                 channel: input_channel(channel),
                 users: vec![input_user(user)],
             })
@@ -313,7 +443,7 @@ impl TelegramApi for GrammersApi {
 
     async fn add_chat_user(&self, chat_id: i64, user: UserRef) -> Result<InviteReport, ApiError> {
         let tl::enums::messages::InvitedUsers::Users(invited) = self
-            .invoke(&tl::functions::messages::AddChatUser {
+            .write(&tl::functions::messages::AddChatUser {
                 chat_id,
                 user_id: input_user(user),
                 fwd_limit: 0,
@@ -355,10 +485,18 @@ impl TelegramApi for GrammersApi {
             suggested_post: None,
             rich_message: None,
         };
-        let updates = self.invoke(&request).await?;
+        let updates = self.write(&request).await?;
         Ok(SentMessage {
             message_id: sent_message_id(&updates, random_id),
         })
+    }
+
+    async fn delete_contact(&self, user: UserRef) -> Result<(), ApiError> {
+        self.invoke(&tl::functions::contacts::DeleteContacts {
+            id: vec![input_user(user)],
+        })
+        .await?;
+        Ok(())
     }
 
     async fn add_contact(
@@ -367,7 +505,7 @@ impl TelegramApi for GrammersApi {
         first_name: &str,
         last_name: &str,
     ) -> Result<(), ApiError> {
-        self.invoke(&tl::functions::contacts::AddContact {
+        self.write(&tl::functions::contacts::AddContact {
             add_phone_privacy_exception: false,
             id: input_user(user),
             first_name: first_name.to_owned(),
@@ -380,15 +518,28 @@ impl TelegramApi for GrammersApi {
     }
 
     async fn own_rights(&self, group: GroupPeer) -> Result<OwnRights, ApiError> {
-        match group {
-            GroupPeer::Channel { channel, .. } => {
-                let participant = self
-                    .participant(channel, tl::enums::InputPeer::PeerSelf)
-                    .await?;
-                Ok(channel_rights(participant.as_ref(), channel.id))
-            }
-            GroupPeer::Chat { id } => Ok(chat_rights(&self.chat(id).await?)),
+        let known = self
+            .resolved_rights
+            .lock()
+            .ok()
+            .and_then(|mut known| known.remove(&group));
+        if let Some(rights) = known {
+            return Ok(rights);
         }
+        let chat = match group {
+            GroupPeer::Channel { channel, .. } => {
+                let chats = self
+                    .invoke(&tl::functions::channels::GetChannels {
+                        id: vec![input_channel(channel)],
+                    })
+                    .await?;
+                chats_of(chats).into_iter().find(|c| c.id() == channel.id)
+            }
+            GroupPeer::Chat { id } => Some(self.chat(id).await?),
+        };
+        chat.as_ref()
+            .and_then(rights_of_chat)
+            .ok_or(ApiError::Unexpected("Telegram did not return the group"))
     }
 
     async fn member_count(&self, channel: ChannelRef) -> Result<Option<i32>, ApiError> {
@@ -407,8 +558,18 @@ impl TelegramApi for GrammersApi {
                     user_id: user.id,
                     access_hash: user.access_hash,
                 });
-                let participant = self.participant(channel, who).await?;
-                Ok(participant.is_some_and(|p| is_present(&p.participant)))
+                match self.participant(channel, who).await? {
+                    Some(p) => Ok(is_present(&p.participant)),
+                    // USER_NOT_PARTICIPANT may be about our own account: "not a member" is
+                    // only an answer once the account is one itself.
+                    None => match self
+                        .participant(channel, tl::enums::InputPeer::PeerSelf)
+                        .await?
+                    {
+                        Some(own) if is_present(&own.participant) => Ok(false),
+                        _ => Err(ApiError::rpc(400, "USER_NOT_PARTICIPANT", None)),
+                    },
+                }
             }
             GroupPeer::Chat { id } => {
                 let tl::enums::messages::ChatFull::Full(full) = self
@@ -420,6 +581,21 @@ impl TelegramApi for GrammersApi {
         }
     }
 
+    async fn membership(
+        &self,
+        channel: ChannelRef,
+        user: UserRef,
+    ) -> Result<Option<Membership>, ApiError> {
+        let who = tl::enums::InputPeer::User(tl::types::InputPeerUser {
+            user_id: user.id,
+            access_hash: user.access_hash,
+        });
+        Ok(self
+            .participant(channel, who)
+            .await?
+            .and_then(|p| membership_of(&p.participant)))
+    }
+
     async fn disconnect(&self) {
         self.client.disconnect();
         let task = self.runner.lock().map(|mut t| t.take()).unwrap_or(None);
@@ -429,6 +605,20 @@ impl TelegramApi for GrammersApi {
                 .is_err()
         {
             task.abort();
+        }
+    }
+}
+
+/// Aborts the runner when a call's future is dropped before its answer.
+struct AbortOnDrop<'a> {
+    api: &'a GrammersApi,
+    armed: bool,
+}
+
+impl Drop for AbortOnDrop<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.api.abort_runner();
         }
     }
 }
@@ -456,6 +646,103 @@ fn input_channel(channel: ChannelRef) -> tl::enums::InputChannel {
         channel_id: channel.id,
         access_hash: channel.access_hash,
     })
+}
+
+/// The id of the group's object (channel id or chat id).
+const fn group_id(peer: GroupPeer) -> i64 {
+    match peer {
+        GroupPeer::Channel { channel, .. } => channel.id,
+        GroupPeer::Chat { id } => id,
+    }
+}
+
+/// Dialogs asked for per `messages.getDialogs` page (Telegram's maximum).
+const DIALOGS_PAGE: i32 = 100;
+/// Pages of dialogs read to find a channel by its bare id.
+const DIALOGS_PAGES: usize = 20;
+
+/// Where the next page of `messages.getDialogs` starts.
+#[derive(Debug, Clone, PartialEq)]
+struct DialogsOffset {
+    date: i32,
+    id: i32,
+    peer: tl::enums::InputPeer,
+}
+
+impl DialogsOffset {
+    fn start() -> Self {
+        Self {
+            date: 0,
+            id: 0,
+            peer: tl::enums::InputPeer::Empty,
+        }
+    }
+}
+
+/// One page of dialogs: the channel `channel_id` if the page names it, and the offset of the
+/// next page (`None`: this was the last).
+fn dialogs_page(
+    page: tl::enums::messages::Dialogs,
+    channel_id: i64,
+) -> (Option<tl::enums::Chat>, Option<DialogsOffset>) {
+    let (dialogs, messages, chats, users, last) = match page {
+        tl::enums::messages::Dialogs::Dialogs(d) => (d.dialogs, d.messages, d.chats, d.users, true),
+        tl::enums::messages::Dialogs::Slice(d) => (d.dialogs, d.messages, d.chats, d.users, false),
+        tl::enums::messages::Dialogs::NotModified(_) => return (None, None),
+    };
+    if let Some(chat) = chats.iter().find(|c| {
+        matches!(
+            c,
+            tl::enums::Chat::Channel(_) | tl::enums::Chat::ChannelForbidden(_)
+        ) && c.id() == channel_id
+    }) {
+        return (Some(chat.clone()), None);
+    }
+    if last || dialogs.len() < DIALOGS_PAGE as usize {
+        return (None, None);
+    }
+    let next = dialogs.iter().rev().find_map(|d| {
+        let tl::enums::Dialog::Dialog(d) = d else {
+            return None;
+        };
+        let date = messages.iter().find_map(|m| {
+            let (id, peer, date) = match m {
+                tl::enums::Message::Message(m) => (m.id, &m.peer_id, m.date),
+                tl::enums::Message::Service(m) => (m.id, &m.peer_id, m.date),
+                tl::enums::Message::Empty(_) => return None,
+            };
+            (id == d.top_message && *peer == d.peer).then_some(date)
+        })?;
+        let peer = match &d.peer {
+            tl::enums::Peer::User(p) => users.iter().find_map(|u| match u {
+                tl::enums::User::User(u) if u.id == p.user_id => {
+                    Some(tl::enums::InputPeer::User(tl::types::InputPeerUser {
+                        user_id: u.id,
+                        access_hash: u.access_hash.unwrap_or(0),
+                    }))
+                }
+                _ => None,
+            })?,
+            tl::enums::Peer::Chat(p) => {
+                tl::enums::InputPeer::Chat(tl::types::InputPeerChat { chat_id: p.chat_id })
+            }
+            tl::enums::Peer::Channel(p) => chats.iter().find_map(|c| match c {
+                tl::enums::Chat::Channel(c) if c.id == p.channel_id => {
+                    Some(tl::enums::InputPeer::Channel(tl::types::InputPeerChannel {
+                        channel_id: c.id,
+                        access_hash: c.access_hash.unwrap_or(0),
+                    }))
+                }
+                _ => None,
+            })?,
+        };
+        Some(DialogsOffset {
+            date,
+            id: d.top_message,
+            peer,
+        })
+    });
+    (None, next)
 }
 
 enum GroupId {
@@ -628,50 +915,31 @@ fn admin_invites(rights: &tl::enums::ChatAdminRights) -> bool {
     r.invite_users
 }
 
-/// Rights from `channels.getParticipant` on ourselves (`None`: not a participant). Plain
-/// members may invite only in a supergroup whose default rights allow it.
-fn channel_rights(
-    participant: Option<&tl::types::channels::ChannelParticipant>,
-    channel_id: i64,
-) -> OwnRights {
-    let Some(p) = participant else {
-        return OwnRights {
-            role: OwnRole::NotMember,
-            members_may_invite: false,
-        };
-    };
-    let members_may_invite = p.chats.iter().any(|c| match c {
-        tl::enums::Chat::Channel(c) if c.id == channel_id => {
-            c.megagroup
-                && !c.broadcast
-                && c.default_banned_rights
-                    .as_ref()
-                    .is_some_and(|r| !invite_banned(r))
-        }
-        _ => false,
+/// Rights in a channel or supergroup, from its `Channel` object as this account sees it: the
+/// object carries the account's own `creator` / `admin_rights` / `banned_rights` and the
+/// group's `default_banned_rights`. Plain members may invite only in a supergroup whose default
+/// rights (absent: no restriction) and own restrictions allow it.
+fn channel_rights(c: &tl::types::Channel) -> OwnRights {
+    let own_ban = c.banned_rights.as_ref().map(|r| {
+        let tl::enums::ChatBannedRights::Rights(r) = r;
+        r
     });
-    let (role, members_may_invite) = match &p.participant {
-        tl::enums::ChannelParticipant::Creator(_) => (OwnRole::Creator, members_may_invite),
-        tl::enums::ChannelParticipant::Admin(a) => (
-            OwnRole::Admin {
-                invite_users: admin_invites(&a.admin_rights),
-            },
-            members_may_invite,
-        ),
-        tl::enums::ChannelParticipant::Participant(_)
-        | tl::enums::ChannelParticipant::ParticipantSelf(_) => {
-            (OwnRole::Member, members_may_invite)
+    let members_may_invite = c.megagroup
+        && !c.broadcast
+        && !c.default_banned_rights.as_ref().is_some_and(invite_banned)
+        && !own_ban.is_some_and(|r| r.invite_users);
+    let role = if c.left {
+        OwnRole::NotMember
+    } else if c.creator {
+        OwnRole::Creator
+    } else if own_ban.is_some_and(|r| r.view_messages) {
+        OwnRole::Banned
+    } else if let Some(rights) = &c.admin_rights {
+        OwnRole::Admin {
+            invite_users: admin_invites(rights),
         }
-        tl::enums::ChannelParticipant::Banned(b) => {
-            let tl::enums::ChatBannedRights::Rights(r) = &b.banned_rights;
-            if b.left || r.view_messages {
-                (OwnRole::Banned, false)
-            } else {
-                // Restricted, not removed: a member with fewer rights.
-                (OwnRole::Member, members_may_invite && !r.invite_users)
-            }
-        }
-        tl::enums::ChannelParticipant::Left(_) => (OwnRole::NotMember, false),
+    } else {
+        OwnRole::Member
     };
     OwnRights {
         role,
@@ -679,14 +947,27 @@ fn channel_rights(
     }
 }
 
+/// The account's rights in a group, from the group's object (`None`: a `min` channel, whose
+/// rights fields are not filled in for this account, or not a group).
+fn rights_of_chat(chat: &tl::enums::Chat) -> Option<OwnRights> {
+    match chat {
+        tl::enums::Chat::Channel(c) if c.min => None,
+        tl::enums::Chat::Channel(c) => Some(channel_rights(c)),
+        tl::enums::Chat::ChannelForbidden(_) => Some(OwnRights {
+            role: OwnRole::Banned,
+            members_may_invite: false,
+        }),
+        tl::enums::Chat::Empty(_) => None,
+        chat => Some(chat_rights(chat)),
+    }
+}
+
 /// Rights in a basic group, from its `Chat` as the account sees it.
 fn chat_rights(chat: &tl::enums::Chat) -> OwnRights {
     match chat {
         tl::enums::Chat::Chat(c) => {
-            let members_may_invite = c
-                .default_banned_rights
-                .as_ref()
-                .is_some_and(|r| !invite_banned(r));
+            // Absent default rights restrict nothing.
+            let members_may_invite = !c.default_banned_rights.as_ref().is_some_and(invite_banned);
             let role = if c.left || c.deactivated {
                 OwnRole::NotMember
             } else if c.creator {
@@ -724,6 +1005,37 @@ fn member_count(full: &tl::types::messages::ChatFull, channel_id: i64) -> Option
             tl::enums::Chat::Channel(c) if c.id == channel_id => c.participants_count,
             _ => None,
         })
+    })
+}
+
+/// When and by whom a participant entry says the person joined; `None` when not in the group.
+fn membership_of(participant: &tl::enums::ChannelParticipant) -> Option<Membership> {
+    use tl::enums::ChannelParticipant as P;
+    if !is_present(participant) {
+        return None;
+    }
+    Some(match participant {
+        P::Participant(p) => Membership {
+            date: Some(p.date.into()),
+            inviter_id: None,
+        },
+        P::ParticipantSelf(p) => Membership {
+            date: Some(p.date.into()),
+            inviter_id: Some(p.inviter_id),
+        },
+        P::Admin(a) => Membership {
+            date: Some(a.date.into()),
+            inviter_id: a.inviter_id,
+        },
+        P::Banned(b) => Membership {
+            date: Some(b.date.into()),
+            inviter_id: None,
+        },
+        // The creator was there from the start.
+        P::Creator(_) | P::Left(_) => Membership {
+            date: Some(0),
+            inviter_id: None,
+        },
     })
 }
 
@@ -914,17 +1226,6 @@ mod tests {
         })
     }
 
-    fn participant(
-        p: tl::enums::ChannelParticipant,
-        chats: Vec<tl::enums::Chat>,
-    ) -> tl::types::channels::ChannelParticipant {
-        tl::types::channels::ChannelParticipant {
-            participant: p,
-            chats,
-            users: vec![],
-        }
-    }
-
     #[test]
     fn missing_invitees_are_reported_with_premium_flags() {
         let invited = tl::types::messages::InvitedUsers {
@@ -976,70 +1277,369 @@ mod tests {
         assert_eq!(sent_message_id(&long, 6), None);
     }
 
+    fn with(chat: tl::enums::Chat, edit: impl FnOnce(&mut tl::types::Channel)) -> tl::enums::Chat {
+        let tl::enums::Chat::Channel(mut c) = chat else {
+            unreachable!("a channel")
+        };
+        edit(&mut c);
+        tl::enums::Chat::Channel(c)
+    }
+
+    fn basic_group(default_invite_banned: Option<bool>) -> tl::enums::Chat {
+        tl::enums::Chat::Chat(tl::types::Chat {
+            creator: false,
+            left: false,
+            deactivated: false,
+            call_active: false,
+            call_not_empty: false,
+            noforwards: false,
+            id: 9,
+            title: "g".into(),
+            photo: tl::enums::ChatPhoto::Empty,
+            participants_count: 3,
+            date: 0,
+            version: 1,
+            migrated_to: None,
+            admin_rights: None,
+            default_banned_rights: default_invite_banned.map(|b| banned_rights(b, false)),
+        })
+    }
+
+    /// The account's rights read from the group's own object, as resolution returns it.
     #[test]
-    fn own_rights_from_get_participant() {
-        let creator = participant(
-            tl::enums::ChannelParticipant::Creator(tl::types::ChannelParticipantCreator {
-                user_id: 1,
-                admin_rights: admin_rights(false),
-                rank: None,
-            }),
-            vec![channel(5, false, None)],
-        );
-        assert!(channel_rights(Some(&creator), 5).can_invite());
-
-        let admin = |invite| {
-            participant(
-                tl::enums::ChannelParticipant::Admin(tl::types::ChannelParticipantAdmin {
-                    can_edit: false,
-                    is_self: true,
-                    user_id: 1,
-                    inviter_id: None,
-                    promoted_by: 2,
-                    date: 0,
-                    admin_rights: admin_rights(invite),
-                    rank: None,
+    fn own_rights_from_the_group_object() {
+        let open = || channel(5, true, Some(false));
+        let closed = || channel(5, true, Some(true));
+        let admin =
+            |invite| move |c: &mut tl::types::Channel| c.admin_rights = Some(admin_rights(invite));
+        let cases: Vec<(&str, tl::enums::Chat, Option<OwnRole>, bool)> = vec![
+            (
+                "creator of a closed supergroup",
+                with(closed(), |c| c.creator = true),
+                Some(OwnRole::Creator),
+                true,
+            ),
+            (
+                "creator of a broadcast channel",
+                with(channel(5, false, None), |c| c.creator = true),
+                Some(OwnRole::Creator),
+                true,
+            ),
+            (
+                "admin with invite_users",
+                with(closed(), admin(true)),
+                Some(OwnRole::Admin { invite_users: true }),
+                true,
+            ),
+            (
+                "admin without invite_users, closed",
+                with(closed(), admin(false)),
+                Some(OwnRole::Admin {
+                    invite_users: false,
                 }),
-                vec![channel(5, false, None)],
-            )
-        };
-        assert!(channel_rights(Some(&admin(true)), 5).can_invite());
-        assert!(!channel_rights(Some(&admin(false)), 5).can_invite());
-
-        let member = |chat| {
-            participant(
-                tl::enums::ChannelParticipant::ParticipantSelf(tl::types::ChannelParticipantSelf {
-                    via_request: false,
-                    user_id: 1,
-                    inviter_id: 2,
-                    date: 0,
-                    subscription_until_date: None,
-                    rank: None,
+                false,
+            ),
+            (
+                "admin without invite_users, open",
+                with(open(), admin(false)),
+                Some(OwnRole::Admin {
+                    invite_users: false,
                 }),
-                vec![chat],
-            )
-        };
-        // A supergroup whose members may invite.
-        assert!(channel_rights(Some(&member(channel(5, true, Some(false)))), 5).can_invite());
-        // A supergroup that forbids it, and a broadcast channel.
-        assert!(!channel_rights(Some(&member(channel(5, true, Some(true)))), 5).can_invite());
-        assert!(!channel_rights(Some(&member(channel(5, false, Some(false)))), 5).can_invite());
-        // Not a participant at all.
-        assert_eq!(channel_rights(None, 5).role, OwnRole::NotMember);
-
-        let kicked = participant(
-            tl::enums::ChannelParticipant::Banned(tl::types::ChannelParticipantBanned {
-                left: true,
-                peer: tl::enums::Peer::User(tl::types::PeerUser { user_id: 1 }),
-                kicked_by: 2,
-                date: 0,
-                banned_rights: banned_rights(true, true),
-                rank: None,
-            }),
-            vec![channel(5, true, Some(false))],
+                true,
+            ),
+            (
+                "admin of a broadcast channel without invite_users",
+                with(channel(5, false, None), admin(false)),
+                Some(OwnRole::Admin {
+                    invite_users: false,
+                }),
+                false,
+            ),
+            (
+                "plain member of an open supergroup",
+                open(),
+                Some(OwnRole::Member),
+                true,
+            ),
+            (
+                "plain member of a closed supergroup",
+                closed(),
+                Some(OwnRole::Member),
+                false,
+            ),
+            (
+                "plain member, no default rights sent",
+                channel(5, true, None),
+                Some(OwnRole::Member),
+                true,
+            ),
+            (
+                "plain member of a broadcast channel",
+                channel(5, false, Some(false)),
+                Some(OwnRole::Member),
+                false,
+            ),
+            (
+                "member restricted from inviting in an open supergroup",
+                with(open(), |c| {
+                    c.banned_rights = Some(banned_rights(true, false))
+                }),
+                Some(OwnRole::Member),
+                false,
+            ),
+            (
+                "banned from viewing",
+                with(open(), |c| {
+                    c.banned_rights = Some(banned_rights(true, true))
+                }),
+                Some(OwnRole::Banned),
+                false,
+            ),
+            (
+                "left the supergroup",
+                with(open(), |c| c.left = true),
+                Some(OwnRole::NotMember),
+                false,
+            ),
+            (
+                "a min object says nothing",
+                with(open(), |c| c.min = true),
+                None,
+                false,
+            ),
+            (
+                "basic group without default rights",
+                basic_group(None),
+                Some(OwnRole::Member),
+                true,
+            ),
+            (
+                "basic group whose default rights allow invites",
+                basic_group(Some(false)),
+                Some(OwnRole::Member),
+                true,
+            ),
+            (
+                "basic group that forbids invites",
+                basic_group(Some(true)),
+                Some(OwnRole::Member),
+                false,
+            ),
+        ];
+        for (name, chat, role, can) in cases {
+            let rights = rights_of_chat(&chat);
+            assert_eq!(rights.map(|r| r.role), role, "{name}");
+            assert_eq!(rights.is_some_and(|r| r.can_invite()), can, "{name}");
+        }
+        let forbidden = tl::enums::Chat::ChannelForbidden(tl::types::ChannelForbidden {
+            broadcast: false,
+            megagroup: true,
+            monoforum: false,
+            id: 5,
+            access_hash: 1,
+            title: "t".into(),
+            until_date: None,
+        });
+        assert_eq!(
+            rights_of_chat(&forbidden).map(|r| r.role),
+            Some(OwnRole::Banned)
         );
-        assert_eq!(channel_rights(Some(&kicked), 5).role, OwnRole::Banned);
-        assert!(!is_present(&kicked.participant));
+    }
+
+    #[test]
+    fn membership_entries_say_when_and_by_whom() {
+        let plain = tl::enums::ChannelParticipant::Participant(tl::types::ChannelParticipant {
+            user_id: 42,
+            date: 1_700_000_000,
+            subscription_until_date: None,
+            rank: None,
+        });
+        assert_eq!(
+            membership_of(&plain),
+            Some(Membership {
+                date: Some(1_700_000_000),
+                inviter_id: None
+            })
+        );
+        let admin = tl::enums::ChannelParticipant::Admin(tl::types::ChannelParticipantAdmin {
+            can_edit: false,
+            is_self: false,
+            user_id: 42,
+            inviter_id: Some(9),
+            promoted_by: 9,
+            date: 5,
+            admin_rights: admin_rights(true),
+            rank: None,
+        });
+        assert_eq!(membership_of(&admin).and_then(|m| m.inviter_id), Some(9));
+        let left = tl::enums::ChannelParticipant::Left(tl::types::ChannelParticipantLeft {
+            peer: tl::enums::Peer::User(tl::types::PeerUser { user_id: 42 }),
+        });
+        assert_eq!(membership_of(&left), None);
+    }
+
+    #[test]
+    fn a_kicked_participant_is_not_present() {
+        let kicked = tl::enums::ChannelParticipant::Banned(tl::types::ChannelParticipantBanned {
+            left: true,
+            peer: tl::enums::Peer::User(tl::types::PeerUser { user_id: 1 }),
+            kicked_by: 2,
+            date: 0,
+            banned_rights: banned_rights(true, true),
+            rank: None,
+        });
+        assert!(!is_present(&kicked));
+    }
+
+    fn service_message(id: i32, peer: tl::enums::Peer, date: i32) -> tl::enums::Message {
+        tl::enums::Message::Service(tl::types::MessageService {
+            out: false,
+            mentioned: false,
+            media_unread: false,
+            reactions_are_possible: false,
+            silent: false,
+            post: false,
+            legacy: false,
+            id,
+            from_id: None,
+            peer_id: peer,
+            saved_peer_id: None,
+            reply_to: None,
+            date,
+            action: tl::enums::MessageAction::Empty,
+            reactions: None,
+            ttl_period: None,
+        })
+    }
+
+    fn dialog(peer: tl::enums::Peer, top_message: i32) -> tl::enums::Dialog {
+        tl::enums::Dialog::Dialog(tl::types::Dialog {
+            pinned: false,
+            unread_mark: false,
+            view_forum_as_messages: false,
+            peer,
+            top_message,
+            read_inbox_max_id: 0,
+            read_outbox_max_id: 0,
+            unread_count: 0,
+            unread_mentions_count: 0,
+            unread_reactions_count: 0,
+            unread_poll_votes_count: 0,
+            notify_settings: tl::enums::PeerNotifySettings::Settings(
+                tl::types::PeerNotifySettings {
+                    show_previews: None,
+                    silent: None,
+                    mute_until: None,
+                    ios_sound: None,
+                    android_sound: None,
+                    other_sound: None,
+                    stories_muted: None,
+                    stories_hide_sender: None,
+                    stories_ios_sound: None,
+                    stories_android_sound: None,
+                    stories_other_sound: None,
+                },
+            ),
+            pts: None,
+            draft: None,
+            folder_id: None,
+            ttl_period: None,
+        })
+    }
+
+    /// A full page of basic-group dialogs (chats 1..=100, newest first), ending with `last`.
+    fn full_page(
+        last: tl::enums::Peer,
+        chats: Vec<tl::enums::Chat>,
+    ) -> tl::enums::messages::Dialogs {
+        let mut peers: Vec<tl::enums::Peer> = (1..DIALOGS_PAGE as i64)
+            .map(|chat_id| tl::enums::Peer::Chat(tl::types::PeerChat { chat_id }))
+            .collect();
+        peers.push(last);
+        let dialogs = peers
+            .iter()
+            .enumerate()
+            .map(|(i, p)| dialog(p.clone(), 1000 + i as i32))
+            .collect();
+        let messages = peers
+            .iter()
+            .enumerate()
+            .map(|(i, p)| service_message(1000 + i as i32, p.clone(), 50_000 - i as i32))
+            .collect();
+        tl::enums::messages::Dialogs::Slice(tl::types::messages::DialogsSlice {
+            count: 1000,
+            dialogs,
+            messages,
+            chats,
+            users: vec![],
+        })
+    }
+
+    /// A `-100…` id is found among the account's dialogs, with the hash valid for it; the next
+    /// page starts after the last dialog of this one.
+    #[test]
+    fn channel_ids_are_resolved_through_the_dialogs() {
+        let last = tl::enums::Peer::Channel(tl::types::PeerChannel { channel_id: 8 });
+        let page = full_page(last.clone(), vec![channel(8, true, None)]);
+        let (found, next) = dialogs_page(page.clone(), 5);
+        assert!(found.is_none());
+        assert_eq!(
+            next,
+            Some(DialogsOffset {
+                date: 50_000 - (DIALOGS_PAGE - 1),
+                id: 1000 + DIALOGS_PAGE - 1,
+                peer: tl::enums::InputPeer::Channel(tl::types::InputPeerChannel {
+                    channel_id: 8,
+                    access_hash: 777,
+                }),
+            })
+        );
+        let (found, next) = dialogs_page(page, 8);
+        assert_eq!(
+            found.as_ref().map(group_of_chat),
+            Some(GroupLookup::Found(GroupPeer::Channel {
+                channel: ChannelRef {
+                    id: 8,
+                    access_hash: 777
+                },
+                broadcast: false
+            }))
+        );
+        assert!(next.is_none());
+        // The whole list in one answer: nothing more to read.
+        let tl::enums::messages::Dialogs::Slice(slice) = full_page(last, vec![]) else {
+            unreachable!()
+        };
+        let all = tl::enums::messages::Dialogs::Dialogs(tl::types::messages::Dialogs {
+            dialogs: slice.dialogs,
+            messages: slice.messages,
+            chats: slice.chats,
+            users: slice.users,
+        });
+        assert_eq!(dialogs_page(all, 5), (None, None));
+    }
+
+    #[test]
+    fn an_accounts_device_fields_replace_the_defaults_it_has() {
+        let defaults = ClientParams::default();
+        let device = DeviceFields {
+            device_model: Some("Pixel 7".into()),
+            system_version: Some("Android 14".into()),
+            app_version: Some("10.14.5 (4990)".into()),
+            system_lang_code: None,
+            lang_code: Some("ru".into()),
+        };
+        let p = defaults.presenting(&device);
+        assert_eq!(p.device_model, "Pixel 7");
+        assert_eq!(p.system_version, "Android 14");
+        assert_eq!(p.app_version, "10.14.5 (4990)");
+        assert_eq!(p.lang_code, "ru");
+        assert_eq!(p.system_lang_code, defaults.system_lang_code);
+        assert_eq!(p.connect_timeout, defaults.connect_timeout);
+        let c = p.connection_params();
+        assert_eq!(c.device_model, "Pixel 7");
+        assert_eq!(c.lang_code, "ru");
+        assert_eq!(defaults.presenting(&DeviceFields::default()), defaults);
     }
 
     #[test]

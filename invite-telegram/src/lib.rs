@@ -11,11 +11,11 @@ pub mod session;
 pub mod strategy;
 pub mod verify;
 
-pub use api::{Connector, TelegramApi};
+pub use api::{Connector, DeviceFields, TelegramApi};
 pub use errors::{ApiError, CallKind, classify};
 pub use grammers::{ClientParams, GrammersApi, GrammersConnector};
 pub use lease::ConnectionLease;
 pub use secrets::{EnvSecretStore, FileSecretStore};
 pub use session::{KeyFingerprint, SessionError, SessionFormat, SessionString};
-pub use strategy::{Error, Result, TelegramConfig, TelegramStrategy};
+pub use strategy::{DEVICE_KEYS, Error, Result, TelegramConfig, TelegramStrategy};
 pub use verify::{VerifyError, verify_session};

@@ -18,15 +18,16 @@ use invite_core::async_trait;
 use invite_core::domain::{AccountId, GroupRef, Outcome, Platform, Target, TargetIdentifier};
 use invite_core::limits::LimitPolicy;
 use invite_core::ports::{
-    ActionResult, ErrorClass, InviteStrategy, PlatformError, Secret, SecretError, SecretStore,
+    AccountRegistry, ActionResult, ErrorClass, InviteStrategy, PlatformError, Resolution, Secret,
+    SecretError, SecretStore,
 };
 use serde_json::json;
 use tokio::sync::Mutex;
 use tracing::{debug, warn};
 
 use crate::api::{
-    ChannelRef, Connector, GroupLookup, GroupPeer, InviteReport, PhoneLookup, ResolvedPeer,
-    TelegramApi, UserRef,
+    ChannelRef, Connector, DeviceFields, GroupLookup, GroupPeer, InviteReport, PhoneLookup,
+    ResolvedPeer, TelegramApi, UserRef,
 };
 use crate::errors::{ApiError, CallKind, classify};
 use crate::lease::{ConnectionLease, Held};
@@ -62,10 +63,16 @@ pub struct TelegramConfig {
     pub call_timeout: Duration,
     /// Username resolutions per account in any rolling 24 h (Telegram allows about 200).
     pub resolve_budget_per_day: u32,
+    /// Phone imports (`contacts.importContacts`, one of Telegram's most tightly limited
+    /// calls) per account in any rolling 24 h.
+    pub import_budget_per_day: u32,
     /// Cooldown when Telegram asks to import a contact later (`retry_contacts`).
     pub import_retry_cooldown: Duration,
     /// A broadcast channel with this many members or more takes no more adds.
     pub broadcast_member_limit: i32,
+    /// A single 401 or transport 404 (unknown auth key) is confirmed once after this delay,
+    /// on a new connection, before the account is written off.
+    pub dead_confirm_delay: Duration,
 }
 
 impl Default for TelegramConfig {
@@ -76,8 +83,10 @@ impl Default for TelegramConfig {
             session_key: "session_string".to_owned(),
             call_timeout: Duration::from_secs(30),
             resolve_budget_per_day: 200,
+            import_budget_per_day: 20,
             import_retry_cooldown: Duration::from_secs(3600),
             broadcast_member_limit: 200,
+            dead_confirm_delay: Duration::from_secs(60),
         }
     }
 }
@@ -107,7 +116,19 @@ struct AccountState {
     users: HashMap<TargetIdentifier, Cached>,
     ids: HashMap<i64, UserRef>,
     groups: HashMap<GroupRef, GroupPeer>,
+    /// Member counts of broadcast channels: read once, then counted up with each add.
+    member_counts: HashMap<i64, i32>,
     resolutions: VecDeque<DateTime<Utc>>,
+    imports: VecDeque<DateTime<Utc>>,
+    /// Resolutions kept in the registry by an earlier run, by the target's identifier.
+    stored: HashMap<String, UserRef>,
+    /// The registry's resolutions and budget uses were read (see
+    /// [`TelegramStrategy::with_resolutions`]).
+    loaded: bool,
+    /// A 401 / transport 404 seen once and not confirmed yet (its code).
+    unconfirmed_dead: Option<String>,
+    /// The account's own user id, from `get_me` on connecting.
+    me: Option<i64>,
 }
 
 /// The Telegram strategy.
@@ -121,6 +142,8 @@ pub struct TelegramStrategy {
     /// Only needed to sign in, which this service never does; kept for completeness.
     _api_hash: Option<Secret>,
     lease: Option<ConnectionLease>,
+    /// Where resolutions and budget uses are kept across restarts.
+    resolutions: Option<Arc<dyn AccountRegistry>>,
     accounts: StdMutex<HashMap<AccountId, Arc<Mutex<AccountState>>>>,
 }
 
@@ -168,6 +191,75 @@ impl TelegramStrategy {
         self
     }
 
+    /// Keeps each account's resolutions (the access hashes it was given) and its uses of the
+    /// resolution and import budgets in `registry`, so a restart neither resolves everything
+    /// again nor forgets what it spent. Read once per account, at its first use; a registry
+    /// that fails is logged and the account goes on from memory.
+    #[must_use]
+    pub fn with_resolutions(mut self, registry: Arc<dyn AccountRegistry>) -> Self {
+        self.resolutions = Some(registry);
+        self
+    }
+
+    async fn load(&self, account: &AccountId, state: &mut AccountState) {
+        if state.loaded {
+            return;
+        }
+        state.loaded = true;
+        let Some(registry) = &self.resolutions else {
+            return;
+        };
+        let since = self.clock.now() - TimeDelta::hours(24);
+        let read = async {
+            Ok::<_, invite_core::ports::StoreError>((
+                registry.resolutions(account).await?,
+                registry
+                    .spends_since(account, RESOLVE_BUDGET, since)
+                    .await?,
+                registry.spends_since(account, IMPORT_BUDGET, since).await?,
+            ))
+        };
+        match read.await {
+            Ok((kept, resolutions, imports)) => {
+                for r in kept {
+                    let user = UserRef {
+                        id: r.peer_id,
+                        access_hash: r.access_hash,
+                    };
+                    state.ids.entry(user.id).or_insert(user);
+                    state.stored.insert(r.key, user);
+                }
+                state.resolutions.extend(resolutions);
+                state.imports.extend(imports);
+            }
+            Err(e) => {
+                warn!(account.id = %account, error = %e, "resolutions of Telegram account {account} not read; going on from memory");
+            }
+        }
+    }
+
+    async fn keep_spend(&self, account: &AccountId, budget: &str, at: DateTime<Utc>) {
+        if let Some(registry) = &self.resolutions
+            && let Err(e) = registry.record_spend(account, budget, at).await
+        {
+            warn!(account.id = %account, error = %e, "budget use of Telegram account {account} not kept");
+        }
+    }
+
+    async fn keep_resolution(&self, account: &AccountId, key: String, user: UserRef) {
+        if let Some(registry) = &self.resolutions {
+            let resolution = Resolution {
+                key,
+                peer_id: user.id,
+                access_hash: user.access_hash,
+                resolved_at: self.clock.now(),
+            };
+            if let Err(e) = registry.save_resolution(account, &resolution).await {
+                warn!(account.id = %account, error = %e, "resolution of Telegram account {account} not kept");
+            }
+        }
+    }
+
     async fn build(
         config: TelegramConfig,
         secrets: Arc<dyn SecretStore>,
@@ -196,6 +288,7 @@ impl TelegramStrategy {
             api_id,
             _api_hash: api_hash,
             lease: None,
+            resolutions: None,
             accounts: StdMutex::new(HashMap::new()),
         })
     }
@@ -209,6 +302,32 @@ impl TelegramStrategy {
                 code: "SECRET_STORE_UNAVAILABLE".to_owned(),
             }),
         }
+    }
+
+    /// The account's own device fields, read beside its session (keys [`DEVICE_KEYS`]); each
+    /// one missing takes the connector's default.
+    async fn device_of(&self, path: &str) -> Result<DeviceFields, PlatformError> {
+        let mut values = Vec::with_capacity(DEVICE_KEYS.len());
+        for key in DEVICE_KEYS {
+            values.push(match self.secrets.get(path, key).await {
+                Ok(v) => Some(v.expose().trim().to_owned()).filter(|v| !v.is_empty()),
+                Err(SecretError::NotFound { .. }) => None,
+                Err(SecretError::Unavailable(_)) => {
+                    return Err(PlatformError::Transient {
+                        code: "SECRET_STORE_UNAVAILABLE".to_owned(),
+                    });
+                }
+            });
+        }
+        let mut values = values.into_iter();
+        let mut next = || values.next().flatten();
+        Ok(DeviceFields {
+            device_model: next(),
+            system_version: next(),
+            app_version: next(),
+            system_lang_code: next(),
+            lang_code: next(),
+        })
     }
 
     /// Closes the account's connection and gives its lease up.
@@ -254,7 +373,28 @@ impl TelegramStrategy {
             "Telegram call failed for account {account}: {}",
             classified.code()
         );
+        if error.breaks_connection() {
+            // The client is spent (timed out, runner gone, connection lost): the next call
+            // opens a new one rather than reusing a dead runner.
+            Self::close(state).await;
+        }
         if classified.class() == ErrorClass::AccountDead {
+            if confirm_first(error) && state.unconfirmed_dead.is_none() {
+                // One 401 can be a server's passing state: confirmed on a new connection
+                // after a delay (the account cools down meanwhile; nothing was done).
+                warn!(
+                    account.id = %account,
+                    error.code = classified.code(),
+                    "Telegram account {account} refused ({}); confirming after a delay",
+                    classified.code()
+                );
+                state.unconfirmed_dead = Some(classified.code().to_owned());
+                Self::close(state).await;
+                return PlatformError::FloodWait {
+                    seconds: self.config.dead_confirm_delay.as_secs().max(1),
+                    code: classified.code().to_owned(),
+                };
+            }
             self.mark_dead(account, state, classified.code()).await;
         }
         classified
@@ -278,6 +418,7 @@ impl TelegramStrategy {
         account: &AccountId,
         state: &mut AccountState,
     ) -> Result<Arc<dyn TelegramApi>, PlatformError> {
+        self.load(account, state).await;
         if let Some(api) = &state.api {
             if state.lease.as_ref().is_none_or(|held| !held.is_lost()) {
                 return Ok(Arc::clone(api));
@@ -320,7 +461,13 @@ impl TelegramStrategy {
         if let Some(lease) = &self.lease {
             state.lease = Some(lease.take(account).await?);
         }
-        let api = match self.connector.connect(&session, api_id).await {
+        let device = self.device_of(&path).await?;
+        let connecting = if device.is_empty() {
+            self.connector.connect(&session, api_id).await
+        } else {
+            self.connector.connect_as(&session, api_id, &device).await
+        };
+        let api = match connecting {
             Ok(api) => api,
             Err(e) => {
                 let error = self.failed(account, state, &e, CallKind::Read).await;
@@ -349,6 +496,9 @@ impl TelegramStrategy {
             self.mark_dead(account, state, code).await;
             return Err(dead(code));
         }
+        // A refusal waiting to be confirmed was not: the session works.
+        state.unconfirmed_dead = None;
+        state.me = Some(me.id);
         debug!(account.id = %account, dc = session.dc_id(), "Telegram account {account} connected");
         if let Some(held) = &mut state.lease {
             held.keep_alive(Arc::clone(&api));
@@ -358,25 +508,33 @@ impl TelegramStrategy {
     }
 
     /// Takes one username resolution from the account's rolling daily budget.
-    fn spend_resolution(&self, state: &mut AccountState) -> Result<(), PlatformError> {
+    async fn spend_resolution(
+        &self,
+        account: &AccountId,
+        state: &mut AccountState,
+    ) -> Result<(), PlatformError> {
+        let budget = self.config.resolve_budget_per_day;
         let now = self.clock.now();
-        let window = TimeDelta::hours(24);
-        while state
-            .resolutions
-            .front()
-            .is_some_and(|t| *t + window <= now)
-        {
-            state.resolutions.pop_front();
-        }
-        if state.resolutions.len() >= self.config.resolve_budget_per_day as usize {
-            let oldest = state.resolutions.front().copied().unwrap_or(now);
-            let seconds = (oldest + window - now).num_seconds().max(1) as u64;
-            return Err(PlatformError::FloodWait {
-                seconds,
-                code: "RESOLVE_BUDGET_EXHAUSTED".to_owned(),
-            });
-        }
-        state.resolutions.push_back(now);
+        spend(
+            &mut state.resolutions,
+            budget,
+            now,
+            "RESOLVE_BUDGET_EXHAUSTED",
+        )?;
+        self.keep_spend(account, RESOLVE_BUDGET, now).await;
+        Ok(())
+    }
+
+    /// Takes one phone import from the account's rolling daily budget.
+    async fn spend_import(
+        &self,
+        account: &AccountId,
+        state: &mut AccountState,
+    ) -> Result<(), PlatformError> {
+        let budget = self.config.import_budget_per_day;
+        let now = self.clock.now();
+        spend(&mut state.imports, budget, now, "IMPORT_BUDGET_EXHAUSTED")?;
+        self.keep_spend(account, IMPORT_BUDGET, now).await;
         Ok(())
     }
 
@@ -398,6 +556,14 @@ impl TelegramStrategy {
             Some(Cached::Refused(error)) => return Err(error.clone()),
             None => {}
         }
+        if let Some(user) = state.stored.get(&identifier.to_string()).copied() {
+            // Resolved by an earlier run: as good (and as possibly stale) as the cache.
+            state.users.insert(identifier.clone(), Cached::Found(user));
+            return Ok(Resolved {
+                user,
+                from_cache: true,
+            });
+        }
         let found = match identifier {
             TargetIdentifier::UserId(id) => {
                 // Only a hash this account resolved works; without one, try the bare id
@@ -412,7 +578,7 @@ impl TelegramStrategy {
                 });
             }
             TargetIdentifier::Username(name) => {
-                self.spend_resolution(state)?;
+                self.spend_resolution(account, state).await?;
                 match self.timed(api.resolve_username(name.as_str())).await {
                     Ok(ResolvedPeer::User { bot: false, user }) => Ok(user),
                     Ok(ResolvedPeer::User { bot: true, .. }) => {
@@ -425,13 +591,21 @@ impl TelegramStrategy {
                 }
             }
             TargetIdentifier::Phone(phone) => {
+                self.spend_import(account, state).await?;
                 let (first, last) = contact_names(target);
                 // Importing is idempotent, so a lost answer is simply retried: a read.
                 match self
                     .timed(api.import_phone(phone.as_str(), &first, &last))
                     .await
                 {
-                    Ok(PhoneLookup::Found(user)) => Ok(user),
+                    Ok(PhoneLookup::Found(user)) => {
+                        // The import made them a contact of the account: undone at once (the
+                        // access hash stays valid), so campaigns leave no contacts behind.
+                        if let Err(e) = self.timed(api.delete_contact(user)).await {
+                            warn!(account.id = %account, error.code = classify(&e, CallKind::Read).code(), "imported contact of Telegram account {account} not deleted");
+                        }
+                        Ok(user)
+                    }
                     Ok(PhoneLookup::NotFound) => {
                         Err(target_error(Outcome::NotFound, "PHONE_NOT_ON_TELEGRAM"))
                     }
@@ -449,6 +623,8 @@ impl TelegramStrategy {
             Ok(user) => {
                 state.users.insert(identifier.clone(), Cached::Found(user));
                 state.ids.insert(user.id, user);
+                self.keep_resolution(account, identifier.to_string(), user)
+                    .await;
                 Ok(Resolved {
                     user,
                     from_cache: false,
@@ -477,7 +653,7 @@ impl TelegramStrategy {
             return Ok(*peer);
         }
         if matches!(group, GroupRef::Username(_)) {
-            self.spend_resolution(state)?;
+            self.spend_resolution(account, state).await?;
         }
         match self.timed(api.resolve_group(group)).await {
             Ok(GroupLookup::Found(peer)) => {
@@ -504,16 +680,69 @@ impl TelegramStrategy {
         api: &dyn TelegramApi,
         channel: ChannelRef,
     ) -> Result<(), PlatformError> {
-        match self.timed(api.member_count(channel)).await {
-            Ok(Some(count)) if count >= self.config.broadcast_member_limit => {
-                Err(PlatformError::Group {
-                    code: "BROADCAST_MEMBER_LIMIT".to_owned(),
-                    account_only: false,
-                })
-            }
-            Ok(_) => Ok(()),
-            Err(e) => Err(self.failed(account, state, &e, CallKind::Read).await),
+        let count = match state.member_counts.get(&channel.id) {
+            Some(count) => Some(*count),
+            None => match self.timed(api.member_count(channel)).await {
+                Ok(count) => {
+                    if let Some(count) = count {
+                        state.member_counts.insert(channel.id, count);
+                    }
+                    count
+                }
+                Err(e) => return Err(self.failed(account, state, &e, CallKind::Read).await),
+            },
+        };
+        if count.is_some_and(|c| c >= self.config.broadcast_member_limit) {
+            return Err(PlatformError::Group {
+                code: "BROADCAST_MEMBER_LIMIT".to_owned(),
+                account_only: false,
+            });
         }
+        Ok(())
+    }
+
+    /// `inviteToChannel` answered without the "added" service message: someone already in a
+    /// supergroup can get that answer instead of `USER_ALREADY_PARTICIPANT`. Their
+    /// membership entry tells: added by someone else, or joined before this call, means they
+    /// were a member already. The invite was answered, so nothing here is an error: a failed
+    /// check leaves it `Invited`, saying so.
+    async fn confirm_added(
+        &self,
+        state: &AccountState,
+        api: &dyn TelegramApi,
+        channel: ChannelRef,
+        user: UserRef,
+        started: DateTime<Utc>,
+    ) -> ActionResult {
+        let invited = |check: serde_json::Value| ActionResult {
+            outcome: Outcome::Invited,
+            details: json!({ "confirmed_by_update": false, "membership": check }),
+        };
+        let entry = match self.timed(api.membership(channel, user)).await {
+            Ok(Some(entry)) => entry,
+            Ok(None) => return invited(json!("absent")),
+            Err(e) => {
+                let code = classify(&e, CallKind::Read).code().to_owned();
+                return invited(json!({ "check_failed": code }));
+            }
+        };
+        let by_someone_else = entry
+            .inviter_id
+            .is_some_and(|inviter| state.me.is_some_and(|me| me != inviter));
+        let before = entry
+            .date
+            .is_some_and(|date| date < started.timestamp() - JOIN_DATE_TOLERANCE_SECS);
+        if by_someone_else || before {
+            return ActionResult {
+                outcome: Outcome::AlreadyMember,
+                details: json!({
+                    "code": "ALREADY_MEMBER_BY_CHECK",
+                    "joined_at": entry.date,
+                    "inviter_id": entry.inviter_id,
+                }),
+            };
+        }
+        invited(json!("confirmed"))
     }
 
     /// Forgets a cached resolution that Telegram rejected; true when it was one.
@@ -521,10 +750,54 @@ impl TelegramStrategy {
         if !resolved.from_cache {
             return false;
         }
+        state.stored.remove(&target.person.identifier.to_string());
         state.users.remove(&target.person.identifier);
         state.ids.remove(&resolved.user.id);
         true
     }
+}
+
+impl TelegramStrategy {
+    /// Telegram refused this account's handle of the person even fresh (or it never had
+    /// one): remembered for this account only, so its later attempts fail here, before any
+    /// call, while other accounts still try with their own hashes.
+    fn unreachable_here(
+        state: &mut AccountState,
+        target: &Target,
+        error: &ApiError,
+        failed: &PlatformError,
+    ) {
+        if stale_hash(error) {
+            state.users.insert(
+                target.person.identifier.clone(),
+                Cached::Refused(failed.clone()),
+            );
+        }
+    }
+}
+
+/// Takes one use from a rolling 24-hour budget of `budget` uses (`used`: their times, oldest
+/// first); exhausted, a flood wait until the oldest use leaves the window.
+fn spend(
+    used: &mut VecDeque<DateTime<Utc>>,
+    budget: u32,
+    now: DateTime<Utc>,
+    code: &str,
+) -> Result<(), PlatformError> {
+    let window = TimeDelta::hours(24);
+    while used.front().is_some_and(|t| *t + window <= now) {
+        used.pop_front();
+    }
+    if used.len() >= budget as usize {
+        let oldest = used.front().copied().unwrap_or(now);
+        let seconds = (oldest + window - now).num_seconds().max(1) as u64;
+        return Err(PlatformError::FloodWait {
+            seconds,
+            code: code.to_owned(),
+        });
+    }
+    used.push_back(now);
+    Ok(())
 }
 
 fn parse_api_id(text: &str) -> Option<i32> {
@@ -542,6 +815,31 @@ fn target_error(outcome: Outcome, code: &str) -> PlatformError {
         outcome,
         code: code.to_owned(),
     }
+}
+
+/// Keys of an account's device fields beside its session, in [`DeviceFields`]' order.
+pub const DEVICE_KEYS: [&str; 5] = [
+    "device_model",
+    "system_version",
+    "app_version",
+    "system_lang_code",
+    "lang_code",
+];
+
+/// The budget names kept in the registry.
+const RESOLVE_BUDGET: &str = "resolve";
+const IMPORT_BUDGET: &str = "import";
+
+/// Slack between Telegram's clock and ours when reading a join date.
+const JOIN_DATE_TOLERANCE_SECS: i64 = 120;
+
+/// An account-dead error that is confirmed once before the account is written off: a 401
+/// (the session's authorisation) or the transport's 404 (unknown auth key).
+fn confirm_first(error: &ApiError) -> bool {
+    matches!(
+        error,
+        ApiError::Rpc { code: 401, .. } | ApiError::TransportStatus(404)
+    )
 }
 
 /// Telegram rejected the access hash: stale for this account.
@@ -656,6 +954,7 @@ impl InviteStrategy for TelegramStrategy {
                 .resolve_user(account, &mut state, api.as_ref(), target)
                 .await?;
             let user = resolved.user;
+            let started = self.clock.now();
             let answer = match peer {
                 GroupPeer::Channel { channel, broadcast } => {
                     if broadcast {
@@ -667,7 +966,27 @@ impl InviteStrategy for TelegramStrategy {
                 GroupPeer::Chat { id } => self.timed(api.add_chat_user(id, user)).await,
             };
             let error = match answer {
-                Ok(report) => return Ok(invite_outcome(&report, user.id)),
+                Ok(report) => {
+                    let mut result = invite_outcome(&report, user.id);
+                    if let GroupPeer::Channel { channel, .. } = peer
+                        && result.outcome == Outcome::Invited
+                        && !report.confirmed_by_update
+                    {
+                        result = self
+                            .confirm_added(&state, api.as_ref(), channel, user, started)
+                            .await;
+                    }
+                    if let GroupPeer::Channel {
+                        channel,
+                        broadcast: true,
+                    } = peer
+                        && result.outcome == Outcome::Invited
+                        && let Some(count) = state.member_counts.get_mut(&channel.id)
+                    {
+                        *count += 1;
+                    }
+                    return Ok(result);
+                }
                 Err(e) => e,
             };
             if error.is("USER_ALREADY_PARTICIPANT") {
@@ -681,9 +1000,11 @@ impl InviteStrategy for TelegramStrategy {
                 retried = true;
                 continue;
             }
-            return Err(self
+            let failed = self
                 .failed(account, &mut state, &error, CallKind::Write)
-                .await);
+                .await;
+            Self::unreachable_here(&mut state, target, &error, &failed);
+            return Err(failed);
         }
     }
 
@@ -726,9 +1047,11 @@ impl InviteStrategy for TelegramStrategy {
                 retried = true;
                 continue;
             }
-            return Err(self
+            let failed = self
                 .failed(account, &mut state, &error, CallKind::Write)
-                .await);
+                .await;
+            Self::unreachable_here(&mut state, target, &error, &failed);
+            return Err(failed);
         }
     }
 
@@ -739,10 +1062,7 @@ impl InviteStrategy for TelegramStrategy {
         let resolved = self
             .resolve_user(account, &mut state, api.as_ref(), target)
             .await?;
-        if target.person.identifier.is_phone() {
-            // Resolving a phone imported it as a contact already.
-            return Ok(());
-        }
+        // A phone's import was undone after resolving: the contact is added like any other.
         let (first, last) = contact_names(target);
         match self
             .timed(api.add_contact(resolved.user, &first, &last))

@@ -12,8 +12,8 @@ use mockall::predicate::eq;
 
 use super::*;
 use crate::api::{
-    InviteReport, MissingInvitee, MockConnector, MockTelegramApi, OwnRights, OwnRole, SelfUser,
-    SentMessage,
+    DeviceFields, InviteReport, Membership, MissingInvitee, MockConnector, MockTelegramApi,
+    OwnRights, OwnRole, SelfUser, SentMessage,
 };
 use crate::secrets::EnvSecretStore;
 
@@ -150,6 +150,16 @@ fn resolves_alice(api: &mut MockTelegramApi, times: usize) {
 fn resolves_group(api: &mut MockTelegramApi, peer: GroupPeer) {
     api.expect_resolve_group()
         .returning(move |_| Ok(GroupLookup::Found(peer)));
+}
+
+/// Adds without an "added" update are checked: the member entry carries no date.
+fn joined_without_a_date(api: &mut MockTelegramApi) {
+    api.expect_membership().returning(|_, _| {
+        Ok(Some(Membership {
+            date: None,
+            inviter_id: None,
+        }))
+    });
 }
 
 struct Setup {
@@ -344,21 +354,60 @@ async fn invite_errors_come_back_classified() {
     }
 }
 
+/// An api whose `get_me` answers these, in order.
+fn api_with_get_me(answers: Vec<Result<SelfUser, ApiError>>) -> MockTelegramApi {
+    let mut api = MockTelegramApi::new();
+    let mut seq = mockall::Sequence::new();
+    for answer in answers {
+        api.expect_get_me()
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(move || answer.clone());
+    }
+    api.expect_disconnect().returning(|| ());
+    api
+}
+
+fn me() -> Result<SelfUser, ApiError> {
+    Ok(SelfUser {
+        id: ME,
+        bot: false,
+        username: None,
+        phone: None,
+    })
+}
+
 #[tokio::test]
-async fn a_401_marks_the_account_dead_until_its_session_changes() {
-    let mut api = api();
+async fn a_401_confirmed_after_a_delay_marks_the_account_dead_until_its_session_changes() {
+    let mut api = api_with_get_me(vec![me(), Err(rpc(401, "AUTH_KEY_UNREGISTERED"))]);
     resolves_group(&mut api, SUPERGROUP);
     resolves_alice(&mut api, 1);
     api.expect_invite_to_channel()
         .times(1)
         .returning(|_, _| Err(rpc(401, "AUTH_KEY_UNREGISTERED")));
-    // One connection only: after the 401 nothing reaches Telegram again.
-    let s = strategy(api).await;
+    // Two connections: the first 401 is confirmed on a new one; after that nothing reaches
+    // Telegram again.
+    let s = Setup {
+        connects: 2,
+        ..Setup::default()
+    }
+    .build(api)
+    .await;
     let err = s
         .invite(&account(), &target("@alice_1"), &group("@mygroup"))
         .await
         .unwrap_err();
-    assert_eq!(err, dead("AUTH_KEY_UNREGISTERED"));
+    assert_eq!(
+        err,
+        PlatformError::FloodWait {
+            seconds: 60,
+            code: "AUTH_KEY_UNREGISTERED".into()
+        }
+    );
+    assert_eq!(
+        s.initialize(&account()).await.unwrap_err(),
+        dead("AUTH_KEY_UNREGISTERED")
+    );
     for _ in 0..2 {
         assert_eq!(
             s.initialize(&account()).await.unwrap_err(),
@@ -371,6 +420,47 @@ async fn a_401_marks_the_account_dead_until_its_session_changes() {
                 .class(),
             ErrorClass::AccountDead
         );
+    }
+}
+
+#[tokio::test]
+async fn a_single_401_or_unknown_key_that_does_not_recur_leaves_the_account_alive() {
+    for first in [rpc(401, "SESSION_REVOKED"), ApiError::TransportStatus(404)] {
+        // Two 401s on different connections, each after a working one: neither is confirmed.
+        let mut api = api_with_get_me(vec![me(), me()]);
+        resolves_group(&mut api, SUPERGROUP);
+        joined_without_a_date(&mut api);
+        resolves_alice(&mut api, 1);
+        let mut seq = mockall::Sequence::new();
+        let e = first.clone();
+        api.expect_invite_to_channel()
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(move |_, _| Err(e.clone()));
+        api.expect_invite_to_channel()
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(|_, _| Ok(InviteReport::default()));
+        let e = first.clone();
+        api.expect_invite_to_channel()
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(move |_, _| Err(e.clone()));
+        let s = Setup {
+            connects: 2,
+            ..Setup::default()
+        }
+        .build(api)
+        .await;
+        let (t, g) = (target("@alice_1"), group("@mygroup"));
+        let err = s.invite(&account(), &t, &g).await.unwrap_err();
+        assert_eq!(err.class(), ErrorClass::AccountTemporary, "{first}");
+        assert_eq!(
+            s.invite(&account(), &t, &g).await.unwrap().outcome,
+            Outcome::Invited
+        );
+        let err = s.invite(&account(), &t, &g).await.unwrap_err();
+        assert_eq!(err.class(), ErrorClass::AccountTemporary, "{first}");
     }
 }
 
@@ -393,6 +483,7 @@ async fn frozen_accounts_are_dead_not_waiting() {
 async fn broadcast_channels_past_200_members_are_not_invited_into() {
     let mut api = api();
     resolves_group(&mut api, BROADCAST);
+    joined_without_a_date(&mut api);
     resolves_alice(&mut api, 1);
     api.expect_member_count().returning(|_| Ok(Some(200)));
     api.expect_invite_to_channel().times(0);
@@ -409,19 +500,30 @@ async fn broadcast_channels_past_200_members_are_not_invited_into() {
         }
     );
 
+    // The count is read once, then counted up with each add: 198, 199, then full.
     let mut api = self::api();
     resolves_group(&mut api, BROADCAST);
+    joined_without_a_date(&mut api);
     resolves_alice(&mut api, 1);
-    api.expect_member_count().returning(|_| Ok(Some(199)));
-    api.expect_invite_to_channel()
+    api.expect_member_count()
         .times(1)
+        .returning(|_| Ok(Some(198)));
+    api.expect_invite_to_channel()
+        .times(2)
         .returning(|_, _| Ok(InviteReport::default()));
     let s = strategy(api).await;
-    let r = s
+    for _ in 0..2 {
+        let r = s
+            .invite(&account(), &target("@alice_1"), &group("@mychannel"))
+            .await
+            .unwrap();
+        assert_eq!(r.outcome, Outcome::Invited);
+    }
+    let err = s
         .invite(&account(), &target("@alice_1"), &group("@mychannel"))
         .await
-        .unwrap();
-    assert_eq!(r.outcome, Outcome::Invited);
+        .unwrap_err();
+    assert_eq!(err.code(), "BROADCAST_MEMBER_LIMIT");
 }
 
 #[tokio::test]
@@ -599,6 +701,12 @@ impl TelegramApi for Silent {
     async fn is_participant(&self, _: GroupPeer, _: UserRef) -> Result<bool, ApiError> {
         std::future::pending().await
     }
+    async fn membership(&self, _: ChannelRef, _: UserRef) -> Result<Option<Membership>, ApiError> {
+        std::future::pending().await
+    }
+    async fn delete_contact(&self, _: UserRef) -> Result<(), ApiError> {
+        std::future::pending().await
+    }
     async fn disconnect(&self) {}
 }
 
@@ -719,6 +827,7 @@ async fn unknown_usernames_are_remembered_and_not_resolved_twice() {
 async fn a_rejected_cached_access_hash_is_resolved_again_once() {
     let mut api = api();
     resolves_group(&mut api, SUPERGROUP);
+    joined_without_a_date(&mut api);
     resolves_alice(&mut api, 2);
     let mut seq = mockall::Sequence::new();
     api.expect_invite_to_channel()
@@ -751,6 +860,7 @@ async fn a_rejected_cached_access_hash_is_resolved_again_once() {
 async fn phones_are_resolved_by_importing_a_contact() {
     let mut api = api();
     resolves_group(&mut api, SUPERGROUP);
+    joined_without_a_date(&mut api);
     api.expect_import_phone()
         .with(eq("+79161234567"), eq("Alice"), eq(""))
         .times(1)
@@ -772,8 +882,15 @@ async fn phones_are_resolved_by_importing_a_contact() {
     api.expect_invite_to_channel()
         .with(mockall::predicate::always(), eq(ALICE))
         .returning(|_, _| Ok(InviteReport::default()));
-    // Importing made the person a contact: adding them is not called again.
-    api.expect_add_contact().times(0);
+    // The import is undone at once; adding the person as a contact is a call of its own.
+    api.expect_delete_contact()
+        .with(eq(ALICE))
+        .times(1)
+        .returning(|_| Ok(()));
+    api.expect_add_contact()
+        .with(eq(ALICE), eq("Alice"), eq(""))
+        .times(1)
+        .returning(|_, _, _| Ok(()));
     let s = strategy(api).await;
     let g = group("@mygroup");
     let found = target("+79161234567");
@@ -850,11 +967,38 @@ async fn numeric_targets_use_a_hash_this_account_resolved() {
     s.send_message(&account(), &target("42"), "Hi", 1)
         .await
         .unwrap();
+    // Without a hash of its own, this account cannot address user 7: transient (another
+    // account may, with its hash), and remembered so this account does not ask again.
+    for random_id in [2, 3] {
+        assert_eq!(
+            s.send_message(&account(), &target("7"), "Hi", random_id)
+                .await
+                .unwrap_err(),
+            PlatformError::Transient {
+                code: "PEER_ID_INVALID".to_owned()
+            }
+        );
+    }
+}
+
+/// A group id this account holds no hash for is a problem of this account only.
+#[tokio::test]
+async fn a_refused_group_handle_closes_only_this_accounts_lane() {
+    let mut api = api();
+    api.expect_resolve_group()
+        .times(1)
+        .returning(|_| Err(rpc(400, "CHANNEL_INVALID")));
+    let s = strategy(api).await;
+    let err = s
+        .check_invite_rights(&account(), &group("-1001234567890"))
+        .await
+        .unwrap_err();
     assert_eq!(
-        s.send_message(&account(), &target("7"), "Hi", 2)
-            .await
-            .unwrap_err(),
-        target_error(Outcome::Unresolvable, "PEER_ID_INVALID")
+        err,
+        PlatformError::Group {
+            code: "CHANNEL_INVALID".to_owned(),
+            account_only: true
+        }
     );
 }
 
@@ -986,9 +1130,17 @@ async fn secrets_and_phones_never_reach_logs_errors_or_debug() {
     resolves_group(&mut api, SUPERGROUP);
     api.expect_import_phone()
         .returning(|_, _, _| Ok(PhoneLookup::Found(ALICE)));
+    api.expect_delete_contact()
+        .returning(|_| Err(rpc(400, "CONTACT_ID_INVALID")));
     api.expect_invite_to_channel()
         .returning(|_, _| Err(rpc(401, "SESSION_REVOKED")));
-    let s = strategy(api).await;
+    // The 401 is confirmed on a second connection.
+    let s = Setup {
+        connects: 2,
+        ..Setup::default()
+    }
+    .build(api)
+    .await;
     let phone = "+79161234567";
     let mut texts = vec![format!("{s:?}")];
     let err = s
@@ -1053,4 +1205,339 @@ fn invite_outcome_prefers_the_targets_missing_entry() {
     let ok = invite_outcome(&InviteReport::default(), 42);
     assert_eq!(ok.outcome, Outcome::Invited);
     assert_eq!(ok.details["confirmed_by_update"], false);
+}
+
+/// A client whose runner is gone is not reused: the next call builds a new one. A request the
+/// runner never took is not charged; one it dropped after taking it may have left.
+#[tokio::test]
+async fn a_dead_runner_is_replaced_and_dropped_before_send_is_not_charged() {
+    let mut api = api_with_get_me(vec![me(), me(), me()]);
+    resolves_group(&mut api, SUPERGROUP);
+    joined_without_a_date(&mut api);
+    // Resolutions belong to the account, not the connection: kept across clients.
+    resolves_alice(&mut api, 1);
+    let mut seq = mockall::Sequence::new();
+    api.expect_invite_to_channel()
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_, _| Err(ApiError::Dropped));
+    api.expect_invite_to_channel()
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_, _| Err(ApiError::Dropped.not_sent()));
+    api.expect_invite_to_channel()
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_, _| Ok(InviteReport::default()));
+    let s = Setup {
+        connects: 3,
+        ..Setup::default()
+    }
+    .build(api)
+    .await;
+    let (t, g) = (target("@alice_1"), group("@mygroup"));
+    assert_eq!(
+        s.invite(&account(), &t, &g).await.unwrap_err(),
+        PlatformError::Ambiguous {
+            code: "REQUEST_DROPPED".into()
+        }
+    );
+    assert_eq!(
+        s.invite(&account(), &t, &g).await.unwrap_err(),
+        PlatformError::Transient {
+            code: "REQUEST_DROPPED".into()
+        }
+    );
+    assert_eq!(
+        s.invite(&account(), &t, &g).await.unwrap().outcome,
+        Outcome::Invited
+    );
+}
+
+/// `inviteToChannel` can succeed without adding anyone when the person is already in the
+/// supergroup: with no "added" update, their membership entry decides.
+#[tokio::test]
+async fn an_add_without_an_update_is_checked_against_the_membership_entry() {
+    let now = clock().now().timestamp();
+    type Answer = Result<Option<Membership>, ApiError>;
+    let cases: Vec<(Answer, Outcome, &str)> = vec![
+        (
+            Ok(Some(Membership {
+                date: Some(now - 86_400),
+                inviter_id: None,
+            })),
+            Outcome::AlreadyMember,
+            "joined the day before",
+        ),
+        (
+            Ok(Some(Membership {
+                date: Some(now),
+                inviter_id: Some(77),
+            })),
+            Outcome::AlreadyMember,
+            "added by someone else",
+        ),
+        (
+            Ok(Some(Membership {
+                date: Some(now),
+                inviter_id: Some(ME),
+            })),
+            Outcome::Invited,
+            "added by us just now",
+        ),
+        (
+            Ok(Some(Membership {
+                date: Some(now + 30),
+                inviter_id: None,
+            })),
+            Outcome::Invited,
+            "joined just now",
+        ),
+        // The invite was answered: a failed check never turns it into an error (a retry
+        // would spend another invite, a refund would hide one).
+        (
+            Err(rpc(500, "RPC_CALL_FAIL")),
+            Outcome::Invited,
+            "check failed",
+        ),
+        (Ok(None), Outcome::Invited, "not found"),
+    ];
+    for (answer, want, case) in cases {
+        let mut api = api();
+        resolves_group(&mut api, SUPERGROUP);
+        resolves_alice(&mut api, 1);
+        api.expect_invite_to_channel()
+            .times(1)
+            .returning(|_, _| Ok(InviteReport::default()));
+        api.expect_membership()
+            .with(
+                eq(ChannelRef {
+                    id: 5,
+                    access_hash: 55,
+                }),
+                eq(ALICE),
+            )
+            .times(1)
+            .returning(move |_, _| answer.clone());
+        let s = strategy(api).await;
+        let r = s
+            .invite(&account(), &target("@alice_1"), &group("@mygroup"))
+            .await
+            .unwrap();
+        assert_eq!(r.outcome, want, "{case}: {}", r.details);
+    }
+    // Confirmed by the service message: no check.
+    let mut api = api();
+    resolves_group(&mut api, SUPERGROUP);
+    resolves_alice(&mut api, 1);
+    api.expect_invite_to_channel().returning(|_, _| {
+        Ok(InviteReport {
+            missing: vec![],
+            confirmed_by_update: true,
+        })
+    });
+    api.expect_membership().times(0);
+    let s = strategy(api).await;
+    assert_eq!(
+        s.invite(&account(), &target("@alice_1"), &group("@mygroup"))
+            .await
+            .unwrap()
+            .outcome,
+        Outcome::Invited
+    );
+}
+
+/// Phone imports spend a daily budget of their own, per account; the contacts they create are
+/// deleted as soon as the person is resolved.
+#[tokio::test]
+async fn phone_imports_have_a_rolling_daily_budget_and_leave_no_contact() {
+    let mut api = api();
+    api.expect_import_phone().times(2).returning(|phone, _, _| {
+        Ok(PhoneLookup::Found(UserRef {
+            id: phone.len() as i64 + phone.ends_with('1') as i64,
+            access_hash: 9,
+        }))
+    });
+    // A failed delete does not fail the resolution.
+    let mut seq = mockall::Sequence::new();
+    api.expect_delete_contact()
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_| Ok(()));
+    api.expect_delete_contact()
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_| Err(rpc(500, "RPC_CALL_FAIL")));
+    api.expect_send_message()
+        .returning(|_, _, _| Ok(SentMessage::default()));
+    let setup = Setup {
+        config: TelegramConfig {
+            import_budget_per_day: 2,
+            ..TelegramConfig::default()
+        },
+        ..Setup::default()
+    };
+    let clock = Arc::clone(&setup.clock);
+    let s = setup.build(api).await;
+    for phone in ["+79161234561", "+79161234562"] {
+        s.send_message(&account(), &target(phone), "Hi", 1)
+            .await
+            .unwrap();
+    }
+    // Resolved already: free.
+    s.send_message(&account(), &target("+79161234561"), "Hi", 2)
+        .await
+        .unwrap();
+    clock.advance(TimeDelta::hours(2));
+    let err = s
+        .send_message(&account(), &target("+79161234563"), "Hi", 3)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err,
+        PlatformError::FloodWait {
+            seconds: 22 * 3600,
+            code: "IMPORT_BUDGET_EXHAUSTED".into()
+        }
+    );
+}
+
+/// With a registry, what an account resolved and what it spent survive a restart: the second
+/// strategy (a new process) resolves nothing again and counts the earlier uses.
+#[tokio::test]
+async fn resolutions_and_budgets_are_kept_across_a_restart() {
+    let registry: Arc<dyn AccountRegistry> = Arc::new(invite_core::memory::MemoryRegistry::new());
+    let clock = clock();
+    let config = TelegramConfig {
+        resolve_budget_per_day: 3,
+        import_budget_per_day: 1,
+        ..TelegramConfig::default()
+    };
+    let phone = "+79161234567";
+    let mut first = api();
+    resolves_group(&mut first, SUPERGROUP);
+    resolves_alice(&mut first, 1);
+    first.expect_import_phone().times(1).returning(|_, _, _| {
+        Ok(PhoneLookup::Found(UserRef {
+            id: 77,
+            access_hash: 7,
+        }))
+    });
+    first.expect_delete_contact().returning(|_| Ok(()));
+    first.expect_is_participant().returning(|_, _| Ok(false));
+    let s = Setup {
+        config: config.clone(),
+        clock: Arc::clone(&clock),
+        ..Setup::default()
+    }
+    .build(first)
+    .await
+    .with_resolutions(Arc::clone(&registry));
+    let g = group("@mygroup");
+    for t in ["@alice_1", phone] {
+        s.is_member(&account(), &target(t), &g).await.unwrap();
+    }
+    drop(s);
+
+    // A new process: nothing is resolved or imported again.
+    let mut second = api();
+    resolves_group(&mut second, SUPERGROUP);
+    second.expect_resolve_username().times(0);
+    second.expect_import_phone().times(0);
+    second
+        .expect_is_participant()
+        .with(eq(SUPERGROUP), eq(ALICE))
+        .returning(|_, _| Ok(true));
+    second
+        .expect_is_participant()
+        .with(
+            eq(SUPERGROUP),
+            eq(UserRef {
+                id: 77,
+                access_hash: 7,
+            }),
+        )
+        .returning(|_, _| Ok(true));
+    let s = Setup {
+        config,
+        clock: Arc::clone(&clock),
+        ..Setup::default()
+    }
+    .build(second)
+    .await
+    .with_resolutions(Arc::clone(&registry));
+    for t in ["@alice_1", phone] {
+        assert!(s.is_member(&account(), &target(t), &g).await.unwrap());
+    }
+    // The import budget of one was spent before the restart.
+    let err = s
+        .is_member(&account(), &target("+79160000000"), &g)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "IMPORT_BUDGET_EXHAUSTED");
+    // @alice_1 once, the group's name once per process (groups are resolved afresh).
+    assert_eq!(
+        registry
+            .spends_since(&account(), "resolve", clock.now() - TimeDelta::hours(24))
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
+}
+
+/// An account whose secrets carry the device its login was made on is connected presenting
+/// that device; one without keeps the connector's defaults.
+#[tokio::test]
+async fn an_accounts_own_device_is_presented_when_its_secrets_carry_one() {
+    let path = "secret/telegram/sessions/acc-1";
+    let mut vars = vec![
+        (
+            "SECRET_TELEGRAM_API_CREDENTIALS__API_ID".to_owned(),
+            "2040".to_owned(),
+        ),
+        (
+            "SECRET_TELEGRAM_API_CREDENTIALS__API_HASH".to_owned(),
+            API_HASH.to_owned(),
+        ),
+        (
+            EnvSecretStore::variable_name(path, "session_string"),
+            telethon(7),
+        ),
+    ];
+    for (key, value) in [
+        ("device_model", "Pixel 7"),
+        ("system_version", "Android 14"),
+        ("lang_code", "ru"),
+    ] {
+        vars.push((EnvSecretStore::variable_name(path, key), value.to_owned()));
+    }
+    let api: Arc<dyn TelegramApi> = Arc::new(api());
+    let mut connector = MockConnector::new();
+    connector.expect_connect().times(0);
+    connector
+        .expect_connect_as()
+        .withf(|_, api_id, device| {
+            *api_id == 2040
+                && *device
+                    == DeviceFields {
+                        device_model: Some("Pixel 7".into()),
+                        system_version: Some("Android 14".into()),
+                        app_version: None,
+                        system_lang_code: None,
+                        lang_code: Some("ru".into()),
+                    }
+        })
+        .times(1)
+        .returning(move |_, _, _| Ok(Arc::clone(&api)));
+    let s = TelegramStrategy::new(
+        TelegramConfig::default(),
+        Arc::new(EnvSecretStore::from_vars(vars)),
+        Arc::new(connector),
+        clock(),
+    )
+    .await
+    .unwrap();
+    let r = s.initialize(&account()).await;
+    assert!(r.is_ok(), "{r:?}");
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use invite_core::domain::AccountId;
 use invite_core::ports::{ErrorClass, PlatformError};
 
-use crate::api::{Connector, SelfUser};
+use crate::api::{Connector, DeviceFields, SelfUser};
 use crate::errors::{CallKind, classify};
 use crate::lease::{ConnectionLease, IN_USE_ELSEWHERE};
 use crate::session::SessionString;
@@ -32,13 +32,15 @@ pub enum VerifyError {
     InUse,
 }
 
-/// Connects `session` with `api_id` under `account`'s lease and asks who it is.
+/// Connects `session` with `api_id`, presenting `device` (the connector's defaults where it is
+/// empty), under `account`'s lease and asks who it is.
 pub async fn verify_session(
     connector: &Arc<dyn Connector>,
     lease: Option<&ConnectionLease>,
     account: &AccountId,
     session: &SessionString,
     api_id: i32,
+    device: &DeviceFields,
     timeout: Duration,
 ) -> Result<SelfUser, VerifyError> {
     if let Some(session_api_id) = session.api_id()
@@ -54,7 +56,14 @@ pub async fn verify_session(
         None => None,
     };
     let result = async {
-        let api = tokio::time::timeout(timeout, connector.connect(session, api_id))
+        let connecting = async {
+            if device.is_empty() {
+                connector.connect(session, api_id).await
+            } else {
+                connector.connect_as(session, api_id, device).await
+            }
+        };
+        let api = tokio::time::timeout(timeout, connecting)
             .await
             .map_err(|_| VerifyError::Unreachable("TIMEOUT".to_owned()))?
             .map_err(|e| refusal(&classify(&e, CallKind::Read)))?;

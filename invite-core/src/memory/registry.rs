@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use crate::domain::{AccountId, Platform, UserId};
 use crate::ports::{
     AccountPatch, AccountRegistry, NewAccount, RegisteredAccount, Registration, RegistryStatus,
-    StatusChange, StoreError, StoreResult,
+    Resolution, StatusChange, StoreError, StoreResult,
 };
 
 #[derive(Debug, Clone)]
@@ -23,6 +23,8 @@ struct Row {
 #[derive(Debug, Default)]
 struct Inner {
     rows: BTreeMap<AccountId, Row>,
+    resolutions: BTreeMap<(AccountId, String), Resolution>,
+    spends: BTreeMap<(AccountId, String), Vec<DateTime<Utc>>>,
 }
 
 /// The account registry in memory.
@@ -194,9 +196,64 @@ impl AccountRegistry for MemoryRegistry {
         match inner.rows.get(id) {
             Some(r) if r.account.user_id == user => {
                 inner.rows.remove(id);
+                inner.resolutions.retain(|(a, _), _| a != id);
+                inner.spends.retain(|(a, _), _| a != id);
                 Ok(())
             }
             _ => Err(StoreError::NotFound),
         }
+    }
+
+    async fn save_resolution(
+        &self,
+        account: &AccountId,
+        resolution: &Resolution,
+    ) -> StoreResult<()> {
+        self.lock().resolutions.insert(
+            (account.clone(), resolution.key.clone()),
+            resolution.clone(),
+        );
+        Ok(())
+    }
+
+    async fn resolutions(&self, account: &AccountId) -> StoreResult<Vec<Resolution>> {
+        Ok(self
+            .lock()
+            .resolutions
+            .iter()
+            .filter(|((a, _), _)| a == account)
+            .map(|(_, r)| r.clone())
+            .collect())
+    }
+
+    async fn record_spend(
+        &self,
+        account: &AccountId,
+        budget: &str,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let mut inner = self.lock();
+        let uses = inner
+            .spends
+            .entry((account.clone(), budget.to_owned()))
+            .or_default();
+        uses.retain(|t| *t >= at - chrono::TimeDelta::days(2));
+        uses.push(at);
+        uses.sort_unstable();
+        Ok(())
+    }
+
+    async fn spends_since(
+        &self,
+        account: &AccountId,
+        budget: &str,
+        since: DateTime<Utc>,
+    ) -> StoreResult<Vec<DateTime<Utc>>> {
+        Ok(self
+            .lock()
+            .spends
+            .get(&(account.clone(), budget.to_owned()))
+            .map(|uses| uses.iter().copied().filter(|t| *t >= since).collect())
+            .unwrap_or_default())
     }
 }

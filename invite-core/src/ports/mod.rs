@@ -27,7 +27,7 @@ pub use ledger::{AccountHistory, LedgerEvent, LimitLedger, ReserveRequest};
 pub use queue::{Delivery, Job, JobQueue, QueueError};
 pub use registry::{
     AccountPatch, AccountRegistry, NewAccount, RegisteredAccount, Registration, RegistryStatus,
-    StatusChange,
+    Resolution, StatusChange,
 };
 pub use secrets::{Secret, SecretError, SecretStore};
 pub use store::{

@@ -194,6 +194,20 @@ pub struct StatusChange {
     pub reason: Option<String>,
 }
 
+/// What one account resolved: a person or group and the access hash valid for that account
+/// only. Kept so that a restart does not resolve (and spend budget on) everything again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolution {
+    /// What was resolved, as the adapter spells it (`@name`, a phone, an id).
+    pub key: String,
+    /// The platform's id of what it resolved to.
+    pub peer_id: i64,
+    /// The access hash for this account.
+    pub access_hash: i64,
+    /// When.
+    pub resolved_at: DateTime<Utc>,
+}
+
 /// The account registry.
 #[async_trait]
 pub trait AccountRegistry: Send + Sync + fmt::Debug {
@@ -233,6 +247,34 @@ pub trait AccountRegistry: Send + Sync + fmt::Debug {
     /// becomes `active` (an unknown id is no error).
     async fn touch(&self, id: &AccountId, at: DateTime<Utc>) -> StoreResult<()>;
 
-    /// Removes the owner's account (`NotFound` for another user's).
+    /// Removes the owner's account (`NotFound` for another user's), with its resolutions and
+    /// budget uses.
     async fn remove(&self, user: UserId, id: &AccountId) -> StoreResult<()>;
+
+    /// Remembers a resolution of `account`, replacing one of the same key.
+    async fn save_resolution(
+        &self,
+        account: &AccountId,
+        resolution: &Resolution,
+    ) -> StoreResult<()>;
+
+    /// The resolutions of `account`, in no particular order.
+    async fn resolutions(&self, account: &AccountId) -> StoreResult<Vec<Resolution>>;
+
+    /// Records one use of the account's rolling daily `budget` (`resolve`, `import`) at `at`;
+    /// uses older than two days are forgotten.
+    async fn record_spend(
+        &self,
+        account: &AccountId,
+        budget: &str,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()>;
+
+    /// The uses of `budget` by `account` at or after `since`, oldest first.
+    async fn spends_since(
+        &self,
+        account: &AccountId,
+        budget: &str,
+        since: DateTime<Utc>,
+    ) -> StoreResult<Vec<DateTime<Utc>>>;
 }

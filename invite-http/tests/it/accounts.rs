@@ -358,15 +358,16 @@ pub async fn a_telegram_task_runs_over_registered_accounts(db: Db) {
                 .to_owned(),
         );
     }
-    // First writes: a flood wait of two days, PEER_FLOOD, a revoked key.
+    // First writes: a flood wait of two days, PEER_FLOOD; and a key revoked for good (a
+    // single 401 is confirmed on a new connection after a delay before the account is dead).
     fake.script(
         &sessions[0],
         [ApiError::rpc(420, "FLOOD_WAIT", Some(172_800))],
     );
     fake.script(&sessions[1], [ApiError::rpc(400, "PEER_FLOOD", None)]);
-    fake.script(
+    fake.kill(
         &sessions[2],
-        [ApiError::rpc(401, "AUTH_KEY_UNREGISTERED", None)],
+        ApiError::rpc(401, "AUTH_KEY_UNREGISTERED", None),
     );
 
     let targets: Vec<String> = (0..6).map(|i| format!("@reader_{i:03}")).collect();
@@ -422,6 +423,27 @@ pub async fn a_telegram_task_runs_over_registered_accounts(db: Db) {
         .filter_map(|l| l["error_code"].as_str().map(str::to_owned))
         .collect();
     assert!(codes.contains(&"PEER_FLOOD".to_owned()), "{logs}");
+
+    // Each account's resolutions and budget uses, as kept in the registry.
+    let list: Value = s.get("/accounts", 1).await.json().await.unwrap();
+    let budgets: Vec<&Value> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a.get("telegram"))
+        .collect();
+    assert_eq!(budgets.len(), 3, "{list}");
+    let resolved: u64 = budgets
+        .iter()
+        .map(|b| b["resolved"].as_u64().unwrap())
+        .sum();
+    // Every target was resolved by the account that invited it (some by more than one).
+    assert!(resolved >= 6, "{list}");
+    for b in budgets {
+        assert_eq!(b["resolve_budget_per_day"], 200, "{list}");
+        assert_eq!(b["import_budget_per_day"], 20, "{list}");
+        assert_eq!(b["imports_24h"], 0, "{list}");
+    }
 }
 
 pub async fn every_spelling_of_one_group_shares_one_budget(db: Db) {
@@ -651,7 +673,67 @@ async fn a_whole_number_float_api_id_is_an_integer() {
     assert!(p["detail"].as_str().unwrap().contains("api_id"), "{p}");
 }
 
+/// The device of the session's login, given when the account is added, is presented to
+/// Telegram from the check at adding on, by every connection of the account.
+pub async fn an_accounts_own_device_is_kept_and_presented(db: Db) {
+    let Some((s, fake)) = start(db, Engine::Virtual).await else {
+        return;
+    };
+    let session = telethon(41);
+    fake.add_account(&session, 7041, None);
+    let post = |body: Value| {
+        let s = &s;
+        async move {
+            s.req(reqwest::Method::POST, "/accounts", Some(1))
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    // A control character is refused, naming the field.
+    let p = problem(
+        post(json!({"platform": "telegram", "session": session, "device_model": "Pixel\n7"})).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert!(
+        p["detail"].as_str().unwrap().contains("device_model"),
+        "{p}"
+    );
+    added(
+        post(json!({"platform": "telegram", "session": session,
+                    "device_model": " Pixel 7 ", "system_version": "Android 14",
+                    "app_version": "10.14.5 (4990)", "lang_code": "ru"}))
+        .await,
+    )
+    .await;
+    let want = invite_telegram::DeviceFields {
+        device_model: Some("Pixel 7".into()),
+        system_version: Some("Android 14".into()),
+        app_version: Some("10.14.5 (4990)".into()),
+        system_lang_code: None,
+        lang_code: Some("ru".into()),
+    };
+    assert_eq!(fake.devices(), vec![want.clone()]);
+    // A task's connection presents it too (sealed with the session, opened by the strategy).
+    let task = s
+        .create(
+            1,
+            json!({"name": "device", "platform": "telegram", "action": "invite",
+                   "group": "@launch_group", "targets": ["@reader_900"]}),
+        )
+        .await;
+    let r = s.post(&format!("/tasks/{task}/start"), 1, None).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    s.drive().await;
+    let devices = fake.devices();
+    assert!(devices.len() >= 2, "{devices:?}");
+    assert!(devices.iter().all(|d| *d == want), "{devices:?}");
+}
+
 crate::on_every_store!(
+    an_accounts_own_device_is_kept_and_presented,
     accounts_are_added_checked_and_sealed,
     a_telegram_task_runs_over_registered_accounts,
     a_task_with_no_usable_account_is_refused,

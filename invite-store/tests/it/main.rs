@@ -75,6 +75,7 @@ macro_rules! contract_suite {
                 registry::accounts_are_registered_once_per_key_and_platform_user,
                 registry::accounts_are_listed_patched_and_removed_by_their_owner_only,
                 registry::engine_statuses_never_override_a_disabled_account,
+                registry::resolutions_and_budget_uses_are_kept_per_account,
                 sandbox_world::sandbox_world_adds_a_member_once,
                 sandbox_world::sandbox_world_deduplicates_random_ids_per_account,
                 sandbox_world::sandbox_world_racers_have_one_first_delivery,

@@ -2,7 +2,7 @@
 
 use invite_core::domain::{Platform, UserId};
 use invite_core::ports::{
-    AccountPatch, NewAccount, Registration, RegistryStatus, StatusChange, StoreError,
+    AccountPatch, NewAccount, Registration, RegistryStatus, Resolution, StatusChange, StoreError,
 };
 
 use crate::helpers::*;
@@ -256,4 +256,85 @@ pub async fn engine_statuses_never_override_a_disabled_account(s: Ctx) {
     // Unknown accounts (removed meanwhile) are no error.
     s.registry.set_status(&acc("gone"), &spam).await.unwrap();
     s.registry.touch(&acc("gone"), t0()).await.unwrap();
+}
+
+/// Resolutions and budget uses are kept per account, replaced by key, pruned after two days,
+/// and removed with the account.
+pub async fn resolutions_and_budget_uses_are_kept_per_account(s: Ctx) {
+    let a = added(
+        s.registry
+            .register(new_account("tg-r1", 1, Some(3001), "kr1", 0))
+            .await
+            .unwrap(),
+    );
+    let other = acc("tg-r2");
+    let resolution = |key: &str, hash: i64, n: i64| Resolution {
+        key: key.to_owned(),
+        peer_id: 42,
+        access_hash: hash,
+        resolved_at: t0() + mins(n),
+    };
+    s.registry
+        .save_resolution(&a.id, &resolution("@alice", 1, 0))
+        .await
+        .unwrap();
+    s.registry
+        .save_resolution(&a.id, &resolution("@alice", 2, 5))
+        .await
+        .unwrap();
+    s.registry
+        .save_resolution(&other, &resolution("@alice", 9, 0))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.registry.resolutions(&a.id).await.unwrap(),
+        vec![resolution("@alice", 2, 5)]
+    );
+    for n in [0, 10, 20] {
+        s.registry
+            .record_spend(&a.id, "import", t0() + mins(n))
+            .await
+            .unwrap();
+    }
+    s.registry
+        .record_spend(&a.id, "resolve", t0())
+        .await
+        .unwrap();
+    assert_eq!(
+        s.registry
+            .spends_since(&a.id, "import", t0() + mins(5))
+            .await
+            .unwrap(),
+        vec![t0() + mins(10), t0() + mins(20)]
+    );
+    // Three days later, the old uses are gone.
+    let later = t0() + mins(3 * 24 * 60);
+    s.registry
+        .record_spend(&a.id, "import", later)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.registry
+            .spends_since(&a.id, "import", t0())
+            .await
+            .unwrap(),
+        vec![later]
+    );
+    assert!(
+        s.registry
+            .spends_since(&other, "import", t0())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    s.registry.remove(UserId::new(1), &a.id).await.unwrap();
+    assert!(s.registry.resolutions(&a.id).await.unwrap().is_empty());
+    assert!(
+        s.registry
+            .spends_since(&a.id, "resolve", t0())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(s.registry.resolutions(&other).await.unwrap().len(), 1);
 }
