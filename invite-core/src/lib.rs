@@ -13,6 +13,8 @@ pub mod registry;
 pub mod retention;
 pub mod sandbox;
 pub mod service;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use async_trait::async_trait;
 pub use clock::{Clock, SystemClock, VirtualClock};

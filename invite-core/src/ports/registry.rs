@@ -195,6 +195,7 @@ pub struct StatusChange {
 }
 
 /// The account registry.
+#[cfg_attr(feature = "testing", mockall::automock)]
 #[async_trait]
 pub trait AccountRegistry: Send + Sync + fmt::Debug {
     /// Registers an account, unless its platform user or key is registered already.
