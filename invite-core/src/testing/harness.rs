@@ -120,7 +120,10 @@ impl<T: ?Sized + Send + Sync + 'static> Opened<T> {
 }
 
 /// One case of a suite.
-pub(crate) type Case<T> = (&'static str, fn(Subject<T>) -> BoxFuture<'static, ()>);
+pub(crate) type Case<T> = PlainCase<Subject<T>>;
+
+/// One case of a suite whose subject is `S` itself.
+pub(crate) type PlainCase<S> = (&'static str, fn(S) -> BoxFuture<'static, ()>);
 
 /// `cases![module::name, …]`: the cases of a suite, each with its name.
 macro_rules! cases {
@@ -147,6 +150,24 @@ where
         let outcome = AssertUnwindSafe(case(subject)).catch_unwind().await;
         teardown.await;
         if let Err(panic) = outcome {
+            eprintln!("{suite}: case `{name}` failed");
+            std::panic::resume_unwind(panic);
+        }
+    }
+}
+
+/// [`run_cases`] for subjects that need no teardown (or tear down on drop).
+pub(crate) async fn run_plain<S, F, Fut>(suite: &str, open: F, cases: &[PlainCase<S>])
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Option<S>>,
+{
+    for (name, case) in cases {
+        let Some(subject) = open().await else {
+            eprintln!("{suite}: the implementation is not available; skipped");
+            return;
+        };
+        if let Err(panic) = AssertUnwindSafe(case(subject)).catch_unwind().await {
             eprintln!("{suite}: case `{name}` failed");
             std::panic::resume_unwind(panic);
         }

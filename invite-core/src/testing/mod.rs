@@ -35,16 +35,22 @@
 
 use std::future::Future;
 
+mod account_manager;
 mod fixtures;
 mod harness;
+mod queue;
+mod strategy;
 mod suites;
 
 use suites::{
     engine, failure_paths, leases, ledger, registry, sandbox_world, suppression, targets, tasks,
 };
 
+pub use account_manager::{ManagedAccounts, account_manager_contract};
 pub use harness::{Opened, Subject};
 use harness::{cases, run_cases};
+pub use queue::queue_contract;
+pub use strategy::{Situation, StagedStrategy, claimed_target, strategy_contract};
 
 use crate::ports::{AccountLeases, AccountRegistry, LimitLedger, SuppressionList, TaskStore};
 pub use crate::ports::{

@@ -2,6 +2,7 @@
 //! on deliberately broken ones that each suite must catch: a suite that cannot fail proves
 //! nothing.
 
+mod adapters;
 mod broken_store;
 
 use std::future::Future;
@@ -18,7 +19,7 @@ use invite_core::testing::{
 };
 
 /// Runs a suite that must fail.
-async fn must_fail(suite: impl Future<Output = ()>) {
+pub(crate) async fn must_fail(suite: impl Future<Output = ()>) {
     let outcome = AssertUnwindSafe(suite).catch_unwind().await;
     assert!(
         outcome.is_err(),
