@@ -1,4 +1,5 @@
 #![doc = include_str!("../README.md")]
+#![warn(missing_docs)]
 
 pub mod chaos;
 pub mod clock;
@@ -13,6 +14,8 @@ pub mod registry;
 pub mod retention;
 pub mod sandbox;
 pub mod service;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use async_trait::async_trait;
 pub use clock::{Clock, SystemClock, VirtualClock};

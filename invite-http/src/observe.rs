@@ -164,11 +164,11 @@ impl MeteredStore {
 
 #[async_trait]
 impl TaskStore for MeteredStore {
-    async fn create_task(
+    async fn create_task<'a, 'b>(
         &self,
         task: NewTask,
         targets: Vec<NewTarget>,
-        idempotency: Option<(&str, &str)>,
+        idempotency: Option<(&'a str, &'b str)>,
         now: DateTime<Utc>,
     ) -> StoreResult<CreatedTask> {
         let created = self

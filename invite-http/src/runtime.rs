@@ -596,7 +596,7 @@ impl Health {
         }
     }
 
-    /// Probes every dependency, side by side, each within [`PROBE_TIMEOUT`].
+    /// Probes every dependency, side by side, each within `PROBE_TIMEOUT`.
     pub async fn check(&self) -> Vec<CheckView> {
         let view = |name: &str, ok: bool, detail: String| CheckView {
             name: name.to_owned(),

@@ -151,11 +151,11 @@ macro_rules! forward_task_store {
 
         #[async_trait]
         impl TaskStore for $store {
-            async fn create_task(
+            async fn create_task<'a, 'b>(
                 &self,
                 task: NewTask,
                 targets: Vec<NewTarget>,
-                idempotency: Option<(&str, &str)>,
+                idempotency: Option<(&'a str, &'b str)>,
                 now: DateTime<Utc>,
             ) -> StoreResult<CreatedTask> {
                 Ok(create_task(&self.pool, task, targets, idempotency, now).await?)

@@ -1,6 +1,7 @@
-//! One connection per session: [`ConnectionLease`] makes [`TelegramStrategy`]
-//! (crate::TelegramStrategy) hold an account's lease (the core's `AccountLeases`, a row with
-//! holder and expiry in the database) for as long as the account's connection is open.
+//! One connection per session: [`ConnectionLease`] makes
+//! [`TelegramStrategy`](crate::TelegramStrategy) hold an account's lease (the core's
+//! `AccountLeases`, a row with holder and expiry in the database) for as long as the
+//! account's connection is open.
 //!
 //! The lease is taken before the connection is opened (no lease, no connection: the call fails
 //! as transient `ACCOUNT_IN_USE_ELSEWHERE` and nothing is sent), renewed by a heartbeat every

@@ -834,12 +834,17 @@ const IMPORT_BUDGET: &str = "import";
 const JOIN_DATE_TOLERANCE_SECS: i64 = 120;
 
 /// An account-dead error that is confirmed once before the account is written off: a 401
-/// (the session's authorisation) or the transport's 404 (unknown auth key).
+/// (the session's authorisation) or the transport's 404 (unknown auth key) — except a
+/// deactivated or banned user, which Telegram states as a fact about the person, not as a
+/// passing state of a server.
 fn confirm_first(error: &ApiError) -> bool {
-    matches!(
-        error,
-        ApiError::Rpc { code: 401, .. } | ApiError::TransportStatus(404)
-    )
+    match error {
+        ApiError::Rpc { code: 401, .. } => {
+            !(error.is("USER_DEACTIVATED") || error.is("USER_DEACTIVATED_BAN"))
+        }
+        ApiError::TransportStatus(404) => true,
+        _ => false,
+    }
 }
 
 /// Telegram rejected the access hash: stale for this account.

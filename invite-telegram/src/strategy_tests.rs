@@ -8,6 +8,7 @@ use base64::engine::general_purpose::{URL_SAFE, URL_SAFE_NO_PAD};
 use chrono::{TimeZone, Utc};
 use invite_core::VirtualClock;
 use invite_core::domain::{NewTarget, NormalizeOptions, TargetId, TargetStatus, TaskId};
+use invite_core::testing::{Situation, StagedStrategy, strategy_contract};
 use mockall::predicate::eq;
 
 use super::*;
@@ -1540,4 +1541,70 @@ async fn an_accounts_own_device_is_presented_when_its_secrets_carry_one() {
     .unwrap();
     let r = s.initialize(&account()).await;
     assert!(r.is_ok(), "{r:?}");
+}
+
+/// The mocked API answering as `situation` asks, for the conformance suite.
+fn staged_api(situation: Situation) -> MockTelegramApi {
+    let mut api = api();
+    resolves_group(&mut api, SUPERGROUP);
+    api.expect_resolve_username().returning(|_| {
+        Ok(ResolvedPeer::User {
+            user: ALICE,
+            bot: false,
+        })
+    });
+    api.expect_own_rights().returning(|_| {
+        Ok(OwnRights {
+            role: OwnRole::Creator,
+            members_may_invite: false,
+        })
+    });
+    let failure = match situation {
+        Situation::Accepts => None,
+        Situation::AlreadyMember => Some(rpc(400, "USER_ALREADY_PARTICIPANT")),
+        Situation::TargetRefuses => Some(rpc(403, "USER_PRIVACY_RESTRICTED")),
+        Situation::FloodWait { seconds } => Some(ApiError::rpc(
+            420,
+            "FLOOD_WAIT",
+            Some(u32::try_from(seconds).unwrap()),
+        )),
+        Situation::AccountRestricted => Some(rpc(400, "PEER_FLOOD")),
+        Situation::AccountDead => Some(rpc(401, "USER_DEACTIVATED_BAN")),
+        Situation::GroupUnusable => Some(rpc(403, "CHAT_ADMIN_REQUIRED")),
+        Situation::NoAnswerAfterSend => Some(ApiError::Timeout(std::time::Duration::from_secs(30))),
+        Situation::NotSent => Some(ApiError::Io(io::ErrorKind::ConnectionRefused)),
+        Situation::RefusedWithoutCause => Some(rpc(400, "CHAT_MEMBER_ADD_FAILED")),
+        _ => Some(rpc(400, "SOMETHING_NEVER_SEEN")),
+    };
+    let invite_failure = failure.clone();
+    api.expect_invite_to_channel()
+        .returning(move |_, _| match &invite_failure {
+            None => Ok(InviteReport {
+                missing: vec![],
+                confirmed_by_update: true,
+            }),
+            Some(e) => Err(e.clone()),
+        });
+    api.expect_send_message()
+        .returning(move |_, _, _| match &failure {
+            None => Ok(SentMessage {
+                message_id: Some(1),
+            }),
+            Some(e) => Err(e.clone()),
+        });
+    api
+}
+
+#[tokio::test]
+async fn telegram_over_its_mocked_api_meets_the_strategy_contract() {
+    strategy_contract(|situation| async move {
+        let setup = Setup::default();
+        Some(StagedStrategy {
+            strategy: Arc::new(setup.build(staged_api(situation)).await),
+            account: account(),
+            target: target("@alice_1"),
+            group: group("@mygroup"),
+        })
+    })
+    .await;
 }

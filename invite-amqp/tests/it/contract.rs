@@ -1,71 +1,24 @@
-//! One contract for every `JobQueue`: run on the in-process queue and on RabbitMQ with the
-//! same assertions.
+//! `invite_core::testing::queue_contract` on RabbitMQ: a queue prefix of its own per case,
+//! its queues deleted afterwards. The in-process queue runs the same suite in `invite-core`.
 
-use invite_core::domain::Priority;
-use invite_core::memory::InProcessQueue;
+use std::sync::Arc;
+
 use invite_core::ports::JobQueue;
-use tokio_util::sync::CancellationToken;
+use invite_core::testing::{Opened, queue_contract};
 
-use crate::helpers::{TestBroker, guarded, job, take};
-
-/// Priority order (FIFO within one priority), acknowledgement and cancellation.
-async fn queue_contract(queue: &dyn JobQueue) {
-    for (n, priority) in [
-        (1, Priority::Low),
-        (2, Priority::Medium),
-        (3, Priority::High),
-        (4, Priority::High),
-        (5, Priority::Medium),
-        (6, Priority::Low),
-    ] {
-        queue.publish(&job(n), priority).await.expect("publish");
-    }
-
-    let mut taken = Vec::new();
-    for _ in 0..6 {
-        let delivery = take(queue).await;
-        taken.push((delivery.job.clone(), delivery.priority));
-        queue.ack(&delivery).await.expect("ack");
-    }
-    assert_eq!(
-        taken,
-        [
-            (job(3), Priority::High),
-            (job(4), Priority::High),
-            (job(2), Priority::Medium),
-            (job(5), Priority::Medium),
-            (job(1), Priority::Low),
-            (job(6), Priority::Low),
-        ]
-    );
-
-    // Nothing left: `next` waits until the token fires, then says so with `None`.
-    let cancel = CancellationToken::new();
-    let (waited, ()) = guarded("cancelled next", async {
-        tokio::join!(queue.next(&cancel), async {
-            tokio::task::yield_now().await;
-            cancel.cancel();
-        })
-    })
-    .await;
-    assert_eq!(waited.expect("next after cancel"), None);
-
-    // A token that already fired: `None` as well.
-    assert_eq!(queue.next(&cancel).await.expect("next"), None);
-}
-
-#[tokio::test]
-async fn in_process_queue_meets_the_contract() {
-    queue_contract(&InProcessQueue::new()).await;
-}
+use crate::helpers::TestBroker;
 
 #[tokio::test]
 async fn amqp_queue_meets_the_contract() {
-    let Some(broker) = TestBroker::start().await else {
-        return;
-    };
-    let queue = broker.queue().await;
-    queue_contract(&queue).await;
-    queue.close().await.expect("close");
-    broker.cleanup().await;
+    queue_contract(|| async {
+        let broker = TestBroker::start().await?;
+        let queue = Arc::new(broker.queue().await);
+        let closing = queue.clone();
+        let opened = Opened::shared(queue as Arc<dyn JobQueue>).with_teardown(async move {
+            closing.close().await.expect("close");
+            broker.cleanup().await;
+        });
+        Some(opened)
+    })
+    .await;
 }

@@ -234,11 +234,11 @@ fn record_of(r: &OutcomeRecord) -> String {
 
 #[async_trait]
 impl TaskStore for CrashingStore {
-    async fn create_task(
+    async fn create_task<'a, 'b>(
         &self,
         task: NewTask,
         targets: Vec<NewTarget>,
-        idempotency: Option<(&str, &str)>,
+        idempotency: Option<(&'a str, &'b str)>,
         now: DateTime<Utc>,
     ) -> StoreResult<CreatedTask> {
         self.inner

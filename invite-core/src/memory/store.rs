@@ -255,11 +255,11 @@ fn page<T: Clone>(items: impl Iterator<Item = T>, limit: u32, offset: u32) -> Ve
 
 #[async_trait]
 impl TaskStore for MemoryStore {
-    async fn create_task(
+    async fn create_task<'a, 'b>(
         &self,
         new: NewTask,
         targets: Vec<NewTarget>,
-        idempotency: Option<(&str, &str)>,
+        idempotency: Option<(&'a str, &'b str)>,
         now: DateTime<Utc>,
     ) -> StoreResult<CreatedTask> {
         let mut inner = self.lock();

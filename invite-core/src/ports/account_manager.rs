@@ -217,6 +217,7 @@ impl AccountManagerError {
 }
 
 /// The four calls of the seed's Account Manager.
+#[cfg_attr(feature = "testing", mockall::automock)]
 #[async_trait]
 pub trait AccountManager: Send + Sync + std::fmt::Debug {
     /// Picks and holds one of the candidate accounts.

@@ -84,6 +84,7 @@ impl AudienceError {
 }
 
 /// Fetches the people a Parsing Service task collected.
+#[cfg_attr(feature = "testing", mockall::automock)]
 #[async_trait]
 pub trait AudienceSource: Send + Sync + fmt::Debug {
     /// Every record of parsing task `task`, owned by `user`. More than `max_records` records

@@ -29,6 +29,7 @@ pub enum DirectoryError {
 }
 
 /// Lists a user's accounts.
+#[cfg_attr(feature = "testing", mockall::automock)]
 #[async_trait]
 pub trait AccountDirectory: Send + Sync + std::fmt::Debug {
     /// The user's active accounts on the platform.

@@ -150,6 +150,7 @@ pub enum EventError {
 }
 
 /// Publishes task events.
+#[cfg_attr(feature = "testing", mockall::automock)]
 #[async_trait]
 pub trait TaskEvents: Send + Sync + std::fmt::Debug {
     /// Publishes one notice (confirmed by the broker where there is one).

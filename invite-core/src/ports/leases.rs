@@ -10,6 +10,7 @@ use super::StoreResult;
 use crate::domain::AccountId;
 
 /// Exclusive, expiring leases on accounts.
+#[cfg_attr(feature = "testing", mockall::automock)]
 #[async_trait]
 pub trait AccountLeases: Send + Sync + std::fmt::Debug {
     /// Takes or renews the lease for `holder` until `until`. Succeeds if the account is free,

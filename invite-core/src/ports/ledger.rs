@@ -73,6 +73,7 @@ impl AccountHistory {
 }
 
 /// Persistent, atomic limit counters.
+#[cfg_attr(feature = "testing", mockall::automock)]
 #[async_trait]
 pub trait LimitLedger: Send + Sync + std::fmt::Debug {
     /// Atomically: load the account's history, apply `policy`, record the reservation if

@@ -37,3 +37,12 @@ pub use store::{
 };
 pub use strategy::{ActionResult, ErrorClass, InviteStrategy, PlatformError};
 pub use suppression::{SuppressionEntry, SuppressionList};
+
+#[cfg(feature = "testing")]
+pub use {
+    account_manager::MockAccountManager, audience::MockAudienceSource,
+    directory::MockAccountDirectory, events::MockTaskEvents, leases::MockAccountLeases,
+    ledger::MockLimitLedger, queue::MockJobQueue, registry::MockAccountRegistry,
+    secrets::MockSecretStore, store::MockTaskStore, strategy::MockInviteStrategy,
+    suppression::MockSuppressionList,
+};

@@ -62,6 +62,7 @@ pub enum QueueError {
 }
 
 /// Publish and consume jobs, higher priorities first.
+#[cfg_attr(feature = "testing", mockall::automock)]
 #[async_trait]
 pub trait JobQueue: Send + Sync + std::fmt::Debug {
     /// Publishes a job (confirmed by the broker before returning).

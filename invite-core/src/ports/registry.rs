@@ -209,6 +209,7 @@ pub struct Resolution {
 }
 
 /// The account registry.
+#[cfg_attr(feature = "testing", mockall::automock)]
 #[async_trait]
 pub trait AccountRegistry: Send + Sync + fmt::Debug {
     /// Registers an account, unless its platform user or key is registered already.

@@ -45,6 +45,7 @@ pub enum SecretError {
 }
 
 /// Reads secrets by path and key (`secret/invite-service/jwt_secret`, `secret_key`).
+#[cfg_attr(feature = "testing", mockall::automock)]
 #[async_trait]
 pub trait SecretStore: Send + Sync + fmt::Debug {
     /// One secret value.

@@ -305,6 +305,7 @@ pub struct CleanupReport {
 }
 
 /// Persistence of tasks and everything that hangs off them.
+#[cfg_attr(feature = "testing", mockall::automock)]
 #[async_trait]
 pub trait TaskStore: Send + Sync + std::fmt::Debug {
     // ---- user side ----
@@ -312,11 +313,11 @@ pub trait TaskStore: Send + Sync + std::fmt::Debug {
     /// Creates a task with its targets in one transaction. With an idempotency key, a repeat
     /// of the same request returns the first task (`replayed`), another request with the same
     /// key is [`StoreError::IdempotencyMismatch`]. `request_hash` identifies the request body.
-    async fn create_task(
+    async fn create_task<'a, 'b>(
         &self,
         task: NewTask,
         targets: Vec<NewTarget>,
-        idempotency: Option<(&str, &str)>,
+        idempotency: Option<(&'a str, &'b str)>,
         now: DateTime<Utc>,
     ) -> StoreResult<CreatedTask>;
 

@@ -212,6 +212,7 @@ impl ActionResult {
 }
 
 /// A messenger adapter.
+#[cfg_attr(feature = "testing", mockall::automock)]
 #[async_trait]
 pub trait InviteStrategy: Send + Sync + std::fmt::Debug {
     /// The messenger it drives.

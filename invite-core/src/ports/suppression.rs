@@ -21,6 +21,7 @@ pub struct SuppressionEntry {
 }
 
 /// The per-user, per-platform do-not-contact list.
+#[cfg_attr(feature = "testing", mockall::automock)]
 #[async_trait]
 pub trait SuppressionList: Send + Sync + std::fmt::Debug {
     /// Adds people (existing entries are kept); returns how many were new.

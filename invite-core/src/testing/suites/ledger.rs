@@ -1,14 +1,18 @@
 //! The limit ledger: reservations under a policy, refunds, history, account state, and one
 //! winner when many race for the last slot.
 
-use chrono::TimeDelta;
-use invite_core::domain::{AccountId, ActionKind};
-use invite_core::limits::LimitPolicy;
-use invite_core::ports::{
+use crate::domain::{AccountId, ActionKind};
+use crate::limits::LimitPolicy;
+use crate::ports::{
     AccountState, LimitReason, LimitScope, RateDecision, Reservation, ReserveRequest,
 };
+use chrono::TimeDelta;
 
-use crate::helpers::*;
+use super::super::fixtures::*;
+use super::super::harness::Subject;
+
+type Ctx = Subject<dyn LimitLedger>;
+use crate::ports::LimitLedger;
 
 /// Three invites per account per window, no pauses, spread or per-channel caps: only the
 /// window decides.
@@ -46,14 +50,14 @@ fn reservation(decision: RateDecision) -> Reservation {
     }
 }
 
-pub async fn reserve_records_events_and_lifetime(s: Ctx) {
+pub(crate) async fn reserve_records_events_and_lifetime(s: Ctx) {
     let a = acc("acc-1");
     let p = small_policy();
     let mut req = request(&a, "@g1", t0());
     req.kinds = vec![ActionKind::Invite, ActionKind::Message];
     req.pause_after = TimeDelta::minutes(12);
-    let r1 = reservation(s.ledger.reserve(&req, &p).await.unwrap());
-    let h = s.ledger.history(&a, "@g1", t0() - mins(1)).await.unwrap();
+    let r1 = reservation(s.reserve(&req, &p).await.unwrap());
+    let h = s.history(&a, "@g1", t0() - mins(1)).await.unwrap();
     assert_eq!(h.state, AccountState::Active);
     assert_eq!(h.recent.len(), 2);
     assert!(
@@ -74,7 +78,6 @@ pub async fn reserve_records_events_and_lifetime(s: Ctx) {
 
     // The pause stored with the first reservation holds the next one back.
     let early = s
-        .ledger
         .reserve(&request(&a, "@g2", t0() + mins(5)), &p)
         .await
         .unwrap();
@@ -87,13 +90,12 @@ pub async fn reserve_records_events_and_lifetime(s: Ctx) {
         }
     );
     let r2 = reservation(
-        s.ledger
-            .reserve(&request(&a, "@g2", t0() + mins(12)), &p)
+        s.reserve(&request(&a, "@g2", t0() + mins(12)), &p)
             .await
             .unwrap(),
     );
     assert_ne!(r1, r2);
-    let h = s.ledger.history(&a, "@g2", t0() - mins(1)).await.unwrap();
+    let h = s.history(&a, "@g2", t0() - mins(1)).await.unwrap();
     assert_eq!(h.recent.len(), 3, "recent events span every channel");
     assert!(
         h.recent.windows(2).all(|w| w[0].at <= w[1].at),
@@ -107,32 +109,26 @@ pub async fn reserve_records_events_and_lifetime(s: Ctx) {
         (1, 0),
         "lifetime is per channel"
     );
-    let since = s.ledger.history(&a, "@g1", t0() + mins(1)).await.unwrap();
+    let since = s.history(&a, "@g1", t0() + mins(1)).await.unwrap();
     assert_eq!(since.recent.len(), 1);
-    let fresh = s
-        .ledger
-        .history(&acc("acc-new"), "@g1", t0())
-        .await
-        .unwrap();
+    let fresh = s.history(&acc("acc-new"), "@g1", t0()).await.unwrap();
     assert_eq!(
         (fresh.state, fresh.recent.len(), fresh.lifetime.len()),
         (AccountState::Active, 0, 0)
     );
 }
 
-pub async fn the_window_and_lifetime_caps_hold(s: Ctx) {
+pub(crate) async fn the_window_and_lifetime_caps_hold(s: Ctx) {
     let a = acc("acc-1");
     let p = small_policy();
     for i in 0..3 {
         reservation(
-            s.ledger
-                .reserve(&request(&a, "@g1", t0() + mins(i)), &p)
+            s.reserve(&request(&a, "@g1", t0() + mins(i)), &p)
                 .await
                 .unwrap(),
         );
     }
     let full = s
-        .ledger
         .reserve(&request(&a, "@g1", t0() + mins(10)), &p)
         .await
         .unwrap();
@@ -148,15 +144,13 @@ pub async fn the_window_and_lifetime_caps_hold(s: Ctx) {
     let day = t0() + p.window + mins(1);
     for i in 0..2 {
         reservation(
-            s.ledger
-                .reserve(&request(&a, "@g1", day + mins(i)), &p)
+            s.reserve(&request(&a, "@g1", day + mins(i)), &p)
                 .await
                 .unwrap(),
         );
     }
     assert_eq!(
-        s.ledger
-            .reserve(&request(&a, "@g1", day + mins(5)), &p)
+        s.reserve(&request(&a, "@g1", day + mins(5)), &p)
             .await
             .unwrap(),
         RateDecision::Denied {
@@ -166,81 +160,69 @@ pub async fn the_window_and_lifetime_caps_hold(s: Ctx) {
         }
     );
     reservation(
-        s.ledger
-            .reserve(&request(&a, "@g2", day + mins(5)), &p)
+        s.reserve(&request(&a, "@g2", day + mins(5)), &p)
             .await
             .unwrap(),
     );
 }
 
-pub async fn refunds_return_the_slot(s: Ctx) {
+pub(crate) async fn refunds_return_the_slot(s: Ctx) {
     let a = acc("acc-1");
     let p = small_policy();
     let mut taken = Vec::new();
     for i in 0..3 {
         taken.push(reservation(
-            s.ledger
-                .reserve(&request(&a, "@g1", t0() + mins(i)), &p)
+            s.reserve(&request(&a, "@g1", t0() + mins(i)), &p)
                 .await
                 .unwrap(),
         ));
     }
     assert!(matches!(
-        s.ledger
-            .reserve(&request(&a, "@g1", t0() + mins(5)), &p)
+        s.reserve(&request(&a, "@g1", t0() + mins(5)), &p)
             .await
             .unwrap(),
         RateDecision::Wait { .. }
     ));
     // Another account's refund of the id changes nothing.
-    s.ledger.refund(&acc("acc-2"), taken[1]).await.unwrap();
+    s.refund(&acc("acc-2"), taken[1]).await.unwrap();
     assert_eq!(
-        s.ledger
-            .history(&a, "@g1", t0() - mins(1))
+        s.history(&a, "@g1", t0() - mins(1))
             .await
             .unwrap()
             .recent
             .len(),
         3
     );
-    s.ledger.refund(&a, taken[1]).await.unwrap();
-    let h = s.ledger.history(&a, "@g1", t0() - mins(1)).await.unwrap();
+    s.refund(&a, taken[1]).await.unwrap();
+    let h = s.history(&a, "@g1", t0() - mins(1)).await.unwrap();
     assert_eq!((h.recent.len(), h.lifetime_of(ActionKind::Invite)), (2, 2));
     // Refunding twice is harmless.
-    s.ledger.refund(&a, taken[1]).await.unwrap();
+    s.refund(&a, taken[1]).await.unwrap();
     assert_eq!(
-        s.ledger
-            .history(&a, "@g1", t0() - mins(1))
+        s.history(&a, "@g1", t0() - mins(1))
             .await
             .unwrap()
             .lifetime_of(ActionKind::Invite),
         2
     );
     reservation(
-        s.ledger
-            .reserve(&request(&a, "@g1", t0() + mins(6)), &p)
+        s.reserve(&request(&a, "@g1", t0() + mins(6)), &p)
             .await
             .unwrap(),
     );
 }
 
-pub async fn account_state_is_kept_and_decides(s: Ctx) {
+pub(crate) async fn account_state_is_kept_and_decides(s: Ctx) {
     let a = acc("acc-1");
     let p = small_policy();
     let cooling = AccountState::CoolingDown {
         until: t0() + mins(30),
         reason: "FLOOD_WAIT_1800".into(),
     };
-    s.ledger.set_state(&a, &cooling).await.unwrap();
+    s.set_state(&a, &cooling).await.unwrap();
+    assert_eq!(s.history(&a, "@g1", t0()).await.unwrap().state, cooling);
     assert_eq!(
-        s.ledger.history(&a, "@g1", t0()).await.unwrap().state,
-        cooling
-    );
-    assert_eq!(
-        s.ledger
-            .reserve(&request(&a, "@g1", t0()), &p)
-            .await
-            .unwrap(),
+        s.reserve(&request(&a, "@g1", t0()), &p).await.unwrap(),
         RateDecision::Wait {
             until: t0() + mins(30),
             reason: LimitReason::Cooldown,
@@ -248,19 +230,17 @@ pub async fn account_state_is_kept_and_decides(s: Ctx) {
         }
     );
     reservation(
-        s.ledger
-            .reserve(&request(&a, "@g1", t0() + mins(30)), &p)
+        s.reserve(&request(&a, "@g1", t0() + mins(30)), &p)
             .await
             .unwrap(),
     );
     let dead = AccountState::Dead {
         reason: "SESSION_REVOKED".into(),
     };
-    s.ledger.set_state(&a, &dead).await.unwrap();
-    assert_eq!(s.ledger.history(&a, "@g1", t0()).await.unwrap().state, dead);
+    s.set_state(&a, &dead).await.unwrap();
+    assert_eq!(s.history(&a, "@g1", t0()).await.unwrap().state, dead);
     assert!(matches!(
-        s.ledger
-            .reserve(&request(&a, "@g1", t0() + mins(60)), &p)
+        s.reserve(&request(&a, "@g1", t0() + mins(60)), &p)
             .await
             .unwrap(),
         RateDecision::Denied {
@@ -269,20 +249,19 @@ pub async fn account_state_is_kept_and_decides(s: Ctx) {
             ..
         }
     ));
-    s.ledger.set_state(&a, &AccountState::Active).await.unwrap();
+    s.set_state(&a, &AccountState::Active).await.unwrap();
     assert_eq!(
-        s.ledger.history(&a, "@g1", t0()).await.unwrap().state,
+        s.history(&a, "@g1", t0()).await.unwrap().state,
         AccountState::Active
     );
 }
 
-pub async fn racers_for_the_last_slot_have_one_winner(s: Ctx) {
+pub(crate) async fn racers_for_the_last_slot_have_one_winner(s: Ctx) {
     let a = acc("acc-race");
     let p = small_policy();
     for i in 0..2 {
         reservation(
-            s.ledger
-                .reserve(&request(&a, "@g1", t0() - mins(60 - i)), &p)
+            s.reserve(&request(&a, "@g1", t0() - mins(60 - i)), &p)
                 .await
                 .unwrap(),
         );
@@ -293,7 +272,6 @@ pub async fn racers_for_the_last_slot_have_one_winner(s: Ctx) {
         let (a, p) = (a.clone(), p);
         racers.push(tokio::spawn(async move {
             handle
-                .ledger
                 .reserve(&request(&a, &format!("@g{i}"), t0()), &p)
                 .await
                 .unwrap()
@@ -311,35 +289,29 @@ pub async fn racers_for_the_last_slot_have_one_winner(s: Ctx) {
         }
     }
     assert_eq!(allowed, 1, "exactly one racer takes the last slot");
-    let h = s.ledger.history(&a, "@g0", t0() - p.window).await.unwrap();
+    let h = s.history(&a, "@g0", t0() - p.window).await.unwrap();
     assert_eq!(h.recent.len(), 3);
 }
 
-pub async fn performed_moves_the_events_of_a_reservation(s: Ctx) {
+pub(crate) async fn performed_moves_the_events_of_a_reservation(s: Ctx) {
     let (a, b) = (acc("acc-1"), acc("acc-2"));
     let p = small_policy();
     let mut req = request(&a, "@g1", t0());
     req.kinds = vec![ActionKind::Invite, ActionKind::Message];
     req.pause_after = TimeDelta::minutes(12);
-    let r = reservation(s.ledger.reserve(&req, &p).await.unwrap());
-    let other = reservation(
-        s.ledger
-            .reserve(&request(&b, "@g1", t0()), &p)
-            .await
-            .unwrap(),
-    );
+    let r = reservation(s.reserve(&req, &p).await.unwrap());
+    let other = reservation(s.reserve(&request(&b, "@g1", t0()), &p).await.unwrap());
     // Another account's id, and an unknown one, change nothing.
-    s.ledger.performed(&b, r, t0() + mins(30)).await.unwrap();
-    s.ledger
-        .performed(&a, Reservation(i64::MAX), t0() + mins(30))
+    s.performed(&b, r, t0() + mins(30)).await.unwrap();
+    s.performed(&a, Reservation(i64::MAX), t0() + mins(30))
         .await
         .unwrap();
-    let h = s.ledger.history(&a, "@g1", t0() - mins(1)).await.unwrap();
+    let h = s.history(&a, "@g1", t0() - mins(1)).await.unwrap();
     assert!(h.recent.iter().all(|e| e.at == t0()));
 
     // Issued five minutes after the reservation: the events and the pause after them move.
-    s.ledger.performed(&a, r, t0() + mins(5)).await.unwrap();
-    let h = s.ledger.history(&a, "@g1", t0() - mins(1)).await.unwrap();
+    s.performed(&a, r, t0() + mins(5)).await.unwrap();
+    let h = s.history(&a, "@g1", t0() - mins(1)).await.unwrap();
     assert_eq!(h.recent.len(), 2);
     assert!(
         h.recent
@@ -350,8 +322,7 @@ pub async fn performed_moves_the_events_of_a_reservation(s: Ctx) {
     );
     assert_eq!(h.lifetime_of(ActionKind::Invite), 1, "still one action");
     assert_eq!(
-        s.ledger
-            .reserve(&request(&a, "@g2", t0() + mins(16)), &p)
+        s.reserve(&request(&a, "@g2", t0() + mins(16)), &p)
             .await
             .unwrap(),
         RateDecision::Wait {
@@ -361,15 +332,14 @@ pub async fn performed_moves_the_events_of_a_reservation(s: Ctx) {
         },
         "the pause counts from the write"
     );
-    let hb = s.ledger.history(&b, "@g1", t0() - mins(1)).await.unwrap();
+    let hb = s.history(&b, "@g1", t0() - mins(1)).await.unwrap();
     assert_eq!(hb.recent.len(), 1);
     assert_eq!(hb.recent[0].at, t0(), "other reservations stay");
     // A refund after the move still finds the reservation.
-    s.ledger.refund(&b, other).await.unwrap();
-    s.ledger.refund(&a, r).await.unwrap();
+    s.refund(&b, other).await.unwrap();
+    s.refund(&a, r).await.unwrap();
     assert!(
-        s.ledger
-            .history(&a, "@g1", t0() - mins(1))
+        s.history(&a, "@g1", t0() - mins(1))
             .await
             .unwrap()
             .recent
@@ -379,7 +349,7 @@ pub async fn performed_moves_the_events_of_a_reservation(s: Ctx) {
 
 /// The batched reads give, account by account and in the order asked, what the one-account
 /// read gives: states, every event of the window, lifetime counts of the channel.
-pub async fn histories_and_states_read_many_accounts_at_once(s: Ctx) {
+pub(crate) async fn histories_and_states_read_many_accounts_at_once(s: Ctx) {
     let (a, b, c, fresh) = (acc("acc-1"), acc("acc-2"), acc("acc-3"), acc("acc-new"));
     let p = small_policy();
     for (i, (account, channel)) in [(&a, "@g1"), (&a, "@g2"), (&b, "@g1"), (&a, "@g1")]
@@ -387,36 +357,31 @@ pub async fn histories_and_states_read_many_accounts_at_once(s: Ctx) {
         .enumerate()
     {
         let at = t0() + mins(i as i64);
-        reservation(
-            s.ledger
-                .reserve(&request(account, channel, at), &p)
-                .await
-                .unwrap(),
-        );
+        reservation(s.reserve(&request(account, channel, at), &p).await.unwrap());
     }
     let cooling = AccountState::CoolingDown {
         until: t0() + mins(30),
         reason: "FLOOD_WAIT_1800".into(),
     };
-    s.ledger.set_state(&b, &cooling).await.unwrap();
+    s.set_state(&b, &cooling).await.unwrap();
     let dead = AccountState::Dead {
         reason: "SESSION_REVOKED".into(),
     };
-    s.ledger.set_state(&c, &dead).await.unwrap();
+    s.set_state(&c, &dead).await.unwrap();
 
     let asked = [c.clone(), fresh.clone(), a.clone(), b.clone(), a.clone()];
     let since = t0() + TimeDelta::seconds(30);
-    let many = s.ledger.histories(&asked, "@g1", since).await.unwrap();
+    let many = s.histories(&asked, "@g1", since).await.unwrap();
     let mut one_by_one = Vec::new();
     for account in &asked {
-        one_by_one.push(s.ledger.history(account, "@g1", since).await.unwrap());
+        one_by_one.push(s.history(account, "@g1", since).await.unwrap());
     }
     assert_eq!(many, one_by_one);
     assert_eq!(many[2].recent.len(), 2, "acc-1's events after the first");
     assert_eq!(many[2].lifetime_of(ActionKind::Invite), 2);
     assert_eq!(many[3].state, cooling);
 
-    let states = s.ledger.states(&asked).await.unwrap();
+    let states = s.states(&asked).await.unwrap();
     assert_eq!(
         states,
         [
@@ -427,11 +392,5 @@ pub async fn histories_and_states_read_many_accounts_at_once(s: Ctx) {
             AccountState::Active
         ]
     );
-    assert!(
-        s.ledger
-            .histories(&[], "@g1", since)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(s.histories(&[], "@g1", since).await.unwrap().is_empty());
 }

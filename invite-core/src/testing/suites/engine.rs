@@ -3,20 +3,24 @@
 
 use std::collections::BTreeSet;
 
-use chrono::{DateTime, Utc};
-use invite_core::domain::{
+use crate::domain::{
     ExecutionStatus, LaneStats, LaneStatus, Outcome, TargetStatus, TaskEvent, TaskId, TaskStatus,
     TaskUpdate,
 };
-use invite_core::ports::{LogFilter, Settlement, StoreError, message_random_id};
+use crate::ports::{LogFilter, Settlement, StoreError, message_random_id};
+use chrono::{DateTime, Utc};
 
-use crate::helpers::*;
+use super::super::fixtures::*;
+use super::super::harness::Subject;
+
+type Ctx = Subject<dyn TaskStore>;
+use crate::ports::TaskStore;
 
 const START: TaskEvent = TaskEvent::Start {
     scheduled_later: false,
 };
 
-pub async fn claims_take_the_lowest_pending_target(s: Ctx) {
+pub(crate) async fn claims_take_the_lowest_pending_target(s: Ctx) {
     let id = seed_running(&s, ALICE, members(0..2)).await;
     let a = acc("acc-1");
     let at = t0() + mins(1);
@@ -36,29 +40,25 @@ pub async fn claims_take_the_lowest_pending_target(s: Ctx) {
     assert_eq!(second.person.identifier, ident("member_00001"));
     assert_eq!(second.random_id, None, "an invite has no random_id");
     assert_eq!(
-        s.tasks
-            .claim_target(&claim(id, &a, at, None))
-            .await
-            .unwrap(),
+        s.claim_target(&claim(id, &a, at, None)).await.unwrap(),
         None
     );
     assert_eq!(
-        s.tasks
-            .claim_target(&claim(TaskId::new(999_999), &a, at, None))
+        s.claim_target(&claim(TaskId::new(999_999), &a, at, None))
             .await
             .unwrap(),
         None
     );
 }
 
-pub async fn a_released_target_keeps_its_random_id(s: Ctx) {
+pub(crate) async fn a_released_target_keeps_its_random_id(s: Ctx) {
     let id = seed_running(&s, ALICE, members(0..1)).await;
     let (a, b) = (acc("acc-1"), acc("acc-2"));
     let t = take(&s, &claim(id, &a, t0(), Some(7))).await;
     let random_id = Some(message_random_id(7, t.id));
     assert_eq!(t.random_id, random_id);
     assert_eq!(
-        s.tasks.release_target(t.id, &b, None).await.unwrap_err(),
+        s.release_target(t.id, &b, None).await.unwrap_err(),
         StoreError::NotFound,
         "only the holder releases"
     );
@@ -66,11 +66,10 @@ pub async fn a_released_target_keeps_its_random_id(s: Ctx) {
     entry.error_kind = Some("account_temporary".into());
     entry.error_code = Some("FLOOD_WAIT".into());
     entry.status = ExecutionStatus::Failed;
-    s.tasks
-        .release_target(t.id, &a, Some(entry.clone()))
+    s.release_target(t.id, &a, Some(entry.clone()))
         .await
         .unwrap();
-    let back = &s.tasks.targets(ALICE, id, 0, 0).await.unwrap()[0];
+    let back = &s.targets(ALICE, id, 0, 0).await.unwrap()[0];
     assert_eq!(
         (back.status, back.account_id.clone(), back.random_id),
         (TargetStatus::Pending, None, random_id)
@@ -82,21 +81,17 @@ pub async fn a_released_target_keeps_its_random_id(s: Ctx) {
         (t.id, random_id, 2)
     );
     assert_eq!(again.account_id, Some(b));
-    let logs = s
-        .tasks
-        .logs(ALICE, id, &LogFilter::default())
-        .await
-        .unwrap();
+    let logs = s.logs(ALICE, id, &LogFilter::default()).await.unwrap();
     assert_eq!(logs.len(), 1);
     assert_eq!(logs[0].entry, entry);
     assert_eq!(
-        s.tasks.release_target(t.id, &a, None).await.unwrap_err(),
+        s.release_target(t.id, &a, None).await.unwrap_err(),
         StoreError::NotFound,
         "the claim moved on"
     );
 }
 
-pub async fn outcomes_are_recorded_with_their_log_row(s: Ctx) {
+pub(crate) async fn outcomes_are_recorded_with_their_log_row(s: Ctx) {
     let id = seed_running(&s, ALICE, members(0..2)).await;
     let (a, b) = (acc("acc-1"), acc("acc-2"));
     let t = take(&s, &claim(id, &a, t0(), None)).await;
@@ -110,17 +105,17 @@ pub async fn outcomes_are_recorded_with_their_log_row(s: Ctx) {
     let mut wrong = rec.clone();
     wrong.account_id = b.clone();
     assert_eq!(
-        s.tasks.record_outcome(&wrong).await.unwrap_err(),
+        s.record_outcome(&wrong).await.unwrap_err(),
         StoreError::NotFound
     );
-    s.tasks.record_outcome(&rec).await.unwrap();
+    s.record_outcome(&rec).await.unwrap();
     assert_eq!(
-        s.tasks.record_outcome(&rec).await.unwrap_err(),
+        s.record_outcome(&rec).await.unwrap_err(),
         StoreError::NotFound,
         "a finished target takes no second outcome"
     );
 
-    let stored = &s.tasks.targets(ALICE, id, 1, 0).await.unwrap()[0];
+    let stored = &s.targets(ALICE, id, 1, 0).await.unwrap()[0];
     assert_eq!(stored.status, TargetStatus::Failed);
     assert_eq!(stored.outcome, Some(Outcome::PrivacyRestricted));
     assert_eq!(
@@ -132,25 +127,20 @@ pub async fn outcomes_are_recorded_with_their_log_row(s: Ctx) {
         (stored.processed_at, stored.account_id.clone()),
         (Some(at), Some(a.clone()))
     );
-    let logs = s
-        .tasks
-        .logs(ALICE, id, &LogFilter::default())
-        .await
-        .unwrap();
+    let logs = s.logs(ALICE, id, &LogFilter::default()).await.unwrap();
     assert_eq!(logs.len(), 1);
     assert_eq!(logs[0].entry, rec.log);
 
     // A pending target cannot take an outcome either.
-    let pending = &s.tasks.targets(ALICE, id, 1, 1).await.unwrap()[0];
+    let pending = &s.targets(ALICE, id, 1, 1).await.unwrap()[0];
     let mut rec2 = record(pending, &a, Outcome::Invited, at);
     rec2.target_id = pending.id;
     assert_eq!(
-        s.tasks.record_outcome(&rec2).await.unwrap_err(),
+        s.record_outcome(&rec2).await.unwrap_err(),
         StoreError::NotFound
     );
     assert_eq!(
-        s.tasks
-            .logs(ALICE, id, &LogFilter::default())
+        s.logs(ALICE, id, &LogFilter::default())
             .await
             .unwrap()
             .len(),
@@ -158,12 +148,12 @@ pub async fn outcomes_are_recorded_with_their_log_row(s: Ctx) {
     );
 }
 
-pub async fn stale_claims_become_uncertain_and_are_settled(s: Ctx) {
+pub(crate) async fn stale_claims_become_uncertain_and_are_settled(s: Ctx) {
     let id = seed_running(&s, ALICE, members(0..4)).await;
     let (a, b) = (acc("acc-1"), acc("acc-2"));
     // `gone` stopped beating at t0; `alive` beat at t0 + 10.
-    s.tasks.heartbeat("gone", t0()).await.unwrap();
-    s.tasks.heartbeat("alive", t0() + mins(10)).await.unwrap();
+    s.heartbeat("gone", t0()).await.unwrap();
+    s.heartbeat("alive", t0() + mins(10)).await.unwrap();
     let held_by = |holder: &str, at, high| {
         let mut c = claim(id, &a, at, high);
         c.holder = holder.to_owned();
@@ -172,9 +162,9 @@ pub async fn stale_claims_become_uncertain_and_are_settled(s: Ctx) {
     let old1 = take(&s, &held_by("gone", t0(), Some(1))).await;
     let old2 = take(&s, &held_by("gone", t0() + mins(1), None)).await;
     let fresh = take(&s, &held_by("alive", t0() + mins(1), None)).await;
-    assert_eq!(s.tasks.recover_stale(t0() + mins(5)).await.unwrap(), 2);
-    assert_eq!(s.tasks.recover_stale(t0() + mins(5)).await.unwrap(), 0);
-    let uncertain = s.tasks.uncertain_targets(id).await.unwrap();
+    assert_eq!(s.recover_stale(t0() + mins(5)).await.unwrap(), 2);
+    assert_eq!(s.recover_stale(t0() + mins(5)).await.unwrap(), 0);
+    let uncertain = s.uncertain_targets(id).await.unwrap();
     let ids: Vec<_> = uncertain.iter().map(|t| t.id).collect();
     assert_eq!(ids, [old1.id, old2.id]);
     assert!(
@@ -183,8 +173,7 @@ pub async fn stale_claims_become_uncertain_and_are_settled(s: Ctx) {
             .all(|t| t.status == TargetStatus::Uncertain && t.outcome.is_none())
     );
     assert_eq!(
-        s.tasks
-            .record_outcome(&record(&old1, &b, Outcome::Invited, t0()))
+        s.record_outcome(&record(&old1, &b, Outcome::Invited, t0()))
             .await
             .unwrap_err(),
         StoreError::NotFound,
@@ -192,8 +181,7 @@ pub async fn stale_claims_become_uncertain_and_are_settled(s: Ctx) {
     );
 
     // Not sent after all: back to pending, random id kept.
-    s.tasks
-        .settle_uncertain(old1.id, Settlement::Retry)
+    s.settle_uncertain(old1.id, Settlement::Retry)
         .await
         .unwrap();
     // Reconciled as a member: settled with its outcome and a log row.
@@ -203,34 +191,30 @@ pub async fn stale_claims_become_uncertain_and_are_settled(s: Ctx) {
     let mut other = rec.clone();
     other.target_id = old1.id;
     assert!(matches!(
-        s.tasks
-            .settle_uncertain(old2.id, Settlement::Final(other))
+        s.settle_uncertain(old2.id, Settlement::Final(other))
             .await
             .unwrap_err(),
         StoreError::Invalid(_)
     ));
-    s.tasks
-        .settle_uncertain(old2.id, Settlement::Final(rec.clone()))
+    s.settle_uncertain(old2.id, Settlement::Final(rec.clone()))
         .await
         .unwrap();
     assert_eq!(
-        s.tasks
-            .settle_uncertain(old2.id, Settlement::Retry)
+        s.settle_uncertain(old2.id, Settlement::Retry)
             .await
             .unwrap_err(),
         StoreError::NotFound
     );
     assert_eq!(
-        s.tasks
-            .settle_uncertain(fresh.id, Settlement::Retry)
+        s.settle_uncertain(fresh.id, Settlement::Retry)
             .await
             .unwrap_err(),
         StoreError::NotFound,
         "only uncertain targets are settled"
     );
-    assert!(s.tasks.uncertain_targets(id).await.unwrap().is_empty());
+    assert!(s.uncertain_targets(id).await.unwrap().is_empty());
 
-    let all = s.tasks.targets(ALICE, id, 0, 0).await.unwrap();
+    let all = s.targets(ALICE, id, 0, 0).await.unwrap();
     assert_eq!(
         (all[0].status, all[0].random_id, all[0].account_id.clone()),
         (
@@ -248,11 +232,7 @@ pub async fn stale_claims_become_uncertain_and_are_settled(s: Ctx) {
         )
     );
     assert_eq!(all[2].status, TargetStatus::InProgress);
-    let logs = s
-        .tasks
-        .logs(ALICE, id, &LogFilter::default())
-        .await
-        .unwrap();
+    let logs = s.logs(ALICE, id, &LogFilter::default()).await.unwrap();
     assert_eq!(logs.len(), 1);
     assert_eq!(logs[0].entry, rec.log);
     let again = take(&s, &claim(id, &a, at, Some(5))).await;
@@ -262,17 +242,15 @@ pub async fn stale_claims_become_uncertain_and_are_settled(s: Ctx) {
     );
 }
 
-pub async fn engine_tasks_are_running_or_armed(s: Ctx) {
+pub(crate) async fn engine_tasks_are_running_or_armed(s: Ctx) {
     let running = seed(&s, ALICE, vec![]).await;
-    s.tasks
-        .transition(ALICE, running, START, None, t0())
+    s.transition(ALICE, running, START, None, t0())
         .await
         .unwrap();
     let idle = seed(&s, ALICE, vec![]).await;
     let mut due = new_task(BOB, "due");
     due.scheduled_at = Some(t0() + mins(30));
     let due = s
-        .tasks
         .create_task(due, vec![], None, t0())
         .await
         .unwrap()
@@ -281,65 +259,53 @@ pub async fn engine_tasks_are_running_or_armed(s: Ctx) {
     let later = TaskEvent::Start {
         scheduled_later: true,
     };
-    s.tasks
-        .transition(BOB, due, later, None, t0())
-        .await
-        .unwrap();
+    s.transition(BOB, due, later, None, t0()).await.unwrap();
     let unscheduled = seed(&s, BOB, vec![]).await;
-    s.tasks
-        .transition(BOB, unscheduled, later, None, t0())
+    s.transition(BOB, unscheduled, later, None, t0())
         .await
         .unwrap();
     // A start requested for later, whose time was then removed, is due at once.
-    s.tasks
-        .update_task(
-            BOB,
-            unscheduled,
-            TaskUpdate {
-                scheduled_at: Some(None),
-                ..Default::default()
-            },
-            t0(),
-        )
-        .await
-        .unwrap();
+    s.update_task(
+        BOB,
+        unscheduled,
+        TaskUpdate {
+            scheduled_at: Some(None),
+            ..Default::default()
+        },
+        t0(),
+    )
+    .await
+    .unwrap();
     let paused = seed(&s, ALICE, vec![]).await;
-    s.tasks
-        .transition(ALICE, paused, START, None, t0())
+    s.transition(ALICE, paused, START, None, t0())
         .await
         .unwrap();
-    s.tasks
-        .transition(ALICE, paused, TaskEvent::Pause, None, t0())
+    s.transition(ALICE, paused, TaskEvent::Pause, None, t0())
         .await
         .unwrap();
 
-    let ids =
-        |tasks: Vec<invite_core::domain::Task>| tasks.into_iter().map(|t| t.id).collect::<Vec<_>>();
+    let ids = |tasks: Vec<crate::domain::Task>| tasks.into_iter().map(|t| t.id).collect::<Vec<_>>();
     // Armed tasks are listed before their time: the engine wakes up for them.
     assert_eq!(
-        ids(s.tasks.engine_tasks(t0() + mins(29)).await.unwrap()),
+        ids(s.engine_tasks(t0() + mins(29)).await.unwrap()),
         [running, due, unscheduled]
     );
     assert_eq!(
-        ids(s.tasks.engine_tasks(t0() + mins(30)).await.unwrap()),
+        ids(s.engine_tasks(t0() + mins(30)).await.unwrap()),
         [running, due, unscheduled]
     );
-    assert!(!ids(s.tasks.engine_tasks(t0() + mins(30)).await.unwrap()).contains(&idle));
+    assert!(!ids(s.engine_tasks(t0() + mins(30)).await.unwrap()).contains(&idle));
 }
 
-pub async fn lanes_are_created_once_and_saved(s: Ctx) {
+pub(crate) async fn lanes_are_created_once_and_saved(s: Ctx) {
     let id = seed(&s, ALICE, vec![]).await;
     let other = seed(&s, ALICE, vec![]).await;
     let (a, b) = (acc("acc-a"), acc("acc-b"));
-    s.tasks
-        .ensure_lanes(id, &[b.clone(), a.clone()])
+    s.ensure_lanes(id, &[b.clone(), a.clone()]).await.unwrap();
+    s.ensure_lanes(other, std::slice::from_ref(&a))
         .await
         .unwrap();
-    s.tasks
-        .ensure_lanes(other, std::slice::from_ref(&a))
-        .await
-        .unwrap();
-    let mut lanes = s.tasks.lanes(ALICE, id).await.unwrap();
+    let mut lanes = s.lanes(ALICE, id).await.unwrap();
     assert_eq!(lanes.len(), 2);
     assert_eq!(
         (lanes[0].account_id.clone(), lanes[1].account_id.clone()),
@@ -367,17 +333,14 @@ pub async fn lanes_are_created_once_and_saved(s: Ctx) {
         failures: 1,
         consecutive_account_errors: 2,
     };
-    s.tasks.save_lane(&lane).await.unwrap();
+    s.save_lane(&lane).await.unwrap();
     // Ensuring again keeps what is there.
-    s.tasks
-        .ensure_lanes(id, &[a.clone(), b.clone()])
-        .await
-        .unwrap();
-    let stored = s.tasks.lanes(ALICE, id).await.unwrap();
+    s.ensure_lanes(id, &[a.clone(), b.clone()]).await.unwrap();
+    let stored = s.lanes(ALICE, id).await.unwrap();
     assert_eq!(stored.len(), 2);
     assert_eq!(stored[1], lane);
 
-    let all = s.tasks.lanes_of(&[id, other]).await.unwrap();
+    let all = s.lanes_of(&[id, other]).await.unwrap();
     let pairs: Vec<_> = all
         .iter()
         .map(|l| (l.task_id, l.account_id.as_str().to_owned()))
@@ -390,41 +353,40 @@ pub async fn lanes_are_created_once_and_saved(s: Ctx) {
             (other, "acc-a".into())
         ]
     );
-    assert!(s.tasks.lanes_of(&[]).await.unwrap().is_empty());
+    assert!(s.lanes_of(&[]).await.unwrap().is_empty());
 
     let mut missing = lane.clone();
     missing.account_id = acc("acc-zzz");
     assert_eq!(
-        s.tasks.save_lane(&missing).await.unwrap_err(),
+        s.save_lane(&missing).await.unwrap_err(),
         StoreError::NotFound
     );
     assert_eq!(
-        s.tasks
-            .ensure_lanes(TaskId::new(999_999), &[a])
+        s.ensure_lanes(TaskId::new(999_999), &[a])
             .await
             .unwrap_err(),
         StoreError::NotFound
     );
 }
 
-pub async fn pending_counts_cover_every_asked_task(s: Ctx) {
+pub(crate) async fn pending_counts_cover_every_asked_task(s: Ctx) {
     let one = seed_running(&s, ALICE, members(0..3)).await;
     let two = seed(&s, BOB, members(0..1)).await;
     let none = seed(&s, ALICE, vec![]).await;
     let a = acc("acc-1");
     take(&s, &claim(one, &a, t0(), None)).await;
-    let counts = s.tasks.pending_counts(&[one, two, none]).await.unwrap();
+    let counts = s.pending_counts(&[one, two, none]).await.unwrap();
     assert_eq!(
         counts.into_iter().collect::<Vec<_>>(),
         [(one, 2), (two, 1), (none, 0)]
     );
-    assert!(s.tasks.pending_counts(&[]).await.unwrap().is_empty());
-    let with_pending = s.tasks.with_pending(&[one, two, none]).await.unwrap();
+    assert!(s.pending_counts(&[]).await.unwrap().is_empty());
+    let with_pending = s.with_pending(&[one, two, none]).await.unwrap();
     assert_eq!(with_pending.into_iter().collect::<Vec<_>>(), [one, two]);
-    assert!(s.tasks.with_pending(&[]).await.unwrap().is_empty());
+    assert!(s.with_pending(&[]).await.unwrap().is_empty());
 }
 
-pub async fn logs_filter_and_page_in_id_order(s: Ctx) {
+pub(crate) async fn logs_filter_and_page_in_id_order(s: Ctx) {
     let id = seed(&s, ALICE, vec![]).await;
     let (a, b) = (acc("acc-a"), acc("acc-b"));
     let statuses = [
@@ -437,16 +399,12 @@ pub async fn logs_filter_and_page_in_id_order(s: Ctx) {
         let mut entry = log(id, None, if i % 2 == 0 { &a } else { &b });
         entry.status = status;
         entry.created_at = t0() + mins(10 * i as i64);
-        s.tasks.append_log(entry).await.unwrap();
+        s.append_log(entry).await.unwrap();
     }
-    let all = s
-        .tasks
-        .logs(ALICE, id, &LogFilter::default())
-        .await
-        .unwrap();
+    let all = s.logs(ALICE, id, &LogFilter::default()).await.unwrap();
     assert_eq!(all.len(), 4);
     assert!(all.windows(2).all(|w| w[0].id < w[1].id));
-    let at = |logs: &[invite_core::domain::ExecutionLog]| -> Vec<DateTime<Utc>> {
+    let at = |logs: &[crate::domain::ExecutionLog]| -> Vec<DateTime<Utc>> {
         logs.iter().map(|l| l.entry.created_at).collect()
     };
     let ok = LogFilter {
@@ -454,7 +412,7 @@ pub async fn logs_filter_and_page_in_id_order(s: Ctx) {
         ..Default::default()
     };
     assert_eq!(
-        at(&s.tasks.logs(ALICE, id, &ok).await.unwrap()),
+        at(&s.logs(ALICE, id, &ok).await.unwrap()),
         [t0(), t0() + mins(20)]
     );
     let by_b = LogFilter {
@@ -462,7 +420,7 @@ pub async fn logs_filter_and_page_in_id_order(s: Ctx) {
         ..Default::default()
     };
     assert_eq!(
-        at(&s.tasks.logs(ALICE, id, &by_b).await.unwrap()),
+        at(&s.logs(ALICE, id, &by_b).await.unwrap()),
         [t0() + mins(10), t0() + mins(30)]
     );
     let window = LogFilter {
@@ -471,7 +429,7 @@ pub async fn logs_filter_and_page_in_id_order(s: Ctx) {
         ..Default::default()
     };
     assert_eq!(
-        at(&s.tasks.logs(ALICE, id, &window).await.unwrap()),
+        at(&s.logs(ALICE, id, &window).await.unwrap()),
         [t0() + mins(10), t0() + mins(20)]
     );
     let page = LogFilter {
@@ -479,10 +437,10 @@ pub async fn logs_filter_and_page_in_id_order(s: Ctx) {
         offset: 1,
         ..Default::default()
     };
-    assert_eq!(s.tasks.logs(ALICE, id, &page).await.unwrap(), all[1..3]);
+    assert_eq!(s.logs(ALICE, id, &page).await.unwrap(), all[1..3]);
 }
 
-pub async fn stats_group_by_account_error_and_hour(s: Ctx) {
+pub(crate) async fn stats_group_by_account_error_and_hour(s: Ctx) {
     let id = seed(&s, ALICE, vec![]).await;
     let (a, b) = (acc("acc-a"), acc("acc-b"));
     let rows = [
@@ -498,9 +456,9 @@ pub async fn stats_group_by_account_error_and_hour(s: Ctx) {
         entry.status = status;
         entry.error_kind = kind.map(str::to_owned);
         entry.created_at = t0() + mins(minute);
-        s.tasks.append_log(entry).await.unwrap();
+        s.append_log(entry).await.unwrap();
     }
-    let stats = s.tasks.stats(ALICE, id).await.unwrap();
+    let stats = s.stats(ALICE, id).await.unwrap();
     let sa = &stats.per_account[&a];
     assert_eq!((sa.attempts, sa.successes, sa.failures), (3, 1, 2));
     let sb = &stats.per_account[&b];
@@ -519,30 +477,27 @@ pub async fn stats_group_by_account_error_and_hour(s: Ctx) {
         [(t0(), 3), (t0() + mins(60), 2), (t0() + mins(180), 1)]
     );
     let empty = seed(&s, ALICE, vec![]).await;
-    let none = s.tasks.stats(ALICE, empty).await.unwrap();
+    let none = s.stats(ALICE, empty).await.unwrap();
     assert!(none.per_account.is_empty() && none.per_error.is_empty() && none.per_hour.is_empty());
 }
 
-pub async fn reached_since_looks_across_tasks_of_the_user(s: Ctx) {
+pub(crate) async fn reached_since_looks_across_tasks_of_the_user(s: Ctx) {
     let id = seed_running(&s, ALICE, members(0..2)).await;
     let a = acc("acc-1");
     let at = t0() + mins(10);
     let t = take(&s, &claim(id, &a, at, None)).await;
-    s.tasks
-        .record_outcome(&record(&t, &a, Outcome::Invited, at))
+    s.record_outcome(&record(&t, &a, Outcome::Invited, at))
         .await
         .unwrap();
     let t = take(&s, &claim(id, &a, at, None)).await;
-    s.tasks
-        .record_outcome(&record(&t, &a, Outcome::PrivacyRestricted, at))
+    s.record_outcome(&record(&t, &a, Outcome::PrivacyRestricted, at))
         .await
         .unwrap();
-    let tg = invite_core::domain::Platform::Telegram;
+    let tg = crate::domain::Platform::Telegram;
     let reached = |user, key: &'static str, channel: &'static str, since| {
         let s = s.clone();
         async move {
-            s.tasks
-                .reached_since(user, tg, &[key.to_owned()], channel, since)
+            s.reached_since(user, tg, &[key.to_owned()], channel, since)
                 .await
                 .unwrap()
                 .contains(key)
@@ -567,30 +522,27 @@ pub async fn reached_since_looks_across_tasks_of_the_user(s: Ctx) {
         "other user"
     );
     assert!(
-        s.tasks
-            .reached_since(
-                ALICE,
-                invite_core::domain::Platform::Sandbox,
-                &["u:member_00000".to_owned()],
-                "@test_group",
-                t0()
-            )
-            .await
-            .unwrap()
-            .is_empty(),
+        s.reached_since(
+            ALICE,
+            crate::domain::Platform::Sandbox,
+            &["u:member_00000".to_owned()],
+            "@test_group",
+            t0()
+        )
+        .await
+        .unwrap()
+        .is_empty(),
         "other platform"
     );
     // Many people in one call: only those reached come back.
     let asked: Vec<String> = (0..3).map(|i| format!("u:member_{i:05}")).collect();
     let hits = s
-        .tasks
         .reached_since(ALICE, tg, &asked, "@test_group", t0())
         .await
         .unwrap();
     assert_eq!(hits.into_iter().collect::<Vec<_>>(), ["u:member_00000"]);
     assert!(
-        s.tasks
-            .reached_since(ALICE, tg, &[], "@test_group", t0())
+        s.reached_since(ALICE, tg, &[], "@test_group", t0())
             .await
             .unwrap()
             .is_empty()
@@ -599,137 +551,115 @@ pub async fn reached_since_looks_across_tasks_of_the_user(s: Ctx) {
 
 /// Two spellings of one group are one channel for the de-duplication once the engine recorded
 /// the group's stable key with each task; a task whose group is edited loses its key.
-pub async fn a_recorded_group_key_joins_the_spellings_of_one_group(s: Ctx) {
+pub(crate) async fn a_recorded_group_key_joins_the_spellings_of_one_group(s: Ctx) {
     const KEY: &str = "telegram:channel:1777000123";
     let id = seed_running(&s, ALICE, members(0..1)).await;
     let a = acc("acc-1");
     let at = t0() + mins(10);
     let t = take(&s, &claim(id, &a, at, None)).await;
-    s.tasks
-        .record_outcome(&record(&t, &a, Outcome::Invited, at))
+    s.record_outcome(&record(&t, &a, Outcome::Invited, at))
         .await
         .unwrap();
-    let tg = invite_core::domain::Platform::Telegram;
+    let tg = crate::domain::Platform::Telegram;
     let asked = ["u:member_00000".to_owned()];
     let reached = |channel: &'static str| {
         let s = s.clone();
         let asked = asked.clone();
         async move {
-            !s.tasks
-                .reached_since(ALICE, tg, &asked, channel, t0())
+            !s.reached_since(ALICE, tg, &asked, channel, t0())
                 .await
                 .unwrap()
                 .is_empty()
         }
     };
     assert!(!reached(KEY).await, "no key recorded yet");
-    assert_eq!(s.tasks.get_task(ALICE, id).await.unwrap().group_key, None);
-    s.tasks.set_group_key(id, KEY).await.unwrap();
+    assert_eq!(s.get_task(ALICE, id).await.unwrap().group_key, None);
+    s.set_group_key(id, KEY).await.unwrap();
     assert_eq!(
-        s.tasks
-            .get_task(ALICE, id)
-            .await
-            .unwrap()
-            .group_key
-            .as_deref(),
+        s.get_task(ALICE, id).await.unwrap().group_key.as_deref(),
         Some(KEY)
     );
     assert!(reached(KEY).await, "the group's stable key");
     assert!(reached("@test_group").await, "the group as written still");
     assert!(!reached("telegram:channel:1").await, "another group");
     assert_eq!(
-        s.tasks.set_group_key(TaskId::new(i64::MAX), KEY).await,
+        s.set_group_key(TaskId::new(i64::MAX), KEY).await,
         Err(StoreError::NotFound)
     );
 
     // An edit that keeps the group keeps its key; one that changes it drops the key.
     let pending = seed(&s, ALICE, members(0..1)).await;
-    s.tasks.set_group_key(pending, KEY).await.unwrap();
+    s.set_group_key(pending, KEY).await.unwrap();
     let edit = |group: &str| TaskUpdate {
         settings: Some(invite_settings(group)),
         ..Default::default()
     };
     let kept = s
-        .tasks
         .update_task(ALICE, pending, edit("@test_group"), at)
         .await
         .unwrap();
     assert_eq!(kept.group_key.as_deref(), Some(KEY));
     let moved = s
-        .tasks
         .update_task(ALICE, pending, edit("@other_group"), at)
         .await
         .unwrap();
     assert_eq!(moved.group_key, None);
-    assert_eq!(
-        s.tasks.get_task(ALICE, pending).await.unwrap().group_key,
-        None
-    );
+    assert_eq!(s.get_task(ALICE, pending).await.unwrap().group_key, None);
 }
 
-pub async fn cleanup_removes_old_logs_and_finished_tasks(s: Ctx) {
+pub(crate) async fn cleanup_removes_old_logs_and_finished_tasks(s: Ctx) {
     let day = |d: i64| t0() + chrono::TimeDelta::days(d);
     let a = acc("acc-1");
     let old_done = seed(&s, ALICE, members(0..2)).await;
-    s.tasks
-        .transition(ALICE, old_done, TaskEvent::Cancel, None, day(1))
+    s.transition(ALICE, old_done, TaskEvent::Cancel, None, day(1))
         .await
         .unwrap();
     let new_done = seed(&s, ALICE, members(0..2)).await;
-    s.tasks
-        .transition(ALICE, new_done, TaskEvent::Cancel, None, day(20))
+    s.transition(ALICE, new_done, TaskEvent::Cancel, None, day(20))
         .await
         .unwrap();
     let running = seed(&s, BOB, members(0..2)).await;
-    s.tasks
-        .transition(BOB, running, START, None, day(1))
+    s.transition(BOB, running, START, None, day(1))
         .await
         .unwrap();
     let paused_long_ago = seed(&s, BOB, vec![]).await;
-    s.tasks
-        .transition(BOB, paused_long_ago, START, None, day(0))
+    s.transition(BOB, paused_long_ago, START, None, day(0))
         .await
         .unwrap();
-    s.tasks
-        .transition(BOB, paused_long_ago, TaskEvent::Pause, None, day(0))
+    s.transition(BOB, paused_long_ago, TaskEvent::Pause, None, day(0))
         .await
         .unwrap();
     for (task, d) in [(running, 0), (running, 29), (running, 31), (new_done, 2)] {
         let mut entry = log(task, None, &a);
         entry.created_at = day(d);
-        s.tasks.append_log(entry).await.unwrap();
+        s.append_log(entry).await.unwrap();
     }
-    let report = s.tasks.cleanup(day(30), day(10)).await.unwrap();
+    let report = s.cleanup(day(30), day(10)).await.unwrap();
     assert_eq!((report.logs, report.tasks), (3, 1));
     assert_eq!(
-        s.tasks.get_task(ALICE, old_done).await.unwrap_err(),
+        s.get_task(ALICE, old_done).await.unwrap_err(),
         StoreError::NotFound
     );
     assert_eq!(
-        s.tasks.get_task(ALICE, new_done).await.unwrap().status,
+        s.get_task(ALICE, new_done).await.unwrap().status,
         TaskStatus::Cancelled
     );
     assert_eq!(
-        s.tasks.get_task(BOB, paused_long_ago).await.unwrap().status,
+        s.get_task(BOB, paused_long_ago).await.unwrap().status,
         TaskStatus::Paused
     );
-    let left = s
-        .tasks
-        .logs(BOB, running, &LogFilter::default())
-        .await
-        .unwrap();
+    let left = s.logs(BOB, running, &LogFilter::default()).await.unwrap();
     let days: Vec<_> = left.iter().map(|l| l.entry.created_at).collect();
     assert_eq!(days, [day(31)]);
     assert!(
-        s.tasks
-            .logs(ALICE, new_done, &LogFilter::default())
+        s.logs(ALICE, new_done, &LogFilter::default())
             .await
             .unwrap()
             .is_empty()
     );
 }
 
-pub async fn two_claimers_never_take_the_same_target(s: Ctx) {
+pub(crate) async fn two_claimers_never_take_the_same_target(s: Ctx) {
     const TARGETS: usize = 300;
     let id = seed_running(&s, ALICE, members(0..TARGETS)).await;
     let mut workers = Vec::new();
@@ -739,7 +669,6 @@ pub async fn two_claimers_never_take_the_same_target(s: Ctx) {
             let account = acc(&format!("worker-{w}"));
             let mut taken = Vec::new();
             while let Some(t) = handle
-                .tasks
                 .claim_target(&claim(id, &account, t0(), None))
                 .await
                 .unwrap()
@@ -757,11 +686,10 @@ pub async fn two_claimers_never_take_the_same_target(s: Ctx) {
     let unique: BTreeSet<_> = all.iter().copied().collect();
     assert_eq!(all.len(), TARGETS, "every target claimed once");
     assert_eq!(unique.len(), TARGETS, "no target claimed twice");
-    let p = s.tasks.progress(ALICE, id).await.unwrap();
+    let p = s.progress(ALICE, id).await.unwrap();
     assert_eq!(p.count(TargetStatus::InProgress), TARGETS as u64);
     assert!(
-        s.tasks
-            .targets(ALICE, id, 0, 0)
+        s.targets(ALICE, id, 0, 0)
             .await
             .unwrap()
             .iter()

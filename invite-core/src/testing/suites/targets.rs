@@ -1,11 +1,15 @@
 //! Targets: bulk inserts with de-duplication, editing rules, the report and progress counts.
 
-use invite_core::domain::{Outcome, TargetSource, TargetStatus, TaskEvent, TaskStatus};
-use invite_core::ports::{AddedTargets, StoreError};
+use crate::domain::{Outcome, TargetSource, TargetStatus, TaskEvent, TaskStatus};
+use crate::ports::{AddedTargets, StoreError};
 
-use crate::helpers::*;
+use super::super::fixtures::*;
+use super::super::harness::Subject;
 
-pub async fn add_targets_counts_duplicates_of_the_task_and_the_batch(s: Ctx) {
+type Ctx = Subject<dyn TaskStore>;
+use crate::ports::TaskStore;
+
+pub(crate) async fn add_targets_counts_duplicates_of_the_task_and_the_batch(s: Ctx) {
     let id = seed(&s, ALICE, members(0..3)).await;
     let mut batch = members(2..6);
     batch.push(target("@MEMBER_00004"));
@@ -13,7 +17,7 @@ pub async fn add_targets_counts_duplicates_of_the_task_and_the_batch(s: Ctx) {
     imported.source = TargetSource::ParsingImport;
     imported.full_name = Some("Ivan Petrov".into());
     batch.push(imported);
-    let added = s.tasks.add_targets(ALICE, id, batch).await.unwrap();
+    let added = s.add_targets(ALICE, id, batch).await.unwrap();
     assert_eq!(
         added,
         AddedTargets {
@@ -21,22 +25,22 @@ pub async fn add_targets_counts_duplicates_of_the_task_and_the_batch(s: Ctx) {
             duplicates: 2
         }
     );
-    let stored = s.tasks.targets(ALICE, id, 0, 0).await.unwrap();
+    let stored = s.targets(ALICE, id, 0, 0).await.unwrap();
     assert_eq!(stored.len(), 7);
     let last = stored.last().unwrap();
     assert_eq!(last.person.identifier, ident("777"));
     assert_eq!(last.person.source, TargetSource::ParsingImport);
     assert_eq!(last.person.full_name.as_deref(), Some("Ivan Petrov"));
-    let empty = s.tasks.add_targets(ALICE, id, vec![]).await.unwrap();
+    let empty = s.add_targets(ALICE, id, vec![]).await.unwrap();
     assert_eq!(empty, AddedTargets::default());
 }
 
-pub async fn add_targets_in_bulk_spans_several_statements(s: Ctx) {
+pub(crate) async fn add_targets_in_bulk_spans_several_statements(s: Ctx) {
     // More rows than one statement carries on either backend, with repeats across chunks.
     let id = seed(&s, ALICE, members(0..100)).await;
     let mut batch = members(50..12_050);
     batch.extend(members(11_990..12_010));
-    let added = s.tasks.add_targets(ALICE, id, batch).await.unwrap();
+    let added = s.add_targets(ALICE, id, batch).await.unwrap();
     assert_eq!(
         added,
         AddedTargets {
@@ -44,8 +48,8 @@ pub async fn add_targets_in_bulk_spans_several_statements(s: Ctx) {
             duplicates: 50 + 20
         }
     );
-    assert_eq!(s.tasks.progress(ALICE, id).await.unwrap().total(), 12_050);
-    let page = s.tasks.targets(ALICE, id, 3, 12_000).await.unwrap();
+    assert_eq!(s.progress(ALICE, id).await.unwrap().total(), 12_050);
+    let page = s.targets(ALICE, id, 3, 12_000).await.unwrap();
     let names: Vec<_> = page
         .iter()
         .map(|t| t.person.identifier.to_string())
@@ -57,7 +61,7 @@ pub async fn add_targets_in_bulk_spans_several_statements(s: Ctx) {
     );
 }
 
-pub async fn bulk_targets_keep_every_character_of_their_names(s: Ctx) {
+pub(crate) async fn bulk_targets_keep_every_character_of_their_names(s: Ctx) {
     // A batch large enough for the bulk path of every backend, with names a line-based
     // transfer format must escape.
     let id = seed(&s, ALICE, vec![]).await;
@@ -74,85 +78,68 @@ pub async fn bulk_targets_keep_every_character_of_their_names(s: Ctx) {
     for (t, name) in batch.iter_mut().zip(odd.iter().cycle()) {
         t.first_name = name.map(str::to_owned);
     }
-    let added = s.tasks.add_targets(ALICE, id, batch.clone()).await.unwrap();
+    let added = s.add_targets(ALICE, id, batch.clone()).await.unwrap();
     assert_eq!(added.inserted, 6_000);
-    let stored = s.tasks.targets(ALICE, id, 0, 0).await.unwrap();
+    let stored = s.targets(ALICE, id, 0, 0).await.unwrap();
     let names: Vec<Option<String>> = stored.into_iter().map(|t| t.person.first_name).collect();
     let wanted: Vec<Option<String>> = batch.into_iter().map(|t| t.first_name).collect();
     assert_eq!(names, wanted);
 }
 
-pub async fn add_targets_only_while_pending_or_paused(s: Ctx) {
+pub(crate) async fn add_targets_only_while_pending_or_paused(s: Ctx) {
     let id = seed(&s, ALICE, members(0..1)).await;
     let start = TaskEvent::Start {
         scheduled_later: false,
     };
-    s.tasks
-        .transition(ALICE, id, start, None, t0())
-        .await
-        .unwrap();
+    s.transition(ALICE, id, start, None, t0()).await.unwrap();
     assert_eq!(
-        s.tasks
-            .add_targets(ALICE, id, members(1..3))
-            .await
-            .unwrap_err(),
+        s.add_targets(ALICE, id, members(1..3)).await.unwrap_err(),
         StoreError::Conflict {
             current: TaskStatus::InProgress
         }
     );
-    s.tasks
-        .transition(ALICE, id, TaskEvent::Pause, None, t0())
+    s.transition(ALICE, id, TaskEvent::Pause, None, t0())
         .await
         .unwrap();
     assert_eq!(
-        s.tasks
-            .add_targets(ALICE, id, members(1..3))
+        s.add_targets(ALICE, id, members(1..3))
             .await
             .unwrap()
             .inserted,
         2
     );
-    s.tasks
-        .transition(ALICE, id, TaskEvent::Cancel, None, t0())
+    s.transition(ALICE, id, TaskEvent::Cancel, None, t0())
         .await
         .unwrap();
     assert_eq!(
-        s.tasks
-            .add_targets(ALICE, id, members(3..5))
-            .await
-            .unwrap_err(),
+        s.add_targets(ALICE, id, members(3..5)).await.unwrap_err(),
         StoreError::Conflict {
             current: TaskStatus::Cancelled
         }
     );
     assert_eq!(
-        s.tasks.progress(ALICE, id).await.unwrap().total(),
+        s.progress(ALICE, id).await.unwrap().total(),
         3,
         "nothing half-written"
     );
     assert_eq!(
-        s.tasks
-            .add_targets(
-                ALICE,
-                invite_core::domain::TaskId::new(999_999),
-                members(0..1)
-            )
+        s.add_targets(ALICE, crate::domain::TaskId::new(999_999), members(0..1))
             .await
             .unwrap_err(),
         StoreError::NotFound
     );
 }
 
-pub async fn the_report_pages_targets_in_id_order(s: Ctx) {
+pub(crate) async fn the_report_pages_targets_in_id_order(s: Ctx) {
     let id = seed(&s, ALICE, members(0..10)).await;
-    let all = s.tasks.targets(ALICE, id, 0, 0).await.unwrap();
+    let all = s.targets(ALICE, id, 0, 0).await.unwrap();
     assert_eq!(all.len(), 10, "a limit of 0 means no limit");
-    let page = s.tasks.targets(ALICE, id, 4, 4).await.unwrap();
+    let page = s.targets(ALICE, id, 4, 4).await.unwrap();
     assert_eq!(page, all[4..8]);
-    assert!(s.tasks.targets(ALICE, id, 4, 10).await.unwrap().is_empty());
+    assert!(s.targets(ALICE, id, 4, 10).await.unwrap().is_empty());
 }
 
-pub async fn progress_counts_statuses_and_outcomes(s: Ctx) {
+pub(crate) async fn progress_counts_statuses_and_outcomes(s: Ctx) {
     let id = seed_running(&s, ALICE, members(0..6)).await;
     let a = acc("acc-1");
     let outcomes = [
@@ -163,13 +150,12 @@ pub async fn progress_counts_statuses_and_outcomes(s: Ctx) {
     ];
     for outcome in outcomes {
         let t = take(&s, &claim(id, &a, t0(), None)).await;
-        s.tasks
-            .record_outcome(&record(&t, &a, outcome, t0()))
+        s.record_outcome(&record(&t, &a, outcome, t0()))
             .await
             .unwrap();
     }
     take(&s, &claim(id, &a, t0(), None)).await;
-    let p = s.tasks.progress(ALICE, id).await.unwrap();
+    let p = s.progress(ALICE, id).await.unwrap();
     assert_eq!(p.total(), 6);
     assert_eq!(p.count(TargetStatus::Success), 2);
     assert_eq!(p.count(TargetStatus::Failed), 1);

@@ -4,13 +4,17 @@
 
 use std::collections::BTreeSet;
 
-use invite_core::domain::{AccountId, Outcome, Target, TargetStatus, TaskEvent, TaskId};
-use invite_core::ports::{
+use crate::domain::{AccountId, Outcome, Target, TargetStatus, TaskEvent, TaskId};
+use crate::ports::{
     Claim, ClaimStage, LogFilter, SENDER_UNAVAILABLE, Settlement, StoreError, abandonment,
     message_random_id,
 };
 
-use crate::helpers::*;
+use super::super::fixtures::*;
+use super::super::harness::Subject;
+
+type Ctx = Subject<dyn TaskStore>;
+use crate::ports::TaskStore;
 
 /// A claim of the follow-up stage (the message after a confirmed invite).
 fn followup(task: TaskId, account: &AccountId, now: chrono::DateTime<chrono::Utc>) -> Claim {
@@ -21,8 +25,7 @@ fn followup(task: TaskId, account: &AccountId, now: chrono::DateTime<chrono::Utc
 
 /// The stored row of `target`.
 async fn stored(s: &Ctx, target: &Target) -> Target {
-    s.tasks
-        .targets(ALICE, target.task_id, 0, 0)
+    s.targets(ALICE, target.task_id, 0, 0)
         .await
         .unwrap()
         .into_iter()
@@ -45,15 +48,12 @@ async fn pin_to(
     at: chrono::DateTime<chrono::Utc>,
 ) -> Target {
     let t = take(s, &claim(task, account, at, Some(5))).await;
-    s.tasks.mark_uncertain(t.id, account, None).await.unwrap();
-    s.tasks
-        .settle_uncertain(t.id, Settlement::Retry)
-        .await
-        .unwrap();
+    s.mark_uncertain(t.id, account, None).await.unwrap();
+    s.settle_uncertain(t.id, Settlement::Retry).await.unwrap();
     t
 }
 
-pub async fn a_claim_never_takes_a_target_pinned_to_another_account(s: Ctx) {
+pub(crate) async fn a_claim_never_takes_a_target_pinned_to_another_account(s: Ctx) {
     let id = seed_running(&s, ALICE, members(0..2)).await;
     let (a, b) = (acc("acc-a"), acc("acc-b"));
     let pinned = pin_to(&s, id, &a, t0()).await;
@@ -62,8 +62,7 @@ pub async fn a_claim_never_takes_a_target_pinned_to_another_account(s: Ctx) {
     let other = take(&s, &claim(id, &b, t0() + mins(1), Some(6))).await;
     assert_ne!(other.id, pinned.id);
     assert_eq!(
-        s.tasks
-            .claim_target(&claim(id, &b, t0() + mins(1), Some(6)))
+        s.claim_target(&claim(id, &b, t0() + mins(1), Some(6)))
             .await
             .unwrap(),
         None,
@@ -81,12 +80,11 @@ pub async fn a_claim_never_takes_a_target_pinned_to_another_account(s: Ctx) {
     );
 }
 
-pub async fn a_claim_takes_nothing_from_a_task_that_is_not_running(s: Ctx) {
+pub(crate) async fn a_claim_takes_nothing_from_a_task_that_is_not_running(s: Ctx) {
     let a = acc("acc-a");
     let never_started = seed(&s, ALICE, members(0..3)).await;
     assert_eq!(
-        s.tasks
-            .claim_target(&claim(never_started, &a, t0(), None))
+        s.claim_target(&claim(never_started, &a, t0(), None))
             .await
             .unwrap(),
         None,
@@ -94,36 +92,27 @@ pub async fn a_claim_takes_nothing_from_a_task_that_is_not_running(s: Ctx) {
     );
     let id = seed_running(&s, ALICE, members(0..3)).await;
     take(&s, &claim(id, &a, t0(), None)).await;
-    s.tasks
-        .transition(ALICE, id, TaskEvent::Pause, None, t0())
+    s.transition(ALICE, id, TaskEvent::Pause, None, t0())
         .await
         .unwrap();
     assert_eq!(
-        s.tasks
-            .claim_target(&claim(id, &a, t0(), None))
-            .await
-            .unwrap(),
+        s.claim_target(&claim(id, &a, t0(), None)).await.unwrap(),
         None,
         "a PAUSED task gives nothing"
     );
-    s.tasks
-        .transition(ALICE, id, TaskEvent::Resume, None, t0())
+    s.transition(ALICE, id, TaskEvent::Resume, None, t0())
         .await
         .unwrap();
     take(&s, &claim(id, &a, t0(), None)).await;
-    s.tasks
-        .transition(ALICE, id, TaskEvent::Cancel, None, t0())
+    s.transition(ALICE, id, TaskEvent::Cancel, None, t0())
         .await
         .unwrap();
     assert_eq!(
-        s.tasks
-            .claim_target(&claim(id, &a, t0(), None))
-            .await
-            .unwrap(),
+        s.claim_target(&claim(id, &a, t0(), None)).await.unwrap(),
         None,
         "a CANCELLED task gives nothing"
     );
-    let p = s.tasks.progress(ALICE, id).await.unwrap();
+    let p = s.progress(ALICE, id).await.unwrap();
     assert_eq!(
         (
             p.count(TargetStatus::InProgress),
@@ -133,11 +122,11 @@ pub async fn a_claim_takes_nothing_from_a_task_that_is_not_running(s: Ctx) {
     );
 }
 
-pub async fn followup_claims_take_the_message_after_a_confirmed_invite(s: Ctx) {
+pub(crate) async fn followup_claims_take_the_message_after_a_confirmed_invite(s: Ctx) {
     let id = seed_running(&s, ALICE, members(0..3)).await;
     let (a, b) = (acc("acc-a"), acc("acc-b"));
     assert_eq!(
-        s.tasks.claim_target(&followup(id, &a, t0())).await.unwrap(),
+        s.claim_target(&followup(id, &a, t0())).await.unwrap(),
         None,
         "nothing to follow up before an invite"
     );
@@ -146,10 +135,10 @@ pub async fn followup_claims_take_the_message_after_a_confirmed_invite(s: Ctx) {
     let mut wrong = rec.clone();
     wrong.account_id = b.clone();
     assert_eq!(
-        s.tasks.record_invite_part(&wrong).await.unwrap_err(),
+        s.record_invite_part(&wrong).await.unwrap_err(),
         StoreError::NotFound
     );
-    s.tasks.record_invite_part(&rec).await.unwrap();
+    s.record_invite_part(&rec).await.unwrap();
     let waiting = stored(&s, &invited).await;
     assert_eq!(
         (
@@ -167,23 +156,21 @@ pub async fn followup_claims_take_the_message_after_a_confirmed_invite(s: Ctx) {
             None
         )
     );
-    assert!(s.tasks.followups(id, &a).await.unwrap().after_invite);
-    assert!(!s.tasks.followups(id, &b).await.unwrap().after_invite);
+    assert!(s.followups(id, &a).await.unwrap().after_invite);
+    assert!(!s.followups(id, &b).await.unwrap().after_invite);
 
     // First-stage claims, of any account, pass over the target whose invite is done.
     let first_b = take(&s, &claim(id, &b, t0() + mins(2), None)).await;
     let first_a = take(&s, &claim(id, &a, t0() + mins(2), None)).await;
     assert!(![first_a.id, first_b.id].contains(&invited.id));
     assert_eq!(
-        s.tasks
-            .claim_target(&claim(id, &a, t0() + mins(2), None))
+        s.claim_target(&claim(id, &a, t0() + mins(2), None))
             .await
             .unwrap(),
         None
     );
     assert_eq!(
-        s.tasks
-            .claim_target(&followup(id, &b, t0() + mins(2)))
+        s.claim_target(&followup(id, &b, t0() + mins(2)))
             .await
             .unwrap(),
         None,
@@ -195,9 +182,8 @@ pub async fn followup_claims_take_the_message_after_a_confirmed_invite(s: Ctx) {
         (invited.id, Some(Outcome::Invited), 2)
     );
     assert_eq!(message.random_id, Some(message_random_id(77, invited.id)));
-    assert!(!s.tasks.followups(id, &a).await.unwrap().after_invite);
-    s.tasks
-        .record_outcome(&record(&message, &a, Outcome::Sent, t0() + mins(4)))
+    assert!(!s.followups(id, &a).await.unwrap().after_invite);
+    s.record_outcome(&record(&message, &a, Outcome::Sent, t0() + mins(4)))
         .await
         .unwrap();
     let done = stored(&s, &invited).await;
@@ -209,11 +195,7 @@ pub async fn followup_claims_take_the_message_after_a_confirmed_invite(s: Ctx) {
             Some(Outcome::Invited)
         )
     );
-    let logs = s
-        .tasks
-        .logs(ALICE, id, &LogFilter::default())
-        .await
-        .unwrap();
+    let logs = s.logs(ALICE, id, &LogFilter::default()).await.unwrap();
     assert_eq!(
         logs.len(),
         2,
@@ -222,45 +204,43 @@ pub async fn followup_claims_take_the_message_after_a_confirmed_invite(s: Ctx) {
     assert_eq!(logs[0].entry, rec.log);
 }
 
-pub async fn a_late_result_of_a_recovered_claim_wins_for_its_account(s: Ctx) {
+pub(crate) async fn a_late_result_of_a_recovered_claim_wins_for_its_account(s: Ctx) {
     let id = seed_running(&s, ALICE, members(0..1)).await;
     let (a, b) = (acc("acc-a"), acc("acc-b"));
     // Held by a worker that never beat: recovery takes it.
     let t = take(&s, &claim(id, &a, t0(), Some(3))).await;
-    assert_eq!(s.tasks.recover_stale(t0() + mins(1)).await.unwrap(), 1);
+    assert_eq!(s.recover_stale(t0() + mins(1)).await.unwrap(), 1);
     assert_eq!(stored(&s, &t).await.status, TargetStatus::Uncertain);
     assert_eq!(
-        s.tasks
-            .record_outcome(&record(&t, &b, Outcome::Sent, t0() + mins(2)))
+        s.record_outcome(&record(&t, &b, Outcome::Sent, t0() + mins(2)))
             .await
             .unwrap_err(),
         StoreError::NotFound,
         "another account has no result to report"
     );
     let rec = record(&t, &a, Outcome::Sent, t0() + mins(2));
-    s.tasks.record_outcome(&rec).await.unwrap();
+    s.record_outcome(&rec).await.unwrap();
     let done = stored(&s, &t).await;
     assert_eq!(
         (done.status, done.outcome, done.account_id.clone()),
         (TargetStatus::Success, Some(Outcome::Sent), Some(a.clone()))
     );
-    assert!(s.tasks.uncertain_targets(id).await.unwrap().is_empty());
+    assert!(s.uncertain_targets(id).await.unwrap().is_empty());
     assert_eq!(
-        s.tasks
-            .settle_uncertain(t.id, Settlement::Retry)
+        s.settle_uncertain(t.id, Settlement::Retry)
             .await
             .unwrap_err(),
         StoreError::NotFound,
         "a target with its result needs no settling"
     );
     assert_eq!(
-        s.tasks.record_outcome(&rec).await.unwrap_err(),
+        s.record_outcome(&rec).await.unwrap_err(),
         StoreError::NotFound,
         "one result only"
     );
 }
 
-pub async fn recovery_takes_the_claims_of_silent_holders_only(s: Ctx) {
+pub(crate) async fn recovery_takes_the_claims_of_silent_holders_only(s: Ctx) {
     let id = seed_running(&s, ALICE, members(0..5)).await;
     let (a, b) = (acc("acc-a"), acc("acc-b"));
     let held_by = |holder: &str, account: &AccountId, high| {
@@ -268,19 +248,19 @@ pub async fn recovery_takes_the_claims_of_silent_holders_only(s: Ctx) {
         c.holder = holder.to_owned();
         c
     };
-    s.tasks.heartbeat("live", t0() + mins(10)).await.unwrap();
+    s.heartbeat("live", t0() + mins(10)).await.unwrap();
     // An older beat does not move the last one back.
-    s.tasks.heartbeat("live", t0() + mins(1)).await.unwrap();
-    s.tasks.heartbeat("silent", t0()).await.unwrap();
-    s.tasks.heartbeat("retired", t0() + mins(10)).await.unwrap();
+    s.heartbeat("live", t0() + mins(1)).await.unwrap();
+    s.heartbeat("silent", t0()).await.unwrap();
+    s.heartbeat("retired", t0() + mins(10)).await.unwrap();
     let live = take(&s, &held_by("live", &a, Some(1))).await;
     let message = take(&s, &held_by("silent", &a, Some(2))).await;
     let invite = take(&s, &held_by("silent", &b, None)).await;
     let retired = take(&s, &held_by("retired", &b, None)).await;
     let unknown = take(&s, &held_by("never-beat", &b, None)).await;
-    s.tasks.retire_holder("retired").await.unwrap();
+    s.retire_holder("retired").await.unwrap();
 
-    assert_eq!(s.tasks.recover_stale(t0() + mins(5)).await.unwrap(), 4);
+    assert_eq!(s.recover_stale(t0() + mins(5)).await.unwrap(), 4);
     assert_eq!(
         status(&s, &live).await,
         (TargetStatus::InProgress, None, Some(a.clone())),
@@ -298,31 +278,26 @@ pub async fn recovery_takes_the_claims_of_silent_holders_only(s: Ctx) {
             "a target without random_id is not pinned"
         );
     }
-    assert_eq!(s.tasks.recover_stale(t0() + mins(10)).await.unwrap(), 0);
-    assert_eq!(s.tasks.recover_stale(t0() + mins(11)).await.unwrap(), 1);
+    assert_eq!(s.recover_stale(t0() + mins(10)).await.unwrap(), 0);
+    assert_eq!(s.recover_stale(t0() + mins(11)).await.unwrap(), 1);
 }
 
-pub async fn a_retry_settlement_keeps_the_pin(s: Ctx) {
+pub(crate) async fn a_retry_settlement_keeps_the_pin(s: Ctx) {
     let id = seed_running(&s, ALICE, members(0..2)).await;
     let (a, b) = (acc("acc-a"), acc("acc-b"));
     let message = take(&s, &claim(id, &a, t0(), Some(11))).await;
     let invite = take(&s, &claim(id, &a, t0(), None)).await;
     assert_eq!(
-        s.tasks
-            .mark_uncertain(message.id, &b, None)
-            .await
-            .unwrap_err(),
+        s.mark_uncertain(message.id, &b, None).await.unwrap_err(),
         StoreError::NotFound,
         "only the claim's account marks it"
     );
     let entry = log(id, Some(&message), &a);
-    s.tasks
-        .mark_uncertain(message.id, &a, Some(entry.clone()))
+    s.mark_uncertain(message.id, &a, Some(entry.clone()))
         .await
         .unwrap();
-    s.tasks.mark_uncertain(invite.id, &a, None).await.unwrap();
+    s.mark_uncertain(invite.id, &a, None).await.unwrap();
     let unsettled: Vec<_> = s
-        .tasks
         .uncertain_targets(id)
         .await
         .unwrap()
@@ -335,10 +310,7 @@ pub async fn a_retry_settlement_keeps_the_pin(s: Ctx) {
         "a message is pinned, an invite is not"
     );
     for t in [&message, &invite] {
-        s.tasks
-            .settle_uncertain(t.id, Settlement::Retry)
-            .await
-            .unwrap();
+        s.settle_uncertain(t.id, Settlement::Retry).await.unwrap();
     }
     let back = stored(&s, &message).await;
     assert_eq!(
@@ -358,8 +330,7 @@ pub async fn a_retry_settlement_keeps_the_pin(s: Ctx) {
     // `b` only gets the invite; the message waits for `a`.
     assert_eq!(take(&s, &claim(id, &b, t0(), Some(12))).await.id, invite.id);
     assert_eq!(
-        s.tasks
-            .claim_target(&claim(id, &b, t0(), Some(12)))
+        s.claim_target(&claim(id, &b, t0(), Some(12)))
             .await
             .unwrap(),
         None
@@ -368,16 +339,12 @@ pub async fn a_retry_settlement_keeps_the_pin(s: Ctx) {
         take(&s, &claim(id, &a, t0(), Some(13))).await.id,
         message.id
     );
-    let logs = s
-        .tasks
-        .logs(ALICE, id, &LogFilter::default())
-        .await
-        .unwrap();
+    let logs = s.logs(ALICE, id, &LogFilter::default()).await.unwrap();
     assert_eq!(logs.len(), 1);
     assert_eq!(logs[0].entry, entry);
 }
 
-pub async fn abandon_pinned_ends_the_targets_whose_sender_cannot_act(s: Ctx) {
+pub(crate) async fn abandon_pinned_ends_the_targets_whose_sender_cannot_act(s: Ctx) {
     let id = seed_running(&s, ALICE, members(0..5)).await;
     let (gone, alive) = (acc("acc-gone"), acc("acc-alive"));
     let recent = t0() + mins(40);
@@ -385,19 +352,17 @@ pub async fn abandon_pinned_ends_the_targets_whose_sender_cannot_act(s: Ctx) {
     let lost = pin_to(&s, id, &gone, recent).await;
     // An invite confirmed long ago whose message never came.
     let old_invite = take(&s, &claim(id, &alive, t0(), None)).await;
-    s.tasks
-        .record_invite_part(&record(&old_invite, &alive, Outcome::Invited, t0()))
+    s.record_invite_part(&record(&old_invite, &alive, Outcome::Invited, t0()))
         .await
         .unwrap();
     // A recent pin of a live account, and a target nobody holds.
     let kept = pin_to(&s, id, &alive, recent).await;
     let free = take(&s, &claim(id, &alive, recent, None)).await;
-    s.tasks.release_target(free.id, &alive, None).await.unwrap();
+    s.release_target(free.id, &alive, None).await.unwrap();
     let before = [stored(&s, &lost).await, stored(&s, &old_invite).await];
 
     let now = t0() + mins(60);
     let ended = s
-        .tasks
         .abandon_pinned(id, std::slice::from_ref(&gone), t0() + mins(30), now)
         .await
         .unwrap();
@@ -435,16 +400,12 @@ pub async fn abandon_pinned_ends_the_targets_whose_sender_cannot_act(s: Ctx) {
         "a confirmed invite keeps its outcome"
     );
     assert!(
-        s.tasks.uncertain_targets(id).await.unwrap().is_empty(),
+        s.uncertain_targets(id).await.unwrap().is_empty(),
         "an abandoned target is settled"
     );
     assert_eq!(stored(&s, &kept).await.status, TargetStatus::Pending);
     assert_eq!(stored(&s, &free).await.status, TargetStatus::Pending);
-    let logs = s
-        .tasks
-        .logs(ALICE, id, &LogFilter::default())
-        .await
-        .unwrap();
+    let logs = s.logs(ALICE, id, &LogFilter::default()).await.unwrap();
     let abandoned: Vec<_> = logs
         .iter()
         .filter(|l| l.entry.action == "abandon")
@@ -459,15 +420,14 @@ pub async fn abandon_pinned_ends_the_targets_whose_sender_cannot_act(s: Ctx) {
             .collect::<Vec<_>>()
     );
     assert_eq!(
-        s.tasks
-            .abandon_pinned(id, std::slice::from_ref(&gone), t0() + mins(30), now)
+        s.abandon_pinned(id, std::slice::from_ref(&gone), t0() + mins(30), now)
             .await
             .unwrap(),
         0
     );
 }
 
-pub async fn random_ids_are_unique_per_target_and_survive_a_new_claim(s: Ctx) {
+pub(crate) async fn random_ids_are_unique_per_target_and_survive_a_new_claim(s: Ctx) {
     let id = seed_running(&s, ALICE, members(0..3)).await;
     let (a, b) = (acc("acc-a"), acc("acc-b"));
     // Two processes that drew the same random bits still give two targets two ids.
@@ -479,12 +439,12 @@ pub async fn random_ids_are_unique_per_target_and_survive_a_new_claim(s: Ctx) {
     // High bits 0 count as 1, and only 31 of them are used.
     let three = take(&s, &claim(id, &a, t0(), Some(0))).await;
     assert_eq!(three.random_id, Some((1 << 32) | three.id.get()));
-    s.tasks.release_target(one.id, &a, None).await.unwrap();
+    s.release_target(one.id, &a, None).await.unwrap();
     let again = take(&s, &claim(id, &b, t0() + mins(1), Some(0xBEEF))).await;
     assert_eq!((again.id, again.random_id), (one.id, one.random_id));
 }
 
-pub async fn concurrent_claims_of_many_accounts_never_take_one_target_twice(s: Ctx) {
+pub(crate) async fn concurrent_claims_of_many_accounts_never_take_one_target_twice(s: Ctx) {
     const WORKERS: usize = 8;
     const PER_TASK: usize = 120;
     let tasks = [
@@ -504,7 +464,7 @@ pub async fn concurrent_claims_of_many_accounts_never_take_one_target_twice(s: C
                 turn += 1;
                 let mut c = claim(task, &account, t0(), Some(0x5EED));
                 c.holder = format!("worker-{w}");
-                match handle.tasks.claim_target(&c).await.unwrap() {
+                match handle.claim_target(&c).await.unwrap() {
                     Some(t) => {
                         assert_eq!(t.account_id.as_ref(), Some(&account));
                         taken.push((t.id, t.random_id));

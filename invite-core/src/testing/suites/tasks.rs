@@ -1,12 +1,16 @@
 //! Tasks: creation, idempotency, queries, updates, deletion, the state machine and isolation
 //! between users.
 
-use invite_core::domain::{
+use crate::domain::{
     ExecutionStatus, Platform, Priority, TargetStatus, TaskEvent, TaskStatus, TaskUpdate,
 };
-use invite_core::ports::{LogFilter, StoreError, TaskFilter};
+use crate::ports::{LogFilter, StoreError, TaskFilter};
 
-use crate::helpers::*;
+use super::super::fixtures::*;
+use super::super::harness::Subject;
+
+type Ctx = Subject<dyn TaskStore>;
+use crate::ports::TaskStore;
 
 const START: TaskEvent = TaskEvent::Start {
     scheduled_later: false,
@@ -15,7 +19,7 @@ const START_LATER: TaskEvent = TaskEvent::Start {
     scheduled_later: true,
 };
 
-pub async fn create_task_merges_duplicate_identifiers(s: Ctx) {
+pub(crate) async fn create_task_merges_duplicate_identifiers(s: Ctx) {
     let mut first = target("@Alice_One");
     first.first_name = Some("Alice".into());
     first.email = Some("alice@example.com".into());
@@ -29,7 +33,6 @@ pub async fn create_task_merges_duplicate_identifiers(s: Ctx) {
         target("123456"),
     ];
     let created = s
-        .tasks
         .create_task(new_task(ALICE, "launch"), people, None, t0())
         .await
         .unwrap();
@@ -54,9 +57,9 @@ pub async fn create_task_merges_duplicate_identifiers(s: Ctx) {
         (None, None, None)
     );
     assert!(!task.start_requested);
-    assert_eq!(s.tasks.get_task(ALICE, task.id).await.unwrap(), *task);
+    assert_eq!(s.get_task(ALICE, task.id).await.unwrap(), *task);
 
-    let stored = s.tasks.targets(ALICE, task.id, 0, 0).await.unwrap();
+    let stored = s.targets(ALICE, task.id, 0, 0).await.unwrap();
     let keys: Vec<_> = stored
         .iter()
         .map(|t| t.person.identifier.dedupe_key())
@@ -78,9 +81,8 @@ pub async fn create_task_merges_duplicate_identifiers(s: Ctx) {
     assert!(stored.windows(2).all(|w| w[0].id < w[1].id));
 }
 
-pub async fn idempotency_keys_replay_or_refuse(s: Ctx) {
+pub(crate) async fn idempotency_keys_replay_or_refuse(s: Ctx) {
     let first = s
-        .tasks
         .create_task(
             new_task(ALICE, "a"),
             members(0..3),
@@ -91,7 +93,6 @@ pub async fn idempotency_keys_replay_or_refuse(s: Ctx) {
         .unwrap();
     assert!(!first.replayed);
     let again = s
-        .tasks
         .create_task(
             new_task(ALICE, "a"),
             members(0..3),
@@ -104,7 +105,6 @@ pub async fn idempotency_keys_replay_or_refuse(s: Ctx) {
     assert_eq!((again.inserted, again.duplicates), (0, 0));
     assert_eq!(again.task, first.task);
     let other = s
-        .tasks
         .create_task(
             new_task(ALICE, "b"),
             members(0..1),
@@ -115,7 +115,6 @@ pub async fn idempotency_keys_replay_or_refuse(s: Ctx) {
     assert_eq!(other.unwrap_err(), StoreError::IdempotencyMismatch);
     // Keys are per user: Bob's "key-1" is his own.
     let bob = s
-        .tasks
         .create_task(
             new_task(BOB, "b"),
             members(0..1),
@@ -126,23 +125,12 @@ pub async fn idempotency_keys_replay_or_refuse(s: Ctx) {
         .unwrap();
     assert!(!bob.replayed);
     assert_ne!(bob.task.id, first.task.id);
-    let all = s
-        .tasks
-        .list_tasks(ALICE, &TaskFilter::default())
-        .await
-        .unwrap();
+    let all = s.list_tasks(ALICE, &TaskFilter::default()).await.unwrap();
     assert_eq!(all.len(), 1, "a replay writes nothing");
-    assert_eq!(
-        s.tasks
-            .progress(ALICE, first.task.id)
-            .await
-            .unwrap()
-            .total(),
-        3
-    );
+    assert_eq!(s.progress(ALICE, first.task.id).await.unwrap().total(), 3);
 }
 
-pub async fn list_tasks_filters_and_pages_newest_first(s: Ctx) {
+pub(crate) async fn list_tasks_filters_and_pages_newest_first(s: Ctx) {
     let mut ids = Vec::new();
     for i in 0..4 {
         let mut t = new_task(ALICE, &format!("t{i}"));
@@ -150,23 +138,17 @@ pub async fn list_tasks_filters_and_pages_newest_first(s: Ctx) {
             t.platform = Platform::Sandbox;
         }
         let created = s
-            .tasks
             .create_task(t, vec![], None, t0() + mins(i))
             .await
             .unwrap();
         ids.push(created.task.id);
     }
     seed(&s, BOB, vec![]).await;
-    s.tasks
-        .transition(ALICE, ids[1], START, None, t0())
+    s.transition(ALICE, ids[1], START, None, t0())
         .await
         .unwrap();
 
-    let all = s
-        .tasks
-        .list_tasks(ALICE, &TaskFilter::default())
-        .await
-        .unwrap();
+    let all = s.list_tasks(ALICE, &TaskFilter::default()).await.unwrap();
     let got: Vec<_> = all.iter().map(|t| t.id).collect();
     assert_eq!(got, [ids[3], ids[2], ids[1], ids[0]]);
     let page = TaskFilter {
@@ -175,7 +157,6 @@ pub async fn list_tasks_filters_and_pages_newest_first(s: Ctx) {
         ..Default::default()
     };
     let got: Vec<_> = s
-        .tasks
         .list_tasks(ALICE, &page)
         .await
         .unwrap()
@@ -188,7 +169,6 @@ pub async fn list_tasks_filters_and_pages_newest_first(s: Ctx) {
         ..Default::default()
     };
     let got: Vec<_> = s
-        .tasks
         .list_tasks(ALICE, &running)
         .await
         .unwrap()
@@ -201,7 +181,6 @@ pub async fn list_tasks_filters_and_pages_newest_first(s: Ctx) {
         ..Default::default()
     };
     let got: Vec<_> = s
-        .tasks
         .list_tasks(ALICE, &sandbox)
         .await
         .unwrap()
@@ -211,7 +190,7 @@ pub async fn list_tasks_filters_and_pages_newest_first(s: Ctx) {
     assert_eq!(got, [ids[3]]);
 }
 
-pub async fn update_task_only_while_pending_or_paused(s: Ctx) {
+pub(crate) async fn update_task_only_while_pending_or_paused(s: Ctx) {
     let id = seed(&s, ALICE, members(0..2)).await;
     let at = t0() + mins(5);
     let update = TaskUpdate {
@@ -220,7 +199,7 @@ pub async fn update_task_only_while_pending_or_paused(s: Ctx) {
         settings: Some(invite_settings("@other_group")),
         scheduled_at: Some(Some(t0() + mins(60))),
     };
-    let task = s.tasks.update_task(ALICE, id, update, at).await.unwrap();
+    let task = s.update_task(ALICE, id, update, at).await.unwrap();
     assert_eq!(task.name, "renamed");
     assert_eq!(task.priority, Priority::High);
     assert_eq!(task.settings, invite_settings("@other_group"));
@@ -228,7 +207,6 @@ pub async fn update_task_only_while_pending_or_paused(s: Ctx) {
     assert_eq!(task.updated_at, at);
     // `None` keeps a field; `Some(None)` clears the start time.
     let task = s
-        .tasks
         .update_task(
             ALICE,
             id,
@@ -241,28 +219,20 @@ pub async fn update_task_only_while_pending_or_paused(s: Ctx) {
         .await
         .unwrap();
     assert_eq!((task.name.as_str(), task.scheduled_at), ("renamed", None));
-    assert_eq!(s.tasks.get_task(ALICE, id).await.unwrap(), task);
+    assert_eq!(s.get_task(ALICE, id).await.unwrap(), task);
 
-    s.tasks
-        .transition(ALICE, id, START, None, at)
-        .await
-        .unwrap();
-    let refused = s
-        .tasks
-        .update_task(ALICE, id, TaskUpdate::default(), at)
-        .await;
+    s.transition(ALICE, id, START, None, at).await.unwrap();
+    let refused = s.update_task(ALICE, id, TaskUpdate::default(), at).await;
     assert_eq!(
         refused.unwrap_err(),
         StoreError::Conflict {
             current: TaskStatus::InProgress
         }
     );
-    s.tasks
-        .transition(ALICE, id, TaskEvent::Pause, None, at)
+    s.transition(ALICE, id, TaskEvent::Pause, None, at)
         .await
         .unwrap();
     let task = s
-        .tasks
         .update_task(
             ALICE,
             id,
@@ -278,59 +248,45 @@ pub async fn update_task_only_while_pending_or_paused(s: Ctx) {
     assert_eq!(task.status, TaskStatus::Paused);
 }
 
-pub async fn delete_task_cascades_but_not_while_running(s: Ctx) {
+pub(crate) async fn delete_task_cascades_but_not_while_running(s: Ctx) {
     let id = seed(&s, ALICE, members(0..3)).await;
     let a = acc("acc-1");
-    s.tasks
-        .ensure_lanes(id, std::slice::from_ref(&a))
-        .await
-        .unwrap();
-    s.tasks
-        .transition(ALICE, id, START, None, t0())
-        .await
-        .unwrap();
+    s.ensure_lanes(id, std::slice::from_ref(&a)).await.unwrap();
+    s.transition(ALICE, id, START, None, t0()).await.unwrap();
     let claimed = take(&s, &claim(id, &a, t0(), None)).await;
-    s.tasks
-        .record_outcome(&record(
-            &claimed,
-            &a,
-            invite_core::domain::Outcome::Invited,
-            t0(),
-        ))
+    s.record_outcome(&record(&claimed, &a, crate::domain::Outcome::Invited, t0()))
         .await
         .unwrap();
     assert_eq!(
-        s.tasks.delete_task(ALICE, id).await.unwrap_err(),
+        s.delete_task(ALICE, id).await.unwrap_err(),
         StoreError::Conflict {
             current: TaskStatus::InProgress
         }
     );
-    s.tasks
-        .transition(ALICE, id, TaskEvent::Cancel, None, t0())
+    s.transition(ALICE, id, TaskEvent::Cancel, None, t0())
         .await
         .unwrap();
-    s.tasks.delete_task(ALICE, id).await.unwrap();
+    s.delete_task(ALICE, id).await.unwrap();
     assert_eq!(
-        s.tasks.get_task(ALICE, id).await.unwrap_err(),
+        s.get_task(ALICE, id).await.unwrap_err(),
         StoreError::NotFound
     );
     assert_eq!(
-        s.tasks.targets(ALICE, id, 0, 0).await.unwrap_err(),
+        s.targets(ALICE, id, 0, 0).await.unwrap_err(),
         StoreError::NotFound
     );
-    assert!(s.tasks.lanes_of(&[id]).await.unwrap().is_empty());
-    assert_eq!(s.tasks.pending_counts(&[id]).await.unwrap()[&id], 0);
+    assert!(s.lanes_of(&[id]).await.unwrap().is_empty());
+    assert_eq!(s.pending_counts(&[id]).await.unwrap()[&id], 0);
     assert_eq!(
-        s.tasks.delete_task(ALICE, id).await.unwrap_err(),
+        s.delete_task(ALICE, id).await.unwrap_err(),
         StoreError::NotFound
     );
 }
 
-pub async fn transitions_follow_the_state_machine(s: Ctx) {
+pub(crate) async fn transitions_follow_the_state_machine(s: Ctx) {
     let id = seed(&s, ALICE, members(0..1)).await;
     let later = t0() + mins(1);
     let task = s
-        .tasks
         .transition(ALICE, id, START_LATER, None, later)
         .await
         .unwrap();
@@ -341,11 +297,7 @@ pub async fn transitions_follow_the_state_machine(s: Ctx) {
     assert_eq!(task.updated_at, later);
 
     let started = t0() + mins(2);
-    let task = s
-        .tasks
-        .transition(ALICE, id, START, None, started)
-        .await
-        .unwrap();
+    let task = s.transition(ALICE, id, START, None, started).await.unwrap();
     assert_eq!(task.status, TaskStatus::InProgress);
     assert_eq!(
         (task.start_requested, task.started_at),
@@ -354,7 +306,6 @@ pub async fn transitions_follow_the_state_machine(s: Ctx) {
 
     let paused = t0() + mins(3);
     let task = s
-        .tasks
         .transition(
             ALICE,
             id,
@@ -368,7 +319,6 @@ pub async fn transitions_follow_the_state_machine(s: Ctx) {
     assert_eq!(task.status_reason.as_deref(), Some("PEER_FLOOD x3"));
 
     let task = s
-        .tasks
         .transition(ALICE, id, TaskEvent::Resume, None, t0() + mins(4))
         .await
         .unwrap();
@@ -384,7 +334,6 @@ pub async fn transitions_follow_the_state_machine(s: Ctx) {
 
     let done = t0() + mins(5);
     let task = s
-        .tasks
         .transition(ALICE, id, TaskEvent::Complete, None, done)
         .await
         .unwrap();
@@ -392,7 +341,7 @@ pub async fn transitions_follow_the_state_machine(s: Ctx) {
         (task.status, task.finished_at, task.updated_at),
         (TaskStatus::Completed, Some(done), done)
     );
-    assert_eq!(s.tasks.get_task(ALICE, id).await.unwrap(), task);
+    assert_eq!(s.get_task(ALICE, id).await.unwrap(), task);
 
     for event in [
         START,
@@ -402,8 +351,7 @@ pub async fn transitions_follow_the_state_machine(s: Ctx) {
         TaskEvent::Fail,
     ] {
         assert_eq!(
-            s.tasks
-                .transition(ALICE, id, event, None, done)
+            s.transition(ALICE, id, event, None, done)
                 .await
                 .unwrap_err(),
             StoreError::Conflict {
@@ -415,8 +363,7 @@ pub async fn transitions_follow_the_state_machine(s: Ctx) {
 
     let other = seed(&s, ALICE, vec![]).await;
     assert_eq!(
-        s.tasks
-            .transition(ALICE, other, TaskEvent::Resume, None, done)
+        s.transition(ALICE, other, TaskEvent::Resume, None, done)
             .await
             .unwrap_err(),
         StoreError::Conflict {
@@ -424,7 +371,6 @@ pub async fn transitions_follow_the_state_machine(s: Ctx) {
         }
     );
     let failed = s
-        .tasks
         .transition(
             ALICE,
             other,
@@ -439,14 +385,13 @@ pub async fn transitions_follow_the_state_machine(s: Ctx) {
     assert_eq!(failed.finished_at, Some(done));
 }
 
-pub async fn concurrent_transitions_have_one_winner(s: Ctx) {
+pub(crate) async fn concurrent_transitions_have_one_winner(s: Ctx) {
     let id = seed(&s, ALICE, vec![]).await;
     let mut racers = Vec::new();
     for i in 0..4 {
         let handle = s.another().await;
         racers.push(tokio::spawn(async move {
             handle
-                .tasks
                 .transition(ALICE, id, START, None, t0() + mins(i))
                 .await
         }));
@@ -469,7 +414,7 @@ pub async fn concurrent_transitions_have_one_winner(s: Ctx) {
     assert_eq!(won, 1);
 }
 
-pub async fn running_cap_holds_for_racers_in_every_process(s: Ctx) {
+pub(crate) async fn running_cap_holds_for_racers_in_every_process(s: Ctx) {
     const CAP: u64 = 3;
     let first = seed(&s, ALICE, vec![]).await;
     let mut racing = Vec::new();
@@ -479,13 +424,9 @@ pub async fn running_cap_holds_for_racers_in_every_process(s: Ctx) {
     // Bob's running tasks are his own.
     for _ in 0..4 {
         let bob = seed(&s, BOB, vec![]).await;
-        s.tasks
-            .transition(BOB, bob, START, None, t0())
-            .await
-            .unwrap();
+        s.transition(BOB, bob, START, None, t0()).await.unwrap();
     }
     let started = s
-        .tasks
         .transition_capped(ALICE, first, START, CAP, t0())
         .await
         .unwrap();
@@ -497,7 +438,6 @@ pub async fn running_cap_holds_for_racers_in_every_process(s: Ctx) {
         let handle = s.another().await;
         racers.push(tokio::spawn(async move {
             handle
-                .tasks
                 .transition_capped(ALICE, id, START, CAP, t0() + mins(i as i64))
                 .await
         }));
@@ -514,7 +454,6 @@ pub async fn running_cap_holds_for_racers_in_every_process(s: Ctx) {
     }
     assert_eq!(won.len(), 2, "{won:?}");
     let running = s
-        .tasks
         .list_tasks(
             ALICE,
             &TaskFilter {
@@ -529,37 +468,32 @@ pub async fn running_cap_holds_for_racers_in_every_process(s: Ctx) {
     // A refused start left its task as it was.
     let loser = *racing.iter().find(|id| !won.contains(id)).unwrap();
     assert_eq!(
-        s.tasks.get_task(ALICE, loser).await.unwrap().status,
+        s.get_task(ALICE, loser).await.unwrap().status,
         TaskStatus::Pending
     );
     // A start for later is not running: no slot needed.
     let later = s
-        .tasks
         .transition_capped(ALICE, loser, START_LATER, CAP, t0())
         .await
         .unwrap();
     assert_eq!(later.status, TaskStatus::Pending);
     assert!(later.start_requested);
     // Pausing frees a slot; a resume takes one like a start.
-    s.tasks
-        .transition(ALICE, first, TaskEvent::Pause, None, t0())
+    s.transition(ALICE, first, TaskEvent::Pause, None, t0())
         .await
         .unwrap();
-    s.tasks
-        .transition_capped(ALICE, loser, START, CAP, t0())
+    s.transition_capped(ALICE, loser, START, CAP, t0())
         .await
         .unwrap();
     assert_eq!(
-        s.tasks
-            .transition_capped(ALICE, first, TaskEvent::Resume, CAP, t0())
+        s.transition_capped(ALICE, first, TaskEvent::Resume, CAP, t0())
             .await
             .unwrap_err(),
         StoreError::RunningLimit { running: CAP }
     );
     // An illegal event is still a conflict, checked before the cap.
     assert_eq!(
-        s.tasks
-            .transition_capped(ALICE, won[0], START, CAP, t0())
+        s.transition_capped(ALICE, won[0], START, CAP, t0())
             .await
             .unwrap_err(),
         StoreError::Conflict {
@@ -568,69 +502,48 @@ pub async fn running_cap_holds_for_racers_in_every_process(s: Ctx) {
     );
 }
 
-pub async fn another_users_task_is_not_found(s: Ctx) {
+pub(crate) async fn another_users_task_is_not_found(s: Ctx) {
     let id = seed(&s, ALICE, members(0..2)).await;
     let a = acc("acc-1");
-    s.tasks
-        .ensure_lanes(id, std::slice::from_ref(&a))
-        .await
-        .unwrap();
-    s.tasks.append_log(log(id, None, &a)).await.unwrap();
+    s.ensure_lanes(id, std::slice::from_ref(&a)).await.unwrap();
+    s.append_log(log(id, None, &a)).await.unwrap();
     let nf = StoreError::NotFound;
-    assert_eq!(s.tasks.get_task(BOB, id).await.unwrap_err(), nf);
+    assert_eq!(s.get_task(BOB, id).await.unwrap_err(), nf);
     assert!(
-        s.tasks
-            .list_tasks(BOB, &TaskFilter::default())
+        s.list_tasks(BOB, &TaskFilter::default())
             .await
             .unwrap()
             .is_empty()
     );
-    assert_eq!(s.tasks.targets(BOB, id, 0, 0).await.unwrap_err(), nf);
-    assert_eq!(s.tasks.progress(BOB, id).await.unwrap_err(), nf);
+    assert_eq!(s.targets(BOB, id, 0, 0).await.unwrap_err(), nf);
+    assert_eq!(s.progress(BOB, id).await.unwrap_err(), nf);
     assert_eq!(
-        s.tasks
-            .logs(BOB, id, &LogFilter::default())
+        s.logs(BOB, id, &LogFilter::default()).await.unwrap_err(),
+        nf
+    );
+    assert_eq!(s.stats(BOB, id).await.unwrap_err(), nf);
+    assert_eq!(s.lanes(BOB, id).await.unwrap_err(), nf);
+    assert_eq!(
+        s.transition(BOB, id, START, None, t0()).await.unwrap_err(),
+        nf
+    );
+    assert_eq!(
+        s.update_task(BOB, id, TaskUpdate::default(), t0())
             .await
             .unwrap_err(),
         nf
     );
-    assert_eq!(s.tasks.stats(BOB, id).await.unwrap_err(), nf);
-    assert_eq!(s.tasks.lanes(BOB, id).await.unwrap_err(), nf);
-    assert_eq!(
-        s.tasks
-            .transition(BOB, id, START, None, t0())
-            .await
-            .unwrap_err(),
-        nf
-    );
-    assert_eq!(
-        s.tasks
-            .update_task(BOB, id, TaskUpdate::default(), t0())
-            .await
-            .unwrap_err(),
-        nf
-    );
-    assert_eq!(
-        s.tasks
-            .add_targets(BOB, id, members(5..6))
-            .await
-            .unwrap_err(),
-        nf
-    );
-    assert_eq!(s.tasks.delete_task(BOB, id).await.unwrap_err(), nf);
+    assert_eq!(s.add_targets(BOB, id, members(5..6)).await.unwrap_err(), nf);
+    assert_eq!(s.delete_task(BOB, id).await.unwrap_err(), nf);
     // Nothing of Alice's changed.
-    let task = s.tasks.get_task(ALICE, id).await.unwrap();
+    let task = s.get_task(ALICE, id).await.unwrap();
     assert_eq!(
         (task.status, task.name.as_str()),
         (TaskStatus::Pending, "campaign")
     );
-    assert_eq!(s.tasks.progress(ALICE, id).await.unwrap().total(), 2);
-    assert_eq!(s.tasks.lanes(ALICE, id).await.unwrap().len(), 1);
-    let logs = s
-        .tasks
-        .logs(ALICE, id, &LogFilter::default())
-        .await
-        .unwrap();
+    assert_eq!(s.progress(ALICE, id).await.unwrap().total(), 2);
+    assert_eq!(s.lanes(ALICE, id).await.unwrap().len(), 1);
+    let logs = s.logs(ALICE, id, &LogFilter::default()).await.unwrap();
     assert_eq!(logs.len(), 1);
     assert_eq!(logs[0].entry.status, ExecutionStatus::Pending);
 }

@@ -1,69 +1,65 @@
 //! Account leases.
 
-use crate::helpers::*;
+use super::super::fixtures::*;
+use super::super::harness::Subject;
 
-pub async fn leases_are_exclusive_until_they_expire(s: Ctx) {
+type Ctx = Subject<dyn AccountLeases>;
+use crate::ports::AccountLeases;
+
+pub(crate) async fn leases_are_exclusive_until_they_expire(s: Ctx) {
     let a = acc("acc-1");
     let until = t0() + mins(5);
-    assert!(s.leases.acquire(&a, "worker-1", t0(), until).await.unwrap());
+    assert!(s.acquire(&a, "worker-1", t0(), until).await.unwrap());
     assert!(
-        !s.leases
-            .acquire(&a, "worker-2", t0() + mins(1), t0() + mins(6))
+        !s.acquire(&a, "worker-2", t0() + mins(1), t0() + mins(6))
             .await
             .unwrap()
     );
     // The holder renews.
     assert!(
-        s.leases
-            .acquire(&a, "worker-1", t0() + mins(4), t0() + mins(10))
+        s.acquire(&a, "worker-1", t0() + mins(4), t0() + mins(10))
             .await
             .unwrap()
     );
     assert!(
-        !s.leases
-            .acquire(&a, "worker-2", t0() + mins(6), t0() + mins(11))
+        !s.acquire(&a, "worker-2", t0() + mins(6), t0() + mins(11))
             .await
             .unwrap(),
         "renewed"
     );
     // Expired: taken over.
     assert!(
-        s.leases
-            .acquire(&a, "worker-2", t0() + mins(11), t0() + mins(16))
+        s.acquire(&a, "worker-2", t0() + mins(11), t0() + mins(16))
             .await
             .unwrap()
     );
     assert!(
-        !s.leases
-            .acquire(&a, "worker-1", t0() + mins(12), t0() + mins(17))
+        !s.acquire(&a, "worker-1", t0() + mins(12), t0() + mins(17))
             .await
             .unwrap()
     );
     // Only the holder releases.
-    s.leases.release(&a, "worker-1").await.unwrap();
+    s.release(&a, "worker-1").await.unwrap();
     assert!(
-        !s.leases
-            .acquire(&a, "worker-1", t0() + mins(12), t0() + mins(17))
+        !s.acquire(&a, "worker-1", t0() + mins(12), t0() + mins(17))
             .await
             .unwrap()
     );
-    s.leases.release(&a, "worker-2").await.unwrap();
+    s.release(&a, "worker-2").await.unwrap();
     assert!(
-        s.leases
-            .acquire(&a, "worker-1", t0() + mins(12), t0() + mins(17))
+        s.acquire(&a, "worker-1", t0() + mins(12), t0() + mins(17))
             .await
             .unwrap()
     );
     // Leases are per account.
     assert!(
-        s.leases
-            .acquire(&acc("acc-2"), "worker-2", t0() + mins(12), t0() + mins(17))
+        s.acquire(&acc("acc-2"), "worker-2", t0() + mins(12), t0() + mins(17))
             .await
             .unwrap()
     );
 }
 
-pub async fn one_of_many_racers_takes_a_free_lease(s: Ctx) {
+pub(crate) async fn one_of_many_racers_takes_a_free_lease(s: Ctx) {
     let a = acc("acc-race");
     let mut racers = Vec::new();
     for i in 0..8 {
@@ -71,7 +67,6 @@ pub async fn one_of_many_racers_takes_a_free_lease(s: Ctx) {
         let a = a.clone();
         racers.push(tokio::spawn(async move {
             handle
-                .leases
                 .acquire(&a, &format!("worker-{i}"), t0(), t0() + mins(5))
                 .await
                 .unwrap()
