@@ -25,8 +25,14 @@ async fn main() -> ExitCode {
         }
     };
     init_tracing(config.log_format);
-    if let Some(Command::Accounts { command }) = cli.command {
-        return invite_http::cli::accounts(&config, command).await;
+    match cli.command {
+        Some(Command::Accounts { command }) => {
+            return invite_http::cli::accounts(&config, command).await;
+        }
+        Some(Command::AccountManager { bind }) => {
+            return invite_http::cli::account_manager(&config, bind).await;
+        }
+        Some(Command::Serve) | None => {}
     }
     for warning in config.warnings() {
         tracing::warn!("{warning}");
