@@ -45,7 +45,7 @@ pub enum Command {
     /// INVITE_SERVICE_JWT_SECRET.
     AccountManager {
         /// Address to listen on.
-        #[arg(long, default_value = "127.0.0.1:8005")]
+        #[arg(long, default_value = "127.0.0.1:8010")]
         bind: std::net::SocketAddr,
     },
 }
