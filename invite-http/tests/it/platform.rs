@@ -1,0 +1,380 @@
+//! The platform's services end to end: the reference Account Manager (a real server on
+//! 127.0.0.1:0 over the embedded limits), a stand-in Integration Service (wiremock: another
+//! team's service), a Vault-compatible server holding the accounts' sessions and the api
+//! credentials written here, and `invite-http` configured for all three. A Telegram task (a
+//! fake Telegram behind the seam) runs to completion with every action checked by the
+//! Account Manager, whose journal shows allocate → check → release per action; a denied check
+//! stops its action.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use chrono::{DateTime, TimeDelta, Utc};
+use invite_core::async_trait;
+use invite_core::clock::Clock;
+use invite_core::domain::{AccountId, UserId};
+use invite_core::limits::LocalAccountManager;
+use invite_core::memory::MemoryLedger;
+use invite_core::ports::{
+    AccountManager, AccountManagerError, AccountState, Allocation, AllocationRequest, ErrorReport,
+    LimitReason, LimitScope, RateDecision, RateLimitCheck, Secret, UsageStats,
+};
+use invite_http::auth::issue_token;
+use invite_http::config::PlatformServices;
+use invite_platform::test_util::{VaultAdmin, random_suffix};
+use invite_telegram::fake::FakeTelegram;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use wiremock::matchers::{method, path, query_param};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::helpers::{Engine, config, server_with_telegram, t0};
+
+const JWT_PATH: &str = "invite-service/jwt_secret";
+const SERVICE_SECRET: &str = "service-token-secret-shared-by-the-platform";
+const API_HASH: &str = "0123456789abcdef0123456789abcdef";
+
+/// The test server's clock, known only once the server is built: the Account Manager reads
+/// it from then on, so both sides see the same (virtual) time.
+#[derive(Debug, Default)]
+struct LateClock(OnceLock<Arc<dyn Clock>>);
+
+#[async_trait]
+impl Clock for LateClock {
+    fn now(&self) -> DateTime<Utc> {
+        self.0.get().map_or_else(t0, |c| c.now())
+    }
+
+    async fn sleep_until(&self, deadline: DateTime<Utc>) {
+        if let Some(c) = self.0.get() {
+            c.sleep_until(deadline).await;
+        }
+    }
+}
+
+/// One call the Account Manager answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Call {
+    Allocate(AccountId),
+    Unavailable,
+    Allowed(AccountId),
+    Waited(AccountId),
+    Denied(AccountId),
+    Release(AccountId),
+    Error(AccountId),
+}
+
+/// The local manager behind the reference server, journaling what it answers; it denies the
+/// first `deny` checks itself.
+#[derive(Debug)]
+struct Journaled {
+    inner: LocalAccountManager,
+    calls: Mutex<Vec<Call>>,
+    deny: AtomicUsize,
+}
+
+impl Journaled {
+    fn push(&self, call: Call) {
+        self.calls.lock().unwrap().push(call);
+    }
+}
+
+#[async_trait]
+impl AccountManager for Journaled {
+    async fn allocate_account(
+        &self,
+        request: &AllocationRequest,
+    ) -> Result<Allocation, AccountManagerError> {
+        let answer = self.inner.allocate_account(request).await?;
+        self.push(match &answer {
+            Allocation::Granted(id) => Call::Allocate(id.clone()),
+            Allocation::Unavailable { .. } => Call::Unavailable,
+        });
+        Ok(answer)
+    }
+
+    async fn check_rate_limit(
+        &self,
+        check: &RateLimitCheck,
+    ) -> Result<RateDecision, AccountManagerError> {
+        let account = check.account_id.clone();
+        if self
+            .deny
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            self.push(Call::Denied(account));
+            return Ok(RateDecision::Denied {
+                reason: LimitReason::AccountWindow,
+                permanent: false,
+                scope: LimitScope::Account,
+            });
+        }
+        let answer = self.inner.check_rate_limit(check).await?;
+        self.push(match answer {
+            RateDecision::Allowed { .. } => Call::Allowed(account),
+            RateDecision::Wait { .. } => Call::Waited(account),
+            RateDecision::Denied { .. } => Call::Denied(account),
+        });
+        Ok(answer)
+    }
+
+    async fn release_account(
+        &self,
+        account: &AccountId,
+        usage: &UsageStats,
+    ) -> Result<(), AccountManagerError> {
+        self.inner.release_account(account, usage).await?;
+        self.push(Call::Release(account.clone()));
+        Ok(())
+    }
+
+    async fn handle_error(
+        &self,
+        account: &AccountId,
+        report: &ErrorReport,
+    ) -> Result<AccountState, AccountManagerError> {
+        self.push(Call::Error(account.clone()));
+        self.inner.handle_error(account, report).await
+    }
+
+    async fn account_state(
+        &self,
+        account: &AccountId,
+    ) -> Result<AccountState, AccountManagerError> {
+        self.inner.account_state(account).await
+    }
+
+    async fn account_states(
+        &self,
+        accounts: &[AccountId],
+    ) -> Result<Vec<AccountState>, AccountManagerError> {
+        self.inner.account_states(accounts).await
+    }
+}
+
+fn session(seed: u8) -> String {
+    let key: Vec<u8> = (0..256_u32)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed) ^ 0x3c)
+        .collect();
+    invite_telegram::session::telethon_string(
+        2,
+        std::net::Ipv4Addr::new(149, 154, 167, 51).into(),
+        443,
+        &key,
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_telegram_task_runs_on_the_platforms_services() {
+    let Some(admin) = VaultAdmin::connect().await else {
+        return;
+    };
+    // Vault: the API's JWT secret, two accounts' sessions and the api credentials.
+    let base = format!("invite-e2e-{}", random_suffix());
+    let role = admin
+        .role_for(&[JWT_PATH, &format!("{base}/*")], json!({}))
+        .await;
+    let jwt_secret = format!("jwt-secret-of-the-e2e-test-{}", random_suffix());
+    admin
+        .put(JWT_PATH, json!({ "secret_key": jwt_secret }))
+        .await;
+    let accounts = [
+        "3f2b8c1e-5a4d-4c3b-9e8f-0a1b2c3d4e5f",
+        "7c6d5e4f-3a2b-4c1d-8e9f-a0b1c2d3e4f5",
+    ];
+    let fake = FakeTelegram::new();
+    for (i, id) in accounts.iter().enumerate() {
+        let s = session(40 + i as u8);
+        fake.add_account(&s, 7100 + i as i64, None);
+        admin
+            .put(
+                &format!("{base}/sessions/{id}"),
+                json!({ "session_string": s }),
+            )
+            .await;
+    }
+    admin
+        .put(
+            &format!("{base}/api_credentials"),
+            json!({ "api_id": "12345", "api_hash": API_HASH }),
+        )
+        .await;
+
+    // The Integration Service: the user's two accounts.
+    let integration = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/api/v1/accounts"))
+        .and(query_param("user_id", "1"))
+        .and(query_param("platform", "telegram"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "accounts": accounts.iter().map(|id| json!({
+                "id": id, "platform": "telegram", "status": "active", "name": "sender"
+            })).collect::<Vec<_>>()
+        })))
+        .mount(&integration)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/v1/accounts"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"accounts": []})))
+        .mount(&integration)
+        .await;
+
+    // The reference Account Manager, denying the first check it is asked.
+    let clock = Arc::new(LateClock::default());
+    let journal = Arc::new(Journaled {
+        inner: LocalAccountManager::new(Arc::new(MemoryLedger::new()), clock.clone(), 3),
+        calls: Mutex::new(Vec::new()),
+        deny: AtomicUsize::new(1),
+    });
+    let router = invite_platform::account_manager::server::router(
+        journal.clone(),
+        Secret::new(SERVICE_SECRET),
+        clock.clone(),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let am_url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+
+    let mut c = config();
+    c.vault = Some(role.config(&admin.addr));
+    c.platform = PlatformServices {
+        account_manager_url: Some(am_url.clone()),
+        integration_url: Some(integration.uri()),
+        service: Some(("invite-service".to_owned(), Secret::new(SERVICE_SECRET))),
+        sessions_path: format!("secret/{base}/sessions"),
+        api_credentials_path: format!("secret/{base}/api_credentials"),
+    };
+    let s = server_with_telegram(
+        crate::helpers::Db::Memory,
+        c,
+        Engine::Virtual,
+        Arc::new(fake.clone()),
+    )
+    .await
+    .unwrap();
+    clock.0.set(s.clock.clone().unwrap()).expect("set once");
+    let token = issue_token(
+        &Secret::new(jwt_secret.clone()),
+        UserId::new(1),
+        Utc::now(),
+        TimeDelta::hours(1),
+        None,
+        None,
+    );
+
+    let health: Value = s
+        .client
+        .get(s.api("/health"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let line = |name: &str| {
+        health["checks"]
+            .as_array()
+            .and_then(|checks| checks.iter().find(|c| c["name"] == name))
+            .cloned()
+            .unwrap_or_else(|| panic!("no {name} in {health}"))
+    };
+    let manager = line("account_manager");
+    assert_eq!(manager["status"], "ok", "{health}");
+    assert!(manager["detail"].as_str().unwrap().contains(&am_url));
+    assert_eq!(line("integration_service")["status"], "ok", "{health}");
+
+    let targets: Vec<String> = (0..4).map(|i| format!("@platform_reader_{i}")).collect();
+    let created = s
+        .client
+        .post(s.api("/tasks"))
+        .bearer_auth(&token)
+        .json(&json!({
+            "name": "platform launch", "platform": "telegram", "action": "invite",
+            "group": "@platform_group", "targets": targets,
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let task = created.json::<Value>().await.unwrap()["task"]["id"]
+        .as_i64()
+        .unwrap();
+    let started = s
+        .client
+        .post(s.api(&format!("/tasks/{task}/start")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(started.status(), StatusCode::OK);
+    s.drive().await;
+    let status: Value = s
+        .client
+        .get(s.api(&format!("/tasks/{task}/status")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status["status"], "COMPLETED", "{status}");
+    assert_eq!(fake.invited().len(), 4, "each target invited once");
+
+    // The Account Manager's journal: every account is allocated before it is checked, and
+    // released before it is allocated again; no write went without an allowed check.
+    let calls = journal.calls.lock().unwrap().clone();
+    let mut held: std::collections::HashSet<AccountId> = Default::default();
+    for call in &calls {
+        match call {
+            Call::Allocate(a) => assert!(held.insert(a.clone()), "{a} allocated twice: {calls:?}"),
+            Call::Allowed(a) | Call::Waited(a) | Call::Denied(a) => {
+                assert!(held.contains(a), "{a} checked while not held: {calls:?}");
+            }
+            Call::Release(a) => assert!(held.remove(a), "{a} released while not held"),
+            Call::Unavailable | Call::Error(_) => {}
+        }
+    }
+    assert!(
+        held.is_empty(),
+        "every account released at the end: {calls:?}"
+    );
+    let allowed = calls
+        .iter()
+        .filter(|c| matches!(c, Call::Allowed(_)))
+        .count();
+    let denied = calls
+        .iter()
+        .filter(|c| matches!(c, Call::Denied(_)))
+        .count();
+    assert_eq!(denied, 1, "{calls:?}");
+    assert!(
+        fake.writes() <= allowed,
+        "{} writes, {allowed} allowed checks",
+        fake.writes()
+    );
+    // The denied check's action was not taken: the account was let go right after it.
+    let at = calls
+        .iter()
+        .position(|c| matches!(c, Call::Denied(_)))
+        .unwrap();
+    let Call::Denied(account) = &calls[at] else {
+        unreachable!()
+    };
+    let next = calls[at + 1..]
+        .iter()
+        .find(|c| match c {
+            Call::Allowed(a) | Call::Release(a) | Call::Waited(a) => a == account,
+            _ => false,
+        })
+        .unwrap();
+    assert_eq!(next, &Call::Release(account.clone()), "{calls:?}");
+    // Every account the task used is one of the Integration Service's.
+    for call in &calls {
+        if let Call::Allocate(a) = call {
+            assert!(accounts.contains(&a.as_str()), "{a}");
+        }
+    }
+}
