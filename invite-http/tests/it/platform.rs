@@ -6,7 +6,7 @@
 //! Account Manager, whose journal shows allocate → check → release per action; a denied check
 //! stops its action.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -71,12 +71,53 @@ struct Journaled {
     inner: LocalAccountManager,
     calls: Mutex<Vec<Call>>,
     deny: AtomicUsize,
+    /// Answers every call 503, as a load balancer does in front of a dead manager.
+    down: AtomicBool,
 }
 
 impl Journaled {
+    fn new(inner: LocalAccountManager, deny: usize) -> Self {
+        Self {
+            inner,
+            calls: Mutex::new(Vec::new()),
+            deny: AtomicUsize::new(deny),
+            down: AtomicBool::new(false),
+        }
+    }
+
     fn push(&self, call: Call) {
         self.calls.lock().unwrap().push(call);
     }
+
+    fn up(&self) -> Result<(), AccountManagerError> {
+        if self.down.load(Ordering::SeqCst) {
+            return Err(AccountManagerError::Unavailable(
+                "the manager is down".to_owned(),
+            ));
+        }
+        Ok(())
+    }
+
+    fn allowed(&self) -> usize {
+        let calls = self.calls.lock().unwrap();
+        calls
+            .iter()
+            .filter(|c| matches!(c, Call::Allowed(_)))
+            .count()
+    }
+}
+
+/// The reference server over `manager` on 127.0.0.1:0; its URL.
+async fn serve(manager: Arc<Journaled>, clock: Arc<dyn Clock>) -> String {
+    let router = invite_platform::account_manager::server::router(
+        manager,
+        Secret::new(SERVICE_SECRET),
+        clock,
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    url
 }
 
 #[async_trait]
@@ -85,6 +126,7 @@ impl AccountManager for Journaled {
         &self,
         request: &AllocationRequest,
     ) -> Result<Allocation, AccountManagerError> {
+        self.up()?;
         let answer = self.inner.allocate_account(request).await?;
         self.push(match &answer {
             Allocation::Granted(id) => Call::Allocate(id.clone()),
@@ -97,6 +139,7 @@ impl AccountManager for Journaled {
         &self,
         check: &RateLimitCheck,
     ) -> Result<RateDecision, AccountManagerError> {
+        self.up()?;
         let account = check.account_id.clone();
         if self
             .deny
@@ -124,6 +167,7 @@ impl AccountManager for Journaled {
         account: &AccountId,
         usage: &UsageStats,
     ) -> Result<(), AccountManagerError> {
+        self.up()?;
         self.inner.release_account(account, usage).await?;
         self.push(Call::Release(account.clone()));
         Ok(())
@@ -134,6 +178,7 @@ impl AccountManager for Journaled {
         account: &AccountId,
         report: &ErrorReport,
     ) -> Result<AccountState, AccountManagerError> {
+        self.up()?;
         self.push(Call::Error(account.clone()));
         self.inner.handle_error(account, report).await
     }
@@ -142,6 +187,7 @@ impl AccountManager for Journaled {
         &self,
         account: &AccountId,
     ) -> Result<AccountState, AccountManagerError> {
+        self.up()?;
         self.inner.account_state(account).await
     }
 
@@ -149,6 +195,7 @@ impl AccountManager for Journaled {
         &self,
         accounts: &[AccountId],
     ) -> Result<Vec<AccountState>, AccountManagerError> {
+        self.up()?;
         self.inner.account_states(accounts).await
     }
 }
@@ -223,19 +270,11 @@ async fn a_telegram_task_runs_on_the_platforms_services() {
 
     // The reference Account Manager, denying the first check it is asked.
     let clock = Arc::new(LateClock::default());
-    let journal = Arc::new(Journaled {
-        inner: LocalAccountManager::new(Arc::new(MemoryLedger::new()), clock.clone(), 3),
-        calls: Mutex::new(Vec::new()),
-        deny: AtomicUsize::new(1),
-    });
-    let router = invite_platform::account_manager::server::router(
-        journal.clone(),
-        Secret::new(SERVICE_SECRET),
-        clock.clone(),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let am_url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, router).await });
+    let journal = Arc::new(Journaled::new(
+        LocalAccountManager::new(Arc::new(MemoryLedger::new()), clock.clone(), 3),
+        1,
+    ));
+    let am_url = serve(journal.clone(), clock.clone()).await;
 
     let mut c = config();
     c.vault = Some(role.config(&admin.addr));
@@ -377,4 +416,97 @@ async fn a_telegram_task_runs_on_the_platforms_services() {
             assert!(accounts.contains(&a.as_str()), "{a}");
         }
     }
+}
+
+fn done(report: &Value) -> u64 {
+    let c = &report["counts"];
+    ["success", "failed", "skipped", "uncertain"]
+        .iter()
+        .map(|k| c[k].as_u64().unwrap_or(0))
+        .sum()
+}
+
+/// The task's report (its counts come from the store alone: the status page also asks the
+/// Account Manager for the accounts' states, and answers 503 while it is away).
+async fn report(s: &crate::helpers::TestServer, task: i64) -> Value {
+    let r = s.get(&format!("/tasks/{task}/report"), 1).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    r.json().await.unwrap()
+}
+
+/// The Account Manager goes away mid-task: sending stops (no action without a check, the
+/// client's breaker opens, `/health` says so) and resumes when it is back.
+#[tokio::test]
+async fn sending_pauses_while_the_account_manager_is_away() {
+    let mut c = config();
+    c.sandbox.time_scale = 86_400;
+    let policy = invite_http::runtime::sandbox_policy(&c.sandbox);
+    let clock: Arc<dyn Clock> = Arc::new(invite_core::clock::SystemClock);
+    let journal = Arc::new(Journaled::new(
+        LocalAccountManager::new(Arc::new(MemoryLedger::new()), clock.clone(), 3)
+            .with_policy(invite_core::domain::Platform::Sandbox, policy),
+        0,
+    ));
+    let am_url = serve(journal.clone(), clock).await;
+    c.platform.account_manager_url = Some(am_url);
+    c.platform.service = Some(("invite-service".to_owned(), Secret::new(SERVICE_SECRET)));
+    let s = crate::helpers::server_with(crate::helpers::Db::Memory, c, Engine::Background)
+        .await
+        .unwrap();
+    let task = s
+        .create(1, crate::helpers::task_body("while away", 40))
+        .await;
+    let r = s.post(&format!("/tasks/{task}/start"), 1, None).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    while done(&report(&s, task).await) < 5 {
+        assert!(tokio::time::Instant::now() < deadline, "no progress");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+
+    journal.down.store(true, Ordering::SeqCst);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let (before, allowed) = (done(&report(&s, task).await), journal.allowed());
+    assert!(
+        before < 40,
+        "the task finished before the manager went away"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let now = report(&s, task).await;
+    assert_eq!(done(&now), before, "no target done while away: {now}");
+    assert_eq!(journal.allowed(), allowed);
+    let health: Value = s
+        .client
+        .get(s.api("/health"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let manager = health["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "account_manager")
+        .unwrap()
+        .clone();
+    assert_eq!(manager["status"], "down", "{health}");
+
+    // Back: after the breaker's cool-off (30 s) the next trial call closes it again.
+    journal.down.store(false, Ordering::SeqCst);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(90);
+    loop {
+        let now = report(&s, task).await;
+        if now["task"]["status"] == "COMPLETED" {
+            assert_eq!(done(&now), 40, "{now}");
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "did not resume: {now}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(journal.allowed() > allowed);
 }
