@@ -20,7 +20,8 @@ use crate::config::Config;
 /// With no command, serves the REST API with the engine in-process (embedded mode).
 /// Configuration comes from the environment: DATABASE_URL (default sqlite://invite.db),
 /// BIND_ADDR (default 127.0.0.1:8003), INVITE_JWT_SECRET, INVITE_SECRET_KEY, TELEGRAM_API_ID,
-/// TELEGRAM_API_HASH, LOG_FORMAT, INVITE_SANDBOX_*, VAULT_*, PARSING_SERVICE_URL.
+/// TELEGRAM_API_HASH, LOG_FORMAT, INVITE_SANDBOX_*, VAULT_*, PARSING_SERVICE_URL,
+/// ACCOUNT_MANAGER_URL, INTEGRATION_SERVICE_URL, INVITE_SERVICE_JWT_SECRET.
 #[derive(Debug, Parser)]
 #[command(name = "invite-http", version)]
 pub struct Cli {
