@@ -1,6 +1,6 @@
 //! The platform's Account Manager over HTTP: [`HttpAccountManager`], the `AccountManager` of a
 //! platform deployment, speaking the contract of `docs/account-manager.md` (bodies in
-//! [`wire`]). With the `reference-server` feature, [`server`] serves that contract over any
+//! [`wire`]). With the `reference-server` feature, `server` serves that contract over any
 //! `AccountManager` (the embedded one, for a platform without its own yet).
 //!
 //! Every request carries the service token. `allocate` and `check-rate-limit` change state
