@@ -510,3 +510,168 @@ async fn sending_pauses_while_the_account_manager_is_away() {
     }
     assert!(journal.allowed() > allowed);
 }
+
+/// A child process killed when dropped (a failed test leaves none behind).
+struct Process(std::process::Child);
+
+impl Process {
+    fn kill(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// `invite-http account-manager` as its own process, logging JSON lines to `log`.
+fn spawn_account_manager(port: u16, db: &std::path::Path, log: &std::path::Path) -> Process {
+    let out = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .unwrap();
+    std::process::Command::new(env!("CARGO_BIN_EXE_invite-http"))
+        .args(["account-manager", "--bind", &format!("127.0.0.1:{port}")])
+        .env_clear()
+        .env("DATABASE_URL", format!("sqlite://{}", db.display()))
+        .env("INVITE_SERVICE_JWT_SECRET", SERVICE_SECRET)
+        .env("INVITE_SANDBOX_TIME_SCALE", "86400")
+        .env("LOG_FORMAT", "json")
+        .stdout(out.try_clone().unwrap())
+        .stderr(out)
+        .spawn()
+        .map(Process)
+        .expect("invite-http starts")
+}
+
+async fn listening(port: u16) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the manager did not start"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// The `account manager call` lines of the manager's log: (call, account, answer); each
+/// start of the process as `("start", "", "")`.
+fn manager_log(log: &std::path::Path) -> Vec<(String, String, String)> {
+    std::fs::read_to_string(log)
+        .unwrap()
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter_map(|line| {
+            let field = |k: &str| line[k].as_str().unwrap_or_default().to_owned();
+            let message = field("message");
+            if message.starts_with("reference Account Manager listening") {
+                return Some(("start".to_owned(), String::new(), String::new()));
+            }
+            (message == "account manager call")
+                .then(|| (field("call"), field("account"), field("answer")))
+        })
+        .collect()
+}
+
+/// The reference Account Manager as a process (`invite-http account-manager` on SQLite):
+/// its own log shows allocate → check → release for every action; killed mid-task, sending
+/// stops, and started again on the same database, the task completes.
+#[tokio::test]
+async fn the_account_manager_process_logs_every_action_and_survives_a_kill() {
+    let dir = std::env::temp_dir().join(format!("invite-am-{}", random_suffix()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (db, log) = (dir.join("am.db"), dir.join("am.log"));
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = spawn_account_manager(port, &db, &log);
+    listening(port).await;
+
+    let mut c = config();
+    c.platform.account_manager_url = Some(format!("http://127.0.0.1:{port}"));
+    c.platform.service = Some(("invite-service".to_owned(), Secret::new(SERVICE_SECRET)));
+    let s = crate::helpers::server_with(crate::helpers::Db::Memory, c, Engine::Background)
+        .await
+        .unwrap();
+    let task = s
+        .create(1, crate::helpers::task_body("a process away", 30))
+        .await;
+    let r = s.post(&format!("/tasks/{task}/start"), 1, None).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    while done(&report(&s, task).await) < 5 {
+        assert!(tokio::time::Instant::now() < deadline, "no progress");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+
+    child.kill();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let before = done(&report(&s, task).await);
+    assert!(
+        before < 30,
+        "the task finished before the manager was killed"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let now = report(&s, task).await;
+    assert_eq!(done(&now), before, "no target done while it is dead: {now}");
+
+    let mut child = spawn_account_manager(port, &db, &log);
+    listening(port).await;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(90);
+    loop {
+        let now = report(&s, task).await;
+        if now["task"]["status"] == "COMPLETED" {
+            assert_eq!(done(&now), 30, "{now}");
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "did not resume: {now}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    child.kill();
+
+    // The manager's log: every check comes while its account is allocated to the caller, and
+    // every allocation is released before the account is allocated again. A killed process's
+    // holds die with it, so the log is judged per process life.
+    let calls = manager_log(&log);
+    let starts = calls.iter().filter(|(call, ..)| call == "start").count();
+    assert_eq!(starts, 2, "{calls:?}");
+    let allowed = calls
+        .iter()
+        .filter(|(call, _, answer)| call == "check" && answer == "allowed")
+        .count();
+    assert!(
+        allowed >= 30,
+        "{allowed} allowed checks for 30 targets: {calls:?}"
+    );
+    let mut held = std::collections::HashSet::new();
+    // Holds of the killed process: a release of one may reach the new process.
+    let mut forgotten = std::collections::HashSet::new();
+    for (call, account, answer) in &calls {
+        match call.as_str() {
+            "start" => forgotten.extend(held.drain()),
+            "allocate" if answer == "granted" => {
+                assert!(held.insert(account.clone()), "{account} allocated twice");
+            }
+            "check" => assert!(held.contains(account), "{account} checked while not held"),
+            "release" => assert!(
+                held.remove(account) || forgotten.remove(account),
+                "{account} released while not held"
+            ),
+            _ => {}
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
