@@ -48,13 +48,21 @@ pub enum Command {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8010")]
         bind: std::net::SocketAddr,
+        /// Seconds an allocation holds its account without a release (a caller whose
+        /// release was lost does not lock it for good); longer than any action.
+        #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..))]
+        hold_ttl_seconds: u64,
     },
 }
 
 /// Serves the reference Account Manager until SIGTERM or Ctrl-C; the exit code says how it
 /// went.
-pub async fn account_manager(config: &Config, bind: std::net::SocketAddr) -> ExitCode {
-    match serve_account_manager(config, bind).await {
+pub async fn account_manager(
+    config: &Config,
+    bind: std::net::SocketAddr,
+    hold_ttl: std::time::Duration,
+) -> ExitCode {
+    match serve_account_manager(config, bind, hold_ttl).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("invite-http account-manager: {message}");
@@ -63,7 +71,11 @@ pub async fn account_manager(config: &Config, bind: std::net::SocketAddr) -> Exi
     }
 }
 
-async fn serve_account_manager(config: &Config, bind: std::net::SocketAddr) -> Result<(), String> {
+async fn serve_account_manager(
+    config: &Config,
+    bind: std::net::SocketAddr,
+    hold_ttl: std::time::Duration,
+) -> Result<(), String> {
     let Some((_, secret)) = &config.platform.service else {
         return Err(
             "INVITE_SERVICE_JWT_SECRET: required, the HS256 secret the callers' \
@@ -84,8 +96,12 @@ async fn serve_account_manager(config: &Config, bind: std::net::SocketAddr) -> R
         Platform::Sandbox,
         crate::runtime::sandbox_policy(&config.sandbox),
     );
-    let router =
-        invite_platform::account_manager::server::router(Arc::new(manager), secret.clone(), clock);
+    let router = invite_platform::account_manager::server::router_with_hold_ttl(
+        Arc::new(manager),
+        secret.clone(),
+        clock,
+        hold_ttl,
+    );
     let listener = tokio::net::TcpListener::bind(bind)
         .await
         .map_err(|e| format!("--bind: cannot listen on {bind}: {e}"))?;

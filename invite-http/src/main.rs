@@ -29,8 +29,12 @@ async fn main() -> ExitCode {
         Some(Command::Accounts { command }) => {
             return invite_http::cli::accounts(&config, command).await;
         }
-        Some(Command::AccountManager { bind }) => {
-            return invite_http::cli::account_manager(&config, bind).await;
+        Some(Command::AccountManager {
+            bind,
+            hold_ttl_seconds,
+        }) => {
+            let hold_ttl = Duration::from_secs(hold_ttl_seconds);
+            return invite_http::cli::account_manager(&config, bind, hold_ttl).await;
         }
         Some(Command::Serve) | None => {}
     }

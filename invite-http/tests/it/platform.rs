@@ -109,10 +109,12 @@ impl Journaled {
 
 /// The reference server over `manager` on 127.0.0.1:0; its URL.
 async fn serve(manager: Arc<Journaled>, clock: Arc<dyn Clock>) -> String {
-    let router = invite_platform::account_manager::server::router(
+    // Holds of releases lost while the manager was away end after 2 s.
+    let router = invite_platform::account_manager::server::router_with_hold_ttl(
         manager,
         Secret::new(SERVICE_SECRET),
         clock,
+        std::time::Duration::from_secs(2),
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
@@ -493,9 +495,10 @@ async fn sending_pauses_while_the_account_manager_is_away() {
         .clone();
     assert_eq!(manager["status"], "down", "{health}");
 
-    // Back: after the breaker's cool-off (30 s) the next trial call closes it again.
+    // Back: after the breaker's cool-off (30 s) a trial call closes it again, and the engine
+    // takes the task up again at its next pass.
     journal.down.store(false, Ordering::SeqCst);
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(90);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(240);
     loop {
         let now = report(&s, task).await;
         if now["task"]["status"] == "COMPLETED" {
@@ -627,7 +630,7 @@ async fn the_account_manager_process_logs_every_action_and_survives_a_kill() {
 
     let mut child = spawn_account_manager(port, &db, &log);
     listening(port).await;
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(90);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(240);
     loop {
         let now = report(&s, task).await;
         if now["task"]["status"] == "COMPLETED" {

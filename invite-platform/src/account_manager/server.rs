@@ -6,7 +6,9 @@
 //! Every request must carry a service token signed with the shared secret (HS256, unexpired,
 //! with a `sub`); `release` and `handle-error` must carry an `Idempotency-Key`, and a key seen
 //! before is answered with its first answer without the call taking effect again (the last
-//! [`REMEMBERED_KEYS`] keys are kept). Each call is logged on one line, `account manager
+//! [`REMEMBERED_KEYS`] keys are kept). An allocation not released within the hold TTL
+//! ([`DEFAULT_HOLD_TTL`], or [`router_with_hold_ttl`]) is released with nothing done before
+//! the next allocation is decided. Each call is logged on one line, `account manager
 //! call`, with the call, the account and the answer: the server's log shows allocate → check
 //! → release for every action.
 
@@ -21,9 +23,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, TimeDelta, Utc};
 use hmac::{Hmac, Mac};
 use invite_core::Clock;
-use invite_core::ports::{AccountManager, AccountManagerError, Secret};
+use invite_core::domain::AccountId;
+use invite_core::ports::{AccountManager, AccountManagerError, Allocation, Secret, UsageStats};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sha2::Sha256;
@@ -39,6 +43,11 @@ pub const REMEMBERED_KEYS: usize = 10_000;
 /// Seconds a token's `iat` may be ahead of this server's clock.
 const LEEWAY_SECONDS: i64 = 60;
 
+/// How long an allocation holds its account without a release, by default: a caller that
+/// lost the answer, or whose release could not reach the server, does not lock the account
+/// for good.
+pub const DEFAULT_HOLD_TTL: std::time::Duration = std::time::Duration::from_secs(600);
+
 /// The answers of idempotent calls, by call and key, oldest first out.
 #[derive(Debug, Default)]
 struct Replays {
@@ -52,16 +61,33 @@ struct Shared {
     secret: Secret,
     clock: Arc<dyn Clock>,
     replays: Mutex<Replays>,
+    /// When each account held through this server was allocated.
+    holds: Mutex<HashMap<AccountId, DateTime<Utc>>>,
+    hold_ttl: TimeDelta,
 }
 
-/// The routes of the contract over `manager`, checking tokens signed with `secret`. Mount it
-/// at the root of a listener (`axum::serve(listener, router(…))`).
+/// The routes of the contract over `manager`, checking tokens signed with `secret`, holds
+/// lasting [`DEFAULT_HOLD_TTL`]. Mount it at the root of a listener
+/// (`axum::serve(listener, router(…))`).
 pub fn router(manager: Arc<dyn AccountManager>, secret: Secret, clock: Arc<dyn Clock>) -> Router {
+    router_with_hold_ttl(manager, secret, clock, DEFAULT_HOLD_TTL)
+}
+
+/// [`router`] whose allocations are let go after `hold_ttl` without a release (before the
+/// next allocation is decided). It must outlast the longest action a caller takes.
+pub fn router_with_hold_ttl(
+    manager: Arc<dyn AccountManager>,
+    secret: Secret,
+    clock: Arc<dyn Clock>,
+    hold_ttl: std::time::Duration,
+) -> Router {
     let shared = Arc::new(Shared {
         manager,
         secret,
         clock,
         replays: Mutex::new(Replays::default()),
+        holds: Mutex::new(HashMap::new()),
+        hold_ttl: TimeDelta::from_std(hold_ttl).unwrap_or(TimeDelta::MAX),
     });
     let path = |p: [&str; 3]| format!("/{}", p.join("/"));
     Router::new()
@@ -198,6 +224,31 @@ impl Shared {
         Ok(key.to_owned())
     }
 
+    /// Lets go of the holds older than the TTL, releasing them with nothing done.
+    async fn expire_holds(&self) -> Result<(), Problem> {
+        let now = self.clock.now();
+        let expired: Vec<AccountId> = {
+            let mut holds = self.holds.lock().unwrap_or_else(PoisonError::into_inner);
+            let expired: Vec<AccountId> = holds
+                .iter()
+                .filter(|(_, at)| now.signed_duration_since(**at) >= self.hold_ttl)
+                .map(|(id, _)| id.clone())
+                .collect();
+            for id in &expired {
+                holds.remove(id);
+            }
+            expired
+        };
+        for account in expired {
+            self.manager
+                .release_account(&account, &UsageStats::default())
+                .await
+                .map_err(|e| manager_error(&e))?;
+            tracing::info!(call = "expire", account = %account, answer = "released", "account manager call");
+        }
+        Ok(())
+    }
+
     fn replay(&self, key: &str) -> Option<(StatusCode, Option<Vec<u8>>)> {
         self.replays
             .lock()
@@ -247,12 +298,19 @@ async fn allocate(State(s): State<Arc<Shared>>, headers: HeaderMap, bytes: Bytes
         s.authorize(&headers)?;
         let body: AllocateBody = body(&bytes)?;
         count("candidates", body.candidates.len())?;
+        s.expire_holds().await?;
         let user = body.user_id;
         let allocation = s
             .manager
             .allocate_account(&body.into())
             .await
             .map_err(|e| manager_error(&e))?;
+        if let Allocation::Granted(account) = &allocation {
+            s.holds
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(account.clone(), s.clock.now());
+        }
         let answer = AllocateAnswer::from(&allocation);
         match &answer {
             AllocateAnswer::Granted { account_id } => tracing::info!(
@@ -317,6 +375,10 @@ async fn release(State(s): State<Arc<Shared>>, headers: HeaderMap, bytes: Bytes)
             return Ok(respond(answer));
         }
         let (account, usage) = body.into_parts();
+        s.holds
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&account);
         s.manager
             .release_account(&account, &usage)
             .await

@@ -733,3 +733,28 @@ fn the_openapi_document_matches_the_wire_types() {
         assert_eq!(keys(value), documented, "{name} {decision:?}");
     }
 }
+
+#[tokio::test]
+async fn a_hold_never_released_ends_after_its_ttl() {
+    let clock = Arc::new(VirtualClock::manual(t0()));
+    let manager = Arc::new(embedded(clock.clone(), LimitPolicy::telegram()));
+    let router = server::router_with_hold_ttl(
+        manager,
+        Secret::new(SECRET),
+        clock.clone(),
+        Duration::from_secs(60),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    let client = client(&base, clock.clone(), AccountManagerConfig::default_http());
+    let granted = client.allocate_account(&allocation(&["a1"])).await;
+    assert_eq!(granted, Ok(Allocation::Granted(id("a1"))));
+    // The release is lost: the account stays held for the TTL, then is let go.
+    clock.advance(TimeDelta::seconds(59));
+    let held = client.allocate_account(&allocation(&["a1"])).await;
+    assert_eq!(held, Ok(Allocation::Unavailable { retry_at: None }));
+    clock.advance(TimeDelta::seconds(1));
+    let again = client.allocate_account(&allocation(&["a1"])).await;
+    assert_eq!(again, Ok(Allocation::Granted(id("a1"))));
+}
