@@ -496,9 +496,10 @@ async fn sending_pauses_while_the_account_manager_is_away() {
     assert_eq!(manager["status"], "down", "{health}");
 
     // Back: after the breaker's cool-off (30 s) a trial call closes it again, and the engine
-    // takes the task up again at its next pass.
+    // takes the task up again at its next pass — which, after the failures of the outage, its
+    // transient backoff (doubling up to 5 min) may put minutes away.
     journal.down.store(false, Ordering::SeqCst);
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(240);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(420);
     loop {
         let now = report(&s, task).await;
         if now["task"]["status"] == "COMPLETED" {
@@ -630,7 +631,7 @@ async fn the_account_manager_process_logs_every_action_and_survives_a_kill() {
 
     let mut child = spawn_account_manager(port, &db, &log);
     listening(port).await;
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(240);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(420);
     loop {
         let now = report(&s, task).await;
         if now["task"]["status"] == "COMPLETED" {
