@@ -20,7 +20,8 @@ use crate::config::Config;
 /// With no command, serves the REST API with the engine in-process (embedded mode).
 /// Configuration comes from the environment: DATABASE_URL (default sqlite://invite.db),
 /// BIND_ADDR (default 127.0.0.1:8003), INVITE_JWT_SECRET, INVITE_SECRET_KEY, TELEGRAM_API_ID,
-/// TELEGRAM_API_HASH, LOG_FORMAT, INVITE_SANDBOX_*, VAULT_*, PARSING_SERVICE_URL.
+/// TELEGRAM_API_HASH, LOG_FORMAT, INVITE_SANDBOX_*, VAULT_*, PARSING_SERVICE_URL,
+/// ACCOUNT_MANAGER_URL, INTEGRATION_SERVICE_URL, INVITE_SERVICE_JWT_SECRET.
 #[derive(Debug, Parser)]
 #[command(name = "invite-http", version)]
 pub struct Cli {
@@ -40,6 +41,80 @@ pub enum Command {
         #[command(subcommand)]
         command: AccountsCommand,
     },
+    /// Serve the reference Account Manager (docs/account-manager.md) over the embedded
+    /// limits and the configured store (DATABASE_URL), checking service tokens signed with
+    /// INVITE_SERVICE_JWT_SECRET.
+    AccountManager {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8010")]
+        bind: std::net::SocketAddr,
+        /// Seconds an allocation holds its account without a release (a caller whose
+        /// release was lost does not lock it for good); longer than any action.
+        #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..))]
+        hold_ttl_seconds: u64,
+    },
+}
+
+/// Serves the reference Account Manager until SIGTERM or Ctrl-C; the exit code says how it
+/// went.
+pub async fn account_manager(
+    config: &Config,
+    bind: std::net::SocketAddr,
+    hold_ttl: std::time::Duration,
+) -> ExitCode {
+    match serve_account_manager(config, bind, hold_ttl).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("invite-http account-manager: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve_account_manager(
+    config: &Config,
+    bind: std::net::SocketAddr,
+    hold_ttl: std::time::Duration,
+) -> Result<(), String> {
+    let Some((_, secret)) = &config.platform.service else {
+        return Err(
+            "INVITE_SERVICE_JWT_SECRET: required, the HS256 secret the callers' \
+                    service tokens are signed with"
+                .to_owned(),
+        );
+    };
+    let clock = Arc::new(SystemClock);
+    let backends = crate::runtime::connect_backends(config, clock.clone())
+        .await
+        .map_err(|e| e.to_string())?;
+    let manager = invite_core::limits::LocalAccountManager::new(
+        backends.ledger.clone(),
+        clock.clone(),
+        config.sandbox.seed,
+    )
+    .with_policy(
+        Platform::Sandbox,
+        crate::runtime::sandbox_policy(&config.sandbox),
+    );
+    let router = invite_platform::account_manager::server::router_with_hold_ttl(
+        Arc::new(manager),
+        secret.clone(),
+        clock,
+        hold_ttl,
+    );
+    let listener = tokio::net::TcpListener::bind(bind)
+        .await
+        .map_err(|e| format!("--bind: cannot listen on {bind}: {e}"))?;
+    let store = backends.store_kind;
+    tracing::info!(%bind, store, "reference Account Manager listening on http://{bind}");
+    let served = axum::serve(listener, router)
+        .with_graceful_shutdown(crate::shutdown_signal())
+        .await
+        .map_err(|e| format!("server error: {e}"));
+    if let Some(pool) = &backends.pool {
+        pool.close().await;
+    }
+    served
 }
 
 /// Account commands.

@@ -129,6 +129,9 @@ pub struct Config {
     /// `INVITE_LOG_RETENTION_DAYS`: execution logs, and tasks finished, longer ago than this
     /// are removed by the periodic cleanup.
     pub retention_days: u32,
+    /// `ACCOUNT_MANAGER_URL`, `INTEGRATION_SERVICE_URL`, the service token and the Vault paths
+    /// of Telegram sessions.
+    pub platform: PlatformServices,
 }
 
 /// Settings of the Telegram accounts users add.
@@ -158,13 +161,50 @@ impl Default for Config {
             telegram: TelegramSettings::default(),
             amqp: None,
             retention_days: invite_core::retention::DEFAULT_RETENTION_DAYS,
+            platform: PlatformServices::default(),
         }
     }
 }
 
-/// Variables of the platform deployment whose adapters are not part of this build: setting
-/// one would silently do nothing, so it stops the start instead.
-const NOT_IN_THIS_BUILD: [&str; 2] = ["ACCOUNT_MANAGER_URL", "INTEGRATION_SERVICE_URL"];
+/// The platform's services a deployment may use instead of the embedded parts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlatformServices {
+    /// `ACCOUNT_MANAGER_URL`: the Account Manager over HTTP instead of the local manager.
+    pub account_manager_url: Option<String>,
+    /// `INTEGRATION_SERVICE_URL`: users' accounts (UUID ids) from the Integration Service
+    /// instead of the embedded registry; their sessions then come from Vault.
+    pub integration_url: Option<String>,
+    /// `INVITE_SERVICE_IDENTITY` and `INVITE_SERVICE_JWT_SECRET`: the service token of every
+    /// platform call (the secret also checks the tokens of `invite-http account-manager`).
+    pub service: Option<(String, Secret)>,
+    /// `VAULT_TELEGRAM_SESSIONS_PATH`: prefix of the per-account session secrets in Vault,
+    /// `{path}/{account_id}` (default `secret/telegram/sessions`).
+    pub sessions_path: String,
+    /// `VAULT_TELEGRAM_API_CREDENTIALS_PATH`: the secret holding `api_id` and `api_hash`
+    /// (default `secret/telegram/api_credentials`).
+    pub api_credentials_path: String,
+}
+
+impl Default for PlatformServices {
+    fn default() -> Self {
+        Self {
+            account_manager_url: None,
+            integration_url: None,
+            service: None,
+            sessions_path: "secret/telegram/sessions".to_owned(),
+            api_credentials_path: "secret/telegram/api_credentials".to_owned(),
+        }
+    }
+}
+
+impl PlatformServices {
+    /// The service token's identity and secret, for the clients.
+    pub fn auth(&self) -> Option<invite_platform::ServiceAuth> {
+        self.service
+            .as_ref()
+            .map(|(identity, secret)| invite_platform::ServiceAuth::new(identity, secret.clone()))
+    }
+}
 
 /// The variables of the Vault connection, all three required once one is set.
 const VAULT_VARS: [&str; 3] = ["VAULT_ADDR", "VAULT_ROLE_ID", "VAULT_SECRET_ID"];
@@ -207,16 +247,6 @@ impl Config {
             .collect();
         let get = |name: &str| vars.get(name).map(|v| v.trim().to_owned());
         let mut config = Config::default();
-        for var in NOT_IN_THIS_BUILD {
-            if get(var).is_some() {
-                return Err(ConfigError {
-                    var,
-                    message: "the platform adapter that uses it is not part of this build yet; \
-                              unset it to run in embedded mode"
-                        .to_owned(),
-                });
-            }
-        }
         if let Some(v) = get("BIND_ADDR") {
             config.bind_addr = parse("BIND_ADDR", &v, "an address such as 127.0.0.1:8003")?;
         }
@@ -389,7 +419,81 @@ impl Config {
         if let Some(v) = get("INVITE_SANDBOX_SEED") {
             config.sandbox.seed = parse("INVITE_SANDBOX_SEED", &v, "an unsigned integer")?;
         }
+        config.platform = platform_services(&get, config.vault.is_some())?;
         Ok(config)
+    }
+}
+
+/// `ACCOUNT_MANAGER_URL`, `INTEGRATION_SERVICE_URL` and their companions. A half-configured
+/// platform stops the start with one line per problem.
+fn platform_services(
+    get: &dyn Fn(&str) -> Option<String>,
+    vault: bool,
+) -> Result<PlatformServices, ConfigError> {
+    let mut out = PlatformServices::default();
+    let mut problems: Vec<ConfigError> = Vec::new();
+    let url = |var: &'static str, problems: &mut Vec<ConfigError>| {
+        let v = get(var)?;
+        if !(v.starts_with("http://") || v.starts_with("https://")) {
+            problems.push(ConfigError {
+                var,
+                message: "expected an http:// or https:// URL".to_owned(),
+            });
+        }
+        Some(v)
+    };
+    out.account_manager_url = url("ACCOUNT_MANAGER_URL", &mut problems);
+    out.integration_url = url("INTEGRATION_SERVICE_URL", &mut problems);
+    if let Some(secret) = get("INVITE_SERVICE_JWT_SECRET") {
+        let identity =
+            get("INVITE_SERVICE_IDENTITY").unwrap_or_else(|| DEFAULT_SERVICE_IDENTITY.to_owned());
+        out.service = Some((identity, Secret::new(secret)));
+    }
+    for (var, set) in [
+        ("ACCOUNT_MANAGER_URL", out.account_manager_url.is_some()),
+        ("INTEGRATION_SERVICE_URL", out.integration_url.is_some()),
+    ] {
+        if set && out.service.is_none() {
+            problems.push(ConfigError {
+                var: "INVITE_SERVICE_JWT_SECRET",
+                message: format!("required with {var}: the HS256 secret of the service token"),
+            });
+        }
+    }
+    if out.integration_url.is_some() && !vault {
+        problems.push(ConfigError {
+            var: "VAULT_ADDR",
+            message: "required with INTEGRATION_SERVICE_URL (with VAULT_ROLE_ID and \
+                      VAULT_SECRET_ID): the sessions of the Integration Service's accounts \
+                      are read from Vault"
+                .to_owned(),
+        });
+    }
+    for (var, slot) in [
+        ("VAULT_TELEGRAM_SESSIONS_PATH", &mut out.sessions_path),
+        (
+            "VAULT_TELEGRAM_API_CREDENTIALS_PATH",
+            &mut out.api_credentials_path,
+        ),
+    ] {
+        if let Some(v) = get(var) {
+            let v = v.trim_matches('/').to_owned();
+            if v.is_empty() || v.split('/').any(str::is_empty) {
+                problems.push(ConfigError {
+                    var,
+                    message: "expected a secret path such as secret/telegram/sessions".to_owned(),
+                });
+            }
+            *slot = v;
+        }
+    }
+    let mut problems = problems.into_iter();
+    match problems.next() {
+        None => Ok(out),
+        Some(first) => Err(problems.fold(first, |mut all, next| {
+            all.message.push_str(&format!("\n{next}"));
+            all
+        })),
     }
 }
 
@@ -549,6 +653,53 @@ mod tests {
         );
         assert!(!format!("{p:?}").contains("platform-secret"));
         assert_eq!(c.max_upload_bytes, 1024);
+    }
+
+    #[test]
+    fn a_half_configured_platform_names_every_missing_companion() {
+        let err = Config::from_vars(vars(&[
+            ("ACCOUNT_MANAGER_URL", "http://am:8005"),
+            ("INTEGRATION_SERVICE_URL", "integration:8000"),
+        ]))
+        .unwrap_err();
+        let lines: Vec<String> = err.to_string().lines().map(str::to_owned).collect();
+        assert_eq!(
+            lines,
+            [
+                "INTEGRATION_SERVICE_URL: expected an http:// or https:// URL",
+                "INVITE_SERVICE_JWT_SECRET: required with ACCOUNT_MANAGER_URL: the HS256 secret of the service token",
+                "INVITE_SERVICE_JWT_SECRET: required with INTEGRATION_SERVICE_URL: the HS256 secret of the service token",
+                "VAULT_ADDR: required with INTEGRATION_SERVICE_URL (with VAULT_ROLE_ID and VAULT_SECRET_ID): the sessions of the Integration Service's accounts are read from Vault",
+            ]
+        );
+    }
+
+    #[test]
+    fn the_platform_services_and_their_vault_paths() {
+        let c = Config::from_vars(vars(&[
+            ("ACCOUNT_MANAGER_URL", "http://am:8005"),
+            ("INTEGRATION_SERVICE_URL", "http://integration:8000"),
+            ("INVITE_SERVICE_JWT_SECRET", "platform-secret"),
+            ("VAULT_ADDR", "http://127.0.0.1:8200"),
+            ("VAULT_ROLE_ID", "role"),
+            ("VAULT_SECRET_ID", "secret-id"),
+            ("VAULT_TELEGRAM_SESSIONS_PATH", "/kv/tg/sessions/"),
+        ]))
+        .unwrap();
+        let p = &c.platform;
+        assert_eq!(p.account_manager_url.as_deref(), Some("http://am:8005"));
+        assert_eq!(
+            p.integration_url.as_deref(),
+            Some("http://integration:8000")
+        );
+        assert_eq!(p.sessions_path, "kv/tg/sessions");
+        assert_eq!(p.api_credentials_path, "secret/telegram/api_credentials");
+        assert_eq!(p.auth().unwrap().identity, "invite-service");
+        assert!(!format!("{p:?}").contains("platform-secret"));
+        let err = Config::from_vars(vars(&[("VAULT_TELEGRAM_SESSIONS_PATH", "a//b")])).unwrap_err();
+        assert_eq!(err.var, "VAULT_TELEGRAM_SESSIONS_PATH");
+        let embedded = Config::from_vars(vars(&[])).unwrap();
+        assert_eq!(embedded.platform, PlatformServices::default());
     }
 
     #[test]

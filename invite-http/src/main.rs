@@ -25,8 +25,18 @@ async fn main() -> ExitCode {
         }
     };
     init_tracing(config.log_format);
-    if let Some(Command::Accounts { command }) = cli.command {
-        return invite_http::cli::accounts(&config, command).await;
+    match cli.command {
+        Some(Command::Accounts { command }) => {
+            return invite_http::cli::accounts(&config, command).await;
+        }
+        Some(Command::AccountManager {
+            bind,
+            hold_ttl_seconds,
+        }) => {
+            let hold_ttl = Duration::from_secs(hold_ttl_seconds);
+            return invite_http::cli::account_manager(&config, bind, hold_ttl).await;
+        }
+        Some(Command::Serve) | None => {}
     }
     for warning in config.warnings() {
         tracing::warn!("{warning}");

@@ -93,6 +93,79 @@ pub struct Backends {
     pub amqp: Option<Arc<invite_amqp::ReconnectingQueue>>,
     /// Task events for other services (the topic exchange in the platform deployment).
     pub events: Arc<dyn TaskEvents>,
+    /// The platform's Account Manager and Integration Service, when configured.
+    pub platform: PlatformClients,
+}
+
+/// Clients of the platform's services chosen from configuration; `None` where the embedded
+/// part serves instead.
+#[derive(Debug, Clone, Default)]
+pub struct PlatformClients {
+    /// `ACCOUNT_MANAGER_URL` and its client.
+    pub account_manager: Option<(String, Arc<invite_platform::HttpAccountManager>)>,
+    /// `INTEGRATION_SERVICE_URL` and its client.
+    pub integration: Option<(String, Arc<invite_platform::IntegrationClient>)>,
+}
+
+impl PlatformClients {
+    /// The clients `config` asks for.
+    pub fn connect(config: &Config, clock: Arc<dyn Clock>) -> Result<Self, BuildError> {
+        let services = &config.platform;
+        let auth = || {
+            services.auth().ok_or(BuildError::Backend {
+                what: "INVITE_SERVICE_JWT_SECRET",
+                message: "required by the platform's services".to_owned(),
+            })
+        };
+        let mut out = Self::default();
+        if let Some(url) = &services.account_manager_url {
+            let client = invite_platform::HttpAccountManager::new(
+                invite_platform::AccountManagerConfig::new(url, auth()?),
+                clock.clone(),
+            )
+            .map_err(|e| BuildError::Backend {
+                what: "ACCOUNT_MANAGER_URL",
+                message: e.to_string(),
+            })?;
+            out.account_manager = Some((url.clone(), Arc::new(client)));
+        }
+        if let Some(url) = &services.integration_url {
+            let client = invite_platform::IntegrationClient::new(
+                invite_platform::IntegrationConfig::new(url, auth()?),
+                clock,
+            )
+            .map_err(|e| BuildError::Backend {
+                what: "INTEGRATION_SERVICE_URL",
+                message: e.to_string(),
+            })?;
+            out.integration = Some((url.clone(), Arc::new(client)));
+        }
+        Ok(out)
+    }
+}
+
+/// The directory of a deployment with the Integration Service: its accounts for Telegram,
+/// generated sandbox accounts for the sandbox.
+#[derive(Debug)]
+struct PlatformDirectory {
+    telegram: Arc<invite_platform::IntegrationClient>,
+    others: Arc<dyn AccountDirectory>,
+}
+
+#[async_trait]
+impl AccountDirectory for PlatformDirectory {
+    async fn accounts(
+        &self,
+        user: UserId,
+        platform: Platform,
+    ) -> Result<Vec<AccountInfo>, DirectoryError> {
+        match platform {
+            Platform::Telegram => {
+                AccountDirectory::accounts(self.telegram.as_ref(), user, platform).await
+            }
+            _ => self.others.accounts(user, platform).await,
+        }
+    }
 }
 
 /// The audience source: the Parsing Service client of `invite-platform` when
@@ -142,6 +215,7 @@ pub async fn connect_backends(
             Arc::new(NoEvents),
         ),
     };
+    let platform = PlatformClients::connect(config, clock.clone())?;
     let audience = audience_source(config.parsing.as_ref(), clock)?;
     match &config.storage {
         Storage::Memory => {
@@ -161,6 +235,7 @@ pub async fn connect_backends(
                 audience,
                 amqp,
                 events,
+                platform,
             })
         }
         Storage::Database(url) => {
@@ -191,6 +266,7 @@ pub async fn connect_backends(
                 audience,
                 amqp,
                 events,
+                platform,
             })
         }
     }
@@ -402,15 +478,34 @@ const SESSIONS_PATH: &str = "secret/telegram/sessions";
 
 /// The Telegram strategy over the registry's accounts: each account's session and `api_id`
 /// opened from its sealed secrets, `TELEGRAM_API_ID` / `TELEGRAM_API_HASH` as defaults, and
-/// every connection under the account's lease.
+/// every connection under the account's lease. With `vault` (a deployment with the
+/// Integration Service), sessions are read from `{VAULT_TELEGRAM_SESSIONS_PATH}/{account_id}`
+/// and the api credentials from `VAULT_TELEGRAM_API_CREDENTIALS_PATH` instead.
 async fn telegram_strategy(
     config: &Config,
+    vault: Option<Arc<dyn SecretStore>>,
     registry: Arc<dyn AccountRegistry>,
     sealer: Sealer,
     connector: Arc<dyn Connector>,
     lease: ConnectionLease,
     clock: Arc<dyn Clock>,
 ) -> Result<Arc<dyn InviteStrategy>, BuildError> {
+    if let Some(vault) = vault {
+        let telegram_config = TelegramConfig {
+            sessions_path: config.platform.sessions_path.clone(),
+            api_credentials_path: config.platform.api_credentials_path.clone(),
+            ..TelegramConfig::default()
+        };
+        let strategy =
+            TelegramStrategy::with_account_credentials(telegram_config, vault, connector, clock)
+                .await
+                .map_err(|e| BuildError::Backend {
+                    what: "VAULT_TELEGRAM_API_CREDENTIALS_PATH",
+                    message: e.to_string(),
+                })?
+                .with_connection_lease(lease);
+        return Ok(Arc::new(strategy));
+    }
     let telegram_config = TelegramConfig {
         sessions_path: SESSIONS_PATH.to_owned(),
         ..TelegramConfig::default()
@@ -489,8 +584,10 @@ pub struct EngineWiring {
     pub policy: LimitPolicy,
 }
 
-/// Wires an engine over `backends` with the local account manager (the sandbox's policy),
-/// tracked by the account registry, the registered and generated accounts and `strategies`; `engine` gives the worker id and the
+/// Wires an engine over `backends` with the Account Manager over HTTP when
+/// `ACCOUNT_MANAGER_URL` is set, else the local account manager (the sandbox's policy); the
+/// Integration Service's accounts when `INTEGRATION_SERVICE_URL` is set, else the registered
+/// accounts (states tracked by the registry); generated sandbox accounts; and `strategies`; `engine` gives the worker id and the
 /// tunables (the running-task limit comes from `config`). Both binaries build theirs here.
 pub fn wire_engine(
     config: &Config,
@@ -501,22 +598,42 @@ pub fn wire_engine(
 ) -> EngineWiring {
     let policy = sandbox_policy(&config.sandbox);
     let store = Arc::new(MeteredStore::new(backends.store.clone()));
-    let manager =
-        LocalAccountManager::new(backends.ledger.clone(), clock.clone(), config.sandbox.seed)
-            .with_policy(Platform::Sandbox, policy);
-    // Telegram accounts come from the registry, whose states follow the platform's answers.
-    let tracked: Arc<dyn AccountManager> = Arc::new(RegistryTracking::new(
-        Arc::new(manager),
-        backends.registry.clone(),
-        Platform::Telegram,
-        clock.clone(),
-    ));
-    let accounts = Arc::new(MeteredAccounts::new(tracked));
-    let directory: Arc<dyn AccountDirectory> = Arc::new(RegistryDirectory::new(
-        backends.registry.clone(),
-        Platform::Telegram,
-        Arc::new(SandboxDirectory::new(config.sandbox.accounts)),
-    ));
+    let manager: Arc<dyn AccountManager> = match &backends.platform.account_manager {
+        Some((_, client)) => client.clone(),
+        None => Arc::new(
+            LocalAccountManager::new(backends.ledger.clone(), clock.clone(), config.sandbox.seed)
+                .with_policy(Platform::Sandbox, policy),
+        ),
+    };
+    let sandbox: Arc<dyn AccountDirectory> =
+        Arc::new(SandboxDirectory::new(config.sandbox.accounts));
+    let (manager, directory): (Arc<dyn AccountManager>, Arc<dyn AccountDirectory>) =
+        match &backends.platform.integration {
+            // Accounts, and their health, are the platform's: nothing to track here.
+            Some((_, client)) => (
+                manager,
+                Arc::new(PlatformDirectory {
+                    telegram: client.clone(),
+                    others: sandbox,
+                }),
+            ),
+            // Telegram accounts come from the registry, whose states follow the platform's
+            // answers.
+            None => (
+                Arc::new(RegistryTracking::new(
+                    manager,
+                    backends.registry.clone(),
+                    Platform::Telegram,
+                    clock.clone(),
+                )),
+                Arc::new(RegistryDirectory::new(
+                    backends.registry.clone(),
+                    Platform::Telegram,
+                    sandbox,
+                )),
+            ),
+        };
+    let accounts = Arc::new(MeteredAccounts::new(manager));
     let engine = Engine::new(
         EngineParts {
             store: store.clone(),
@@ -557,6 +674,8 @@ pub struct Health {
     /// The engine runs in the `invite-worker` processes, not here (the API of the platform
     /// deployment).
     engine_elsewhere: bool,
+    /// The platform's services, each probed when configured.
+    platform: PlatformClients,
 }
 
 /// How long one probe of `/health` may take: a dependency that does not answer in time is
@@ -593,6 +712,7 @@ impl Health {
             engine,
             amqp: backends.amqp.clone(),
             engine_elsewhere: false,
+            platform: backends.platform.clone(),
         }
     }
 
@@ -608,13 +728,29 @@ impl Health {
             ..TaskFilter::default()
         };
         let account = AccountId::parse("health-probe").expect("a valid id");
-        let (store, ledger, directory) = tokio::join!(
+        let manager = async {
+            match &self.platform.account_manager {
+                Some((_, client)) => Some(within(client.account_state(&account)).await),
+                None => None,
+            }
+        };
+        let integration = async {
+            match &self.platform.integration {
+                Some((_, client)) => {
+                    Some(within(client.fetch(UserId::new(0), Platform::Telegram)).await)
+                }
+                None => None,
+            }
+        };
+        let (store, ledger, directory, manager, integration) = tokio::join!(
             within(self.store.list_tasks(UserId::new(0), &probe)),
             within(
                 self.ledger
                     .history(&account, "", chrono::DateTime::<chrono::Utc>::UNIX_EPOCH)
             ),
             within(self.directory.accounts(UserId::new(0), Platform::Sandbox)),
+            manager,
+            integration,
         );
         let running = self.engine_running.load(Ordering::Relaxed);
         let engine = self.engine.health();
@@ -664,9 +800,29 @@ impl Health {
                     Err(e) => e.to_string(),
                 },
             ),
-            view("account_manager", true, "local".to_owned()),
-            view("engine", engine_ok, engine_line),
+            match (&self.platform.account_manager, manager) {
+                (Some((url, _)), Some(Ok(_))) => {
+                    view("account_manager", true, format!("Account Manager at {url}"))
+                }
+                (Some((url, _)), Some(Err(e))) => view(
+                    "account_manager",
+                    false,
+                    format!("Account Manager at {url}: {e}"),
+                ),
+                _ => view("account_manager", true, "local".to_owned()),
+            },
         ];
+        if let (Some((url, _)), Some(answer)) = (&self.platform.integration, integration) {
+            checks.push(view(
+                "integration_service",
+                answer.is_ok(),
+                match answer {
+                    Ok(_) => format!("Telegram accounts from the Integration Service at {url}"),
+                    Err(e) => format!("Integration Service at {url}: {e}"),
+                },
+            ));
+        }
+        checks.extend([view("engine", engine_ok, engine_line)]);
         if let Some(source) = self.secret_source {
             checks.push(view("jwt_secret", true, source.to_owned()));
         }
@@ -757,8 +913,14 @@ impl Runtime {
         let vault = config.vault.as_ref().map(|_| options.secrets.as_ref());
         let sealer = Sealer::new(&secret_key(config, &backends.key_file, vault).await?);
         let lease = ConnectionLease::new(backends.leases.clone(), worker_id.clone(), clock.clone());
+        let vault_sessions = config
+            .platform
+            .integration_url
+            .as_ref()
+            .map(|_| options.secrets.clone());
         let telegram = telegram_strategy(
             config,
+            vault_sessions,
             backends.registry.clone(),
             sealer.clone(),
             connector.clone(),
@@ -837,6 +999,7 @@ impl Runtime {
             engine: engine.clone(),
             amqp: backends.amqp.clone(),
             engine_elsewhere: platform_mode,
+            platform: backends.platform.clone(),
         };
         let jwt_secret = options
             .secrets

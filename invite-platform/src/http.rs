@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use chrono::TimeDelta;
 use invite_core::Clock;
-use reqwest::header::{ACCEPT, RETRY_AFTER};
+use reqwest::header::{ACCEPT, CONTENT_TYPE, RETRY_AFTER};
 use reqwest::{StatusCode, Url};
 
 use crate::auth::{ServiceAuth, ServiceToken};
@@ -134,6 +134,25 @@ impl From<Error> for Failure {
 /// Longest part of an error answer's body repeated in [`Error::Rejected`].
 const MAX_MESSAGE_CHARS: usize = 200;
 
+/// One request: a GET, or a POST of a JSON body; with extra headers.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Request<'a> {
+    pub(crate) url: &'a Url,
+    /// The JSON body of a POST; `None` for a GET.
+    pub(crate) json: Option<&'a [u8]>,
+    pub(crate) headers: &'a [(&'a str, &'a str)],
+}
+
+impl<'a> Request<'a> {
+    pub(crate) const fn get(url: &'a Url) -> Self {
+        Self {
+            url,
+            json: None,
+            headers: &[],
+        }
+    }
+}
+
 /// One platform service: its name (for errors), the HTTP client, the token and the policy.
 #[derive(Debug)]
 pub(crate) struct ServiceClient {
@@ -201,11 +220,23 @@ impl ServiceClient {
     /// once; a call that ends unreachable (retries exhausted) counts as a failure, any answer
     /// as proof the service is there.
     pub(crate) async fn get(&self, url: &Url, what: &str) -> Result<Vec<u8>> {
+        self.call(&Request::get(url), true, what).await
+    }
+
+    /// Sends `request` through the breaker and returns the body of a 2xx answer (empty for
+    /// 204). With `retry`, what may pass is tried again as the policy allows; without it (a
+    /// call that is not idempotent) the first failure is the answer.
+    pub(crate) async fn call(
+        &self,
+        request: &Request<'_>,
+        retry: bool,
+        what: &str,
+    ) -> Result<Vec<u8>> {
         let permit = self.breaker.permit().map_err(|open| Error::CircuitOpen {
             service: self.service,
             until: open.until,
         })?;
-        let result = self.get_with_retries(url, what).await;
+        let result = self.with_retries(request, retry, what).await;
         match &result {
             Err(e) if e.is_retryable() => permit.failed(),
             _ => permit.reached(),
@@ -213,17 +244,23 @@ impl ServiceClient {
         result
     }
 
-    async fn get_with_retries(&self, url: &Url, what: &str) -> Result<Vec<u8>> {
+    async fn with_retries(
+        &self,
+        request: &Request<'_>,
+        retry: bool,
+        what: &str,
+    ) -> Result<Vec<u8>> {
         let policy = self.options.retry;
+        let max_retries = if retry { policy.max_retries } else { 0 };
         let mut attempts = 0u32;
         loop {
             attempts += 1;
-            let (cause, retry_after) = match self.attempt(url, what).await {
+            let (cause, retry_after) = match self.attempt(request, what).await {
                 Ok(body) => return Ok(body),
                 Err(Failure::Final(err)) => return Err(err),
                 Err(Failure::Transient { cause, retry_after }) => (cause, retry_after),
             };
-            if attempts > policy.max_retries {
+            if attempts > max_retries {
                 return Err(self.exhausted(cause, attempts));
             }
             let wait = retry_after.map_or_else(
@@ -259,11 +296,20 @@ impl ServiceClient {
         }
     }
 
-    async fn attempt(&self, url: &Url, what: &str) -> Result<Vec<u8>, Failure> {
+    async fn attempt(&self, request: &Request<'_>, what: &str) -> Result<Vec<u8>, Failure> {
         let token = self.token.current();
-        let mut response = self
-            .http
-            .get(url.clone())
+        let mut builder = match request.json {
+            None => self.http.get(request.url.clone()),
+            Some(body) => self
+                .http
+                .post(request.url.clone())
+                .header(CONTENT_TYPE, "application/json")
+                .body(body.to_vec()),
+        };
+        for (name, value) in request.headers {
+            builder = builder.header(*name, *value);
+        }
+        let mut response = builder
             .bearer_auth(token.expose())
             .header(ACCEPT, "application/json")
             .send()

@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod account_manager;
 mod auth;
 mod breaker;
 pub mod directory;
@@ -10,6 +11,7 @@ pub mod parsing;
 pub mod test_util;
 pub mod vault;
 
+pub use account_manager::{AccountManagerConfig, HttpAccountManager};
 pub use auth::{DEFAULT_TOKEN_TTL, SERVICE_NAME, ServiceAuth, ServiceToken};
 pub use breaker::BreakerPolicy;
 pub use directory::{IntegrationClient, IntegrationConfig};

@@ -209,6 +209,22 @@ mod tests {
     }
 
     #[test]
+    fn the_platform_services_are_read_as_the_api_reads_them() {
+        let err = WorkerConfig::from_vars(vars(&[("ACCOUNT_MANAGER_URL", "http://am:8010")]))
+            .unwrap_err();
+        assert_eq!(err.var, "INVITE_SERVICE_JWT_SECRET", "{err}");
+        let c = WorkerConfig::from_vars(vars(&[
+            ("ACCOUNT_MANAGER_URL", "http://am:8010"),
+            ("INVITE_SERVICE_JWT_SECRET", "platform-secret"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            c.shared.platform.account_manager_url.as_deref(),
+            Some("http://am:8010")
+        );
+    }
+
+    #[test]
     fn timers_are_read() {
         let c = WorkerConfig::from_vars(vars(&[
             ("INVITE_HEARTBEAT_SECONDS", "1"),

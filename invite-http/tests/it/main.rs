@@ -10,6 +10,7 @@ mod isolation;
 mod lifecycle;
 mod limits;
 mod openapi;
+mod platform;
 mod report;
 mod transitions;
 mod vault;
