@@ -191,6 +191,11 @@ impl AccountManager for HttpAccountManager {
         &self,
         request: &AllocationRequest,
     ) -> Result<Allocation, AccountManagerError> {
+        // No candidate: nothing to grant, as the port says — the contract's calls carry 1 to
+        // 1000, so none is sent.
+        if request.candidates.is_empty() {
+            return Ok(Allocation::Unavailable { retry_at: None });
+        }
         let answer: AllocateAnswer = self
             .post_for(wire::ALLOCATE_PATH, &AllocateBody::from(request), None)
             .await

@@ -269,6 +269,25 @@ async fn the_contract_holds_over_http_against_the_reference_server() {
     contract(make).await;
 }
 
+/// The conformance suite every account manager runs (`invite_core::testing`), over HTTP
+/// against the reference server.
+#[tokio::test]
+async fn the_http_client_meets_the_account_manager_conformance_suite() {
+    use invite_core::testing::{ManagedAccounts, account_manager_contract};
+    account_manager_contract(|| async {
+        let clock = Arc::new(VirtualClock::manual(t0()));
+        Some(ManagedAccounts {
+            manager: http_manager(clock, LimitPolicy::telegram()).await,
+            platform: Platform::Telegram,
+            accounts: ["am-one", "am-two", "am-three"]
+                .into_iter()
+                .map(|a| AccountId::parse(a).unwrap())
+                .collect(),
+        })
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn the_reference_server_refuses_requests_without_a_valid_token() {
     let clock = Arc::new(VirtualClock::manual(t0()));
@@ -323,9 +342,20 @@ async fn the_reference_server_names_what_is_wrong_with_a_body() {
         AccountManagerConfig::new(&base, ServiceAuth::new(IDENTITY, Secret::new(SECRET)));
     config.http = AccountManagerConfig::default_http();
     let client = HttpAccountManager::new(config, clock).unwrap();
-    let err = client.allocate_account(&allocation(&[])).await.unwrap_err();
+    // No candidate is answered without a call (the port's `Unavailable`); too many reach the
+    // server, which names the rule.
+    assert_eq!(
+        client.allocate_account(&allocation(&[])).await.unwrap(),
+        Allocation::Unavailable { retry_at: None }
+    );
+    let names: Vec<String> = (0..1001).map(|n| format!("acc-{n}")).collect();
+    let many: Vec<&str> = names.iter().map(String::as_str).collect();
+    let err = client
+        .allocate_account(&allocation(&many))
+        .await
+        .unwrap_err();
     assert!(
-        matches!(err, AccountManagerError::Rejected(ref m) if m.contains("candidates must hold 1 to 1000")),
+        matches!(err, AccountManagerError::Rejected(ref m) if m.contains("candidates must hold 1 to 1000 accounts, not 1001")),
         "{err}"
     );
     let mut check = invite("a1", "g1");
