@@ -283,6 +283,15 @@ fn refine_bodies(doc: &mut Value, limits: &ServiceLimits) {
     );
 }
 
+/// The device fields an added account may carry (its original login's).
+const DEVICE_FIELDS: [&str; 5] = [
+    "device_model",
+    "system_version",
+    "app_version",
+    "system_lang_code",
+    "lang_code",
+];
+
 /// The bodies of `POST /accounts` (JSON and form) and `PATCH /accounts/{id}`. Whether a
 /// session string or `.session` file is one Telegram accepts is stated in words.
 fn refine_accounts(doc: &mut Value) {
@@ -291,13 +300,20 @@ fn refine_accounts(doc: &mut Value) {
     let api_id = json!({"type": ["integer", "null"], "format": "int32", "minimum": 1});
     let api_hash = json!({"type": ["string", "null"], "pattern": "^[0-9A-Fa-f]{32}$"});
     let platform = json!({"type": "string", "enum": ["telegram"]});
+    let device = json!({"type": ["string", "null"],
+                        "maxLength": crate::accounts::MAX_DEVICE_FIELD_CHARS,
+                        "pattern": r"^[^\x00-\x1F\x7F-\x9F]*$"});
     for (schema, form) in [("AddAccountRequest", false), ("AddAccountForm", true)] {
         patch_property(doc, schema, "platform", platform.clone());
+        let device_fields = DEVICE_FIELDS.map(|name| (name, device.clone()));
         for (name, mut prop) in [
             ("api_id", api_id.clone()),
             ("api_hash", api_hash.clone()),
             ("label", label.clone()),
-        ] {
+        ]
+        .into_iter()
+        .chain(device_fields)
+        {
             if form {
                 // A form carries text: no `null` there (the field is left out).
                 prop["type"] = prop["type"][0].clone();

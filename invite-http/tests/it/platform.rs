@@ -436,6 +436,30 @@ async fn report(s: &crate::helpers::TestServer, task: i64) -> Value {
     r.json().await.unwrap()
 }
 
+/// invite-http with `c` on the Account Manager at `url`, and a sandbox task of `targets`
+/// targets named `name` started on it, once five of them are done.
+async fn running_on_manager(
+    mut c: invite_http::config::Config,
+    url: String,
+    name: &str,
+    targets: usize,
+) -> (crate::helpers::TestServer, i64) {
+    c.platform.account_manager_url = Some(url);
+    c.platform.service = Some(("invite-service".to_owned(), Secret::new(SERVICE_SECRET)));
+    let s = crate::helpers::server_with(crate::helpers::Db::Memory, c, Engine::Background)
+        .await
+        .unwrap();
+    let task = s.create(1, crate::helpers::task_body(name, targets)).await;
+    let r = s.post(&format!("/tasks/{task}/start"), 1, None).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    while done(&report(&s, task).await) < 5 {
+        assert!(tokio::time::Instant::now() < deadline, "no progress");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    (s, task)
+}
+
 /// The Account Manager goes away mid-task: sending stops (no action without a check, the
 /// client's breaker opens, `/health` says so) and resumes when it is back.
 #[tokio::test]
@@ -450,21 +474,7 @@ async fn sending_pauses_while_the_account_manager_is_away() {
         0,
     ));
     let am_url = serve(journal.clone(), clock).await;
-    c.platform.account_manager_url = Some(am_url);
-    c.platform.service = Some(("invite-service".to_owned(), Secret::new(SERVICE_SECRET)));
-    let s = crate::helpers::server_with(crate::helpers::Db::Memory, c, Engine::Background)
-        .await
-        .unwrap();
-    let task = s
-        .create(1, crate::helpers::task_body("while away", 40))
-        .await;
-    let r = s.post(&format!("/tasks/{task}/start"), 1, None).await;
-    assert_eq!(r.status(), StatusCode::OK);
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
-    while done(&report(&s, task).await) < 5 {
-        assert!(tokio::time::Instant::now() < deadline, "no progress");
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    let (s, task) = running_on_manager(c, am_url, "while away", 40).await;
 
     journal.down.store(true, Ordering::SeqCst);
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
@@ -601,22 +611,13 @@ async fn the_account_manager_process_logs_every_action_and_survives_a_kill() {
     let mut child = spawn_account_manager(port, &db, &log);
     listening(port).await;
 
-    let mut c = config();
-    c.platform.account_manager_url = Some(format!("http://127.0.0.1:{port}"));
-    c.platform.service = Some(("invite-service".to_owned(), Secret::new(SERVICE_SECRET)));
-    let s = crate::helpers::server_with(crate::helpers::Db::Memory, c, Engine::Background)
-        .await
-        .unwrap();
-    let task = s
-        .create(1, crate::helpers::task_body("a process away", 30))
-        .await;
-    let r = s.post(&format!("/tasks/{task}/start"), 1, None).await;
-    assert_eq!(r.status(), StatusCode::OK);
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
-    while done(&report(&s, task).await) < 5 {
-        assert!(tokio::time::Instant::now() < deadline, "no progress");
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    let (s, task) = running_on_manager(
+        config(),
+        format!("http://127.0.0.1:{port}"),
+        "a process away",
+        30,
+    )
+    .await;
 
     child.kill();
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
