@@ -140,6 +140,21 @@ pub async fn find(c: &Client, css: &str) -> Element {
         .unwrap_or_else(|e| panic!("{css} is not on the page: {e}"))
 }
 
+/// Clicks `css`, which must be on the page now.
+pub async fn click(c: &Client, css: &str) {
+    find(c, css).await.click().await.unwrap();
+}
+
+/// Types `keys` into `css` once it is on the page.
+pub async fn type_into(c: &Client, css: &str, keys: &str) {
+    wait_for(c, css).await.send_keys(keys).await.unwrap();
+}
+
+/// Picks the option of value `value` in the `<select>` `css` once it is on the page.
+pub async fn choose(c: &Client, css: &str, value: &str) {
+    wait_for(c, css).await.select_by_value(value).await.unwrap();
+}
+
 /// Every element `css` now.
 pub async fn all(c: &Client, css: &str) -> Vec<Element> {
     c.find_all(Locator::Css(css)).await.unwrap()

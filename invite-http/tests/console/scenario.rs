@@ -8,7 +8,9 @@ use fantoccini::Client;
 use invite_core::ports::Secret;
 use serde_json::{Value, json};
 
-use crate::browser::{Driver, all, find, screenshot, text, until, wait_for};
+use crate::browser::{
+    Driver, all, choose, click, find, screenshot, text, type_into, until, wait_for,
+};
 use crate::helpers::*;
 
 /// Where the screenshots and the downloaded report go.
@@ -96,28 +98,17 @@ async fn steps(s: &TestServer, c: &Client, dir: &Path) {
 
     // New campaign: template preview, then the audience file and its report before anything
     // is stored.
-    find(c, "#nav a[data-page=new]")
-        .await
-        .click()
-        .await
-        .unwrap();
+    click(c, "#nav a[data-page=new]").await;
     let name = wait_for(c, "#f-name").await;
     name.send_keys("Spring launch").await.unwrap();
-    find(c, "#f-action")
-        .await
-        .select_by_value("invite_and_message")
-        .await
-        .unwrap();
-    find(c, "#f-group")
-        .await
-        .send_keys("@launch_group")
-        .await
-        .unwrap();
-    find(c, "#f-template")
-        .await
-        .send_keys("Hi {first_name|friend}, welcome to {{the launch}}!")
-        .await
-        .unwrap();
+    choose(c, "#f-action", "invite_and_message").await;
+    type_into(c, "#f-group", "@launch_group").await;
+    type_into(
+        c,
+        "#f-template",
+        "Hi {first_name|friend}, welcome to {{the launch}}!",
+    )
+    .await;
     assert_eq!(
         text(c, "[data-preview=named]").await,
         "Hi Alice, welcome to {the launch}!"
@@ -126,17 +117,9 @@ async fn steps(s: &TestServer, c: &Client, dir: &Path) {
         text(c, "[data-preview=fallback]").await,
         "Hi friend, welcome to {the launch}!"
     );
-    find(c, "#f-priority")
-        .await
-        .select_by_value("high")
-        .await
-        .unwrap();
+    choose(c, "#f-priority", "high").await;
     let csv = audience_csv(dir);
-    find(c, "#f-file")
-        .await
-        .send_keys(csv.to_str().unwrap())
-        .await
-        .unwrap();
+    type_into(c, "#f-file", csv.to_str().unwrap()).await;
     assert!(
         find(c, "#create")
             .await
@@ -146,7 +129,7 @@ async fn steps(s: &TestServer, c: &Client, dir: &Path) {
             .is_some(),
         "creating needs the audience checked first"
     );
-    find(c, "#check-audience").await.click().await.unwrap();
+    click(c, "#check-audience").await;
     assert_eq!(text(c, "#audience-report [data-count=valid]").await, "12");
     assert_eq!(text(c, "#audience-report [data-count=invalid]").await, "1");
     assert!(
@@ -161,7 +144,7 @@ async fn steps(s: &TestServer, c: &Client, dir: &Path) {
 
     // A field the API refuses is named next to the field.
     name.clear().await.unwrap();
-    find(c, "#create").await.click().await.unwrap();
+    click(c, "#create").await;
     let problem = text(c, ".problem").await;
     assert!(!problem.is_empty());
     let error = text(c, "[data-field=name] .field-error").await;
@@ -178,7 +161,7 @@ async fn steps(s: &TestServer, c: &Client, dir: &Path) {
     assert!(tasks_of(s, 1).await.is_empty());
 
     name.send_keys("Spring launch").await.unwrap();
-    find(c, "#create").await.click().await.unwrap();
+    click(c, "#create").await;
     wait_for(c, "main[data-page=campaigns] #detail-title").await;
     let tasks = tasks_of(s, 1).await;
     assert_eq!(tasks.len(), 1);
@@ -192,11 +175,7 @@ async fn steps(s: &TestServer, c: &Client, dir: &Path) {
     let third = s.create(1, task_body("Winter draft", 4)).await;
 
     // Campaigns: start the first and the second, pause and resume the second.
-    find(c, "#nav a[data-page=campaigns]")
-        .await
-        .click()
-        .await
-        .unwrap();
+    click(c, "#nav a[data-page=campaigns]").await;
     let row = |id: i64| format!("tr[data-task=\"{id}\"]");
     wait_for(
         c,
@@ -216,17 +195,9 @@ async fn steps(s: &TestServer, c: &Client, dir: &Path) {
             );
         }
     }
-    find(c, &format!("{} [data-action=start]", row(first)))
-        .await
-        .click()
-        .await
-        .unwrap();
+    click(c, &format!("{} [data-action=start]", row(first))).await;
     wait_for(c, &format!("{}[data-status=IN_PROGRESS]", row(first))).await;
-    find(c, &format!("{} [data-action=start]", row(second)))
-        .await
-        .click()
-        .await
-        .unwrap();
+    click(c, &format!("{} [data-action=start]", row(second))).await;
     wait_for(
         c,
         &format!(
@@ -348,11 +319,7 @@ async fn steps(s: &TestServer, c: &Client, dir: &Path) {
     wait_for(c, &format!("{} th a", row(first))).await;
 
     // Detail: charts, accounts, the log filtered and paged, the CSV report.
-    find(c, &format!("{} th a", row(first)))
-        .await
-        .click()
-        .await
-        .unwrap();
+    click(c, &format!("{} th a", row(first))).await;
     wait_for(c, "#outcomes-chart g.bar").await;
     let outcomes = c
         .execute(
@@ -408,16 +375,8 @@ async fn steps(s: &TestServer, c: &Client, dir: &Path) {
         "{state}"
     );
     wait_for(c, "table.log tbody tr").await;
-    find(c, "#log-status")
-        .await
-        .select_by_value("SUCCESS")
-        .await
-        .unwrap();
-    find(c, "form.filters button[type=submit]")
-        .await
-        .click()
-        .await
-        .unwrap();
+    choose(c, "#log-status", "SUCCESS").await;
+    click(c, "form.filters button[type=submit]").await;
     until(
         c,
         "the log shows only successes",
@@ -426,7 +385,7 @@ async fn steps(s: &TestServer, c: &Client, dir: &Path) {
     )
     .await;
     screenshot(c, dir, "campaign-detail", "body").await;
-    find(c, "#download-csv").await.click().await.unwrap();
+    click(c, "#download-csv").await;
     let report = dir
         .join("downloads")
         .join(format!("campaign-{first}-report.csv"));
@@ -450,11 +409,7 @@ async fn steps(s: &TestServer, c: &Client, dir: &Path) {
     );
 
     // Accounts: each sandbox account with its limits.
-    find(c, "#nav a[data-page=accounts]")
-        .await
-        .click()
-        .await
-        .unwrap();
+    click(c, "#nav a[data-page=accounts]").await;
     wait_for(c, "tr[data-account] .usage").await;
     assert_eq!(all(c, "tr[data-account]").await.len(), 4);
     let usage = text(c, "tr[data-account] .usage-text").await;
@@ -480,47 +435,19 @@ async fn steps(s: &TestServer, c: &Client, dir: &Path) {
     assert_eq!(all(c, "tr[data-account]").await.len(), 4);
 
     // Suppressions: add, upload, remove.
-    find(c, "#nav a[data-page=suppressions]")
-        .await
-        .click()
-        .await
-        .unwrap();
-    wait_for(c, "#s-platform")
-        .await
-        .select_by_value("sandbox")
-        .await
-        .unwrap();
-    find(c, "#s-people")
-        .await
-        .send_keys("@mallory_demo\n@oscar_demo")
-        .await
-        .unwrap();
-    find(c, "form[aria-labelledby=add-s-title] button")
-        .await
-        .click()
-        .await
-        .unwrap();
+    click(c, "#nav a[data-page=suppressions]").await;
+    choose(c, "#s-platform", "sandbox").await;
+    type_into(c, "#s-people", "@mallory_demo\n@oscar_demo").await;
+    click(c, "form[aria-labelledby=add-s-title] button").await;
     wait_for(c, "tr[data-identifier=\"@oscar_demo\"]").await;
     let list = dir.join("suppress.csv");
     std::fs::write(&list, "username\n@peggy_demo\n@trent_demo\n").unwrap();
-    find(c, "#s-file")
-        .await
-        .send_keys(list.to_str().unwrap())
-        .await
-        .unwrap();
-    find(c, "form[aria-labelledby=upload-s-title] button")
-        .await
-        .click()
-        .await
-        .unwrap();
+    type_into(c, "#s-file", list.to_str().unwrap()).await;
+    click(c, "form[aria-labelledby=upload-s-title] button").await;
     wait_for(c, "tr[data-identifier=\"@trent_demo\"]").await;
     assert_eq!(all(c, "table.suppressions tbody tr").await.len(), 4);
     screenshot(c, dir, "suppressions", "body").await;
-    find(c, "tr[data-identifier=\"@mallory_demo\"] button")
-        .await
-        .click()
-        .await
-        .unwrap();
+    click(c, "tr[data-identifier=\"@mallory_demo\"] button").await;
     until(
         c,
         "@mallory_demo removed",
@@ -536,14 +463,10 @@ async fn steps(s: &TestServer, c: &Client, dir: &Path) {
     assert_eq!(page["items"].as_array().unwrap().len(), 3);
 
     // Signed out, a refused token is said so on the sign-in form; a good one signs in.
-    find(c, "#signout").await.click().await.unwrap();
+    click(c, "#signout").await;
     let field = wait_for(c, "#token").await;
     field.send_keys("not.a.token").await.unwrap();
-    find(c, "main form button[type=submit]")
-        .await
-        .click()
-        .await
-        .unwrap();
+    click(c, "main form button[type=submit]").await;
     let refused = text(c, "main form .problem").await;
     assert!(!refused.is_empty());
     assert!(
@@ -556,11 +479,7 @@ async fn steps(s: &TestServer, c: &Client, dir: &Path) {
     );
     field.clear().await.unwrap();
     field.send_keys(&token(1)).await.unwrap();
-    find(c, "main form button[type=submit]")
-        .await
-        .click()
-        .await
-        .unwrap();
+    click(c, "main form button[type=submit]").await;
     wait_for(c, &format!("main[data-page=campaigns] {}", row(first))).await;
 
     // A second user's link: none of the first user's campaigns.
@@ -582,12 +501,13 @@ async fn steps(s: &TestServer, c: &Client, dir: &Path) {
 
     // A pasted audience gets the same report, row numbers counted from the first line.
     c.goto(&format!("{}/#/new", s.base)).await.unwrap();
-    wait_for(c, "#f-pasted")
-        .await
-        .send_keys("@zed_demo\n123456789\nnot valid!!\n@zed_demo")
-        .await
-        .unwrap();
-    find(c, "#check-audience").await.click().await.unwrap();
+    type_into(
+        c,
+        "#f-pasted",
+        "@zed_demo\n123456789\nnot valid!!\n@zed_demo",
+    )
+    .await;
+    click(c, "#check-audience").await;
     assert_eq!(text(c, "#audience-report [data-count=valid]").await, "2");
     assert_eq!(text(c, "#audience-report [data-count=invalid]").await, "1");
     let first_error = text(c, "#audience-report .row-errors tbody tr").await;

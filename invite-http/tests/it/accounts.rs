@@ -237,12 +237,7 @@ pub async fn accounts_are_added_checked_and_sealed(db: Db) {
     .await;
 
     // Listing with limits' use; another user sees none of them.
-    let list: Value = s
-        .get("/accounts?platform=telegram", 1)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let list = s.get_ok("/accounts?platform=telegram", 1).await;
     let ids: Vec<&str> = list["items"]
         .as_array()
         .unwrap()
@@ -256,12 +251,7 @@ pub async fn accounts_are_added_checked_and_sealed(db: Db) {
             .as_array()
             .is_some_and(|u| !u.is_empty())
     );
-    let theirs: Value = s
-        .get("/accounts?platform=telegram", 2)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let theirs = s.get_ok("/accounts?platform=telegram", 2).await;
     assert_eq!(theirs["items"].as_array().unwrap().len(), 0);
     problem(
         s.get(&format!("/accounts/{id_one}"), 2).await,
@@ -410,12 +400,7 @@ pub async fn a_telegram_task_runs_over_registered_accounts(db: Db) {
     assert_eq!(dead["status"], "dead", "{dead}");
     assert_eq!(dead["status_reason"], "AUTH_KEY_UNREGISTERED");
     // The spam-limited account did the work after its cooldown.
-    let logs: Value = s
-        .get(&format!("/tasks/{task}/logs"), 1)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let logs = s.get_ok(&format!("/tasks/{task}/logs"), 1).await;
     let codes: Vec<String> = logs["items"]
         .as_array()
         .unwrap()
@@ -425,7 +410,7 @@ pub async fn a_telegram_task_runs_over_registered_accounts(db: Db) {
     assert!(codes.contains(&"PEER_FLOOD".to_owned()), "{logs}");
 
     // Each account's resolutions and budget uses, as kept in the registry.
-    let list: Value = s.get("/accounts", 1).await.json().await.unwrap();
+    let list = s.get_ok("/accounts", 1).await;
     let budgets: Vec<&Value> = list["items"]
         .as_array()
         .unwrap()
@@ -519,12 +504,7 @@ pub async fn two_spellings_of_one_group_never_reach_one_person_twice(db: Db) {
     }
     assert_eq!(fake.invited().len(), 5);
     assert_eq!(fake.writes(), 5, "no one was contacted twice");
-    let report: Value = s
-        .get(&format!("/tasks/{}/report", tasks[1]), 1)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let report = s.get_ok(&format!("/tasks/{}/report", tasks[1]), 1).await;
     let outcomes: Vec<&str> = report["rows"]
         .as_array()
         .unwrap()

@@ -329,10 +329,17 @@ impl TestServer {
             .unwrap()
     }
 
+    /// The JSON of a `GET` that must answer 200.
+    pub async fn get_ok(&self, path: &str, user: i64) -> Value {
+        let r = self.get(path, user).await;
+        let status = r.status();
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(status, StatusCode::OK, "GET {path}: {body}");
+        body
+    }
+
     pub async fn status_of(&self, user: i64, id: i64) -> Value {
-        let r = self.get(&format!("/tasks/{id}/status"), user).await;
-        assert_eq!(r.status(), StatusCode::OK);
-        r.json().await.unwrap()
+        self.get_ok(&format!("/tasks/{id}/status"), user).await
     }
 
     /// Runs the engine on the virtual clock until no task is runnable.

@@ -431,9 +431,7 @@ fn done(report: &Value) -> u64 {
 /// The task's report (its counts come from the store alone: the status page also asks the
 /// Account Manager for the accounts' states, and answers 503 while it is away).
 async fn report(s: &crate::helpers::TestServer, task: i64) -> Value {
-    let r = s.get(&format!("/tasks/{task}/report"), 1).await;
-    assert_eq!(r.status(), StatusCode::OK);
-    r.json().await.unwrap()
+    s.get_ok(&format!("/tasks/{task}/report"), 1).await
 }
 
 /// invite-http with `c` on the Account Manager at `url`, and a sandbox task of `targets`
