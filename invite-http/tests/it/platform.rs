@@ -73,6 +73,9 @@ struct Journaled {
     deny: AtomicUsize,
     /// Answers every call 503, as a load balancer does in front of a dead manager.
     down: AtomicBool,
+    /// Goes down right after answering the next allowed check: that action's release cannot
+    /// reach it.
+    down_after_allowed: AtomicBool,
 }
 
 impl Journaled {
@@ -82,6 +85,7 @@ impl Journaled {
             calls: Mutex::new(Vec::new()),
             deny: AtomicUsize::new(deny),
             down: AtomicBool::new(false),
+            down_after_allowed: AtomicBool::new(false),
         }
     }
 
@@ -161,6 +165,11 @@ impl AccountManager for Journaled {
             RateDecision::Wait { .. } => Call::Waited(account),
             RateDecision::Denied { .. } => Call::Denied(account),
         });
+        if matches!(answer, RateDecision::Allowed { .. })
+            && self.down_after_allowed.swap(false, Ordering::SeqCst)
+        {
+            self.down.store(true, Ordering::SeqCst);
+        }
         Ok(answer)
     }
 
@@ -458,18 +467,21 @@ async fn running_on_manager(
     (s, task)
 }
 
-/// The Account Manager goes away mid-task: sending stops (no action without a check, the
-/// client's breaker opens, `/health` says so) and resumes when it is back.
+/// The Account Manager goes away mid-task, right after allowing an action of the task's one
+/// account (so that action's release cannot reach it): sending stops (no action without a
+/// check, `/health` says so) and resumes when it is back.
 ///
-/// Regression: releases (and error reports) that failed while it was away left their accounts
-/// held by the manager — and the reference server forgot a hold whose release the manager
-/// behind failed, so not even its TTL let it go — and the task never resumed (one CI run of
-/// three: 8 of 40 done, none after the manager returned). The engine now makes those calls again
-/// as soon as the manager answers, and retries every few seconds meanwhile.
+/// Regression: a release that failed while the manager was away left the account held by it —
+/// and the reference server forgot a hold whose release the manager behind failed, so not even
+/// its TTL let it go — and the task never resumed (one CI run of three, when the outage happened
+/// to catch a release: 8 of 40 done, none after the manager returned). The engine now makes
+/// such calls again as soon as the manager answers, and retries every few seconds meanwhile.
 #[tokio::test]
 async fn sending_pauses_while_the_account_manager_is_away() {
     let mut c = config();
     c.sandbox.time_scale = 86_400;
+    // One account: its lost release would stop the whole task (with more, the others finish it).
+    c.sandbox.accounts = 1;
     let policy = invite_http::runtime::sandbox_policy(&c.sandbox);
     let clock: Arc<dyn Clock> = Arc::new(invite_core::clock::SystemClock);
     let journal = Arc::new(Journaled::new(
@@ -480,14 +492,20 @@ async fn sending_pauses_while_the_account_manager_is_away() {
     let am_url = serve(journal.clone(), clock).await;
     let (s, task) = running_on_manager(c, am_url, "while away", 40).await;
 
-    journal.down.store(true, Ordering::SeqCst);
+    journal.down_after_allowed.store(true, Ordering::SeqCst);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !journal.down.load(Ordering::SeqCst) {
+        assert!(tokio::time::Instant::now() < deadline, "no check allowed");
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     let (before, allowed) = (done(&report(&s, task).await), journal.allowed());
     assert!(
         before < 40,
         "the task finished before the manager went away"
     );
-    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    // Longer than the client's retries of the release (0.25 + 0.5 + 1 s): it is lost.
+    tokio::time::sleep(std::time::Duration::from_millis(2700)).await;
     let now = report(&s, task).await;
     assert_eq!(done(&now), before, "no target done while away: {now}");
     assert_eq!(journal.allowed(), allowed);
@@ -509,11 +527,11 @@ async fn sending_pauses_while_the_account_manager_is_away() {
         .clone();
     assert_eq!(manager["status"], "down", "{health}");
 
-    // Back: after the client breaker's cool-off (30 s from its opening) a trial call closes it
-    // again; the engine, stepping the accounts every 5 s meanwhile, makes the releases it owes
-    // and takes the task up at once. The rest takes a few seconds at this time scale; the
-    // deadline leaves room for a loaded machine (three times the cool-off), and a task whose
-    // accounts stay held (the defect) never completes.
+    // Back: the engine, stepping the account every 5 s meanwhile, makes the release it owes and
+    // takes the task up again (if the client's breaker opened, after its 30 s cool-off). The
+    // rest takes a few seconds at this time scale; the deadline leaves room for a loaded
+    // machine (three times the cool-off), and a task whose account stays held (the defect)
+    // never completes.
     journal.down.store(false, Ordering::SeqCst);
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(90);
     loop {
@@ -524,7 +542,9 @@ async fn sending_pauses_while_the_account_manager_is_away() {
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "did not resume: {now}"
+            "did not resume within 90 s: {} {}",
+            now["task"]["status"],
+            now["counts"]
         );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
