@@ -368,6 +368,7 @@ mod tests {
             platform: Platform::Telegram,
             purpose: "invite_campaign".to_owned(),
             candidates: vec![id(s)],
+            hold: None,
         };
         assert!(matches!(
             tracking.allocate_account(&ask("tg-a")).await.unwrap(),

@@ -111,8 +111,12 @@ pub struct Held {
 }
 
 impl Held {
-    /// Renews the lease while `api` is open; closes `api` if the lease is lost.
+    /// Renews the lease while `api` is open; closes `api` if the lease is lost. A heartbeat
+    /// started before (for an earlier connection) stops: one heartbeat per lease.
     pub fn keep_alive(&mut self, api: Arc<dyn TelegramApi>) {
+        if let Some(earlier) = self.heartbeat.take() {
+            earlier.abort();
+        }
         let lease = self.owner.clone();
         let account = self.account.clone();
         let lost = self.lost.clone();

@@ -172,3 +172,39 @@ async fn two_engines_never_hold_one_accounts_connection_at_once() {
     );
     assert!(fake.connects() >= 2, "worker B took over once A let go");
 }
+
+/// Regression: a second `keep_alive` on one lease (a reconnection) replaced the heartbeat
+/// without stopping the first, which went on renewing the lease after it was released — so
+/// another process could not take the account until this one ended.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_keep_alive_stops_the_first_heartbeat() {
+    use crate::api::Connector as _;
+
+    let clock = Arc::new(VirtualClock::manual(
+        Utc.with_ymd_and_hms(2026, 5, 1, 12, 0, 0).unwrap(),
+    ));
+    let store = Arc::new(MemoryStore::new());
+    let account = AccountId::parse("tg-1").unwrap();
+    let fake = FakeTelegram::new();
+    fake.add_account(&session(), 5001, Some("sender_one"));
+    let session = crate::session::SessionString::parse(&session()).unwrap();
+    let lease = ConnectionLease::new(store.clone(), "worker-a", clock.clone())
+        .with_timing(TimeDelta::minutes(3), Duration::from_millis(5));
+    let mut held = lease.take(&account).await.unwrap();
+    held.keep_alive(fake.connect(&session, 12345).await.unwrap());
+    held.keep_alive(fake.connect(&session, 12345).await.unwrap());
+    held.release().await;
+    // Well past a renewal: no heartbeat may have taken the lease back.
+    tokio::time::sleep(Duration::from_millis(60)).await;
+    let now = clock.now();
+    let other = invite_core::ports::AccountLeases::acquire(
+        store.as_ref(),
+        &account,
+        "worker-b",
+        now,
+        now + TimeDelta::minutes(3),
+    )
+    .await
+    .unwrap();
+    assert!(other, "the released lease is free for another process");
+}

@@ -31,6 +31,7 @@
 //! the others. A result the store could not take is kept and written first at the next pass,
 //! and the engine claims nothing while any is pending ([`EngineHealth`] tells it).
 
+mod owed;
 mod step;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -51,9 +52,9 @@ use crate::domain::{
 };
 use crate::memory::NoEvents;
 use crate::ports::{
-    AccountDirectory, AccountLeases, AccountManager, AccountState, ErrorReport, InviteStrategy,
-    OutcomeRecord, PlatformError, Settlement, StoreError, SuppressionList, TaskEventMessage,
-    TaskEvents, TaskStore, UsageStats, abandonment,
+    AccountDirectory, AccountLeases, AccountManager, AccountState, ErrorReport, HoldId,
+    InviteStrategy, OutcomeRecord, PlatformError, Settlement, StoreError, SuppressionList,
+    TaskEventMessage, TaskEvents, TaskStore, UsageStats, abandonment,
 };
 
 /// Tunables of the engine. Limits are not here: they belong to the account manager.
@@ -85,6 +86,11 @@ pub struct EngineConfig {
     pub backoff_max: TimeDelta,
     /// Pass interval when nothing is scheduled (a wake-up comes sooner when work arrives).
     pub idle_poll: TimeDelta,
+    /// When an account is stepped again after the account manager could not be reached (or a
+    /// release or error report to it is owed): a fixed wait, not a backoff — the manager's
+    /// absence is no fault of the account, whose state and backoff it leaves alone. (The HTTP
+    /// client's circuit breaker answers at once while open, so the retries cost no requests.)
+    pub manager_retry: TimeDelta,
     /// Accounts stepped at once.
     pub max_parallel_steps: usize,
     /// Seed of the backoff jitter.
@@ -113,6 +119,7 @@ impl Default for EngineConfig {
             backoff_base: TimeDelta::seconds(2),
             backoff_max: TimeDelta::minutes(5),
             idle_poll: TimeDelta::seconds(30),
+            manager_retry: TimeDelta::seconds(5),
             max_parallel_steps: 16,
             seed: 0x1_0b17_e5e5,
             random_id_seed: None,
@@ -275,6 +282,12 @@ struct EngineState {
     in_flight: HashMap<AccountId, (TaskId, TargetId)>,
     /// Results the store could not take yet.
     unrecorded: Vec<Unrecorded>,
+    /// The hold each account is allocated under, from its grant to its release.
+    holding: HashMap<AccountId, HoldId>,
+    /// Holds drawn so far (the counter of their names).
+    holds_drawn: u64,
+    /// Calls the account manager could not take, made before the account's next allocation.
+    owed: HashMap<AccountId, owed::Owed>,
     /// What `/health` shows.
     health: EngineHealth,
 }
@@ -290,6 +303,8 @@ pub struct Engine {
     random_ids: Mutex<StdRng>,
     wake: Notify,
     events: Arc<dyn TaskEvents>,
+    /// The random part of this engine's hold names.
+    hold_prefix: String,
 }
 
 /// What one pass did.
@@ -324,6 +339,7 @@ impl Engine {
             state: Mutex::new(EngineState::default()),
             wake: Notify::new(),
             events: Arc::new(NoEvents),
+            hold_prefix: unique_worker_id("hold"),
         }
     }
 
@@ -469,6 +485,14 @@ impl Engine {
     }
 
     async fn release_leases(&self) {
+        // Calls the manager missed are made once more on the way out (a hold left behind ends
+        // at the manager's TTL).
+        let owed: Vec<AccountId> = self.state().owed.keys().cloned().collect();
+        for account in &owed {
+            if !self.settle_owed(account).await {
+                warn!(account.id = %account, "calls owed to the account manager not made; its hold ends at the manager's TTL");
+            }
+        }
         let accounts: Vec<AccountId> = {
             let mut st = self.state();
             st.leased_until.clear();
@@ -700,13 +724,13 @@ impl Engine {
                         .await;
                 }
                 // The account is let go; its reservation, if any, stays charged.
-                if let Err(e) = self
-                    .parts
-                    .accounts
-                    .release_account(&account, &UsageStats::default())
-                    .await
-                {
-                    warn!(account.id = %account, error = %e, "account not released after a panic");
+                let hold = self.state().holding.get(&account).cloned();
+                if let Some(hold) = hold {
+                    let usage = UsageStats {
+                        hold: Some(hold),
+                        ..UsageStats::default()
+                    };
+                    self.release(&account, usage).await;
                 }
                 let at = now + self.config.idle_poll;
                 self.set_account_next(&account, at);

@@ -95,7 +95,12 @@ impl Engine {
             Err(e) => {
                 warn!(account.id = %account, error = %e, "account step failed; retrying later");
                 self.note_error(&e.to_string());
-                let at = now + self.config.idle_poll;
+                // The manager away is no fault of the account: a fixed short wait, no backoff.
+                let wait = match &e {
+                    EngineError::AccountManager(m) if m.is_retryable() => self.config.manager_retry,
+                    _ => self.config.idle_poll,
+                };
+                let at = now + wait;
                 self.set_account_next(&account, at);
                 Some(at)
             }
@@ -124,12 +129,18 @@ impl Engine {
         };
         let (user, platform) = (first_task.user_id, first_task.platform);
 
+        // What the manager missed while it was away goes first: nothing is allocated before.
+        if !self.settle_owed(account).await {
+            return Ok(Some(now + self.config.manager_retry));
+        }
+
         if !self.hold_lease(account, now).await? {
             debug!(account.id = %account, "account leased by another worker");
             return Ok(Some(now + self.config.lease_ttl / 2));
         }
 
         info!(account.id = %account, user.id = %user, "Account Manager: allocate_account {account}");
+        let hold = self.draw_hold();
         let allocation = self
             .parts
             .accounts
@@ -138,10 +149,11 @@ impl Engine {
                 platform,
                 purpose: PURPOSE_INVITE_CAMPAIGN.to_owned(),
                 candidates: vec![account.clone()],
+                hold: Some(hold.clone()),
             })
             .await?;
         match allocation {
-            Allocation::Granted(_) => {}
+            Allocation::Granted(_) => self.note_hold(account, hold.clone()),
             Allocation::Unavailable { retry_at } => {
                 // An account that may not be used now (cooling down, dead, or disabled or
                 // removed by its owner) keeps no connection open meanwhile: its strategy closes
@@ -169,10 +181,18 @@ impl Engine {
             }
         }
 
-        let mut usage = UsageStats::default();
+        let mut usage = UsageStats {
+            hold: Some(hold),
+            ..UsageStats::default()
+        };
         let result = self.act_with_account(account, lanes, now, &mut usage).await;
-        info!(account.id = %account, "Account Manager: release_account {account}");
-        self.parts.accounts.release_account(account, &usage).await?;
+        self.release(account, usage).await;
+        if self.owes(account) {
+            // What the manager missed is made again soon, before anything else: the account
+            // waits for the manager's word (a cooldown it reported, a pause), not this step's.
+            let retry = self.parts.clock.now() + self.config.manager_retry;
+            return result.map(|_| Some(retry));
+        }
         result
     }
 
@@ -625,27 +645,44 @@ impl Engine {
             AccountState::Active
         } else {
             info!(task.id = %task.id, account.id = %account, target.id = %target.id, "Account Manager: handle_error {account} {}", class.as_str());
-            self.parts
-                .accounts
-                .handle_error(
-                    account,
-                    &ErrorReport {
-                        platform: strategy.platform(),
-                        class,
-                        code: error.code().to_owned(),
-                        message: error.to_string(),
-                        retry_after: match &error {
-                            PlatformError::FloodWait { seconds, .. } => Some(
-                                TimeDelta::try_seconds(i64::try_from(*seconds).unwrap_or(i64::MAX))
-                                    .unwrap_or(TimeDelta::MAX),
-                            ),
-                            _ => None,
+            let retry_after = match &error {
+                PlatformError::FloodWait { seconds, .. } => Some(
+                    TimeDelta::try_seconds(i64::try_from(*seconds).unwrap_or(i64::MAX))
+                        .unwrap_or(TimeDelta::MAX),
+                ),
+                _ => None,
+            };
+            let report = ErrorReport {
+                platform: strategy.platform(),
+                class,
+                code: error.code().to_owned(),
+                message: error.to_string(),
+                retry_after,
+                task_id: Some(task.id),
+                target_id: Some(target.id),
+            };
+            match self.parts.accounts.handle_error(account, &report).await {
+                Ok(state) => state,
+                Err(e) => {
+                    // The manager is away (or refused the report): the target is still settled
+                    // below. A report that did not reach the manager is made again before the
+                    // account's next allocation, so its cooldown is in force before the account
+                    // acts again; here the account keeps the wait the platform asked for.
+                    warn!(task.id = %task.id, account.id = %account, error = %e, "error report not taken");
+                    if e.is_retryable() {
+                        self.owe_report(account, report, at);
+                    }
+                    match retry_after {
+                        Some(wait) => AccountState::CoolingDown {
+                            until: at
+                                .checked_add_signed(wait)
+                                .unwrap_or(DateTime::<Utc>::MAX_UTC),
+                            reason: error.code().to_owned(),
                         },
-                        task_id: Some(task.id),
-                        target_id: Some(target.id),
-                    },
-                )
-                .await?
+                        None => AccountState::Active,
+                    }
+                }
+            }
         };
         // The audit counts rows of the parts' names (but transient ones): a failed connection
         // is logged under its own name.

@@ -1,8 +1,9 @@
 //! [`LocalAccountManager`]: the embedded account manager. It enforces [`LimitPolicy`] per
-//! platform over a [`LimitLedger`], holds each account for one action at a time, and turns
-//! platform errors into cooldowns or exclusions (SPEC §6).
+//! platform over a [`LimitLedger`], holds each account for one action at a time (under the
+//! caller's [`HoldId`]: a release frees only the hold it names), and turns platform errors into
+//! cooldowns or exclusions (SPEC §6).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -15,7 +16,8 @@ use crate::clock::Clock;
 use crate::domain::{AccountId, Platform};
 use crate::ports::{
     AccountManager, AccountManagerError, AccountState, Allocation, AllocationRequest, ErrorClass,
-    ErrorReport, LimitLedger, RateDecision, RateLimitCheck, ReserveRequest, StoreError, UsageStats,
+    ErrorReport, HoldId, LimitLedger, RateDecision, RateLimitCheck, ReserveRequest, StoreError,
+    UsageStats,
 };
 
 /// The embedded account manager.
@@ -25,7 +27,8 @@ pub struct LocalAccountManager {
     clock: Arc<dyn Clock>,
     policies: HashMap<Platform, LimitPolicy>,
     rng: Mutex<StdRng>,
-    held: Mutex<HashSet<AccountId>>,
+    /// The accounts held, each with the name of its hold.
+    held: Mutex<HashMap<AccountId, Option<HoldId>>>,
 }
 
 fn unavailable(e: StoreError) -> AccountManagerError {
@@ -41,7 +44,7 @@ impl LocalAccountManager {
             clock,
             policies: HashMap::new(),
             rng: Mutex::new(StdRng::seed_from_u64(seed)),
-            held: Mutex::new(HashSet::new()),
+            held: Mutex::new(HashMap::new()),
         }
     }
 
@@ -119,14 +122,17 @@ impl AccountManager for LocalAccountManager {
                 .held
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .contains(account)
+                .contains_key(account)
             {
                 continue;
             }
             match self.state(account).await? {
                 AccountState::Active => {
                     let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
-                    if held.insert(account.clone()) {
+                    if let std::collections::hash_map::Entry::Vacant(free) =
+                        held.entry(account.clone())
+                    {
+                        free.insert(request.hold.clone());
                         return Ok(Allocation::Granted(account.clone()));
                     }
                 }
@@ -162,10 +168,17 @@ impl AccountManager for LocalAccountManager {
         account: &AccountId,
         usage: &UsageStats,
     ) -> Result<(), AccountManagerError> {
-        self.held
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(account);
+        {
+            let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+            let another = matches!(
+                (held.get(account), &usage.hold),
+                (Some(Some(current)), Some(named)) if current != named
+            );
+            // A late release of an earlier hold leaves the current holder's hold alone.
+            if !another {
+                held.remove(account);
+            }
+        }
         match (usage.reservation, usage.performed, usage.performed_at) {
             (Some(reservation), false, _) => self
                 .ledger
@@ -259,5 +272,59 @@ mod tests {
             state,
             AccountState::CoolingDown { until, .. } if until == DateTime::<Utc>::MAX_UTC
         ));
+    }
+
+    /// Regression: a release arriving after its hold was let go (retried once the manager was
+    /// back, or after the reference server's TTL released it) freed whatever hold the account
+    /// had then — another caller's — so a third caller was granted the account while the
+    /// second still acted on it.
+    #[tokio::test]
+    async fn a_late_release_frees_only_the_hold_it_names() {
+        let now: DateTime<Utc> = "2026-01-05T09:00:00Z".parse().unwrap();
+        let manager = LocalAccountManager::new(
+            Arc::new(MemoryLedger::new()),
+            Arc::new(VirtualClock::manual(now)),
+            1,
+        );
+        let account = AccountId::parse("a1").unwrap();
+        let ask = |hold: &str| AllocationRequest {
+            user_id: crate::domain::UserId::new(1),
+            platform: Platform::Telegram,
+            purpose: crate::ports::PURPOSE_INVITE_CAMPAIGN.to_owned(),
+            candidates: vec![account.clone()],
+            hold: Some(HoldId::new(hold)),
+        };
+        let release = |hold: &str| UsageStats {
+            hold: Some(HoldId::new(hold)),
+            ..UsageStats::default()
+        };
+        let granted = Allocation::Granted(account.clone());
+        assert_eq!(
+            manager.allocate_account(&ask("first")).await,
+            Ok(granted.clone())
+        );
+        manager
+            .release_account(&account, &release("first"))
+            .await
+            .unwrap();
+        assert_eq!(
+            manager.allocate_account(&ask("second")).await,
+            Ok(granted.clone())
+        );
+        // The first hold's release again, late: the second hold stays.
+        manager
+            .release_account(&account, &release("first"))
+            .await
+            .unwrap();
+        assert_eq!(
+            manager.allocate_account(&ask("third")).await,
+            Ok(Allocation::Unavailable { retry_at: None }),
+            "the account is still held by the second caller"
+        );
+        manager
+            .release_account(&account, &release("second"))
+            .await
+            .unwrap();
+        assert_eq!(manager.allocate_account(&ask("third")).await, Ok(granted));
     }
 }

@@ -14,6 +14,44 @@ use crate::domain::{AccountId, ActionKind, Outcome, Platform, TargetId, TaskId, 
 /// Purpose of an allocation, as the platform's Account Manager expects it.
 pub const PURPOSE_INVITE_CAMPAIGN: &str = "invite_campaign";
 
+/// The caller's name for one allocation of an account, unique per allocation (the engine draws
+/// one per step). The manager keeps it with the hold it grants, and a release naming it frees
+/// that hold only: a release that comes late — retried after the manager was away, or after the
+/// hold's TTL let the account go to another caller — never frees a newer holder's hold. On the
+/// wire, 1 to 128 visible ASCII characters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct HoldId(String);
+
+impl HoldId {
+    /// Longest name accepted on the wire.
+    pub const MAX_CHARS: usize = 128;
+
+    /// The name `name`.
+    pub fn new(name: impl Into<String>) -> Self {
+        Self(name.into())
+    }
+
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether the name can travel on the wire: 1 to [`Self::MAX_CHARS`] visible ASCII
+    /// characters.
+    pub fn is_valid(&self) -> bool {
+        !self.0.is_empty()
+            && self.0.len() <= Self::MAX_CHARS
+            && self.0.bytes().all(|b| b.is_ascii_graphic())
+    }
+}
+
+impl std::fmt::Display for HoldId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// A request for an account.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AllocationRequest {
@@ -25,6 +63,9 @@ pub struct AllocationRequest {
     pub purpose: String,
     /// Accounts the engine can use now, in its order of preference.
     pub candidates: Vec<AccountId>,
+    /// The name of the hold a grant takes (`None`: an unnamed hold, which any release of the
+    /// account frees).
+    pub hold: Option<HoldId>,
 }
 
 /// The answer to an allocation.
@@ -135,6 +176,10 @@ pub enum RateDecision {
 /// What happened while an account was held.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct UsageStats {
+    /// The hold released: the name given at allocation. A release naming another hold than
+    /// the account's current one frees nothing (its reservation is still settled); `None`
+    /// frees whatever hold the account has.
+    pub hold: Option<HoldId>,
     /// The slot taken by the check, if any.
     pub reservation: Option<Reservation>,
     /// Whether a platform write may have reached the platform (false refunds the
@@ -232,7 +277,8 @@ pub trait AccountManager: Send + Sync + std::fmt::Debug {
         check: &RateLimitCheck,
     ) -> Result<RateDecision, AccountManagerError>;
 
-    /// Lets the account go, with what was done.
+    /// Lets the account go, with what was done: frees the hold `usage.hold` names (see
+    /// [`HoldId`]) and settles the reservation. Releasing twice is harmless.
     async fn release_account(
         &self,
         account: &AccountId,

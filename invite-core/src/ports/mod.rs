@@ -16,8 +16,8 @@ mod suppression;
 
 pub use account_manager::{
     AccountManager, AccountManagerError, AccountState, Allocation, AllocationRequest, ErrorReport,
-    LimitReason, LimitScope, PURPOSE_INVITE_CAMPAIGN, RateDecision, RateLimitCheck, Reservation,
-    UsageStats,
+    HoldId, LimitReason, LimitScope, PURPOSE_INVITE_CAMPAIGN, RateDecision, RateLimitCheck,
+    Reservation, UsageStats,
 };
 pub use audience::{Audience, AudienceError, AudienceSource, StaticAudience};
 pub use directory::{AccountDirectory, AccountInfo, DirectoryError};

@@ -9,7 +9,7 @@ use super::harness::run_plain;
 use crate::domain::UserId;
 use crate::domain::{AccountId, ActionKind, Platform};
 use crate::ports::{
-    AccountManager, AccountState, Allocation, AllocationRequest, ErrorClass, ErrorReport,
+    AccountManager, AccountState, Allocation, AllocationRequest, ErrorClass, ErrorReport, HoldId,
     PURPOSE_INVITE_CAMPAIGN, RateDecision, RateLimitCheck, UsageStats,
 };
 
@@ -31,6 +31,7 @@ impl ManagedAccounts {
             platform: self.platform,
             purpose: PURPOSE_INVITE_CAMPAIGN.to_owned(),
             candidates: candidates.to_vec(),
+            hold: None,
         }
     }
 
@@ -39,6 +40,28 @@ impl ManagedAccounts {
             .allocate_account(&self.request(candidates))
             .await
             .expect("allocate_account")
+    }
+
+    async fn allocate_as(&self, candidates: &[AccountId], hold: &str) -> Allocation {
+        let request = AllocationRequest {
+            hold: Some(HoldId::new(hold)),
+            ..self.request(candidates)
+        };
+        self.manager
+            .allocate_account(&request)
+            .await
+            .expect("allocate_account")
+    }
+
+    async fn release_as(&self, account: &AccountId, hold: &str) {
+        let usage = UsageStats {
+            hold: Some(HoldId::new(hold)),
+            ..UsageStats::default()
+        };
+        self.manager
+            .release_account(account, &usage)
+            .await
+            .expect("release_account");
     }
 
     fn check(&self, account: &AccountId) -> RateLimitCheck {
@@ -100,6 +123,36 @@ async fn a_candidate_is_granted_and_held_until_released(m: ManagedAccounts) {
         m.allocate(&[a, b]).await,
         Allocation::Granted(first),
         "a released account is granted again"
+    );
+}
+
+async fn a_late_release_frees_only_the_hold_it_names(m: ManagedAccounts) {
+    let (a, _, _) = m.three();
+    let one = std::slice::from_ref(&a);
+    assert_eq!(
+        m.allocate_as(one, "hold-first").await,
+        Allocation::Granted(a.clone())
+    );
+    m.release_as(&a, "hold-first").await;
+    assert_eq!(
+        m.allocate_as(one, "hold-second").await,
+        Allocation::Granted(a.clone())
+    );
+    // The first hold's release once more (retried after its answer was lost): the second
+    // caller keeps the account.
+    m.release_as(&a, "hold-first").await;
+    assert!(
+        matches!(
+            m.allocate_as(one, "hold-third").await,
+            Allocation::Unavailable { .. }
+        ),
+        "a late release of another hold freed the current one"
+    );
+    m.release_as(&a, "hold-second").await;
+    assert_eq!(
+        m.allocate_as(one, "hold-third").await,
+        Allocation::Granted(a),
+        "the release naming the current hold frees it"
     );
 }
 
@@ -235,7 +288,7 @@ async fn states_come_in_the_order_asked(m: ManagedAccounts) {
 }
 
 /// The [`AccountManager`] contract: a candidate is granted and held until released (never
-/// granted twice at once), no candidate is unavailable, a fresh account may invite, a dead
+/// granted twice at once), a release frees only the hold it names, no candidate is unavailable, a fresh account may invite, a dead
 /// account (an [`ErrorClass::AccountDead`] report) is passed over and allowed nothing, a flood
 /// wait cools the account down, target and transient errors leave it active, and
 /// `account_states` answers in the order asked.
@@ -252,6 +305,9 @@ where
         &[
             ("a_candidate_is_granted_and_held_until_released", |m| {
                 Box::pin(a_candidate_is_granted_and_held_until_released(m))
+            }),
+            ("a_late_release_frees_only_the_hold_it_names", |m| {
+                Box::pin(a_late_release_frees_only_the_hold_it_names(m))
             }),
             ("no_candidate_is_unavailable", |m| {
                 Box::pin(no_candidate_is_unavailable(m))

@@ -8,7 +8,11 @@
 //! before is answered with its first answer without the call taking effect again (the last
 //! [`REMEMBERED_KEYS`] keys are kept). An allocation not released within the hold TTL
 //! ([`DEFAULT_HOLD_TTL`], or [`router_with_hold_ttl`]) is released with nothing done before
-//! the next allocation is decided. Each call is logged on one line, `account manager
+//! the next allocation is decided. A hold keeps the caller's name for it (`hold_id`), and a
+//! release naming another hold than the account's current one — a late one, after the TTL let
+//! the account go to another caller — frees nothing but still settles its reservation. A hold
+//! is forgotten only once the manager behind took its release: if the manager failed, the
+//! release (or the expiry) is answered 503 and the hold stays, to be released again. Each call is logged on one line, `account manager
 //! call`, with the call, the account and the answer: the server's log shows allocate → check
 //! → release for every action.
 
@@ -27,7 +31,9 @@ use chrono::{DateTime, TimeDelta, Utc};
 use hmac::{Hmac, Mac};
 use invite_core::Clock;
 use invite_core::domain::AccountId;
-use invite_core::ports::{AccountManager, AccountManagerError, Allocation, Secret, UsageStats};
+use invite_core::ports::{
+    AccountManager, AccountManagerError, Allocation, HoldId, Secret, UsageStats,
+};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sha2::Sha256;
@@ -55,14 +61,17 @@ struct Replays {
     order: VecDeque<String>,
 }
 
+/// A hold kept by the server: the caller's name for it and when it was allocated.
+type Hold = (Option<HoldId>, DateTime<Utc>);
+
 #[derive(Debug)]
 struct Shared {
     manager: Arc<dyn AccountManager>,
     secret: Secret,
     clock: Arc<dyn Clock>,
     replays: Mutex<Replays>,
-    /// When each account held through this server was allocated.
-    holds: Mutex<HashMap<AccountId, DateTime<Utc>>>,
+    /// Each account held through this server.
+    holds: Mutex<HashMap<AccountId, Hold>>,
     hold_ttl: TimeDelta,
 }
 
@@ -224,29 +233,58 @@ impl Shared {
         Ok(key.to_owned())
     }
 
-    /// Lets go of the holds older than the TTL, releasing them with nothing done.
+    /// Lets go of the holds older than the TTL, releasing them with nothing done. A hold is
+    /// forgotten once the manager took its release (if it failed, the hold is expired again
+    /// at the next allocation).
     async fn expire_holds(&self) -> Result<(), Problem> {
         let now = self.clock.now();
-        let expired: Vec<AccountId> = {
-            let mut holds = self.holds.lock().unwrap_or_else(PoisonError::into_inner);
-            let expired: Vec<AccountId> = holds
-                .iter()
-                .filter(|(_, at)| now.signed_duration_since(**at) >= self.hold_ttl)
-                .map(|(id, _)| id.clone())
-                .collect();
-            for id in &expired {
-                holds.remove(id);
-            }
-            expired
-        };
-        for account in expired {
+        let expired: Vec<(AccountId, Option<HoldId>)> = self
+            .holds
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .filter(|(_, (_, at))| now.signed_duration_since(*at) >= self.hold_ttl)
+            .map(|(id, (hold, _))| (id.clone(), hold.clone()))
+            .collect();
+        for (account, hold) in expired {
+            let usage = UsageStats {
+                hold: hold.clone(),
+                ..UsageStats::default()
+            };
             self.manager
-                .release_account(&account, &UsageStats::default())
+                .release_account(&account, &usage)
                 .await
                 .map_err(|e| manager_error(&e))?;
+            self.forget_hold(&account, hold.as_ref());
             tracing::info!(call = "expire", account = %account, answer = "released", "account manager call");
         }
         Ok(())
+    }
+
+    /// Whether a release naming `named` lets go of the hold this server keeps for `account`:
+    /// one it keeps, unnamed, or named so.
+    fn is_current_hold(&self, account: &AccountId, named: Option<&HoldId>) -> bool {
+        match self
+            .holds
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(account)
+        {
+            Some((Some(current), _)) => named.is_none_or(|named| named == current),
+            Some((None, _)) => true,
+            None => false,
+        }
+    }
+
+    /// Forgets the hold of `account` if it is still the one `named` (a newer one stays).
+    fn forget_hold(&self, account: &AccountId, named: Option<&HoldId>) {
+        let mut holds = self.holds.lock().unwrap_or_else(PoisonError::into_inner);
+        let same = holds
+            .get(account)
+            .is_some_and(|(current, _)| named.is_none() || current.as_ref() == named);
+        if same {
+            holds.remove(account);
+        }
     }
 
     fn replay(&self, key: &str) -> Option<(StatusCode, Option<Vec<u8>>)> {
@@ -283,6 +321,17 @@ fn body<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, Problem> {
     })
 }
 
+/// A hold name, if any, must be 1 to 128 visible ASCII characters.
+fn valid_hold(hold: Option<&HoldId>) -> Result<(), Problem> {
+    match hold {
+        Some(hold) if !hold.is_valid() => Err(invalid(format!(
+            "hold_id must be 1 to {} visible ASCII characters",
+            HoldId::MAX_CHARS
+        ))),
+        _ => Ok(()),
+    }
+}
+
 fn count(what: &str, n: usize) -> Result<(), Problem> {
     if n == 0 || n > wire::MAX_ACCOUNTS_PER_CALL {
         return Err(invalid(format!(
@@ -298,8 +347,10 @@ async fn allocate(State(s): State<Arc<Shared>>, headers: HeaderMap, bytes: Bytes
         s.authorize(&headers)?;
         let body: AllocateBody = body(&bytes)?;
         count("candidates", body.candidates.len())?;
+        valid_hold(body.hold_id.as_ref())?;
         s.expire_holds().await?;
         let user = body.user_id;
+        let hold = body.hold_id.clone();
         let allocation = s
             .manager
             .allocate_account(&body.into())
@@ -309,7 +360,7 @@ async fn allocate(State(s): State<Arc<Shared>>, headers: HeaderMap, bytes: Bytes
             s.holds
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
-                .insert(account.clone(), s.clock.now());
+                .insert(account.clone(), (hold, s.clock.now()));
         }
         let answer = AllocateAnswer::from(&allocation);
         match &answer {
@@ -374,18 +425,22 @@ async fn release(State(s): State<Arc<Shared>>, headers: HeaderMap, bytes: Bytes)
             tracing::info!(call = "release", account = %body.account_id, answer = "replayed", "account manager call");
             return Ok(respond(answer));
         }
+        valid_hold(body.hold_id.as_ref())?;
         let (account, usage) = body.into_parts();
-        s.holds
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(&account);
+        // A release of another hold than the current one (a late one) settles its
+        // reservation, and the manager behind frees only the hold it names.
+        let current = s.is_current_hold(&account, usage.hold.as_ref());
         s.manager
             .release_account(&account, &usage)
             .await
             .map_err(|e| manager_error(&e))?;
+        if current {
+            s.forget_hold(&account, usage.hold.as_ref());
+        }
         tracing::info!(
             call = "release", account = %account, performed = usage.performed,
-            outcome = ?usage.outcome, answer = "released", "account manager call"
+            outcome = ?usage.outcome, answer = if current { "released" } else { "not_held" },
+            "account manager call"
         );
         let answer = (StatusCode::NO_CONTENT, None);
         s.remember(key, answer.clone());

@@ -5,8 +5,8 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use invite_core::domain::{AccountId, ActionKind, Outcome, Platform, TargetId, TaskId, UserId};
 use invite_core::ports::{
-    AccountState, Allocation, AllocationRequest, ErrorClass, ErrorReport, LimitReason, LimitScope,
-    RateDecision, RateLimitCheck, Reservation, UsageStats,
+    AccountState, Allocation, AllocationRequest, ErrorClass, ErrorReport, HoldId, LimitReason,
+    LimitScope, RateDecision, RateLimitCheck, Reservation, UsageStats,
 };
 use serde::{Deserialize, Serialize};
 
@@ -41,6 +41,10 @@ pub struct AllocateBody {
     pub purpose: String,
     /// Accounts the caller can use now, in its order of preference.
     pub candidates: Vec<AccountId>,
+    /// The caller's name for the hold a grant takes (`null`: unnamed); a release naming it
+    /// frees that hold only.
+    #[serde(default)]
+    pub hold_id: Option<HoldId>,
 }
 
 impl From<&AllocationRequest> for AllocateBody {
@@ -50,6 +54,7 @@ impl From<&AllocationRequest> for AllocateBody {
             platform: r.platform,
             purpose: r.purpose.clone(),
             candidates: r.candidates.clone(),
+            hold_id: r.hold.clone(),
         }
     }
 }
@@ -61,6 +66,7 @@ impl From<AllocateBody> for AllocationRequest {
             platform: b.platform,
             purpose: b.purpose,
             candidates: b.candidates,
+            hold: b.hold_id,
         }
     }
 }
@@ -238,6 +244,9 @@ impl From<CheckAnswer> for RateDecision {
 pub struct ReleaseBody {
     /// The account let go.
     pub account_id: AccountId,
+    /// The hold let go, as named at allocation (`null`: whatever hold the account has).
+    #[serde(default)]
+    pub hold_id: Option<HoldId>,
     /// The slot taken by the check, if any.
     #[serde(default)]
     pub reservation: Option<i64>,
@@ -259,6 +268,7 @@ impl ReleaseBody {
     pub fn new(account: &AccountId, usage: &UsageStats) -> Self {
         Self {
             account_id: account.clone(),
+            hold_id: usage.hold.clone(),
             reservation: usage.reservation.map(|r| r.0),
             performed: usage.performed,
             performed_at: usage.performed_at,
@@ -272,6 +282,7 @@ impl ReleaseBody {
         (
             self.account_id,
             UsageStats {
+                hold: self.hold_id,
                 reservation: self.reservation.map(Reservation),
                 performed: self.performed,
                 performed_at: self.performed_at,

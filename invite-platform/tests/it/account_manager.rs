@@ -41,6 +41,7 @@ fn allocation(candidates: &[&str]) -> AllocationRequest {
         platform: Platform::Telegram,
         purpose: PURPOSE_INVITE_CAMPAIGN.to_owned(),
         candidates: candidates.iter().map(|c| id(c)).collect(),
+        hold: None,
     }
 }
 
@@ -86,6 +87,7 @@ fn performed(decision: &RateDecision, at: chrono::DateTime<chrono::Utc>) -> Usag
         panic!("expected an allowed check, got {decision:?}");
     };
     UsageStats {
+        hold: None,
         reservation: *reservation,
         performed: true,
         performed_at: Some(at),
@@ -699,6 +701,7 @@ fn the_openapi_document_matches_the_wire_types() {
     };
     let documented = |name: &str| keys(schemas[name]["properties"].clone());
     let usage = UsageStats {
+        hold: Some(invite_core::ports::HoldId::new("hold-1")),
         reservation: Some(invite_core::ports::Reservation(3)),
         performed: true,
         performed_at: Some(t0()),
@@ -787,4 +790,51 @@ async fn a_hold_never_released_ends_after_its_ttl() {
     clock.advance(TimeDelta::seconds(1));
     let again = client.allocate_account(&allocation(&["a1"])).await;
     assert_eq!(again, Ok(Allocation::Granted(id("a1"))));
+}
+
+/// Regression: a release that arrived after its hold's TTL (the caller was slow, or its release
+/// was retried after the manager came back) freed the hold of the caller the account went to
+/// next, so a third caller was granted it while the second still acted on it.
+#[tokio::test]
+async fn a_release_after_the_ttl_leaves_the_next_holder_alone() {
+    let clock = Arc::new(VirtualClock::manual(t0()));
+    let manager = Arc::new(embedded(clock.clone(), LimitPolicy::telegram()));
+    let router = server::router_with_hold_ttl(
+        manager,
+        Secret::new(SECRET),
+        clock.clone(),
+        Duration::from_secs(60),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    let client = client(&base, clock.clone(), AccountManagerConfig::default_http());
+    let as_hold = |hold: &str| AllocationRequest {
+        hold: Some(invite_core::ports::HoldId::new(hold)),
+        ..allocation(&["a1"])
+    };
+    let release = |hold: &str| UsageStats {
+        hold: Some(invite_core::ports::HoldId::new(hold)),
+        ..UsageStats::default()
+    };
+    let granted = Ok(Allocation::Granted(id("a1")));
+    assert_eq!(client.allocate_account(&as_hold("first")).await, granted);
+    clock.advance(TimeDelta::seconds(60));
+    // The first hold lapsed: the account goes to the second caller.
+    assert_eq!(client.allocate_account(&as_hold("second")).await, granted);
+    // The first caller's release comes now.
+    client
+        .release_account(&id("a1"), &release("first"))
+        .await
+        .unwrap();
+    assert_eq!(
+        client.allocate_account(&as_hold("third")).await,
+        Ok(Allocation::Unavailable { retry_at: None }),
+        "the second caller still holds the account"
+    );
+    client
+        .release_account(&id("a1"), &release("second"))
+        .await
+        .unwrap();
+    assert_eq!(client.allocate_account(&as_hold("third")).await, granted);
 }
