@@ -712,6 +712,107 @@ pub async fn an_accounts_own_device_is_kept_and_presented(db: Db) {
     assert!(devices.iter().all(|d| *d == want), "{devices:?}");
 }
 
+/// `invite-http accounts login` on a scripted sign-in: a wrong code then the right one and a
+/// 2FA password store the new session like an import (active, who it is from `get_me`, listed
+/// with its use); the same Telegram user again is a 409 and its new session is logged out;
+/// a flood wait and an expired code are one-line refusals that repeat nothing typed.
+pub async fn an_account_signed_in_by_phone_is_stored_like_an_import(db: Db) {
+    use invite_http::accounts::Login;
+    use invite_http::cli::LinePrompt;
+    use invite_telegram::fake_login::FakeLogin;
+
+    let Some((s, _fake)) = start(db, Engine::Virtual).await else {
+        return;
+    };
+    let accounts = s.runtime.state.accounts().expect("accounts enabled");
+    let user = invite_core::domain::UserId::new(1);
+    let typed = |lines: &str| LinePrompt::new(std::io::Cursor::new(lines.to_owned()), false);
+    let options = || Login {
+        label: Some("by phone".to_owned()),
+        ..Login::default()
+    };
+
+    let login = FakeLogin::new("+447700900123", "40917", 6001, Some("phone_user"))
+        .with_password("correct horse", Some("horse"))
+        .key_seed(1);
+    let account = accounts
+        .login(
+            user,
+            &login,
+            &mut typed("+44 7700 900123\n11111\n40917\ncorrect horse\n"),
+            options(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(login.codes_tried(), 2);
+    assert!(login.disconnected() && !login.logged_out());
+    let key_id = invite_telegram::SessionString::parse(&login.session())
+        .unwrap()
+        .key_fingerprint();
+    assert_eq!(account.id.to_string(), format!("tg-{key_id}"));
+    let list = s.get_ok("/accounts?platform=telegram", 1).await;
+    let items = list["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{list}");
+    assert_eq!(items[0]["id"], account.id.to_string(), "{list}");
+    let view = s.get_ok(&format!("/accounts/{}", account.id), 1).await;
+    assert_eq!(view["status"], "active", "{view}");
+    assert_eq!(view["telegram_user_id"], 6001);
+    assert_eq!(view["username"], "phone_user");
+    assert_eq!(view["label"], "by phone");
+    assert_eq!(view["phone_masked"], "+********0123");
+
+    // The same Telegram user signed in again: 409, and the new session is not left alive.
+    let again = FakeLogin::new("+447700900123", "40917", 6001, Some("phone_user")).key_seed(2);
+    let e = accounts
+        .login(
+            user,
+            &again,
+            &mut typed("+447700900123\n40917\n"),
+            options(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.status(), StatusCode::CONFLICT, "{e}");
+    assert!(again.logged_out() && again.disconnected());
+
+    // Refusals: one line, nothing typed repeated, nothing stored.
+    let flood = FakeLogin::new("+447700900124", "40917", 6002, None).flood_wait(600);
+    let e = accounts
+        .login(
+            user,
+            &flood,
+            &mut typed("+447700900124\n40917\n"),
+            options(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.status(), StatusCode::SERVICE_UNAVAILABLE, "{e}");
+    let expired = FakeLogin::new("+447700900125", "40917", 6003, None).code_expired();
+    let e2 = accounts
+        .login(
+            user,
+            &expired,
+            &mut typed("+447700900125\n40917\n"),
+            options(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e2.status(), StatusCode::UNPROCESSABLE_ENTITY, "{e2}");
+    for (e, what) in [
+        (e.to_string(), "FLOOD_WAIT"),
+        (e2.to_string(), "PHONE_CODE_EXPIRED"),
+    ] {
+        assert!(e.contains(what), "{e}");
+        assert!(
+            !e.contains('\n') && !e.contains("7700900") && !e.contains("40917"),
+            "{e}"
+        );
+    }
+    assert!(flood.disconnected() && expired.disconnected());
+    let list = s.get_ok("/accounts?platform=telegram", 1).await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 1, "{list}");
+}
+
 crate::on_every_store!(
     an_accounts_own_device_is_kept_and_presented,
     accounts_are_added_checked_and_sealed,
@@ -720,4 +821,5 @@ crate::on_every_store!(
     every_spelling_of_one_group_shares_one_budget,
     two_spellings_of_one_group_never_reach_one_person_twice,
     a_disabled_or_removed_account_is_let_go,
+    an_account_signed_in_by_phone_is_stored_like_an_import,
 );
