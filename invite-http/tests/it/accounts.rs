@@ -813,6 +813,84 @@ pub async fn an_account_signed_in_by_phone_is_stored_like_an_import(db: Db) {
     assert_eq!(list["items"].as_array().unwrap().len(), 1, "{list}");
 }
 
+/// Every account of a running task disabled by its owner: the task stays running, idle, and
+/// its status says why (no account able to act, the reason); enabling one lets it finish.
+pub async fn a_task_whose_accounts_are_all_disabled_says_so(db: Db) {
+    let Some((s, fake)) = start(db, Engine::Virtual).await else {
+        return;
+    };
+    let sessions = [telethon(61), telethon(62)];
+    let mut ids = Vec::new();
+    for (i, session) in sessions.iter().enumerate() {
+        fake.add_account(session, 9101 + i as i64, None);
+        ids.push(
+            added(add(&s, 1, session, "").await).await["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    let targets: Vec<String> = (0..6).map(|i| format!("@guest_{i:03}")).collect();
+    let task = s
+        .create(
+            1,
+            json!({"name": "all off", "platform": "telegram", "action": "invite",
+                   "group": "@launch_group", "targets": targets}),
+        )
+        .await;
+    let r = s.post(&format!("/tasks/{task}/start"), 1, None).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let clock = s.clock.clone().unwrap();
+    loop {
+        let pass = s.runtime.engine.tick().await.unwrap();
+        if !fake.invited().is_empty() {
+            break;
+        }
+        clock
+            .sleep_until(pass.next.expect("the task still runs"))
+            .await;
+    }
+    let enable = |id: String, on: bool| {
+        let s = &s;
+        async move {
+            let r = s
+                .req(reqwest::Method::PATCH, &format!("/accounts/{id}"), Some(1))
+                .json(&json!({ "enabled": on }))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::OK);
+        }
+    };
+    for id in &ids {
+        enable(id.clone(), false).await;
+    }
+    let pass = s.runtime.engine.tick().await.unwrap();
+    let invited = fake.invited().len();
+    assert!(invited < 6, "the task is not over");
+    let status = s.status_of(1, task).await;
+    assert_eq!(status["status"], "IN_PROGRESS", "{status}");
+    assert_eq!(status["active_accounts"], 0, "{status}");
+    assert_eq!(
+        status["waiting_reason"].as_str(),
+        Some(invite_core::service::EVERY_ACCOUNT_DISABLED),
+        "{status}"
+    );
+    // Nothing moves while they are off.
+    if let Some(next) = pass.next {
+        clock.sleep_until(next).await;
+    }
+    s.runtime.engine.tick().await.unwrap();
+    assert_eq!(fake.invited().len(), invited);
+
+    enable(ids[1].clone(), true).await;
+    s.drive().await;
+    let status = s.status_of(1, task).await;
+    assert_eq!(status["status"], "COMPLETED", "{status}");
+    assert!(status.get("waiting_reason").is_none(), "{status}");
+    assert_eq!(fake.invited().len(), 6);
+}
+
 crate::on_every_store!(
     an_accounts_own_device_is_kept_and_presented,
     accounts_are_added_checked_and_sealed,
@@ -822,4 +900,5 @@ crate::on_every_store!(
     two_spellings_of_one_group_never_reach_one_person_twice,
     a_disabled_or_removed_account_is_let_go,
     an_account_signed_in_by_phone_is_stored_like_an_import,
+    a_task_whose_accounts_are_all_disabled_says_so,
 );
