@@ -701,6 +701,13 @@ pub fn wire_engine(
         },
     )
     .with_events(backends.events.clone());
+    // The local limits live in the ledger: a group's history under its name as written joins
+    // its stable key once resolved. The platform's Account Manager keeps its own.
+    let engine = if backends.platform.account_manager.is_none() {
+        engine.with_ledger(backends.ledger.clone())
+    } else {
+        engine
+    };
     EngineWiring {
         engine: Arc::new(engine),
         store,

@@ -52,8 +52,8 @@ use crate::domain::{
 use crate::memory::NoEvents;
 use crate::ports::{
     AccountDirectory, AccountLeases, AccountManager, AccountState, ErrorReport, InviteStrategy,
-    OutcomeRecord, PlatformError, Settlement, StoreError, SuppressionList, TaskEventMessage,
-    TaskEvents, TaskStore, UsageStats, abandonment,
+    LimitLedger, OutcomeRecord, PlatformError, Settlement, StoreError, SuppressionList,
+    TaskEventMessage, TaskEvents, TaskStore, UsageStats, abandonment,
 };
 
 /// Tunables of the engine. Limits are not here: they belong to the account manager.
@@ -290,6 +290,8 @@ pub struct Engine {
     random_ids: Mutex<StdRng>,
     wake: Notify,
     events: Arc<dyn TaskEvents>,
+    /// The local limits' ledger, when the engine's account manager keeps its limits there.
+    ledger: Option<Arc<dyn LimitLedger>>,
 }
 
 /// What one pass did.
@@ -324,6 +326,7 @@ impl Engine {
             state: Mutex::new(EngineState::default()),
             wake: Notify::new(),
             events: Arc::new(NoEvents),
+            ledger: None,
         }
     }
 
@@ -332,6 +335,17 @@ impl Engine {
     #[must_use]
     pub fn with_events(mut self, events: Arc<dyn TaskEvents>) -> Self {
         self.events = events;
+        self
+    }
+
+    /// The ledger of the local account manager (the one [`EngineParts::accounts`] keeps its
+    /// limits in): when a task's group is resolved to its stable key, what the task's accounts
+    /// did under the group as written moves to that key, so the group's limits count it.
+    /// Without it (an account manager elsewhere keeps the limits), the history under the group
+    /// as written stays there.
+    #[must_use]
+    pub fn with_ledger(mut self, ledger: Arc<dyn LimitLedger>) -> Self {
+        self.ledger = Some(ledger);
         self
     }
 
@@ -842,7 +856,8 @@ impl Engine {
             }
         }
         let resolvers: Vec<&Lane> = lanes.iter().filter(|l| usable(l)).collect();
-        self.resolve_group_key(task, strategy.as_ref(), &resolvers)
+        let lane_accounts: Vec<AccountId> = lanes.iter().map(|l| l.account_id.clone()).collect();
+        self.resolve_group_key(task, strategy.as_ref(), &resolvers, &lane_accounts)
             .await?;
         self.reconcile(task, strategy.as_ref(), &lanes).await?;
         let lane_refs: Vec<&Lane> = lanes.iter().collect();
@@ -856,12 +871,14 @@ impl Engine {
 
     /// Resolves the task's group once to its stable key (through the first account that can)
     /// and records it with the task, for the de-duplication across tasks; until then the
-    /// group's limits key on the reference as given.
+    /// group's limits key on the reference as given. Once resolved, what `accounts` did under
+    /// the reference as given moves to the key in the ledger (see [`Engine::with_ledger`]).
     async fn resolve_group_key(
         &self,
         task: &Task,
         strategy: &dyn InviteStrategy,
         lanes: &[&Lane],
+        accounts: &[AccountId],
     ) -> Result<(), EngineError> {
         let Some(group) = task.settings.action.group() else {
             return Ok(());
@@ -885,6 +902,13 @@ impl Engine {
             match strategy.group_key(&lane.account_id, group).await {
                 Ok(Some(key)) => {
                     debug!(task.id = %task.id, group.key = %key, "group of task {} resolved", task.id);
+                    if let Some(ledger) = &self.ledger {
+                        // Before the key is used: no reservation under it can miss these.
+                        let moved = ledger.merge_channel(accounts, &written, &key).await?;
+                        if moved > 0 {
+                            info!(task.id = %task.id, group.key = %key, moved, "limits of task {}'s group now count {moved} earlier actions recorded under the group as written", task.id);
+                        }
+                    }
                     self.parts.store.set_group_key(task.id, &key).await?;
                     self.state().group_keys.insert(task.id, (written, key));
                     return Ok(());

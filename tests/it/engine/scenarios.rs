@@ -566,3 +566,55 @@ pub async fn crash_after_the_invite_is_settled_without_a_second_invite(ports: Po
         .unwrap();
     assert_eq!(logs.last().unwrap().entry.status, ExecutionStatus::Success);
 }
+
+/// A task's group that could not be resolved at first runs keyed on the group as written;
+/// resolved after a restart, its stable key's cap counts the invites done before: the group's
+/// 4 a day (here) are not spent twice across the change.
+pub async fn a_groups_cap_counts_the_invites_done_before_it_was_resolved(ports: Ports) {
+    let mut policy = simple_policy();
+    policy.invite.per_channel = Some(4);
+    let h = Harness::new(ports, policy, 1);
+    h.strategy.answer_group_keys(Err(PlatformError::Transient {
+        code: "TIMEOUT".to_owned(),
+    }));
+    let id = h
+        .task(Priority::High, invite("@club"), &refs(&people("p", 10)))
+        .await;
+    h.start(id).await;
+    // One invite per 10 minutes: three before the restart.
+    h.run_for(TimeDelta::minutes(25)).await;
+    let invites = |h: &Harness, until| {
+        h.strategy
+            .log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|c| c.kind == "invite" && c.at < until)
+            .count()
+    };
+    assert_eq!(invites(&h, t0() + TimeDelta::days(1)), 3);
+    assert_eq!(h.store.get_task(USER, id).await.unwrap().group_key, None);
+
+    h.strategy
+        .answer_group_keys(Ok(Some("sandbox:group:1".to_owned())));
+    let h2 = h.restart();
+    h2.run_for(TimeDelta::hours(20)).await;
+    assert_eq!(
+        h2.store
+            .get_task(USER, id)
+            .await
+            .unwrap()
+            .group_key
+            .as_deref(),
+        Some("sandbox:group:1")
+    );
+    assert_eq!(
+        invites(&h2, t0() + TimeDelta::days(1)),
+        4,
+        "the group's cap counts the three invites keyed on it as written"
+    );
+    h2.run().await;
+    let task = h2.store.get_task(USER, id).await.unwrap();
+    assert_eq!(task.status, TaskStatus::Completed);
+    assert_eq!(invites(&h2, t0() + TimeDelta::days(60)), 10);
+}
