@@ -53,7 +53,7 @@ use crate::memory::NoEvents;
 use crate::ports::{
     AccountDirectory, AccountLeases, AccountManager, AccountState, ErrorReport, InviteStrategy,
     LimitLedger, OutcomeRecord, PlatformError, Settlement, StoreError, SuppressionList,
-    TaskEventMessage, TaskEvents, TaskStore, UsageStats, abandonment,
+    TaskEventMessage, TaskEvents, TaskFilter, TaskStore, UsageStats, abandonment,
 };
 
 /// Tunables of the engine. Limits are not here: they belong to the account manager.
@@ -910,6 +910,7 @@ impl Engine {
                         }
                     }
                     self.parts.store.set_group_key(task.id, &key).await?;
+                    self.adopt_group_key(task, &written, &key).await?;
                     self.state().group_keys.insert(task.id, (written, key));
                     return Ok(());
                 }
@@ -920,6 +921,76 @@ impl Engine {
             }
         }
         warn!(task.id = %task.id, "group of task {} not resolved yet; its limits key on the reference as given", task.id);
+        Ok(())
+    }
+
+    /// The owner's other tasks on the platform with the group written the same way and no key
+    /// recorded (finished before any resolution, or never resolved) take `key` too, and what
+    /// their accounts did under the group as written moves to it in the ledger: the
+    /// de-duplication (`dedupe_days`) of any spelling of the group then sees the people they
+    /// reached, and their limits count with the group's.
+    async fn adopt_group_key(
+        &self,
+        task: &Task,
+        written: &str,
+        key: &str,
+    ) -> Result<(), EngineError> {
+        const PAGE: u32 = 500;
+        let mut adopted = Vec::new();
+        let mut offset = 0;
+        loop {
+            let page = self
+                .parts
+                .store
+                .list_tasks(
+                    task.user_id,
+                    &TaskFilter {
+                        platform: Some(task.platform),
+                        limit: PAGE,
+                        offset,
+                        ..TaskFilter::default()
+                    },
+                )
+                .await?;
+            adopted.extend(
+                page.iter()
+                    .filter(|t| {
+                        t.id != task.id
+                            && t.group_key.is_none()
+                            && t.settings.action.group().is_some()
+                            && t.settings.action.channel_key() == written
+                    })
+                    .map(|t| t.id),
+            );
+            if page.len() < PAGE as usize {
+                break;
+            }
+            offset += PAGE;
+        }
+        if adopted.is_empty() {
+            return Ok(());
+        }
+        if let Some(ledger) = &self.ledger {
+            let mut accounts: Vec<AccountId> = self
+                .parts
+                .store
+                .lanes_of(&adopted)
+                .await?
+                .into_iter()
+                .map(|l| l.account_id)
+                .collect();
+            accounts.sort();
+            accounts.dedup();
+            ledger.merge_channel(&accounts, written, key).await?;
+        }
+        for id in &adopted {
+            match self.parts.store.set_group_key(*id, key).await {
+                // Deleted meanwhile: nothing to key.
+                Ok(()) | Err(StoreError::NotFound) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        info!(task.id = %task.id, group.key = %key, count = adopted.len(), "{} earlier tasks with the group of task {} written the same way now key on it", adopted.len(), task.id);
         Ok(())
     }
 
