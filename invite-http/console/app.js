@@ -614,6 +614,7 @@ function detailPage(id) {
       ['Priority', task.priority], ['Created', when(task.created_at)], ['Scheduled', task.scheduled_at ? when(task.scheduled_at) : null],
       ['Started', task.started_at ? when(task.started_at) : null], ['Finished', task.finished_at ? when(task.finished_at) : null],
       ['ETA', eta(s)], ['Accounts able to act', `${s.active_accounts} of ${s.accounts}`], ['Reason', task.status_reason],
+      ['Waiting', s.waiting_reason],
     ].filter(([, v]) => v);
     summary.replaceChildren(progress(task, s),
       h('dl', { class: 'facts' }, facts.map(([k, v]) => [h('dt', {}, k), h('dd', {}, v)])),

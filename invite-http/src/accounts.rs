@@ -27,9 +27,11 @@ use invite_core::ports::{
 };
 use invite_core::registry::effective_status;
 use invite_store::seal::{AccountDevice, AccountSecrets, Sealer};
+use invite_telegram::api::SelfUser;
+use invite_telegram::lease::Held;
 use invite_telegram::{
-    ConnectionLease, Connector, DeviceFields, SessionString, TelegramConfig, VerifyError,
-    verify_session,
+    ConnectionLease, Connector, DeviceFields, LoginError, Prompt, SessionString, SignIn,
+    SignInConnector, TelegramConfig, VerifyError, sign_in, verify_session,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -197,6 +199,37 @@ impl std::fmt::Debug for AddAccount {
     }
 }
 
+/// A phone sign-in's options (`invite-http accounts login`).
+#[derive(Clone, Default)]
+pub struct Login {
+    /// `api_id` (default `TELEGRAM_API_ID`).
+    pub api_id: Option<i32>,
+    /// `api_hash` (default `TELEGRAM_API_HASH`).
+    pub api_hash: Option<String>,
+    /// The owner's name for the account.
+    pub label: Option<String>,
+}
+
+impl std::fmt::Debug for Login {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Login")
+            .field("api_id", &self.api_id)
+            .field("label", &self.label)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The registry row of an account about to be stored, its secrets aside.
+struct NewRegistration {
+    id: AccountId,
+    label: Option<String>,
+    key_id: String,
+    status: RegistryStatus,
+    platform_user_id: Option<i64>,
+    username: Option<String>,
+    phone: Option<String>,
+}
+
 /// The accounts use case.
 #[derive(Debug, Clone)]
 pub struct Accounts {
@@ -269,31 +302,7 @@ impl Accounts {
         let device = clean_device(&input.device)?;
         let session = SessionString::parse(&input.session)
             .map_err(|e| AccountError::invalid("session", e.to_string()))?;
-        let api_id = input.api_id.or(self.api_id).ok_or_else(|| {
-            AccountError::invalid("api_id", "is required (or set TELEGRAM_API_ID)")
-        })?;
-        if api_id <= 0 {
-            return Err(AccountError::invalid(
-                "api_id",
-                "must be a positive integer",
-            ));
-        }
-        let api_hash = match input.api_hash {
-            Some(h) => h,
-            None => self
-                .api_hash
-                .as_ref()
-                .map(|h| h.expose().to_owned())
-                .ok_or_else(|| {
-                    AccountError::invalid("api_hash", "is required (or set TELEGRAM_API_HASH)")
-                })?,
-        };
-        if api_hash.len() != 32 || !api_hash.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(AccountError::invalid(
-                "api_hash",
-                "must be the 32 hexadecimal digits of my.telegram.org",
-            ));
-        }
+        let (api_id, api_hash) = self.credentials(input.api_id, input.api_hash)?;
         let key_id = session.key_fingerprint().to_string();
         let id = AccountId::parse(format!("tg-{key_id}"))
             .map_err(|e| AccountError::Unavailable(e.to_string()))?;
@@ -330,42 +339,207 @@ impl Accounts {
         } else {
             (RegistryStatus::Unverified, session.user_id(), None, None)
         };
-        let sealed = self
-            .sealer
-            .seal(
-                &id,
-                &AccountSecrets {
+        let registration = self
+            .store(
+                user,
+                NewRegistration {
+                    id,
+                    label,
+                    key_id,
+                    status,
+                    platform_user_id,
+                    username,
+                    phone,
+                },
+                AccountSecrets {
                     session: input.session.trim().to_owned(),
                     api_id,
                     api_hash,
                     device,
                 },
             )
+            .await?;
+        match registration {
+            Registration::Added(account) => Ok(account),
+            Registration::Duplicate(existing) => Err(self.duplicate(user, &existing).await),
+        }
+    }
+
+    /// Signs `user` in with a phone number (`invite-http accounts login`): phone, login code
+    /// and 2FA password asked through `prompt`, on a new connection made by `connector` with
+    /// `api_id` / `api_hash` (default `TELEGRAM_API_ID` / `TELEGRAM_API_HASH`). The new session
+    /// is stored like an import: sealed, verified (`get_me` on the sign-in's own connection, so
+    /// the new key is never used from two at once), the same Telegram user twice a 409. The
+    /// account's lease is held from before it is registered until the sign-in's connection is
+    /// closed, so the engine cannot open a second connection of the new key meanwhile. A
+    /// session that is not kept (refused, duplicate, store failure) is logged out at once.
+    pub async fn login(
+        &self,
+        user: UserId,
+        connector: &dyn SignInConnector,
+        prompt: &mut dyn Prompt,
+        login: Login,
+    ) -> Result<RegisteredAccount, AccountError> {
+        let label = clean_label(login.label.as_deref())?;
+        let (api_id, api_hash) = self.credentials(login.api_id, login.api_hash)?;
+        let flow = connector.start(api_id, &api_hash).await.map_err(|e| {
+            AccountError::Unavailable(format!("Telegram cannot be reached now ({e})"))
+        })?;
+        let me = match sign_in(flow.as_ref(), prompt).await {
+            Ok(me) => me,
+            Err(e) => {
+                flow.disconnect().await;
+                return Err(match e {
+                    LoginError::Unreachable(_) | LoginError::FloodWait { .. } => {
+                        AccountError::Unavailable(e.to_string())
+                    }
+                    e => AccountError::Refused(e.to_string()),
+                });
+            }
+        };
+        let kept = self
+            .keep_signed_in(user, flow.as_ref(), me, label, api_id, api_hash)
+            .await;
+        flow.disconnect().await;
+        let (account, held) = kept?;
+        if let Some(held) = held {
+            held.release().await;
+        }
+        Ok(account)
+    }
+
+    /// Stores what a sign-in made, or logs it out.
+    async fn keep_signed_in(
+        &self,
+        user: UserId,
+        flow: &dyn SignIn,
+        me: SelfUser,
+        label: Option<String>,
+        api_id: i32,
+        api_hash: String,
+    ) -> Result<(RegisteredAccount, Option<Held>), AccountError> {
+        let stored = async {
+            let session = flow.session_string().map_err(|e| {
+                AccountError::Upstream(format!("the sign-in left no session ({e})"))
+            })?;
+            let key_id = SessionString::parse(&session)
+                .map_err(|e| AccountError::Upstream(format!("the sign-in left no session ({e})")))?
+                .key_fingerprint()
+                .to_string();
+            let id = AccountId::parse(format!("tg-{key_id}"))
+                .map_err(|e| AccountError::Unavailable(e.to_string()))?;
+            let held = self
+                .lease
+                .take(&id)
+                .await
+                .map_err(|_| AccountError::InUse)?;
+            let registration = self
+                .store(
+                    user,
+                    NewRegistration {
+                        id,
+                        label,
+                        key_id,
+                        status: RegistryStatus::Active,
+                        platform_user_id: Some(me.id),
+                        username: me.username.clone(),
+                        phone: me.phone.as_deref().map(mask_phone),
+                    },
+                    AccountSecrets {
+                        session,
+                        api_id,
+                        api_hash,
+                        device: AccountDevice::default(),
+                    },
+                )
+                .await;
+            match registration {
+                Ok(Registration::Added(account)) => Ok((account, Some(held))),
+                Ok(Registration::Duplicate(existing)) => {
+                    held.release().await;
+                    Err(self.duplicate(user, &existing).await)
+                }
+                Err(e) => {
+                    held.release().await;
+                    Err(e)
+                }
+            }
+        }
+        .await;
+        if stored.is_err()
+            && let Err(e) = flow.log_out().await
+        {
+            tracing::warn!(error = %e, "the new Telegram session that was not kept could not be logged out");
+        }
+        stored
+    }
+
+    /// `api_id` and `api_hash` given, else the defaults, checked.
+    fn credentials(
+        &self,
+        api_id: Option<i32>,
+        api_hash: Option<String>,
+    ) -> Result<(i32, String), AccountError> {
+        let api_id = api_id.or(self.api_id).ok_or_else(|| {
+            AccountError::invalid("api_id", "is required (or set TELEGRAM_API_ID)")
+        })?;
+        if api_id <= 0 {
+            return Err(AccountError::invalid(
+                "api_id",
+                "must be a positive integer",
+            ));
+        }
+        let api_hash = match api_hash {
+            Some(h) => h,
+            None => self
+                .api_hash
+                .as_ref()
+                .map(|h| h.expose().to_owned())
+                .ok_or_else(|| {
+                    AccountError::invalid("api_hash", "is required (or set TELEGRAM_API_HASH)")
+                })?,
+        };
+        if api_hash.len() != 32 || !api_hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(AccountError::invalid(
+                "api_hash",
+                "must be the 32 hexadecimal digits of my.telegram.org",
+            ));
+        }
+        Ok((api_id, api_hash))
+    }
+
+    /// Seals `secrets` and registers the account (audited when added).
+    async fn store(
+        &self,
+        user: UserId,
+        new: NewRegistration,
+        secrets: AccountSecrets,
+    ) -> Result<Registration, AccountError> {
+        let sealed = self
+            .sealer
+            .seal(&new.id, &secrets)
             .map_err(|e| AccountError::Unavailable(e.to_string()))?;
         let registration = self
             .registry
             .register(NewAccount {
-                id: id.clone(),
+                id: new.id,
                 user_id: user,
-                platform,
-                label,
-                platform_user_id,
-                username,
-                phone_masked: phone,
-                key_id,
+                platform: Platform::Telegram,
+                label: new.label,
+                platform_user_id: new.platform_user_id,
+                username: new.username,
+                phone_masked: new.phone,
+                key_id: new.key_id,
                 sealed,
-                status,
+                status: new.status,
                 created_at: self.clock.now(),
             })
             .await
             .map_err(AccountError::store)?;
-        match registration {
-            Registration::Added(account) => {
-                tracing::info!(audit = true, user.id = %user, account.id = %account.id, "audit: user {user} added account {}", account.id);
-                Ok(account)
-            }
-            Registration::Duplicate(existing) => Err(self.duplicate(user, &existing).await),
+        if let Registration::Added(account) = &registration {
+            tracing::info!(audit = true, user.id = %user, account.id = %account.id, "audit: user {user} added account {}", account.id);
         }
+        Ok(registration)
     }
 
     async fn duplicate(&self, user: UserId, existing: &AccountId) -> AccountError {

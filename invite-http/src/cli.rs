@@ -12,7 +12,9 @@ use clap::{Parser, Subcommand};
 use invite_core::clock::SystemClock;
 use invite_core::domain::{AccountId, Platform, UserId};
 
-use crate::accounts::{AddAccount, RegisteredAccountView, session_from_file};
+use invite_telegram::{GrammersConnector, Prompt};
+
+use crate::accounts::{AddAccount, Login, RegisteredAccountView, session_from_file};
 use crate::config::Config;
 
 /// Invite Service: invite and direct-message campaigns under the platforms' limits.
@@ -145,6 +147,22 @@ pub enum AccountsCommand {
         #[arg(long)]
         user: i64,
     },
+    /// Sign in with a phone number, for an account that has no session string yet: asks the
+    /// phone number, then the login code Telegram sends and the 2FA password if the account
+    /// has one (neither echoed on a terminal; one per line from standard input otherwise),
+    /// and stores the new session like `add` does.
+    Login {
+        /// The owner: the `user_id` of the API's tokens.
+        #[arg(long)]
+        user: i64,
+        /// The application's api_id (default: TELEGRAM_API_ID; the api_hash comes from
+        /// TELEGRAM_API_HASH).
+        #[arg(long)]
+        api_id: Option<i32>,
+        /// A name for the account.
+        #[arg(long)]
+        label: Option<String>,
+    },
     /// Remove an account and its sealed secrets.
     Remove {
         /// The owner.
@@ -212,6 +230,31 @@ async fn run(use_case: &crate::accounts::Accounts, command: AccountsCommand) -> 
             print_table(&[use_case.view(&account)]);
             Ok(())
         }
+        AccountsCommand::Login {
+            user,
+            api_id,
+            label,
+        } => {
+            let connector = GrammersConnector::default();
+            let stdin = std::io::stdin();
+            let terminal = stdin.is_terminal();
+            let mut prompt = LinePrompt::new(std::io::BufReader::new(stdin), terminal);
+            let account = use_case
+                .login(
+                    UserId::new(user),
+                    &connector,
+                    &mut prompt,
+                    Login {
+                        api_id,
+                        api_hash: None,
+                        label,
+                    },
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+            print_table(&[use_case.view(&account)]);
+            Ok(())
+        }
         AccountsCommand::List { user } => {
             let accounts = use_case
                 .list(UserId::new(user), None)
@@ -231,6 +274,72 @@ async fn run(use_case: &crate::accounts::Accounts, command: AccountsCommand) -> 
             println!("removed {id}");
             Ok(())
         }
+    }
+}
+
+/// The sign-in's questions on standard input: on a terminal each is asked on standard error,
+/// and the code and the password are read without echo (from the terminal itself); otherwise
+/// each answer is the next line of the input (scripts, tests).
+pub struct LinePrompt<R> {
+    input: R,
+    terminal: bool,
+}
+
+impl<R> std::fmt::Debug for LinePrompt<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LinePrompt")
+            .field("terminal", &self.terminal)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<R: std::io::BufRead + Send> LinePrompt<R> {
+    /// Answers read from `input`; `terminal` when it is one.
+    pub fn new(input: R, terminal: bool) -> Self {
+        Self { input, terminal }
+    }
+
+    fn line(&mut self) -> std::io::Result<String> {
+        let mut line = String::new();
+        if self.input.read_line(&mut line)? == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        Ok(line.trim().to_owned())
+    }
+
+    fn hidden(&mut self, question: &str) -> std::io::Result<String> {
+        if self.terminal {
+            rpassword::prompt_password(question)
+        } else {
+            self.line()
+        }
+    }
+}
+
+impl<R: std::io::BufRead + Send> Prompt for LinePrompt<R> {
+    fn phone(&mut self) -> std::io::Result<String> {
+        if self.terminal {
+            eprint!("Phone number of the account, in international form (+44 7700 900123): ");
+        }
+        self.line()
+    }
+
+    fn code(&mut self, retry: bool) -> std::io::Result<String> {
+        self.hidden(if retry {
+            "That code was wrong. The login code again (not shown): "
+        } else {
+            "The login code Telegram sent to the account's app or by SMS (not shown): "
+        })
+    }
+
+    fn password(&mut self, hint: Option<&str>, retry: bool) -> std::io::Result<String> {
+        let hint = hint.map(|h| format!(" (hint: {h})")).unwrap_or_default();
+        let question = if retry {
+            format!("That password was wrong. The 2FA password{hint} again (not shown): ")
+        } else {
+            format!("The account's 2FA password{hint} (not shown): ")
+        };
+        self.hidden(&question)
     }
 }
 
@@ -301,5 +410,26 @@ mod tests {
                 command: AccountsCommand::Remove { user: 7, .. }
             })
         ));
+        let e = Cli::try_parse_from(["invite-http", "accounts", "login", "--help"]).unwrap_err();
+        assert_eq!(e.kind(), clap::error::ErrorKind::DisplayHelp);
+        assert!(e.to_string().contains("2FA password"), "{e}");
+        let cli = Cli::try_parse_from(["invite-http", "accounts", "login", "--user", "7"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Some(Command::Accounts {
+                command: AccountsCommand::Login { user: 7, .. }
+            })
+        ));
+    }
+
+    #[test]
+    fn a_prompt_off_a_terminal_reads_one_answer_per_line() {
+        let input = std::io::Cursor::new("+44 7700 900123\n 40917 \nhunter2\n");
+        let mut prompt = LinePrompt::new(input, false);
+        assert_eq!(prompt.phone().unwrap(), "+44 7700 900123");
+        assert_eq!(prompt.code(false).unwrap(), "40917");
+        assert_eq!(prompt.password(Some("h"), false).unwrap(), "hunter2");
+        let e = prompt.code(true).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::UnexpectedEof);
     }
 }

@@ -473,6 +473,57 @@ pub async fn standalone_accounts(
     Ok((accounts, backends))
 }
 
+/// The Telegram platform of one process, and what its use cases share with it.
+#[derive(Debug, Clone)]
+pub struct TelegramWiring {
+    /// The Telegram strategy (see [`wire_telegram`]).
+    pub strategy: Arc<dyn InviteStrategy>,
+    /// The sealer of account secrets.
+    pub sealer: Sealer,
+    /// The process's connection lease (holder: its worker id).
+    pub lease: ConnectionLease,
+}
+
+/// Wires the Telegram platform of a process whose engine is `worker_id`: account secrets
+/// sealed under [`secret_key`] (`INVITE_SECRET_KEY`, else Vault's key when `VAULT_*` is set,
+/// else the key file), every connection under the account's lease held by `worker_id`, and
+/// sessions from the registry, or from `secrets` (Vault) when `INTEGRATION_SERVICE_URL` is
+/// set. `secrets` is the process's secret store (Vault when `VAULT_*` is set). Both binaries,
+/// `invite-http` and `invite-worker`, build theirs here, so a worker opens the sessions the
+/// API registered.
+pub async fn wire_telegram(
+    config: &Config,
+    backends: &Backends,
+    secrets: &Arc<dyn SecretStore>,
+    connector: Arc<dyn Connector>,
+    worker_id: &str,
+    clock: Arc<dyn Clock>,
+) -> Result<TelegramWiring, BuildError> {
+    let vault = config.vault.as_ref().map(|_| secrets.as_ref());
+    let sealer = Sealer::new(&secret_key(config, &backends.key_file, vault).await?);
+    let lease = ConnectionLease::new(backends.leases.clone(), worker_id.to_owned(), clock.clone());
+    let vault_sessions = config
+        .platform
+        .integration_url
+        .as_ref()
+        .map(|_| secrets.clone());
+    let strategy = telegram_strategy(
+        config,
+        vault_sessions,
+        backends.registry.clone(),
+        sealer.clone(),
+        connector,
+        lease.clone(),
+        clock,
+    )
+    .await?;
+    Ok(TelegramWiring {
+        strategy,
+        sealer,
+        lease,
+    })
+}
+
 /// Where each account's sealed secrets are served to the Telegram strategy.
 const SESSIONS_PATH: &str = "secret/telegram/sessions";
 
@@ -650,6 +701,13 @@ pub fn wire_engine(
         },
     )
     .with_events(backends.events.clone());
+    // The local limits live in the ledger: a group's history under its name as written joins
+    // its stable key once resolved. The platform's Account Manager keeps its own.
+    let engine = if backends.platform.account_manager.is_none() {
+        engine.with_ledger(backends.ledger.clone())
+    } else {
+        engine
+    };
     EngineWiring {
         engine: Arc::new(engine),
         store,
@@ -910,21 +968,16 @@ impl Runtime {
         let backends = connect_backends(config, clock.clone()).await?;
         let platform_mode = backends.amqp.is_some();
         let worker_id = invite_core::engine::unique_worker_id("invite-http");
-        let vault = config.vault.as_ref().map(|_| options.secrets.as_ref());
-        let sealer = Sealer::new(&secret_key(config, &backends.key_file, vault).await?);
-        let lease = ConnectionLease::new(backends.leases.clone(), worker_id.clone(), clock.clone());
-        let vault_sessions = config
-            .platform
-            .integration_url
-            .as_ref()
-            .map(|_| options.secrets.clone());
-        let telegram = telegram_strategy(
+        let TelegramWiring {
+            strategy: telegram,
+            sealer,
+            lease,
+        } = wire_telegram(
             config,
-            vault_sessions,
-            backends.registry.clone(),
-            sealer.clone(),
+            &backends,
+            &options.secrets,
             connector.clone(),
-            lease.clone(),
+            &worker_id,
             clock.clone(),
         )
         .await?;

@@ -514,6 +514,10 @@ pub struct StatusView {
     pub accounts: u64,
     /// ETA (absent once the task is finished).
     pub eta: Option<EtaView>,
+    /// Why a running task does nothing until its owner acts: every account of the task is
+    /// disabled or removed (it goes on when one is enabled again). Absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waiting_reason: Option<String>,
 }
 
 impl StatusView {
@@ -543,6 +547,7 @@ impl StatusView {
                 .collect(),
             active_accounts: r.active_accounts,
             accounts: r.accounts,
+            waiting_reason: r.waiting.clone(),
             eta: r.eta.as_ref().map(|e| EtaView {
                 finish_at: e.finish_at,
                 seconds_left: e.finish_at.map(|f| (f - now).num_seconds().max(0)),

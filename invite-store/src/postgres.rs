@@ -1200,6 +1200,54 @@ async fn reserve(
     })
 }
 
+/// Moves the accounts' events and lifetime counts from channel `from` to `into`, under each
+/// account's lock (the one a reservation takes), all in one transaction.
+async fn merge_channel(
+    pool: &PgPool,
+    accounts: &[AccountId],
+    from: &str,
+    into: &str,
+) -> Result<u64> {
+    if from == into || accounts.is_empty() {
+        return Ok(0);
+    }
+    let ids: Vec<&str> = accounts.iter().map(AccountId::as_str).collect();
+    let mut tx = pool.begin().await?;
+    // The rows of accounts that never reserved do not exist: they have nothing to move.
+    sqlx::query(
+        "SELECT account_id FROM invite_ledger_accounts WHERE account_id = ANY($1) \
+         ORDER BY account_id FOR UPDATE",
+    )
+    .bind(&ids)
+    .execute(&mut *tx)
+    .await?;
+    let moved = sqlx::query(
+        "UPDATE invite_ledger_events SET channel = $3 WHERE account_id = ANY($1) AND channel = $2",
+    )
+    .bind(&ids)
+    .bind(from)
+    .bind(into)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    sqlx::query(
+        "WITH old AS (\
+             DELETE FROM invite_ledger_lifetime WHERE account_id = ANY($1) AND channel = $2 \
+             RETURNING account_id, kind, count) \
+         INSERT INTO invite_ledger_lifetime (account_id, channel, kind, count) \
+         SELECT account_id, $3, kind, count FROM old \
+         ON CONFLICT (account_id, channel, kind) \
+         DO UPDATE SET count = invite_ledger_lifetime.count + EXCLUDED.count",
+    )
+    .bind(&ids)
+    .bind(from)
+    .bind(into)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(moved)
+}
+
 async fn refund(pool: &PgPool, account: &AccountId, reservation: Reservation) -> Result<()> {
     let mut tx = pool.begin().await?;
     sqlx::query(
@@ -1270,6 +1318,15 @@ impl LimitLedger for PgStore {
 
     async fn refund(&self, account: &AccountId, reservation: Reservation) -> StoreResult<()> {
         Ok(refund(&self.pool, account, reservation).await?)
+    }
+
+    async fn merge_channel(
+        &self,
+        accounts: &[AccountId],
+        from: &str,
+        into: &str,
+    ) -> StoreResult<u64> {
+        Ok(merge_channel(&self.pool, accounts, from, into).await?)
     }
 
     async fn performed(

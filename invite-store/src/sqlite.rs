@@ -1239,6 +1239,51 @@ async fn reserve(
     })
 }
 
+/// Moves the accounts' events and lifetime counts from channel `from` to `into`, in one
+/// immediate transaction (SQLite's write lock, the one reservations take).
+async fn merge_channel(
+    pool: &SqlitePool,
+    accounts: &[AccountId],
+    from: &str,
+    into: &str,
+) -> Result<u64> {
+    if from == into || accounts.is_empty() {
+        return Ok(0);
+    }
+    let mut tx = pool.begin_with(IMMEDIATE).await?;
+    let mut moved = 0;
+    for account in accounts {
+        moved += sqlx::query(
+            "UPDATE invite_ledger_events SET channel = $3 WHERE account_id = $1 AND channel = $2",
+        )
+        .bind(account.as_str())
+        .bind(from)
+        .bind(into)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        sqlx::query(
+            "INSERT INTO invite_ledger_lifetime (account_id, channel, kind, count) \
+             SELECT account_id, $3, kind, count FROM invite_ledger_lifetime \
+             WHERE account_id = $1 AND channel = $2 AND true \
+             ON CONFLICT (account_id, channel, kind) \
+             DO UPDATE SET count = invite_ledger_lifetime.count + excluded.count",
+        )
+        .bind(account.as_str())
+        .bind(from)
+        .bind(into)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM invite_ledger_lifetime WHERE account_id = $1 AND channel = $2")
+            .bind(account.as_str())
+            .bind(from)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(moved)
+}
+
 async fn refund(pool: &SqlitePool, account: &AccountId, reservation: Reservation) -> Result<()> {
     let mut tx = pool.begin_with(IMMEDIATE).await?;
     sqlx::query(
@@ -1321,6 +1366,15 @@ impl LimitLedger for SqliteStore {
 
     async fn refund(&self, account: &AccountId, reservation: Reservation) -> StoreResult<()> {
         Ok(refund(&self.pool, account, reservation).await?)
+    }
+
+    async fn merge_channel(
+        &self,
+        accounts: &[AccountId],
+        from: &str,
+        into: &str,
+    ) -> StoreResult<u64> {
+        Ok(merge_channel(&self.pool, accounts, from, into).await?)
     }
 
     async fn performed(

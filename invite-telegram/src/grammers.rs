@@ -26,9 +26,10 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use grammers_client::client::ClientConfiguration;
+use grammers_client::client::{ClientConfiguration, PasswordToken};
+use grammers_client::session::Session as _;
 use grammers_client::session::storages::MemorySession;
-use grammers_client::{Client, InvocationError, SenderPool, tl};
+use grammers_client::{Client, InvocationError, SenderPool, SignInError, tl};
 use grammers_mtsender::{ConnectionParams, NoRetries};
 use invite_core::async_trait;
 use invite_core::domain::GroupRef;
@@ -40,6 +41,7 @@ use crate::api::{
     TelegramApi, UserRef,
 };
 use crate::errors::ApiError;
+use crate::login::{CodeAnswer, SignIn, SignInConnector};
 use crate::session::SessionString;
 
 /// How long a disconnect waits for the connection task before aborting it.
@@ -627,6 +629,256 @@ impl Drop for GrammersApi {
     fn drop(&mut self) {
         // Quitting lets the runner close its connections; it also ends when the last handle
         // goes, this only makes it prompt.
+        self.client.disconnect();
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Signing in with a phone number (`invite-http accounts login`).
+
+#[async_trait]
+impl SignInConnector for GrammersConnector {
+    async fn start(&self, api_id: i32, api_hash: &str) -> Result<Arc<dyn SignIn>, ApiError> {
+        Ok(Arc::new(GrammersSignIn::start(
+            api_id,
+            api_hash,
+            &self.params,
+        )))
+    }
+}
+
+/// A sign-in on a fresh in-memory session: the key grammers creates on the first call becomes
+/// the account's once signed in. The code is sent and checked with raw calls (not
+/// `Client::sign_in`, which reports an expired code as a wrong one); the 2FA check is
+/// grammers' SRP computation.
+pub struct GrammersSignIn {
+    client: Client,
+    handle: grammers_mtsender::SenderPoolHandle,
+    session: Arc<MemorySession>,
+    runner: Mutex<Option<JoinHandle<()>>>,
+    api_id: i32,
+    api_hash: String,
+    /// The phone number and `phone_code_hash` of the code sent.
+    sent: Mutex<Option<(String, String)>>,
+    signed_in: AtomicBool,
+}
+
+impl fmt::Debug for GrammersSignIn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GrammersSignIn").finish_non_exhaustive()
+    }
+}
+
+impl GrammersSignIn {
+    /// Builds the sender pool on an empty session and spawns its runner; nothing is sent
+    /// until the first call. Must run inside a Tokio runtime.
+    pub fn start(api_id: i32, api_hash: &str, params: &ClientParams) -> Self {
+        let session = Arc::new(MemorySession::default());
+        let SenderPool {
+            runner,
+            handle,
+            updates,
+        } = SenderPool::with_configuration(session.clone(), api_id, params.connection_params());
+        drop(updates);
+        let thin = handle.thin.clone();
+        let task = tokio::spawn(runner.run());
+        let client = Client::with_configuration(
+            handle,
+            ClientConfiguration {
+                auto_cache_peers: false,
+            },
+        );
+        Self {
+            client,
+            handle: thin,
+            session,
+            runner: Mutex::new(Some(task)),
+            api_id,
+            api_hash: api_hash.to_owned(),
+            sent: Mutex::new(None),
+            signed_in: AtomicBool::new(false),
+        }
+    }
+
+    async fn password_token(&self) -> Result<PasswordToken, ApiError> {
+        let password: tl::types::account::Password = self
+            .client
+            .invoke(&tl::functions::account::GetPassword {})
+            .await?
+            .into();
+        Ok(PasswordToken::new(password))
+    }
+}
+
+#[async_trait]
+impl SignIn for GrammersSignIn {
+    async fn request_code(&self, phone: &str) -> Result<(), ApiError> {
+        let request = tl::functions::auth::SendCode {
+            phone_number: phone.to_owned(),
+            api_id: self.api_id,
+            api_hash: self.api_hash.clone(),
+            settings: tl::types::CodeSettings {
+                allow_flashcall: false,
+                current_number: false,
+                allow_app_hash: false,
+                allow_missed_call: false,
+                allow_firebase: false,
+                logout_tokens: None,
+                token: None,
+                app_sandbox: None,
+                unknown_number: false,
+            }
+            .into(),
+        };
+        let sent = match self.client.invoke(&request).await {
+            // The number's home is another data centre: move there and ask again.
+            Err(InvocationError::Rpc(e)) if e.code == 303 && e.value.is_some() => {
+                let old = self
+                    .session
+                    .home_dc_id()
+                    .map_err(|_| ApiError::Local("session storage"))?;
+                self.handle.disconnect_from_dc(old);
+                self.session
+                    .set_home_dc_id(e.value.unwrap_or_default() as i32)
+                    .await
+                    .map_err(|_| ApiError::Local("session storage"))?;
+                self.client.invoke(&request).await?
+            }
+            other => other?,
+        };
+        let hash = match sent {
+            tl::enums::auth::SentCode::Code(code) => code.phone_code_hash,
+            tl::enums::auth::SentCode::Success(_) => {
+                return Err(ApiError::Unexpected(
+                    "auth.sendCode signed in without a code",
+                ));
+            }
+            tl::enums::auth::SentCode::PaymentRequired(_) => {
+                return Err(ApiError::rpc(400, "PAYMENT_REQUIRED", None));
+            }
+        };
+        if let Ok(mut s) = self.sent.lock() {
+            *s = Some((phone.to_owned(), hash));
+        }
+        Ok(())
+    }
+
+    async fn submit_code(&self, code: &str) -> Result<CodeAnswer, ApiError> {
+        let Some((phone_number, phone_code_hash)) = self.sent.lock().ok().and_then(|s| s.clone())
+        else {
+            return Err(ApiError::rpc(400, "PHONE_CODE_EMPTY", None));
+        };
+        let answer = self
+            .client
+            .invoke(&tl::functions::auth::SignIn {
+                phone_number,
+                phone_code_hash,
+                phone_code: Some(code.to_owned()),
+                email_verification: None,
+            })
+            .await;
+        match answer {
+            Ok(tl::enums::auth::Authorization::Authorization(_)) => {
+                self.signed_in.store(true, Ordering::SeqCst);
+                Ok(CodeAnswer::SignedIn)
+            }
+            Ok(tl::enums::auth::Authorization::SignUpRequired(_)) => {
+                Err(ApiError::rpc(400, "PHONE_NUMBER_UNOCCUPIED", None))
+            }
+            Err(e) if e.is("SESSION_PASSWORD_NEEDED") => {
+                let token = self.password_token().await?;
+                Ok(CodeAnswer::PasswordNeeded {
+                    hint: token.hint().map(str::to_owned),
+                })
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn submit_password(&self, password: &str) -> Result<(), ApiError> {
+        // A fresh SRP challenge for each try (one is good for one check).
+        let token = self.password_token().await?;
+        match self.client.check_password(token, password.as_bytes()).await {
+            Ok(_) => {
+                self.signed_in.store(true, Ordering::SeqCst);
+                Ok(())
+            }
+            Err(SignInError::InvalidPassword(_)) => {
+                Err(ApiError::rpc(400, "PASSWORD_HASH_INVALID", None))
+            }
+            Err(SignInError::Other(e)) => Err(e.into()),
+            Err(SignInError::SignUpRequired) => {
+                Err(ApiError::rpc(400, "PHONE_NUMBER_UNOCCUPIED", None))
+            }
+            Err(SignInError::PasswordRequired(_) | SignInError::InvalidCode) => {
+                Err(ApiError::Unexpected("auth.checkPassword asked for a code"))
+            }
+        }
+    }
+
+    async fn get_me(&self) -> Result<SelfUser, ApiError> {
+        let users = self
+            .client
+            .invoke(&tl::functions::users::GetUsers {
+                id: vec![tl::enums::InputUser::UserSelf],
+            })
+            .await?;
+        match users.into_iter().next() {
+            Some(tl::enums::User::User(u)) => Ok(SelfUser {
+                id: u.id,
+                bot: u.bot,
+                username: u.username,
+                phone: u.phone,
+            }),
+            _ => Err(ApiError::Unexpected("users.getUsers returned no self user")),
+        }
+    }
+
+    fn session_string(&self) -> Result<String, ApiError> {
+        if !self.signed_in.load(Ordering::SeqCst) {
+            return Err(ApiError::Local("not signed in"));
+        }
+        let dc = self
+            .session
+            .home_dc_id()
+            .map_err(|_| ApiError::Local("session storage"))?;
+        let option = self
+            .session
+            .dc_option(dc)
+            .map_err(|_| ApiError::Local("session storage"))?
+            .ok_or(ApiError::Local("unknown data centre"))?;
+        let key = option.auth_key.ok_or(ApiError::Local("no key"))?;
+        let dc = u8::try_from(dc).map_err(|_| ApiError::Local("unknown data centre"))?;
+        crate::session::telethon_string(
+            dc,
+            std::net::IpAddr::V4(*option.ipv4.ip()),
+            option.ipv4.port(),
+            &key,
+        )
+        .map_err(|_| ApiError::Local("session string"))
+    }
+
+    async fn log_out(&self) -> Result<(), ApiError> {
+        self.client.invoke(&tl::functions::auth::LogOut {}).await?;
+        self.signed_in.store(false, Ordering::SeqCst);
+        Ok(())
+    }
+
+    async fn disconnect(&self) {
+        self.client.disconnect();
+        let task = self.runner.lock().map(|mut t| t.take()).unwrap_or(None);
+        if let Some(mut task) = task
+            && tokio::time::timeout(DISCONNECT_GRACE, &mut task)
+                .await
+                .is_err()
+        {
+            task.abort();
+        }
+    }
+}
+
+impl Drop for GrammersSignIn {
+    fn drop(&mut self) {
         self.client.disconnect();
     }
 }

@@ -14,12 +14,14 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use invite_core::clock::Clock;
 use invite_core::engine::{Engine, unique_worker_id};
-use invite_core::ports::{InviteStrategy, Job, JobQueue};
+use invite_core::ports::{InviteStrategy, Job, JobQueue, SecretStore};
 use invite_core::retention::{Retention, RetentionPolicy};
 use invite_http::runtime::{
-    BuildError, EngineWiring, Health, connect_backends, sandbox_strategy, wire_engine,
+    BuildError, EngineWiring, Health, connect_backends, sandbox_strategy, secret_source,
+    wire_engine, wire_telegram,
 };
 use invite_http::wire::HealthView;
+use invite_telegram::{Connector, GrammersConnector};
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -34,9 +36,14 @@ pub struct WorkerOptions {
     pub clock: Arc<dyn Clock>,
     /// The Prometheus handle, when `/metrics` is served.
     pub metrics: Option<PrometheusHandle>,
-    /// The platforms the engine drives; `None` is the sandbox platform over the shared
-    /// sandbox world (what the binary runs).
+    /// The platforms the engine drives; `None` is what the binary runs: the sandbox platform
+    /// over the shared sandbox world and Telegram (over [`WorkerOptions::telegram`]).
     pub strategies: Option<Vec<Arc<dyn InviteStrategy>>>,
+    /// How Telegram is reached; `None` is grammers (tests pass a fake Telegram).
+    pub telegram: Option<Arc<dyn Connector>>,
+    /// The secret store (Vault's key and, with `INTEGRATION_SERVICE_URL`, the sessions); `None`
+    /// is Vault when `VAULT_*` is set, else none.
+    pub secrets: Option<Arc<dyn SecretStore>>,
     /// Prefix of this process's worker id (`invite-worker-<random>`).
     pub worker_name: String,
 }
@@ -48,6 +55,8 @@ impl WorkerOptions {
             clock,
             metrics: None,
             strategies: None,
+            telegram: None,
+            secrets: None,
             worker_name: "invite-worker".to_owned(),
         }
     }
@@ -84,9 +93,29 @@ impl Worker {
                 message: "required: the worker takes its jobs from RabbitMQ".to_owned(),
             });
         };
-        let strategies = options
-            .strategies
-            .unwrap_or_else(|| vec![sandbox_strategy(shared, &backends)]);
+        let worker_id = unique_worker_id(&options.worker_name);
+        let strategies = match options.strategies {
+            Some(strategies) => strategies,
+            None => {
+                let secrets = match options.secrets {
+                    Some(secrets) => secrets,
+                    None => secret_source(shared, options.clock.clone())?.store,
+                };
+                let connector = options
+                    .telegram
+                    .unwrap_or_else(|| Arc::new(GrammersConnector::default()));
+                let telegram = wire_telegram(
+                    shared,
+                    &backends,
+                    &secrets,
+                    connector,
+                    &worker_id,
+                    options.clock.clone(),
+                )
+                .await?;
+                vec![sandbox_strategy(shared, &backends), telegram.strategy]
+            }
+        };
         let EngineWiring {
             engine,
             store,
@@ -97,9 +126,7 @@ impl Worker {
             &backends,
             options.clock.clone(),
             strategies,
-            config
-                .timers
-                .engine_config(unique_worker_id(&options.worker_name)),
+            config.timers.engine_config(worker_id),
         );
         let retention = Retention::new(
             store,

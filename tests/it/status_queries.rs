@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use chrono::{DateTime, TimeDelta, Utc};
 use invite_core::clock::Clock as _;
 use invite_core::clock::VirtualClock;
-use invite_core::domain::{AccountId, ActionKind, TaskId, UserId};
+use invite_core::domain::{AccountId, ActionKind, Platform, TaskId, UserId};
 use invite_core::limits::{LimitPolicy, LocalAccountManager};
 use invite_core::memory::{InProcessQueue, StaticDirectory};
 use invite_core::ports::{Claim, ClaimStage, ReserveRequest};
@@ -43,8 +43,23 @@ fn campaigns(stores: &Stores, clock: Arc<VirtualClock>) -> Campaigns {
             store: stores.tasks.clone(),
             queue: Arc::new(InProcessQueue::new()),
             accounts: Arc::new(manager),
-            // Accounts to start with (the lanes name their own).
-            directory: Arc::new(StaticDirectory::new().with_sandbox_accounts(USER, 1)),
+            // Accounts to start with, and those the lanes name (a lane's account its owner
+            // no longer lists is not counted as able to act).
+            directory: Arc::new(
+                StaticDirectory::new()
+                    .with_sandbox_accounts(USER, 1)
+                    .with_accounts(
+                        USER,
+                        Platform::Sandbox,
+                        [("small", 2), ("large", 10)]
+                            .into_iter()
+                            .flat_map(|(name, n)| {
+                                (0..n).map(move |i| {
+                                    AccountId::parse(format!("{name}-acc-{i}")).unwrap()
+                                })
+                            }),
+                    ),
+            ),
             ledger: Some(stores.ledger.clone()),
             clock,
             suppression: stores.suppression.clone(),

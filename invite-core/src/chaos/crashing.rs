@@ -628,6 +628,21 @@ impl LimitLedger for CrashingLedger {
             .await
     }
 
+    async fn merge_channel(
+        &self,
+        accounts: &[AccountId],
+        from: &str,
+        into: &str,
+    ) -> Result<u64, StoreError> {
+        self.points
+            .write(
+                "merge_channel",
+                || format!("{} accounts {from} -> {into}", accounts.len()),
+                self.inner.merge_channel(accounts, from, into),
+            )
+            .await
+    }
+
     async fn refund(
         &self,
         account: &AccountId,

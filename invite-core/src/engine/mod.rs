@@ -53,8 +53,8 @@ use crate::domain::{
 use crate::memory::NoEvents;
 use crate::ports::{
     AccountDirectory, AccountLeases, AccountManager, AccountState, ErrorReport, HoldId,
-    InviteStrategy, OutcomeRecord, PlatformError, Settlement, StoreError, SuppressionList,
-    TaskEventMessage, TaskEvents, TaskStore, UsageStats, abandonment,
+    InviteStrategy, LimitLedger, OutcomeRecord, PlatformError, Settlement, StoreError,
+    SuppressionList, TaskEventMessage, TaskEvents, TaskFilter, TaskStore, UsageStats, abandonment,
 };
 
 /// Tunables of the engine. Limits are not here: they belong to the account manager.
@@ -305,6 +305,8 @@ pub struct Engine {
     events: Arc<dyn TaskEvents>,
     /// The random part of this engine's hold names.
     hold_prefix: String,
+    /// The local limits' ledger, when the engine's account manager keeps its limits there.
+    ledger: Option<Arc<dyn LimitLedger>>,
 }
 
 /// What one pass did.
@@ -340,6 +342,7 @@ impl Engine {
             wake: Notify::new(),
             events: Arc::new(NoEvents),
             hold_prefix: unique_worker_id("hold"),
+            ledger: None,
         }
     }
 
@@ -348,6 +351,17 @@ impl Engine {
     #[must_use]
     pub fn with_events(mut self, events: Arc<dyn TaskEvents>) -> Self {
         self.events = events;
+        self
+    }
+
+    /// The ledger of the local account manager (the one [`EngineParts::accounts`] keeps its
+    /// limits in): when a task's group is resolved to its stable key, what the task's accounts
+    /// did under the group as written moves to that key, so the group's limits count it.
+    /// Without it (an account manager elsewhere keeps the limits), the history under the group
+    /// as written stays there.
+    #[must_use]
+    pub fn with_ledger(mut self, ledger: Arc<dyn LimitLedger>) -> Self {
+        self.ledger = Some(ledger);
         self
     }
 
@@ -866,7 +880,8 @@ impl Engine {
             }
         }
         let resolvers: Vec<&Lane> = lanes.iter().filter(|l| usable(l)).collect();
-        self.resolve_group_key(task, strategy.as_ref(), &resolvers)
+        let lane_accounts: Vec<AccountId> = lanes.iter().map(|l| l.account_id.clone()).collect();
+        self.resolve_group_key(task, strategy.as_ref(), &resolvers, &lane_accounts)
             .await?;
         self.reconcile(task, strategy.as_ref(), &lanes).await?;
         let lane_refs: Vec<&Lane> = lanes.iter().collect();
@@ -880,12 +895,14 @@ impl Engine {
 
     /// Resolves the task's group once to its stable key (through the first account that can)
     /// and records it with the task, for the de-duplication across tasks; until then the
-    /// group's limits key on the reference as given.
+    /// group's limits key on the reference as given. Once resolved, what `accounts` did under
+    /// the reference as given moves to the key in the ledger (see [`Engine::with_ledger`]).
     async fn resolve_group_key(
         &self,
         task: &Task,
         strategy: &dyn InviteStrategy,
         lanes: &[&Lane],
+        accounts: &[AccountId],
     ) -> Result<(), EngineError> {
         let Some(group) = task.settings.action.group() else {
             return Ok(());
@@ -909,7 +926,15 @@ impl Engine {
             match strategy.group_key(&lane.account_id, group).await {
                 Ok(Some(key)) => {
                     debug!(task.id = %task.id, group.key = %key, "group of task {} resolved", task.id);
+                    if let Some(ledger) = &self.ledger {
+                        // Before the key is used: no reservation under it can miss these.
+                        let moved = ledger.merge_channel(accounts, &written, &key).await?;
+                        if moved > 0 {
+                            info!(task.id = %task.id, group.key = %key, moved, "limits of task {}'s group now count {moved} earlier actions recorded under the group as written", task.id);
+                        }
+                    }
                     self.parts.store.set_group_key(task.id, &key).await?;
+                    self.adopt_group_key(task, &written, &key).await?;
                     self.state().group_keys.insert(task.id, (written, key));
                     return Ok(());
                 }
@@ -920,6 +945,76 @@ impl Engine {
             }
         }
         warn!(task.id = %task.id, "group of task {} not resolved yet; its limits key on the reference as given", task.id);
+        Ok(())
+    }
+
+    /// The owner's other tasks on the platform with the group written the same way and no key
+    /// recorded (finished before any resolution, or never resolved) take `key` too, and what
+    /// their accounts did under the group as written moves to it in the ledger: the
+    /// de-duplication (`dedupe_days`) of any spelling of the group then sees the people they
+    /// reached, and their limits count with the group's.
+    async fn adopt_group_key(
+        &self,
+        task: &Task,
+        written: &str,
+        key: &str,
+    ) -> Result<(), EngineError> {
+        const PAGE: u32 = 500;
+        let mut adopted = Vec::new();
+        let mut offset = 0;
+        loop {
+            let page = self
+                .parts
+                .store
+                .list_tasks(
+                    task.user_id,
+                    &TaskFilter {
+                        platform: Some(task.platform),
+                        limit: PAGE,
+                        offset,
+                        ..TaskFilter::default()
+                    },
+                )
+                .await?;
+            adopted.extend(
+                page.iter()
+                    .filter(|t| {
+                        t.id != task.id
+                            && t.group_key.is_none()
+                            && t.settings.action.group().is_some()
+                            && t.settings.action.channel_key() == written
+                    })
+                    .map(|t| t.id),
+            );
+            if page.len() < PAGE as usize {
+                break;
+            }
+            offset += PAGE;
+        }
+        if adopted.is_empty() {
+            return Ok(());
+        }
+        if let Some(ledger) = &self.ledger {
+            let mut accounts: Vec<AccountId> = self
+                .parts
+                .store
+                .lanes_of(&adopted)
+                .await?
+                .into_iter()
+                .map(|l| l.account_id)
+                .collect();
+            accounts.sort();
+            accounts.dedup();
+            ledger.merge_channel(&accounts, written, key).await?;
+        }
+        for id in &adopted {
+            match self.parts.store.set_group_key(*id, key).await {
+                // Deleted meanwhile: nothing to key.
+                Ok(()) | Err(StoreError::NotFound) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        info!(task.id = %task.id, group.key = %key, count = adopted.len(), "{} earlier tasks with the group of task {} written the same way now key on it", adopted.len(), task.id);
         Ok(())
     }
 

@@ -115,6 +115,34 @@ impl LimitLedger for MemoryLedger {
         })
     }
 
+    async fn merge_channel(
+        &self,
+        accounts: &[AccountId],
+        from: &str,
+        into: &str,
+    ) -> Result<u64, StoreError> {
+        if from == into {
+            return Ok(0);
+        }
+        let mut books = self.lock();
+        let mut moved = 0;
+        for account in accounts {
+            let Some(book) = books.accounts.get_mut(account) else {
+                continue;
+            };
+            for (_, e) in book.events.iter_mut().filter(|(_, e)| e.channel == from) {
+                e.channel = into.to_owned();
+                moved += 1;
+            }
+            for kind in ActionKind::ALL {
+                if let Some(n) = book.lifetime.remove(&(from.to_owned(), kind)) {
+                    *book.lifetime.entry((into.to_owned(), kind)).or_default() += n;
+                }
+            }
+        }
+        Ok(moved)
+    }
+
     async fn refund(
         &self,
         account: &AccountId,

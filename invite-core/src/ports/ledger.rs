@@ -109,6 +109,18 @@ pub trait LimitLedger: Send + Sync + std::fmt::Debug {
     /// Sets the account's health.
     async fn set_state(&self, account: &AccountId, state: &AccountState) -> Result<(), StoreError>;
 
+    /// Moves what `accounts` did in channel `from` (their events and lifetime counts) to
+    /// channel `into`, atomically for each account: the engine calls it when a task's group,
+    /// keyed as written until then, is resolved to its stable key, so that the limits of the
+    /// group count what was done before (a group's 15 a day are not spent twice across the
+    /// change). Returns the number of events moved.
+    async fn merge_channel(
+        &self,
+        accounts: &[AccountId],
+        from: &str,
+        into: &str,
+    ) -> Result<u64, StoreError>;
+
     /// [`history`](Self::history) of several accounts at once, in the order asked: a status
     /// page reads every account of a task in one go. The default asks one account at a time;
     /// the SQL ledgers answer from one query per table whatever the number of accounts.

@@ -24,7 +24,10 @@ pub use draft::{
     TaskPatch, schedule_range,
 };
 pub use import::{ImportRequest, ImportSummary, ReadOptions, SuppressSummary};
-pub use status::{AccountOverview, Eta, KindUsage, STATUS_MEMO_TTL, TaskReport, TaskStatusReport};
+pub use status::{
+    AccountOverview, EVERY_ACCOUNT_DISABLED, Eta, KindUsage, STATUS_MEMO_TTL, TaskReport,
+    TaskStatusReport,
+};
 
 use crate::clock::Clock;
 use crate::domain::{

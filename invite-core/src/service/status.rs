@@ -46,7 +46,14 @@ pub struct TaskStatusReport {
     pub accounts: u64,
     /// When the remaining targets can be done under the limits (none for a finished task).
     pub eta: Option<Eta>,
+    /// Why a running task does nothing, when its owner is the one to act: every account
+    /// of the task was disabled (or removed) by its owner. The task stays running and goes
+    /// on when one is enabled again.
+    pub waiting: Option<String>,
 }
+
+/// [`TaskStatusReport::waiting`] when every account of a running task is disabled or removed.
+pub const EVERY_ACCOUNT_DISABLED: &str = "every account of the task is disabled or removed by its owner: enable one (PATCH /api/v1/invite/accounts/{id}) and the task goes on";
 
 /// A finished (or running) task's outcome per target.
 #[derive(Debug, Clone, PartialEq)]
@@ -95,8 +102,8 @@ const STATUS_MEMO_TASKS: usize = 4096;
 /// the task (its version and status) and its counts are what they were, so a step that
 /// changed anything (an outcome, a claim, a requeue after a cooldown) shows at once; what is
 /// left to age is the forecast's view of time, by at most a second.
-/// Active accounts, assigned accounts and the ETA.
-type Figures = (u64, u64, Option<Eta>);
+/// Active accounts, assigned accounts, the ETA and why the task waits on its owner.
+type Figures = (u64, u64, Option<Eta>, Option<String>);
 
 #[derive(Debug, Default)]
 pub(super) struct StatusMemo(Mutex<HashMap<TaskId, Remembered>>);
@@ -108,6 +115,7 @@ struct Remembered {
     active_accounts: u64,
     accounts: u64,
     eta: Option<Eta>,
+    waiting: Option<String>,
 }
 
 impl StatusMemo {
@@ -125,7 +133,7 @@ impl StatusMemo {
     }
 
     fn keep(&self, task: &Task, progress: &Progress, now: DateTime<Utc>, figures: Figures) {
-        let (active_accounts, accounts, eta) = figures;
+        let (active_accounts, accounts, eta, waiting) = figures;
         let mut memo = self.0.lock().unwrap_or_else(|p| p.into_inner());
         if memo.len() >= STATUS_MEMO_TASKS && !memo.contains_key(&task.id) {
             memo.clear();
@@ -138,6 +146,7 @@ impl StatusMemo {
                 active_accounts,
                 accounts,
                 eta,
+                waiting,
             },
         );
     }
@@ -150,8 +159,14 @@ fn window_start(now: DateTime<Utc>, policy: &crate::limits::LimitPolicy) -> Date
 }
 
 impl Campaigns {
-    /// Accounts a task may use: its lanes once it ran, else the owner's usable accounts.
-    async fn task_accounts(&self, task: &Task) -> Result<Vec<(AccountId, Option<DateTime<Utc>>)>> {
+    /// Accounts a task may use: its lanes once it ran, else the owner's usable accounts; with
+    /// each, its lane's cooldown and whether the owner lets it act (a lane's account that
+    /// its owner disabled or removed keeps its lane, idle; the engine uses it again once
+    /// enabled).
+    async fn task_accounts(
+        &self,
+        task: &Task,
+    ) -> Result<Vec<(AccountId, Option<DateTime<Utc>>, bool)>> {
         let lanes = self
             .parts
             .store
@@ -159,10 +174,32 @@ impl Campaigns {
             .await
             .map_err(|e| ServiceError::from_store(e, "read"))?;
         if !lanes.is_empty() {
+            let enabled: Option<Vec<AccountId>> = match self
+                .parts
+                .directory
+                .accounts(task.user_id, task.platform)
+                .await
+            {
+                Ok(listed) => Some(
+                    listed
+                        .into_iter()
+                        .filter(|a| a.active)
+                        .map(|a| a.id)
+                        .collect(),
+                ),
+                // The figures still come; whether the owner disabled one is not known now.
+                Err(e) => {
+                    tracing::warn!(task.id = %task.id, error = %e, "accounts of task {} not listed for its status", task.id);
+                    None
+                }
+            };
             return Ok(lanes
                 .into_iter()
                 .filter(|l| l.status == LaneStatus::Active)
-                .map(|l| (l.account_id, l.cooldown_until))
+                .map(|l| {
+                    let on = enabled.as_ref().is_none_or(|e| e.contains(&l.account_id));
+                    (l.account_id, l.cooldown_until, on)
+                })
                 .collect());
         }
         let mut accounts: Vec<AccountId> = self
@@ -178,7 +215,7 @@ impl Campaigns {
         if let Some(wanted) = &task.settings.accounts {
             accounts.retain(|a| wanted.contains(a));
         }
-        Ok(accounts.into_iter().map(|a| (a, None)).collect())
+        Ok(accounts.into_iter().map(|a| (a, None, true)).collect())
     }
 
     /// The states of `accounts` in their order, from one call to the account manager.
@@ -220,16 +257,16 @@ impl Campaigns {
             (finished as f64 * 10_000.0 / total as f64).round() / 100.0
         };
         let now = self.parts.clock.now();
-        let (active_accounts, accounts, eta) = match self.status_memo.recall(&task, &progress, now)
-        {
-            Some(r) => (r.active_accounts, r.accounts, r.eta),
-            None => {
-                let figures = self.account_figures(&task, &progress, now).await?;
-                self.status_memo
-                    .keep(&task, &progress, now, figures.clone());
-                figures
-            }
-        };
+        let (active_accounts, accounts, eta, waiting) =
+            match self.status_memo.recall(&task, &progress, now) {
+                Some(r) => (r.active_accounts, r.accounts, r.eta, r.waiting),
+                None => {
+                    let figures = self.account_figures(&task, &progress, now).await?;
+                    self.status_memo
+                        .keep(&task, &progress, now, figures.clone());
+                    figures
+                }
+            };
         Ok(TaskStatusReport {
             task,
             progress,
@@ -239,6 +276,7 @@ impl Campaigns {
             active_accounts,
             accounts,
             eta,
+            waiting,
         })
     }
 
@@ -253,7 +291,7 @@ impl Campaigns {
         let total = progress.total();
         let finished = progress.finished();
         let accounts = self.task_accounts(task).await?;
-        let ids: Vec<AccountId> = accounts.iter().map(|(a, _)| a.clone()).collect();
+        let ids: Vec<AccountId> = accounts.iter().map(|(a, _, _)| a.clone()).collect();
         // The group's stable key once the engine resolved it, as the limits key on it.
         let channel = task.channel();
         let policy = self.policy(task.platform);
@@ -261,7 +299,13 @@ impl Campaigns {
         let states = self.account_states(&ids).await?;
         let mut forecast_accounts = Vec::with_capacity(accounts.len());
         let mut active = 0;
-        for ((account, lane_cooldown), mut state) in accounts.iter().zip(states) {
+        for ((account, lane_cooldown, enabled), mut state) in accounts.iter().zip(states) {
+            // Switched off by its owner: no capacity until switched on again.
+            if !enabled {
+                state = AccountState::Dead {
+                    reason: "disabled".to_owned(),
+                };
+            }
             // Pacing (a lane's next eligible time) delays the forecast but leaves the account
             // active; a cooldown or death from the account manager does not.
             if state.is_usable_at(now) {
@@ -332,7 +376,11 @@ impl Campaigns {
                     .count(),
             })
         };
-        Ok((active, accounts.len() as u64, eta))
+        let waiting = (task.status == crate::domain::TaskStatus::InProgress
+            && !accounts.is_empty()
+            && accounts.iter().all(|(_, _, enabled)| !enabled))
+        .then(|| EVERY_ACCOUNT_DISABLED.to_owned());
+        Ok((active, accounts.len() as u64, eta, waiting))
     }
 
     /// Every target of the task with its outcome.

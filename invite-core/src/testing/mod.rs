@@ -122,7 +122,8 @@ where
 
 /// The [`LimitLedger`] contract: reservations record their events under the policy's window,
 /// lifetime and pause, refunds return the slot, the account's state is kept and decides,
-/// `performed` moves a reservation's events, and of many racers for the last slot one wins.
+/// `performed` moves a reservation's events, `merge_channel` moves a channel's history to
+/// another key, and of many racers for the last slot one wins.
 ///
 /// `open` gives every case a fresh, empty implementation (see [`Opened`]); `None` skips the
 /// suite. Panics, naming the case, when the implementation breaks the contract.
@@ -142,6 +143,7 @@ where
             ledger::racers_for_the_last_slot_have_one_winner,
             ledger::performed_moves_the_events_of_a_reservation,
             ledger::histories_and_states_read_many_accounts_at_once,
+            ledger::merge_channel_counts_the_written_key_under_the_resolved_one,
         ],
     )
     .await;

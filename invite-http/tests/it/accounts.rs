@@ -712,6 +712,185 @@ pub async fn an_accounts_own_device_is_kept_and_presented(db: Db) {
     assert!(devices.iter().all(|d| *d == want), "{devices:?}");
 }
 
+/// `invite-http accounts login` on a scripted sign-in: a wrong code then the right one and a
+/// 2FA password store the new session like an import (active, who it is from `get_me`, listed
+/// with its use); the same Telegram user again is a 409 and its new session is logged out;
+/// a flood wait and an expired code are one-line refusals that repeat nothing typed.
+pub async fn an_account_signed_in_by_phone_is_stored_like_an_import(db: Db) {
+    use invite_http::accounts::Login;
+    use invite_http::cli::LinePrompt;
+    use invite_telegram::fake_login::FakeLogin;
+
+    let Some((s, _fake)) = start(db, Engine::Virtual).await else {
+        return;
+    };
+    let accounts = s.runtime.state.accounts().expect("accounts enabled");
+    let user = invite_core::domain::UserId::new(1);
+    let typed = |lines: &str| LinePrompt::new(std::io::Cursor::new(lines.to_owned()), false);
+    let options = || Login {
+        label: Some("by phone".to_owned()),
+        ..Login::default()
+    };
+
+    let login = FakeLogin::new("+447700900123", "40917", 6001, Some("phone_user"))
+        .with_password("correct horse", Some("horse"))
+        .key_seed(1);
+    let account = accounts
+        .login(
+            user,
+            &login,
+            &mut typed("+44 7700 900123\n11111\n40917\ncorrect horse\n"),
+            options(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(login.codes_tried(), 2);
+    assert!(login.disconnected() && !login.logged_out());
+    let key_id = invite_telegram::SessionString::parse(&login.session())
+        .unwrap()
+        .key_fingerprint();
+    assert_eq!(account.id.to_string(), format!("tg-{key_id}"));
+    let list = s.get_ok("/accounts?platform=telegram", 1).await;
+    let items = list["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{list}");
+    assert_eq!(items[0]["id"], account.id.to_string(), "{list}");
+    let view = s.get_ok(&format!("/accounts/{}", account.id), 1).await;
+    assert_eq!(view["status"], "active", "{view}");
+    assert_eq!(view["telegram_user_id"], 6001);
+    assert_eq!(view["username"], "phone_user");
+    assert_eq!(view["label"], "by phone");
+    assert_eq!(view["phone_masked"], "+********0123");
+
+    // The same Telegram user signed in again: 409, and the new session is not left alive.
+    let again = FakeLogin::new("+447700900123", "40917", 6001, Some("phone_user")).key_seed(2);
+    let e = accounts
+        .login(
+            user,
+            &again,
+            &mut typed("+447700900123\n40917\n"),
+            options(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.status(), StatusCode::CONFLICT, "{e}");
+    assert!(again.logged_out() && again.disconnected());
+
+    // Refusals: one line, nothing typed repeated, nothing stored.
+    let flood = FakeLogin::new("+447700900124", "40917", 6002, None).flood_wait(600);
+    let e = accounts
+        .login(
+            user,
+            &flood,
+            &mut typed("+447700900124\n40917\n"),
+            options(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.status(), StatusCode::SERVICE_UNAVAILABLE, "{e}");
+    let expired = FakeLogin::new("+447700900125", "40917", 6003, None).code_expired();
+    let e2 = accounts
+        .login(
+            user,
+            &expired,
+            &mut typed("+447700900125\n40917\n"),
+            options(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e2.status(), StatusCode::UNPROCESSABLE_ENTITY, "{e2}");
+    for (e, what) in [
+        (e.to_string(), "FLOOD_WAIT"),
+        (e2.to_string(), "PHONE_CODE_EXPIRED"),
+    ] {
+        assert!(e.contains(what), "{e}");
+        assert!(
+            !e.contains('\n') && !e.contains("7700900") && !e.contains("40917"),
+            "{e}"
+        );
+    }
+    assert!(flood.disconnected() && expired.disconnected());
+    let list = s.get_ok("/accounts?platform=telegram", 1).await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 1, "{list}");
+}
+
+/// Every account of a running task disabled by its owner: the task stays running, idle, and
+/// its status says why (no account able to act, the reason); enabling one lets it finish.
+pub async fn a_task_whose_accounts_are_all_disabled_says_so(db: Db) {
+    let Some((s, fake)) = start(db, Engine::Virtual).await else {
+        return;
+    };
+    let sessions = [telethon(61), telethon(62)];
+    let mut ids = Vec::new();
+    for (i, session) in sessions.iter().enumerate() {
+        fake.add_account(session, 9101 + i as i64, None);
+        ids.push(
+            added(add(&s, 1, session, "").await).await["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    let targets: Vec<String> = (0..6).map(|i| format!("@guest_{i:03}")).collect();
+    let task = s
+        .create(
+            1,
+            json!({"name": "all off", "platform": "telegram", "action": "invite",
+                   "group": "@launch_group", "targets": targets}),
+        )
+        .await;
+    let r = s.post(&format!("/tasks/{task}/start"), 1, None).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let clock = s.clock.clone().unwrap();
+    loop {
+        let pass = s.runtime.engine.tick().await.unwrap();
+        if !fake.invited().is_empty() {
+            break;
+        }
+        clock
+            .sleep_until(pass.next.expect("the task still runs"))
+            .await;
+    }
+    let enable = |id: String, on: bool| {
+        let s = &s;
+        async move {
+            let r = s
+                .req(reqwest::Method::PATCH, &format!("/accounts/{id}"), Some(1))
+                .json(&json!({ "enabled": on }))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::OK);
+        }
+    };
+    for id in &ids {
+        enable(id.clone(), false).await;
+    }
+    let pass = s.runtime.engine.tick().await.unwrap();
+    let invited = fake.invited().len();
+    assert!(invited < 6, "the task is not over");
+    let status = s.status_of(1, task).await;
+    assert_eq!(status["status"], "IN_PROGRESS", "{status}");
+    assert_eq!(status["active_accounts"], 0, "{status}");
+    assert_eq!(
+        status["waiting_reason"].as_str(),
+        Some(invite_core::service::EVERY_ACCOUNT_DISABLED),
+        "{status}"
+    );
+    // Nothing moves while they are off.
+    if let Some(next) = pass.next {
+        clock.sleep_until(next).await;
+    }
+    s.runtime.engine.tick().await.unwrap();
+    assert_eq!(fake.invited().len(), invited);
+
+    enable(ids[1].clone(), true).await;
+    s.drive().await;
+    let status = s.status_of(1, task).await;
+    assert_eq!(status["status"], "COMPLETED", "{status}");
+    assert!(status.get("waiting_reason").is_none(), "{status}");
+    assert_eq!(fake.invited().len(), 6);
+}
+
 crate::on_every_store!(
     an_accounts_own_device_is_kept_and_presented,
     accounts_are_added_checked_and_sealed,
@@ -720,4 +899,6 @@ crate::on_every_store!(
     every_spelling_of_one_group_shares_one_budget,
     two_spellings_of_one_group_never_reach_one_person_twice,
     a_disabled_or_removed_account_is_let_go,
+    an_account_signed_in_by_phone_is_stored_like_an_import,
+    a_task_whose_accounts_are_all_disabled_says_so,
 );

@@ -36,6 +36,18 @@ impl Platform {
     /// `None` (after a `SKIP` line) when a service is unreachable and services are not
     /// required. `extra` variables are added to the platform's.
     pub async fn start(extra: &[(&str, &str)]) -> Option<(Self, Runtime)> {
+        Self::start_with_telegram(
+            extra,
+            Arc::new(invite_telegram::GrammersConnector::default()),
+        )
+        .await
+    }
+
+    /// [`Platform::start`] with the API reaching Telegram through `telegram`.
+    pub async fn start_with_telegram(
+        extra: &[(&str, &str)],
+        telegram: Arc<dyn invite_telegram::Connector>,
+    ) -> Option<(Self, Runtime)> {
         let db = PostgresDatabase::create().await?;
         let url = amqp_test_url();
         let probe = Connection::connect(&url, ConnectionProperties::default()).await;
@@ -70,7 +82,7 @@ impl Platform {
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
         );
         let config = WorkerConfig::from_vars(vars).expect("test configuration");
-        let runtime = Runtime::build(
+        let runtime = Runtime::build_with_telegram(
             &config.shared,
             RuntimeOptions {
                 clock: Arc::new(SystemClock),
@@ -78,6 +90,7 @@ impl Platform {
                 secret_generated: false,
                 metrics: None,
             },
+            telegram,
         )
         .await
         .expect("the API in platform mode");

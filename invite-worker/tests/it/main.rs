@@ -4,4 +4,5 @@
 //! fails.
 
 mod helpers;
+mod telegram;
 mod worker;

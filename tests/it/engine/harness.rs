@@ -77,6 +77,8 @@ pub struct Scripted {
     pub sandbox: SandboxStrategy,
     scripts: Mutex<HashMap<String, VecDeque<Script>>>,
     rights: Mutex<VecDeque<PlatformError>>,
+    /// What `group_key` answers (the sandbox's `None` when unset).
+    group_key: Mutex<Option<Result<Option<String>, PlatformError>>>,
     pub calls: Mutex<Vec<(AccountId, String)>>,
     pub log: Mutex<Vec<Call>>,
     /// Fires when a scripted crash happens.
@@ -99,11 +101,17 @@ impl Scripted {
             }),
             scripts: Mutex::new(HashMap::new()),
             rights: Mutex::new(VecDeque::new()),
+            group_key: Mutex::new(None),
             calls: Mutex::new(Vec::new()),
             log: Mutex::new(Vec::new()),
             crashed: tokio::sync::Notify::new(),
             clock,
         }
+    }
+
+    /// From now on, resolving a group's stable key answers `answer`.
+    pub fn answer_group_keys(&self, answer: Result<Option<String>, PlatformError>) {
+        *self.group_key.lock().unwrap() = Some(answer);
     }
 
     /// The next invite-rights check fails with `error`.
@@ -253,6 +261,17 @@ impl InviteStrategy for Scripted {
     ) -> Result<bool, PlatformError> {
         self.sandbox.is_member(account, target, group).await
     }
+    async fn group_key(
+        &self,
+        account: &AccountId,
+        group: &GroupRef,
+    ) -> Result<Option<String>, PlatformError> {
+        let answer = self.group_key.lock().unwrap().clone();
+        match answer {
+            Some(answer) => answer,
+            None => self.sandbox.group_key(account, group).await,
+        }
+    }
     async fn disconnect(&self, account: &AccountId) {
         self.sandbox.disconnect(account).await;
     }
@@ -353,7 +372,8 @@ impl Harness {
                     ..EngineConfig::default()
                 },
             )
-            .with_events(events.clone()),
+            .with_events(events.clone())
+            .with_ledger(ports.ledger.clone()),
         );
         Self {
             clock,

@@ -103,6 +103,8 @@ use failure_paths::*;
 use scenarios::*;
 
 on_every_store!(
+    a_groups_cap_counts_the_invites_done_before_it_was_resolved,
+    people_reached_before_a_group_was_resolved_are_not_reached_again,
     an_uncertain_message_is_never_resent_by_another_account,
     an_uncertain_message_whose_sender_died_ends_uncertain,
     refused_writes_are_charged_and_bounded,

@@ -566,3 +566,119 @@ pub async fn crash_after_the_invite_is_settled_without_a_second_invite(ports: Po
         .unwrap();
     assert_eq!(logs.last().unwrap().entry.status, ExecutionStatus::Success);
 }
+
+/// A task's group that could not be resolved at first runs keyed on the group as written;
+/// resolved after a restart, its stable key's cap counts the invites done before: the group's
+/// 4 a day (here) are not spent twice across the change.
+pub async fn a_groups_cap_counts_the_invites_done_before_it_was_resolved(ports: Ports) {
+    let mut policy = simple_policy();
+    policy.invite.per_channel = Some(4);
+    let h = Harness::new(ports, policy, 1);
+    h.strategy.answer_group_keys(Err(PlatformError::Transient {
+        code: "TIMEOUT".to_owned(),
+    }));
+    let id = h
+        .task(Priority::High, invite("@club"), &refs(&people("p", 10)))
+        .await;
+    h.start(id).await;
+    // One invite per 10 minutes: three before the restart.
+    h.run_for(TimeDelta::minutes(25)).await;
+    let invites = |h: &Harness, until| {
+        h.strategy
+            .log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|c| c.kind == "invite" && c.at < until)
+            .count()
+    };
+    assert_eq!(invites(&h, t0() + TimeDelta::days(1)), 3);
+    assert_eq!(h.store.get_task(USER, id).await.unwrap().group_key, None);
+
+    h.strategy
+        .answer_group_keys(Ok(Some("sandbox:group:1".to_owned())));
+    let h2 = h.restart();
+    h2.run_for(TimeDelta::hours(20)).await;
+    assert_eq!(
+        h2.store
+            .get_task(USER, id)
+            .await
+            .unwrap()
+            .group_key
+            .as_deref(),
+        Some("sandbox:group:1")
+    );
+    assert_eq!(
+        invites(&h2, t0() + TimeDelta::days(1)),
+        4,
+        "the group's cap counts the three invites keyed on it as written"
+    );
+    h2.run().await;
+    let task = h2.store.get_task(USER, id).await.unwrap();
+    assert_eq!(task.status, TaskStatus::Completed);
+    assert_eq!(invites(&h2, t0() + TimeDelta::days(60)), 10);
+}
+
+/// People reached by a task whose group was never resolved (it ran while the group could not
+/// be) are not reached again under another spelling of the group: when a later task with the
+/// group written the same way resolves it, the earlier task takes the key, and a task naming
+/// the group by id with `dedupe_days` skips them.
+pub async fn people_reached_before_a_group_was_resolved_are_not_reached_again(ports: Ports) {
+    let h = Harness::new(ports, simple_policy(), 1);
+    h.strategy.answer_group_keys(Err(PlatformError::Transient {
+        code: "TIMEOUT".to_owned(),
+    }));
+    let invites_of = |prefix: &str| {
+        h.strategy
+            .log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|c| c.kind == "invite" && c.person.contains(prefix))
+            .count()
+    };
+    let first = h
+        .task(Priority::High, invite("@club"), &refs(&people("p", 3)))
+        .await;
+    h.start(first).await;
+    h.run().await;
+    let done = h.store.get_task(USER, first).await.unwrap();
+    assert_eq!((done.status, done.group_key), (TaskStatus::Completed, None));
+    assert_eq!(invites_of("p_"), 3);
+
+    h.strategy
+        .answer_group_keys(Ok(Some("sandbox:group:1".to_owned())));
+    let second = h
+        .task(Priority::High, invite("@club"), &refs(&people("q", 2)))
+        .await;
+    h.start(second).await;
+    h.run().await;
+    assert_eq!(
+        h.store
+            .get_task(USER, first)
+            .await
+            .unwrap()
+            .group_key
+            .as_deref(),
+        Some("sandbox:group:1"),
+        "the earlier task took the key its spelling resolved to"
+    );
+
+    let by_id = h
+        .task(
+            Priority::High,
+            invite("-1001777000123"),
+            &refs(&people("p", 3)),
+        )
+        .await;
+    h.update_settings(by_id, |s| s.dedupe_days = Some(30)).await;
+    h.start(by_id).await;
+    h.run().await;
+    assert_eq!(
+        h.store.get_task(USER, by_id).await.unwrap().status,
+        TaskStatus::Completed
+    );
+    assert_eq!(invites_of("p_"), 3, "nobody reached twice");
+    let progress = h.store.progress(USER, by_id).await.unwrap();
+    assert_eq!(progress.count(TargetStatus::Skipped), 3, "{progress:?}");
+}

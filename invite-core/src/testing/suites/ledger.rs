@@ -394,3 +394,85 @@ pub(crate) async fn histories_and_states_read_many_accounts_at_once(s: Ctx) {
     );
     assert!(s.histories(&[], "@g1", since).await.unwrap().is_empty());
 }
+
+/// A group keyed as written, then resolved: `merge_channel` moves the accounts' events and
+/// lifetime counts to the resolved key (added to what is there), so the group's per-channel
+/// cap counts both; other accounts and other channels are untouched, and a refund afterwards
+/// still returns its slot.
+pub(crate) async fn merge_channel_counts_the_written_key_under_the_resolved_one(s: Ctx) {
+    let (a, b) = (acc("acc-1"), acc("acc-2"));
+    let mut p = small_policy();
+    p.invite.per_account = 30;
+    p.invite.per_channel = Some(3);
+    let r1 = reservation(s.reserve(&request(&a, "@chan", t0()), &p).await.unwrap());
+    reservation(
+        s.reserve(&request(&a, "@chan", t0() + mins(1)), &p)
+            .await
+            .unwrap(),
+    );
+    reservation(
+        s.reserve(&request(&a, "tg:1777", t0() + mins(2)), &p)
+            .await
+            .unwrap(),
+    );
+    reservation(
+        s.reserve(&request(&a, "@other", t0() + mins(2)), &p)
+            .await
+            .unwrap(),
+    );
+    reservation(s.reserve(&request(&b, "@chan", t0()), &p).await.unwrap());
+    // Before: the resolved key sees one of the group's three.
+    let before = s.history(&a, "tg:1777", t0()).await.unwrap();
+    assert_eq!(before.lifetime_of(ActionKind::Invite), 1);
+
+    let moved = s
+        .merge_channel(std::slice::from_ref(&a), "@chan", "tg:1777")
+        .await
+        .unwrap();
+    assert_eq!(moved, 2);
+    let h = s.history(&a, "tg:1777", t0() - mins(1)).await.unwrap();
+    assert_eq!(h.lifetime_of(ActionKind::Invite), 3);
+    let channels: Vec<&str> = h.recent.iter().map(|e| e.channel.as_str()).collect();
+    assert_eq!(channels, ["tg:1777", "tg:1777", "tg:1777", "@other"]);
+    let old = s.history(&a, "@chan", t0() - mins(1)).await.unwrap();
+    assert_eq!(old.lifetime_of(ActionKind::Invite), 0);
+    let other = s.history(&a, "@other", t0() - mins(1)).await.unwrap();
+    assert_eq!(other.lifetime_of(ActionKind::Invite), 1);
+    let untouched = s.history(&b, "@chan", t0() - mins(1)).await.unwrap();
+    assert_eq!(untouched.lifetime_of(ActionKind::Invite), 1);
+    assert_eq!(untouched.recent[0].channel, "@chan");
+
+    // The group's cap of 3 is reached under its resolved key.
+    let full = s
+        .reserve(&request(&a, "tg:1777", t0() + mins(3)), &p)
+        .await
+        .unwrap();
+    assert!(
+        !matches!(full, RateDecision::Allowed { .. }),
+        "{full:?}: the written key's events count"
+    );
+    // A merged reservation refunded returns its slot under the resolved key.
+    s.refund(&a, r1).await.unwrap();
+    let h = s.history(&a, "tg:1777", t0() - mins(1)).await.unwrap();
+    assert_eq!(h.lifetime_of(ActionKind::Invite), 2);
+    reservation(
+        s.reserve(&request(&a, "tg:1777", t0() + mins(3)), &p)
+            .await
+            .unwrap(),
+    );
+    // Nothing to move, or into itself: nothing changes.
+    assert_eq!(
+        s.merge_channel(std::slice::from_ref(&a), "@chan", "tg:1777")
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        s.merge_channel(std::slice::from_ref(&a), "tg:1777", "tg:1777")
+            .await
+            .unwrap(),
+        0
+    );
+    let h = s.history(&a, "tg:1777", t0() - mins(1)).await.unwrap();
+    assert_eq!(h.lifetime_of(ActionKind::Invite), 3);
+}
