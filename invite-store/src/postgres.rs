@@ -527,13 +527,16 @@ async fn list_tasks(pool: &PgPool, user: UserId, filter: &TaskFilter) -> Result<
     tasks_of(rows)
 }
 
-/// Ownership is checked in the same statement; only a task without targets costs a second one
-/// (to tell it from another user's task).
+/// From the task's counters (`invite_target_counts`, kept by triggers with every change of a
+/// target): a few rows whatever the number of targets. Ownership is checked in the same
+/// statement; only a task without targets costs a second one (to tell it from another user's
+/// task).
 async fn progress(pool: &PgPool, user: UserId, id: TaskId) -> Result<Progress> {
     let rows: Vec<(String, Option<String>, i64)> = sqlx::query_as(
-        "SELECT status, outcome, count(*) FROM invite_targets WHERE task_id = $1 \
+        "SELECT status, NULLIF(outcome, ''), sum(n)::bigint FROM invite_target_counts \
+         WHERE task_id = $1 \
              AND EXISTS (SELECT 1 FROM invite_tasks WHERE id = $1 AND user_id = $2) \
-         GROUP BY status, outcome",
+         GROUP BY status, outcome HAVING sum(n) <> 0",
     )
     .bind(id.get())
     .bind(user.get())
@@ -748,10 +751,11 @@ async fn save_lane(pool: &PgPool, lane: &Lane) -> Result<()> {
     Ok(())
 }
 
+/// From the tasks' counters: no count of the backlog.
 async fn pending_counts(pool: &PgPool, ids: &[TaskId]) -> Result<BTreeMap<TaskId, u64>> {
     let raw: Vec<i64> = ids.iter().map(|id| id.get()).collect();
     let rows = sqlx::query_as(
-        "SELECT task_id, count(*) FROM invite_targets \
+        "SELECT task_id, sum(n)::bigint FROM invite_target_counts \
          WHERE task_id = ANY($1) AND status = 'pending' GROUP BY task_id",
     )
     .bind(raw)
@@ -760,12 +764,13 @@ async fn pending_counts(pool: &PgPool, ids: &[TaskId]) -> Result<BTreeMap<TaskId
     Ok(pending_from(ids, rows))
 }
 
-/// One probe of `idx_invite_targets_task_status` per task: no count of the backlog.
+/// From the tasks' counters: neither a count of the backlog nor an index walk over the dead
+/// entries that claimed targets leave behind.
 async fn with_pending(pool: &PgPool, ids: &[TaskId]) -> Result<BTreeSet<TaskId>> {
     let raw: Vec<i64> = ids.iter().map(|id| id.get()).collect();
     let found: Vec<i64> = sqlx::query_scalar(
-        "SELECT t FROM UNNEST($1::bigint[]) AS t WHERE EXISTS \
-             (SELECT 1 FROM invite_targets WHERE task_id = t AND status = 'pending')",
+        "SELECT task_id FROM invite_target_counts \
+         WHERE task_id = ANY($1) AND status = 'pending' GROUP BY task_id HAVING sum(n) > 0",
     )
     .bind(raw)
     .fetch_all(pool)

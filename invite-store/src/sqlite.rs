@@ -578,13 +578,16 @@ async fn list_tasks(pool: &SqlitePool, user: UserId, filter: &TaskFilter) -> Res
     tasks_of(rows)
 }
 
-/// Ownership is checked in the same statement; only a task without targets costs a second one
-/// (to tell it from another user's task).
+/// From the task's counters (`invite_target_counts`, kept by triggers with every change of a
+/// target): a few rows whatever the number of targets. Ownership is checked in the same
+/// statement; only a task without targets costs a second one (to tell it from another user's
+/// task).
 async fn progress(pool: &SqlitePool, user: UserId, id: TaskId) -> Result<Progress> {
     let rows: Vec<(String, Option<String>, i64)> = sqlx::query_as(
-        "SELECT status, outcome, count(*) FROM invite_targets WHERE task_id = $1 \
+        "SELECT status, NULLIF(outcome, ''), sum(n) FROM invite_target_counts \
+         WHERE task_id = $1 \
              AND EXISTS (SELECT 1 FROM invite_tasks WHERE id = $1 AND user_id = $2) \
-         GROUP BY status, outcome",
+         GROUP BY status, outcome HAVING sum(n) <> 0",
     )
     .bind(id.get())
     .bind(user.get())
@@ -796,9 +799,10 @@ async fn save_lane(pool: &SqlitePool, lane: &Lane) -> Result<()> {
     Ok(())
 }
 
+/// From the tasks' counters: no count of the backlog.
 async fn pending_counts(pool: &SqlitePool, ids: &[TaskId]) -> Result<BTreeMap<TaskId, u64>> {
     let rows = sqlx::query_as(
-        "SELECT task_id, count(*) FROM invite_targets \
+        "SELECT task_id, sum(n) FROM invite_target_counts \
          WHERE task_id IN (SELECT value FROM json_each($1)) AND status = 'pending' \
          GROUP BY task_id",
     )
@@ -808,11 +812,12 @@ async fn pending_counts(pool: &SqlitePool, ids: &[TaskId]) -> Result<BTreeMap<Ta
     Ok(pending_from(ids, rows))
 }
 
-/// One index probe per task: no count of the backlog.
+/// From the tasks' counters: no count of the backlog.
 async fn with_pending(pool: &SqlitePool, ids: &[TaskId]) -> Result<BTreeSet<TaskId>> {
     let found: Vec<i64> = sqlx::query_scalar(
-        "SELECT value FROM json_each($1) WHERE EXISTS \
-             (SELECT 1 FROM invite_targets WHERE task_id = value AND status = 'pending')",
+        "SELECT task_id FROM invite_target_counts \
+         WHERE task_id IN (SELECT value FROM json_each($1)) AND status = 'pending' \
+             AND n > 0",
     )
     .bind(json_list(ids)?)
     .fetch_all(pool)
