@@ -13,10 +13,10 @@ use invite_core::domain::{
 };
 use invite_core::limits::LimitPolicy;
 use invite_core::ports::{
-    AccountHistory, AccountLeases, AccountState, AddedTargets, Claim, CleanupReport, CreatedTask,
-    Followups, LimitLedger, LogFilter, OutcomeRecord, Progress, RateDecision, Reservation,
-    ReserveRequest, Settlement, StoreResult, SuppressionEntry, SuppressionList, TaskFilter,
-    TaskStats, TaskStore, abandonment,
+    AccountHistory, AccountLeases, AccountState, AddedTargets, AttemptEnd, Claim, CleanupReport,
+    CreatedTask, DatabaseId, Followups, LimitLedger, LogFilter, OutcomeRecord, Progress,
+    RateDecision, Reservation, ReserveRequest, Settlement, StoreResult, SuppressionEntry,
+    SuppressionList, TaskFilter, TaskStats, TaskStore, abandonment,
 };
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
@@ -52,12 +52,17 @@ const LANE_COLS: &str = "task_id, account_id, status, reason, cooldown_until, la
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: PgPool,
+    /// Shared by the clones of this store: its task store and ledger fuse their writes.
+    database: DatabaseId,
 }
 
 impl PgStore {
     /// A store over an existing pool.
     pub fn new(pool: PgPool) -> Self {
-        Self { pool }
+        Self {
+            pool,
+            database: DatabaseId::fresh(),
+        }
     }
 
     /// Opens a pool to `url` (a `postgres://` URL from `DATABASE_URL`).
@@ -730,7 +735,13 @@ async fn lanes_of(pool: &PgPool, ids: &[TaskId]) -> Result<Vec<Lane>> {
 }
 
 async fn save_lane(pool: &PgPool, lane: &Lane) -> Result<()> {
-    let done = sqlx::query(
+    let mut conn = pool.acquire().await?;
+    found(write_lane(&mut conn, lane).await?)
+}
+
+/// Saves a lane; rows changed.
+async fn write_lane(conn: &mut PgConnection, lane: &Lane) -> Result<u64> {
+    Ok(sqlx::query(
         "UPDATE invite_task_accounts SET status = $3, reason = $4, cooldown_until = $5, \
              last_used_at = $6, stats = $7 \
          WHERE task_id = $1 AND account_id = $2",
@@ -742,13 +753,14 @@ async fn save_lane(pool: &PgPool, lane: &Lane) -> Result<()> {
     .bind(lane.cooldown_until)
     .bind(lane.last_used_at)
     .bind(Json(&lane.stats))
-    .execute(pool)
+    .execute(&mut *conn)
     .await?
-    .rows_affected();
-    if done == 0 {
-        return Err(Error::NotFound);
-    }
-    Ok(())
+    .rows_affected())
+}
+
+/// This store's database: its ledger shares it.
+fn ledger_database(store: &PgStore) -> Option<DatabaseId> {
+    Some(store.database)
 }
 
 /// From the tasks' counters: no count of the backlog.
@@ -790,6 +802,12 @@ fn random_id_sql(high: &str, id: &str) -> String {
 }
 
 async fn claim_target(pool: &PgPool, claim: &Claim) -> Result<Option<Target>> {
+    let mut conn = pool.acquire().await?;
+    claim_in(&mut conn, claim).await
+}
+
+/// Takes the next target of `claim` (see [`TaskStore::claim_target`]).
+async fn claim_in(conn: &mut PgConnection, claim: &Claim) -> Result<Option<Target>> {
     let row: Option<TargetRow> = sqlx::query_as(&format!(
         "UPDATE invite_targets SET status = 'in_progress', account_id = $2, holder = $3, \
              claimed_at = $4, updated_at = $4, attempts = attempts + 1, \
@@ -811,7 +829,7 @@ async fn claim_target(pool: &PgPool, claim: &Claim) -> Result<Option<Target>> {
     .bind(claim.now)
     .bind(claim.random_high.map(i64::from))
     .bind(stage_number(claim.stage))
-    .fetch_optional(pool)
+    .fetch_optional(&mut *conn)
     .await
     .map_err(claim_error)?;
     row.map(Target::try_from).transpose()
@@ -1158,24 +1176,73 @@ async fn reserve(
     request: &ReserveRequest,
     policy: &LimitPolicy,
 ) -> Result<RateDecision> {
-    let account = request.account_id.as_str();
     let mut tx = pool.begin().await?;
-    // Lock the account's row (created on its first reservation): every reservation of this
-    // account queues here until the previous one commits.
+    let decision = decide(&mut tx, request, policy).await?;
+    let RateDecision::Allowed { .. } = decision else {
+        tx.rollback().await?;
+        return Ok(decision);
+    };
+    let reservation = insert_reservation(&mut tx, request).await?;
+    tx.commit().await?;
+    Ok(RateDecision::Allowed {
+        reservation: Some(reservation),
+    })
+}
+
+/// A reservation and the claim of a target in one transaction: the claim only when the
+/// reservation is allowed, the reservation only when something was claimed.
+async fn reserve_and_claim(
+    pool: &PgPool,
+    request: &ReserveRequest,
+    policy: &LimitPolicy,
+    claim: &Claim,
+) -> Result<(RateDecision, Option<Target>)> {
+    let mut tx = pool.begin().await?;
+    let decision = decide(&mut tx, request, policy).await?;
+    let RateDecision::Allowed { .. } = decision else {
+        tx.rollback().await?;
+        return Ok((decision, None));
+    };
+    let Some(target) = claim_in(&mut tx, claim).await? else {
+        tx.rollback().await?;
+        return Ok((RateDecision::Allowed { reservation: None }, None));
+    };
+    let reservation = insert_reservation(&mut tx, request).await?;
+    tx.commit().await?;
+    Ok((
+        RateDecision::Allowed {
+            reservation: Some(reservation),
+        },
+        Some(target),
+    ))
+}
+
+/// The policy's decision on `request`, with the account's row locked (created on its first
+/// reservation) until `tx` ends: every reservation of this account queues here until the
+/// previous one commits.
+async fn decide(
+    tx: &mut PgConnection,
+    request: &ReserveRequest,
+    policy: &LimitPolicy,
+) -> Result<RateDecision> {
     let history = load_history(
-        &mut tx,
+        tx,
         &request.account_id,
         &request.channel,
         request.now - policy.window,
         true,
     )
     .await?;
-    let decision = policy.decide(&history, request);
-    let RateDecision::Allowed { .. } = decision else {
-        tx.rollback().await?;
-        return Ok(decision);
-    };
-    // The reservation, its events and the lifetime counts in one statement.
+    Ok(policy.decide(&history, request))
+}
+
+/// Records an allowed reservation: the reservation, its events and the lifetime counts in one
+/// statement.
+async fn insert_reservation(
+    tx: &mut PgConnection,
+    request: &ReserveRequest,
+) -> Result<Reservation> {
+    let account = request.account_id.as_str();
     let kinds: Vec<&str> = request.kinds.iter().map(|k| k.as_str()).collect();
     let reservation: i64 = sqlx::query_scalar(
         "WITH r AS (\
@@ -1199,10 +1266,7 @@ async fn reserve(
     .bind(&kinds)
     .fetch_one(&mut *tx)
     .await?;
-    tx.commit().await?;
-    Ok(RateDecision::Allowed {
-        reservation: Some(Reservation(reservation)),
-    })
+    Ok(Reservation(reservation))
 }
 
 async fn refund(pool: &PgPool, account: &AccountId, reservation: Reservation) -> Result<()> {
@@ -1234,6 +1298,17 @@ async fn performed(
     reservation: Reservation,
     at: DateTime<Utc>,
 ) -> Result<()> {
+    let mut conn = pool.acquire().await?;
+    write_performed(&mut conn, account, reservation, at).await
+}
+
+/// [`performed`] on `conn` (in the transaction of an attempt's outcome).
+async fn write_performed(
+    conn: &mut PgConnection,
+    account: &AccountId,
+    reservation: Reservation,
+    at: DateTime<Utc>,
+) -> Result<()> {
     sqlx::query(
         "UPDATE invite_ledger_events SET at = $3, not_before_next = not_before_next + ($3 - at) \
          WHERE reservation_id = $1 AND account_id = $2",
@@ -1241,7 +1316,7 @@ async fn performed(
     .bind(reservation.0)
     .bind(account.as_str())
     .bind(at)
-    .execute(pool)
+    .execute(&mut *conn)
     .await?;
     Ok(())
 }
@@ -1284,6 +1359,19 @@ impl LimitLedger for PgStore {
         at: DateTime<Utc>,
     ) -> StoreResult<()> {
         Ok(performed(&self.pool, account, reservation, at).await?)
+    }
+
+    fn database(&self) -> Option<DatabaseId> {
+        Some(self.database)
+    }
+
+    async fn reserve_and_claim(
+        &self,
+        request: &ReserveRequest,
+        policy: &LimitPolicy,
+        claim: &Claim,
+    ) -> StoreResult<(RateDecision, Option<Target>)> {
+        Ok(reserve_and_claim(&self.pool, request, policy, claim).await?)
     }
 
     async fn history(
