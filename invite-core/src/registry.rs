@@ -208,6 +208,25 @@ impl AccountManager for RegistryTracking {
     ) -> Result<AccountState, AccountManagerError> {
         self.inner.account_state(account).await
     }
+
+    async fn account_states(
+        &self,
+        accounts: &[AccountId],
+    ) -> Result<Vec<AccountState>, AccountManagerError> {
+        self.inner.account_states(accounts).await
+    }
+
+    fn ledger_database(&self) -> Option<crate::ports::DatabaseId> {
+        self.inner.ledger_database()
+    }
+
+    async fn check_and_claim(
+        &self,
+        check: &RateLimitCheck,
+        claim: &crate::ports::Claim,
+    ) -> Result<(RateDecision, Option<crate::domain::Target>), AccountManagerError> {
+        self.inner.check_and_claim(check, claim).await
+    }
 }
 
 /// Whether a timed status is over at `now` (the API shows such an account as active).

@@ -426,6 +426,19 @@ impl TaskStore for MeteredStore {
         self.inner.append_log(log).await
     }
 
+    fn ledger_database(&self) -> Option<invite_core::ports::DatabaseId> {
+        self.inner.ledger_database()
+    }
+
+    async fn record_attempt(&self, end: &invite_core::ports::AttemptEnd) -> StoreResult<()> {
+        self.inner.record_attempt(end).await?;
+        // A confirmed invite is not a finished target: its message is still to come.
+        if !end.invite_part {
+            self.processed(&end.record);
+        }
+        Ok(())
+    }
+
     async fn cleanup(
         &self,
         logs_before: DateTime<Utc>,
@@ -502,5 +515,17 @@ impl AccountManager for MeteredAccounts {
         accounts: &[AccountId],
     ) -> Result<Vec<AccountState>, AccountManagerError> {
         self.inner.account_states(accounts).await
+    }
+
+    fn ledger_database(&self) -> Option<invite_core::ports::DatabaseId> {
+        self.inner.ledger_database()
+    }
+
+    async fn check_and_claim(
+        &self,
+        check: &RateLimitCheck,
+        claim: &invite_core::ports::Claim,
+    ) -> Result<(RateDecision, Option<invite_core::domain::Target>), AccountManagerError> {
+        self.inner.check_and_claim(check, claim).await
     }
 }

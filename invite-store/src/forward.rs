@@ -4,7 +4,9 @@
 //! The flows of the engine's writes on one target (which statement, whether it found its row,
 //! the log row, the transaction around them) are written here once too; a backend module only
 //! supplies their statements: `begin_write`, `write_outcome`, `write_invite_part`,
-//! `write_release`, `write_uncertain`, `write_retry`, `pinned_to_abandon` and `insert_log`.
+//! `write_release`, `write_uncertain`, `write_retry`, `pinned_to_abandon`, `insert_log`,
+//! `write_lane` and `write_performed`, and `ledger_database` (whether its ledger shares the
+//! store's database, so that an attempt's end carries the ledger's `performed`).
 
 /// Implements `TaskStore` for `$store` (over a `$pool` of `$conn`s) by calling the free
 /// functions of the invoking module, and defines the flows shared by both backends there.
@@ -43,6 +45,25 @@ macro_rules! forward_task_store {
         async fn record_invite_part(pool: &$pool, record: &OutcomeRecord) -> Result<()> {
             let mut tx = begin_write(pool).await?;
             await_message(&mut tx, record, Expect::HeldBy(&record.account_id)).await?;
+            tx.commit().await?;
+            Ok(())
+        }
+
+        /// The end of an attempt in one transaction: the record (an outcome or a confirmed
+        /// invite) with its log row, the lane, and the reservation's `performed` when asked
+        /// (only the engine of a store whose ledger shares its database asks).
+        async fn record_attempt(pool: &$pool, end: &AttemptEnd) -> Result<()> {
+            let mut tx = begin_write(pool).await?;
+            let expect = Expect::HeldBy(&end.record.account_id);
+            if end.invite_part {
+                await_message(&mut tx, &end.record, expect).await?;
+            } else {
+                finish_target(&mut tx, &end.record, expect).await?;
+            }
+            found(write_lane(&mut tx, &end.lane).await?)?;
+            if let Some((reservation, at)) = end.performed {
+                write_performed(&mut tx, &end.record.account_id, reservation, at).await?;
+            }
             tx.commit().await?;
             Ok(())
         }
@@ -370,6 +391,14 @@ macro_rules! forward_task_store {
                 now: DateTime<Utc>,
             ) -> StoreResult<u64> {
                 Ok(abandon_pinned(&self.pool, id, gone, pinned_before, now).await?)
+            }
+
+            fn ledger_database(&self) -> Option<DatabaseId> {
+                ledger_database(self)
+            }
+
+            async fn record_attempt(&self, end: &AttemptEnd) -> StoreResult<()> {
+                Ok(record_attempt(&self.pool, end).await?)
             }
 
             async fn append_log(&self, log: NewExecutionLog) -> StoreResult<()> {

@@ -13,10 +13,10 @@ use invite_core::domain::{
 };
 use invite_core::limits::LimitPolicy;
 use invite_core::ports::{
-    AccountHistory, AccountLeases, AccountState, AddedTargets, Claim, CleanupReport, CreatedTask,
-    Followups, LimitLedger, LogFilter, OutcomeRecord, Progress, RateDecision, Reservation,
-    ReserveRequest, Settlement, StoreResult, SuppressionEntry, SuppressionList, TaskFilter,
-    TaskStats, TaskStore, abandonment,
+    AccountHistory, AccountLeases, AccountState, AddedTargets, AttemptEnd, Claim, CleanupReport,
+    CreatedTask, DatabaseId, Followups, LimitLedger, LogFilter, OutcomeRecord, Progress,
+    RateDecision, Reservation, ReserveRequest, Settlement, StoreResult, SuppressionEntry,
+    SuppressionList, TaskFilter, TaskStats, TaskStore, abandonment,
 };
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
@@ -52,12 +52,17 @@ const LANE_COLS: &str = "task_id, account_id, status, reason, cooldown_until, la
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: PgPool,
+    /// Shared by the clones of this store: its task store and ledger fuse their writes.
+    database: DatabaseId,
 }
 
 impl PgStore {
     /// A store over an existing pool.
     pub fn new(pool: PgPool) -> Self {
-        Self { pool }
+        Self {
+            pool,
+            database: DatabaseId::fresh(),
+        }
     }
 
     /// Opens a pool to `url` (a `postgres://` URL from `DATABASE_URL`).
@@ -527,13 +532,16 @@ async fn list_tasks(pool: &PgPool, user: UserId, filter: &TaskFilter) -> Result<
     tasks_of(rows)
 }
 
-/// Ownership is checked in the same statement; only a task without targets costs a second one
-/// (to tell it from another user's task).
+/// From the task's counters (`invite_target_counts`, kept by triggers with every change of a
+/// target): a few rows whatever the number of targets. Ownership is checked in the same
+/// statement; only a task without targets costs a second one (to tell it from another user's
+/// task).
 async fn progress(pool: &PgPool, user: UserId, id: TaskId) -> Result<Progress> {
     let rows: Vec<(String, Option<String>, i64)> = sqlx::query_as(
-        "SELECT status, outcome, count(*) FROM invite_targets WHERE task_id = $1 \
+        "SELECT status, NULLIF(outcome, ''), sum(n)::bigint FROM invite_target_counts \
+         WHERE task_id = $1 \
              AND EXISTS (SELECT 1 FROM invite_tasks WHERE id = $1 AND user_id = $2) \
-         GROUP BY status, outcome",
+         GROUP BY status, outcome HAVING sum(n) <> 0",
     )
     .bind(id.get())
     .bind(user.get())
@@ -727,7 +735,13 @@ async fn lanes_of(pool: &PgPool, ids: &[TaskId]) -> Result<Vec<Lane>> {
 }
 
 async fn save_lane(pool: &PgPool, lane: &Lane) -> Result<()> {
-    let done = sqlx::query(
+    let mut conn = pool.acquire().await?;
+    found(write_lane(&mut conn, lane).await?)
+}
+
+/// Saves a lane; rows changed.
+async fn write_lane(conn: &mut PgConnection, lane: &Lane) -> Result<u64> {
+    Ok(sqlx::query(
         "UPDATE invite_task_accounts SET status = $3, reason = $4, cooldown_until = $5, \
              last_used_at = $6, stats = $7 \
          WHERE task_id = $1 AND account_id = $2",
@@ -739,19 +753,21 @@ async fn save_lane(pool: &PgPool, lane: &Lane) -> Result<()> {
     .bind(lane.cooldown_until)
     .bind(lane.last_used_at)
     .bind(Json(&lane.stats))
-    .execute(pool)
+    .execute(&mut *conn)
     .await?
-    .rows_affected();
-    if done == 0 {
-        return Err(Error::NotFound);
-    }
-    Ok(())
+    .rows_affected())
 }
 
+/// This store's database: its ledger shares it.
+fn ledger_database(store: &PgStore) -> Option<DatabaseId> {
+    Some(store.database)
+}
+
+/// From the tasks' counters: no count of the backlog.
 async fn pending_counts(pool: &PgPool, ids: &[TaskId]) -> Result<BTreeMap<TaskId, u64>> {
     let raw: Vec<i64> = ids.iter().map(|id| id.get()).collect();
     let rows = sqlx::query_as(
-        "SELECT task_id, count(*) FROM invite_targets \
+        "SELECT task_id, sum(n)::bigint FROM invite_target_counts \
          WHERE task_id = ANY($1) AND status = 'pending' GROUP BY task_id",
     )
     .bind(raw)
@@ -760,12 +776,13 @@ async fn pending_counts(pool: &PgPool, ids: &[TaskId]) -> Result<BTreeMap<TaskId
     Ok(pending_from(ids, rows))
 }
 
-/// One probe of `idx_invite_targets_task_status` per task: no count of the backlog.
+/// From the tasks' counters: neither a count of the backlog nor an index walk over the dead
+/// entries that claimed targets leave behind.
 async fn with_pending(pool: &PgPool, ids: &[TaskId]) -> Result<BTreeSet<TaskId>> {
     let raw: Vec<i64> = ids.iter().map(|id| id.get()).collect();
     let found: Vec<i64> = sqlx::query_scalar(
-        "SELECT t FROM UNNEST($1::bigint[]) AS t WHERE EXISTS \
-             (SELECT 1 FROM invite_targets WHERE task_id = t AND status = 'pending')",
+        "SELECT task_id FROM invite_target_counts \
+         WHERE task_id = ANY($1) AND status = 'pending' GROUP BY task_id HAVING sum(n) > 0",
     )
     .bind(raw)
     .fetch_all(pool)
@@ -785,6 +802,12 @@ fn random_id_sql(high: &str, id: &str) -> String {
 }
 
 async fn claim_target(pool: &PgPool, claim: &Claim) -> Result<Option<Target>> {
+    let mut conn = pool.acquire().await?;
+    claim_in(&mut conn, claim).await
+}
+
+/// Takes the next target of `claim` (see [`TaskStore::claim_target`]).
+async fn claim_in(conn: &mut PgConnection, claim: &Claim) -> Result<Option<Target>> {
     let row: Option<TargetRow> = sqlx::query_as(&format!(
         "UPDATE invite_targets SET status = 'in_progress', account_id = $2, holder = $3, \
              claimed_at = $4, updated_at = $4, attempts = attempts + 1, \
@@ -806,7 +829,7 @@ async fn claim_target(pool: &PgPool, claim: &Claim) -> Result<Option<Target>> {
     .bind(claim.now)
     .bind(claim.random_high.map(i64::from))
     .bind(stage_number(claim.stage))
-    .fetch_optional(pool)
+    .fetch_optional(&mut *conn)
     .await
     .map_err(claim_error)?;
     row.map(Target::try_from).transpose()
@@ -1153,24 +1176,73 @@ async fn reserve(
     request: &ReserveRequest,
     policy: &LimitPolicy,
 ) -> Result<RateDecision> {
-    let account = request.account_id.as_str();
     let mut tx = pool.begin().await?;
-    // Lock the account's row (created on its first reservation): every reservation of this
-    // account queues here until the previous one commits.
+    let decision = decide(&mut tx, request, policy).await?;
+    let RateDecision::Allowed { .. } = decision else {
+        tx.rollback().await?;
+        return Ok(decision);
+    };
+    let reservation = insert_reservation(&mut tx, request).await?;
+    tx.commit().await?;
+    Ok(RateDecision::Allowed {
+        reservation: Some(reservation),
+    })
+}
+
+/// A reservation and the claim of a target in one transaction: the claim only when the
+/// reservation is allowed, the reservation only when something was claimed.
+async fn reserve_and_claim(
+    pool: &PgPool,
+    request: &ReserveRequest,
+    policy: &LimitPolicy,
+    claim: &Claim,
+) -> Result<(RateDecision, Option<Target>)> {
+    let mut tx = pool.begin().await?;
+    let decision = decide(&mut tx, request, policy).await?;
+    let RateDecision::Allowed { .. } = decision else {
+        tx.rollback().await?;
+        return Ok((decision, None));
+    };
+    let Some(target) = claim_in(&mut tx, claim).await? else {
+        tx.rollback().await?;
+        return Ok((RateDecision::Allowed { reservation: None }, None));
+    };
+    let reservation = insert_reservation(&mut tx, request).await?;
+    tx.commit().await?;
+    Ok((
+        RateDecision::Allowed {
+            reservation: Some(reservation),
+        },
+        Some(target),
+    ))
+}
+
+/// The policy's decision on `request`, with the account's row locked (created on its first
+/// reservation) until `tx` ends: every reservation of this account queues here until the
+/// previous one commits.
+async fn decide(
+    tx: &mut PgConnection,
+    request: &ReserveRequest,
+    policy: &LimitPolicy,
+) -> Result<RateDecision> {
     let history = load_history(
-        &mut tx,
+        tx,
         &request.account_id,
         &request.channel,
         request.now - policy.window,
         true,
     )
     .await?;
-    let decision = policy.decide(&history, request);
-    let RateDecision::Allowed { .. } = decision else {
-        tx.rollback().await?;
-        return Ok(decision);
-    };
-    // The reservation, its events and the lifetime counts in one statement.
+    Ok(policy.decide(&history, request))
+}
+
+/// Records an allowed reservation: the reservation, its events and the lifetime counts in one
+/// statement.
+async fn insert_reservation(
+    tx: &mut PgConnection,
+    request: &ReserveRequest,
+) -> Result<Reservation> {
+    let account = request.account_id.as_str();
     let kinds: Vec<&str> = request.kinds.iter().map(|k| k.as_str()).collect();
     let reservation: i64 = sqlx::query_scalar(
         "WITH r AS (\
@@ -1194,10 +1266,7 @@ async fn reserve(
     .bind(&kinds)
     .fetch_one(&mut *tx)
     .await?;
-    tx.commit().await?;
-    Ok(RateDecision::Allowed {
-        reservation: Some(Reservation(reservation)),
-    })
+    Ok(Reservation(reservation))
 }
 
 /// Moves the accounts' events and lifetime counts from channel `from` to `into`, under each
@@ -1277,6 +1346,17 @@ async fn performed(
     reservation: Reservation,
     at: DateTime<Utc>,
 ) -> Result<()> {
+    let mut conn = pool.acquire().await?;
+    write_performed(&mut conn, account, reservation, at).await
+}
+
+/// [`performed`] on `conn` (in the transaction of an attempt's outcome).
+async fn write_performed(
+    conn: &mut PgConnection,
+    account: &AccountId,
+    reservation: Reservation,
+    at: DateTime<Utc>,
+) -> Result<()> {
     sqlx::query(
         "UPDATE invite_ledger_events SET at = $3, not_before_next = not_before_next + ($3 - at) \
          WHERE reservation_id = $1 AND account_id = $2",
@@ -1284,7 +1364,7 @@ async fn performed(
     .bind(reservation.0)
     .bind(account.as_str())
     .bind(at)
-    .execute(pool)
+    .execute(&mut *conn)
     .await?;
     Ok(())
 }
@@ -1336,6 +1416,19 @@ impl LimitLedger for PgStore {
         at: DateTime<Utc>,
     ) -> StoreResult<()> {
         Ok(performed(&self.pool, account, reservation, at).await?)
+    }
+
+    fn database(&self) -> Option<DatabaseId> {
+        Some(self.database)
+    }
+
+    async fn reserve_and_claim(
+        &self,
+        request: &ReserveRequest,
+        policy: &LimitPolicy,
+        claim: &Claim,
+    ) -> StoreResult<(RateDecision, Option<Target>)> {
+        Ok(reserve_and_claim(&self.pool, request, policy, claim).await?)
     }
 
     async fn history(

@@ -18,10 +18,10 @@ use invite_core::domain::{
 };
 use invite_core::limits::LimitPolicy;
 use invite_core::ports::{
-    AccountHistory, AccountLeases, AccountState, AddedTargets, Claim, CleanupReport, CreatedTask,
-    Followups, LimitLedger, LogFilter, OutcomeRecord, Progress, RateDecision, Reservation,
-    ReserveRequest, Settlement, StoreResult, SuppressionEntry, SuppressionList, TaskFilter,
-    TaskStats, TaskStore, abandonment,
+    AccountHistory, AccountLeases, AccountState, AddedTargets, AttemptEnd, Claim, CleanupReport,
+    CreatedTask, DatabaseId, Followups, LimitLedger, LogFilter, OutcomeRecord, Progress,
+    RateDecision, Reservation, ReserveRequest, Settlement, StoreResult, SuppressionEntry,
+    SuppressionList, TaskFilter, TaskStats, TaskStore, abandonment,
 };
 use sqlx::Connection as _;
 use sqlx::migrate::Migrator;
@@ -86,12 +86,17 @@ fn json_list<T: serde::Serialize>(items: &[T]) -> Result<String> {
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// Shared by the clones of this store: its task store and ledger fuse their writes.
+    database: DatabaseId,
 }
 
 impl SqliteStore {
     /// A store over an existing pool (which should have foreign keys on and a busy timeout).
     pub fn new(pool: SqlitePool) -> Self {
-        Self { pool }
+        Self {
+            pool,
+            database: DatabaseId::fresh(),
+        }
     }
 
     /// Opens `url` (`sqlite::memory:`, `sqlite://invite.db`, `sqlite:path?mode=rwc`), creating
@@ -578,13 +583,16 @@ async fn list_tasks(pool: &SqlitePool, user: UserId, filter: &TaskFilter) -> Res
     tasks_of(rows)
 }
 
-/// Ownership is checked in the same statement; only a task without targets costs a second one
-/// (to tell it from another user's task).
+/// From the task's counters (`invite_target_counts`, kept by triggers with every change of a
+/// target): a few rows whatever the number of targets. Ownership is checked in the same
+/// statement; only a task without targets costs a second one (to tell it from another user's
+/// task).
 async fn progress(pool: &SqlitePool, user: UserId, id: TaskId) -> Result<Progress> {
     let rows: Vec<(String, Option<String>, i64)> = sqlx::query_as(
-        "SELECT status, outcome, count(*) FROM invite_targets WHERE task_id = $1 \
+        "SELECT status, NULLIF(outcome, ''), sum(n) FROM invite_target_counts \
+         WHERE task_id = $1 \
              AND EXISTS (SELECT 1 FROM invite_tasks WHERE id = $1 AND user_id = $2) \
-         GROUP BY status, outcome",
+         GROUP BY status, outcome HAVING sum(n) <> 0",
     )
     .bind(id.get())
     .bind(user.get())
@@ -775,7 +783,13 @@ async fn lanes_of(pool: &SqlitePool, ids: &[TaskId]) -> Result<Vec<Lane>> {
 }
 
 async fn save_lane(pool: &SqlitePool, lane: &Lane) -> Result<()> {
-    let done = sqlx::query(
+    let mut conn = pool.acquire().await?;
+    found(write_lane(&mut conn, lane).await?)
+}
+
+/// Saves a lane; rows changed.
+async fn write_lane(conn: &mut SqliteConnection, lane: &Lane) -> Result<u64> {
+    Ok(sqlx::query(
         "UPDATE invite_task_accounts SET status = $3, reason = $4, cooldown_until = $5, \
              last_used_at = $6, stats = $7 \
          WHERE task_id = $1 AND account_id = $2",
@@ -787,18 +801,20 @@ async fn save_lane(pool: &SqlitePool, lane: &Lane) -> Result<()> {
     .bind(ts_opt(lane.cooldown_until))
     .bind(ts_opt(lane.last_used_at))
     .bind(Json(&lane.stats))
-    .execute(pool)
+    .execute(&mut *conn)
     .await?
-    .rows_affected();
-    if done == 0 {
-        return Err(Error::NotFound);
-    }
-    Ok(())
+    .rows_affected())
 }
 
+/// This store's database: its ledger shares it.
+fn ledger_database(store: &SqliteStore) -> Option<DatabaseId> {
+    Some(store.database)
+}
+
+/// From the tasks' counters: no count of the backlog.
 async fn pending_counts(pool: &SqlitePool, ids: &[TaskId]) -> Result<BTreeMap<TaskId, u64>> {
     let rows = sqlx::query_as(
-        "SELECT task_id, count(*) FROM invite_targets \
+        "SELECT task_id, sum(n) FROM invite_target_counts \
          WHERE task_id IN (SELECT value FROM json_each($1)) AND status = 'pending' \
          GROUP BY task_id",
     )
@@ -808,11 +824,12 @@ async fn pending_counts(pool: &SqlitePool, ids: &[TaskId]) -> Result<BTreeMap<Ta
     Ok(pending_from(ids, rows))
 }
 
-/// One index probe per task: no count of the backlog.
+/// From the tasks' counters: no count of the backlog.
 async fn with_pending(pool: &SqlitePool, ids: &[TaskId]) -> Result<BTreeSet<TaskId>> {
     let found: Vec<i64> = sqlx::query_scalar(
-        "SELECT value FROM json_each($1) WHERE EXISTS \
-             (SELECT 1 FROM invite_targets WHERE task_id = value AND status = 'pending')",
+        "SELECT task_id FROM invite_target_counts \
+         WHERE task_id IN (SELECT value FROM json_each($1)) AND status = 'pending' \
+             AND n > 0",
     )
     .bind(json_list(ids)?)
     .fetch_all(pool)
@@ -832,6 +849,12 @@ fn random_id_sql(high: &str, id: &str) -> String {
 }
 
 async fn claim_target(pool: &SqlitePool, claim: &Claim) -> Result<Option<Target>> {
+    let mut conn = pool.acquire().await?;
+    claim_in(&mut conn, claim).await
+}
+
+/// Takes the next target of `claim` (see [`TaskStore::claim_target`]).
+async fn claim_in(conn: &mut SqliteConnection, claim: &Claim) -> Result<Option<Target>> {
     // One statement: SQLite runs it under the database's write lock, so two claimers can never
     // take the same row, and the task's status is read under the same lock.
     let row: Option<TargetRow> = sqlx::query_as(&format!(
@@ -856,7 +879,7 @@ async fn claim_target(pool: &SqlitePool, claim: &Claim) -> Result<Option<Target>
     .bind(ts(claim.now))
     .bind(claim.random_high.map(i64::from))
     .bind(stage_number(claim.stage))
-    .fetch_optional(pool)
+    .fetch_optional(&mut *conn)
     .await
     .map_err(claim_error)?;
     row.map(Target::try_from).transpose()
@@ -1184,22 +1207,71 @@ async fn reserve(
     request: &ReserveRequest,
     policy: &LimitPolicy,
 ) -> Result<RateDecision> {
-    let account = request.account_id.as_str();
     // The immediate transaction holds SQLite's write lock from the first read to the commit:
     // reservations (of any account) run one at a time.
     let mut tx = pool.begin_with(IMMEDIATE).await?;
+    let decision = decide(&mut tx, request, policy).await?;
+    let RateDecision::Allowed { .. } = decision else {
+        tx.rollback().await?;
+        return Ok(decision);
+    };
+    let reservation = insert_reservation(&mut tx, request).await?;
+    tx.commit().await?;
+    Ok(RateDecision::Allowed {
+        reservation: Some(reservation),
+    })
+}
+
+/// A reservation and the claim of a target in one transaction: the claim only when the
+/// reservation is allowed, the reservation only when something was claimed.
+async fn reserve_and_claim(
+    pool: &SqlitePool,
+    request: &ReserveRequest,
+    policy: &LimitPolicy,
+    claim: &Claim,
+) -> Result<(RateDecision, Option<Target>)> {
+    let mut tx = pool.begin_with(IMMEDIATE).await?;
+    let decision = decide(&mut tx, request, policy).await?;
+    let RateDecision::Allowed { .. } = decision else {
+        tx.rollback().await?;
+        return Ok((decision, None));
+    };
+    let Some(target) = claim_in(&mut tx, claim).await? else {
+        tx.rollback().await?;
+        return Ok((RateDecision::Allowed { reservation: None }, None));
+    };
+    let reservation = insert_reservation(&mut tx, request).await?;
+    tx.commit().await?;
+    Ok((
+        RateDecision::Allowed {
+            reservation: Some(reservation),
+        },
+        Some(target),
+    ))
+}
+
+/// The policy's decision on `request`, read under the write lock `tx` holds.
+async fn decide(
+    tx: &mut SqliteConnection,
+    request: &ReserveRequest,
+    policy: &LimitPolicy,
+) -> Result<RateDecision> {
     let history = load_history(
-        &mut tx,
+        tx,
         &request.account_id,
         &request.channel,
         request.now - policy.window,
     )
     .await?;
-    let decision = policy.decide(&history, request);
-    let RateDecision::Allowed { .. } = decision else {
-        tx.rollback().await?;
-        return Ok(decision);
-    };
+    Ok(policy.decide(&history, request))
+}
+
+/// Records an allowed reservation: the reservation, its events and the lifetime counts.
+async fn insert_reservation(
+    tx: &mut SqliteConnection,
+    request: &ReserveRequest,
+) -> Result<Reservation> {
+    let account = request.account_id.as_str();
     let now = ts(request.now);
     let reservation: i64 = sqlx::query_scalar(
         "INSERT INTO invite_ledger_reservations (account_id, created_at) VALUES ($1, $2) \
@@ -1233,10 +1305,7 @@ async fn reserve(
     .bind(&kinds)
     .execute(&mut *tx)
     .await?;
-    tx.commit().await?;
-    Ok(RateDecision::Allowed {
-        reservation: Some(Reservation(reservation)),
-    })
+    Ok(Reservation(reservation))
 }
 
 /// Moves the accounts' events and lifetime counts from channel `from` to `into`, in one
@@ -1317,6 +1386,18 @@ async fn performed(
     at: DateTime<Utc>,
 ) -> Result<()> {
     let mut tx = pool.begin_with(IMMEDIATE).await?;
+    write_performed(&mut tx, account, reservation, at).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// [`performed`] in `tx` (which holds the write lock: the one of an attempt's outcome).
+async fn write_performed(
+    tx: &mut SqliteConnection,
+    account: &AccountId,
+    reservation: Reservation,
+    at: DateTime<Utc>,
+) -> Result<()> {
     let events: Vec<(i64, DateTime<Utc>, DateTime<Utc>)> = sqlx::query_as(
         "SELECT id, at, not_before_next FROM invite_ledger_events \
          WHERE reservation_id = $1 AND account_id = $2",
@@ -1333,7 +1414,6 @@ async fn performed(
             .execute(&mut *tx)
             .await?;
     }
-    tx.commit().await?;
     Ok(())
 }
 
@@ -1384,6 +1464,19 @@ impl LimitLedger for SqliteStore {
         at: DateTime<Utc>,
     ) -> StoreResult<()> {
         Ok(performed(&self.pool, account, reservation, at).await?)
+    }
+
+    fn database(&self) -> Option<DatabaseId> {
+        Some(self.database)
+    }
+
+    async fn reserve_and_claim(
+        &self,
+        request: &ReserveRequest,
+        policy: &LimitPolicy,
+        claim: &Claim,
+    ) -> StoreResult<(RateDecision, Option<Target>)> {
+        Ok(reserve_and_claim(&self.pool, request, policy, claim).await?)
     }
 
     async fn history(

@@ -6,9 +6,32 @@
 //! second delivery, no limit broken, no target lost, no outcome the platform's journal
 //! contradicts. (`cargo run --release --example chaos -- --seeds 2000` runs more.)
 
-use invite_core::chaos::{ChaosPorts, CheckCounts, run_seed};
+use invite_core::chaos::{ChaosPorts, CheckCounts, run_seed, user_of};
+use invite_core::domain::UserId;
+use invite_core::ports::{Progress, TaskFilter, TaskStore};
 
 use crate::engine::open;
+
+/// The store's progress of each of `user`'s tasks (kept as counts by the SQL stores, moved in
+/// the transaction of every write) equals a fresh count of the task's targets, after a run whose
+/// engine crashed at the store's await points before and after its writes.
+async fn counts_match_the_targets(store: &dyn TaskStore, user: UserId, seed: u64) {
+    let filter = TaskFilter {
+        limit: 100,
+        ..TaskFilter::default()
+    };
+    for task in store.list_tasks(user, &filter).await.expect("tasks") {
+        let mut counted = Progress::default();
+        for t in store.targets(user, task.id, 0, 0).await.expect("targets") {
+            *counted.by_status.entry(t.status).or_default() += 1;
+            if let Some(o) = t.outcome {
+                *counted.by_outcome.entry(o).or_default() += 1;
+            }
+        }
+        let kept = store.progress(user, task.id).await.expect("progress");
+        assert_eq!(kept, counted, "seed {seed}, task {}", task.id);
+    }
+}
 
 /// Runs `seeds` on one store (each seed has its own user, so they share it) and asserts the
 /// checker found nothing.
@@ -32,7 +55,8 @@ async fn seeds_keep_the_promises(backend: &str, seeds: std::ops::Range<u64>) {
         } else {
             ports.clone()
         };
-        let outcome = run_seed(seed, ports).await.expect("store");
+        let outcome = run_seed(seed, ports.clone()).await.expect("store");
+        counts_match_the_targets(ports.store.as_ref(), user_of(seed), seed).await;
         let r = &outcome.report;
         total.add(r.counts());
         faults += outcome.faults.total();

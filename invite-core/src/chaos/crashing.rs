@@ -7,9 +7,9 @@
 //! write happened, the engine never learns it). The writes that may crash are the store's
 //! `claim_target`, `record_outcome`, `record_invite_part`, `record_contact_part`,
 //! `release_target`, `mark_uncertain`, `settle_uncertain`, `abandon_pinned`, `save_lane`,
-//! `heartbeat`, `recover_stale`, `ensure_lanes`, `transition` and `transition_capped`, and the
-//! ledger's `reserve`, `refund`, `performed` and `set_state`; reads and the calls the engine
-//! never makes are forwarded unchanged.
+//! `heartbeat`, `recover_stale`, `ensure_lanes`, `transition`, `transition_capped` and
+//! `record_attempt`, and the ledger's `reserve`, `reserve_and_claim`, `refund`, `performed` and
+//! `set_state`; reads and the calls the engine never makes are forwarded unchanged.
 //!
 //! A crash trips the shared [`CrashSwitch`] and never returns, exactly like a crash inside
 //! [`FaultyPlatform`](super::FaultyPlatform): whoever drives the engine drops it mid-await.
@@ -38,9 +38,10 @@ use crate::domain::{
 };
 use crate::limits::LimitPolicy;
 use crate::ports::{
-    AccountHistory, AccountState, AddedTargets, Claim, CleanupReport, CreatedTask, Followups,
-    LimitLedger, LogFilter, OutcomeRecord, Progress, RateDecision, Reservation, ReserveRequest,
-    Settlement, StoreError, StoreResult, TaskFilter, TaskStats, TaskStore,
+    AccountHistory, AccountState, AddedTargets, AttemptEnd, Claim, CleanupReport, CreatedTask,
+    DatabaseId, Followups, LimitLedger, LogFilter, OutcomeRecord, Progress, RateDecision,
+    Reservation, ReserveRequest, Settlement, StoreError, StoreResult, TaskFilter, TaskStats,
+    TaskStore,
 };
 
 /// Where a crash struck a port's call.
@@ -453,6 +454,30 @@ impl TaskStore for CrashingStore {
             .await
     }
 
+    fn ledger_database(&self) -> Option<DatabaseId> {
+        self.inner.ledger_database()
+    }
+
+    async fn record_attempt(&self, end: &AttemptEnd) -> StoreResult<()> {
+        self.points
+            .write(
+                "record_attempt",
+                || {
+                    let part = if end.invite_part {
+                        " (invite part)"
+                    } else {
+                        ""
+                    };
+                    let performed = end
+                        .performed
+                        .map_or_else(String::new, |(r, at)| format!(", {r:?} performed at {at}"));
+                    format!("{}{part}{performed}", record_of(&end.record))
+                },
+                self.inner.record_attempt(end),
+            )
+            .await
+    }
+
     async fn record_contact_part(
         &self,
         target: TargetId,
@@ -639,6 +664,35 @@ impl LimitLedger for CrashingLedger {
                 "merge_channel",
                 || format!("{} accounts {from} -> {into}", accounts.len()),
                 self.inner.merge_channel(accounts, from, into),
+            )
+            .await
+    }
+
+    fn database(&self) -> Option<DatabaseId> {
+        self.inner.database()
+    }
+
+    async fn reserve_and_claim(
+        &self,
+        request: &ReserveRequest,
+        policy: &LimitPolicy,
+        claim: &Claim,
+    ) -> Result<(RateDecision, Option<Target>), StoreError> {
+        self.points
+            .write(
+                "reserve_and_claim",
+                || {
+                    let kinds: Vec<&str> = request.kinds.iter().map(|k| k.as_str()).collect();
+                    format!(
+                        "{} {} {}, claim in task {} by {}",
+                        request.account_id,
+                        kinds.join("+"),
+                        request.channel,
+                        claim.task,
+                        claim.account
+                    )
+                },
+                self.inner.reserve_and_claim(request, policy, claim),
             )
             .await
     }

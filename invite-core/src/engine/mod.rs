@@ -13,7 +13,10 @@
 //! `random_id` for messages) → suppression and de-duplication checks → the platform call →
 //! the outcome and its log row in one transaction → `release_account`, and `handle_error` on
 //! any platform error. Each of these logs one `Account Manager: <step>` line with the task,
-//! account and target ids.
+//! account and target ids. When the account manager keeps its ledger in the store's database
+//! (the local manager over one `invite-store` database), the limit check and the claim are one
+//! transaction (`AccountManager::check_and_claim`), and so are the outcome, its log row, the
+//! lane and the ledger's `performed` (`TaskStore::record_attempt`): an attempt commits twice.
 //!
 //! At most once: every claim records its holder (this engine's [`EngineConfig::worker_id`],
 //! kept alive by a heartbeat); a target left `in_progress` by a holder that stopped renewing

@@ -16,9 +16,10 @@ use crate::domain::{
     Target, TargetStatus, Task, TaskEvent, TemplateValues,
 };
 use crate::ports::{
-    AccountState, ActionResult, Allocation, AllocationRequest, Claim, ClaimStage, ErrorClass,
-    ErrorReport, InviteStrategy, LimitReason, LimitScope, OutcomeRecord, PURPOSE_INVITE_CAMPAIGN,
-    PlatformError, RateDecision, RateLimitCheck, Reservation, StoreError, UsageStats,
+    AccountState, ActionResult, Allocation, AllocationRequest, AttemptEnd, Claim, ClaimStage,
+    ErrorClass, ErrorReport, InviteStrategy, LimitReason, LimitScope, OutcomeRecord,
+    PURPOSE_INVITE_CAMPAIGN, PlatformError, RateDecision, RateLimitCheck, Reservation, StoreError,
+    UsageStats,
 };
 
 /// When the account may act again after a step (at once when `None`).
@@ -67,6 +68,9 @@ struct Choice {
     index: usize,
     stage: ClaimStage,
     reservation: Option<Reservation>,
+    /// The claim taken with the reservation, when the ledger shares the store's database
+    /// (`None`: the target is still to be claimed).
+    claimed: Option<Option<Target>>,
 }
 
 /// The platform calls of one step and whether a write reached the platform.
@@ -262,6 +266,7 @@ impl Engine {
         let mut chosen: Option<Choice> = None;
         // Account-scoped waits met so far, per kind: other kinds may still go.
         let mut waits: Vec<(ActionKind, DateTime<Utc>)> = Vec::new();
+        let shared_ledger = self.shared_ledger();
         'lanes: for (i, (task, lane)) in lanes.iter_mut().enumerate() {
             if self.state().halted.contains(&task.id) {
                 continue;
@@ -278,12 +283,25 @@ impl Engine {
                     channel: self.limit_channel(task),
                 };
                 info!(task.id = %task.id, account.id = %account, "Account Manager: check_rate_limit {account} {} {kind}", check.channel);
-                match self.parts.accounts.check_rate_limit(&check).await? {
+                // With the ledger in the store's database, the target is claimed in the
+                // check's transaction (only for a platform this engine can act on: a claim is
+                // always acted on or given back).
+                let (decision, claimed) =
+                    if shared_ledger && self.strategies.contains_key(&task.platform) {
+                        let claim = self.claim_of(task, account, stage);
+                        let (decision, target) =
+                            self.parts.accounts.check_and_claim(&check, &claim).await?;
+                        (decision, Some(target))
+                    } else {
+                        (self.parts.accounts.check_rate_limit(&check).await?, None)
+                    };
+                match decision {
                     RateDecision::Allowed { reservation } => {
                         chosen = Some(Choice {
                             index: i,
                             stage,
                             reservation,
+                            claimed,
                         });
                         break 'lanes;
                     }
@@ -342,8 +360,30 @@ impl Engine {
         };
         usage.reservation = choice.reservation;
         let (task, lane) = &mut *lanes[choice.index];
-        self.act_on_lane(account, task, lane, choice.stage, usage)
+        self.act_on_lane(account, task, lane, choice.stage, choice.claimed, usage)
             .await
+    }
+
+    /// Whether the account manager keeps its ledger in the store's database: a limit check
+    /// then claims in its transaction, and an attempt's end records the ledger's `performed`
+    /// in the outcome's.
+    fn shared_ledger(&self) -> bool {
+        self.parts
+            .store
+            .ledger_database()
+            .is_some_and(|db| self.parts.accounts.ledger_database() == Some(db))
+    }
+
+    /// The claim of `stage`'s part of `task`'s next target by `account`, now.
+    fn claim_of(&self, task: &Task, account: &AccountId, stage: ClaimStage) -> Claim {
+        Claim {
+            task: task.id,
+            account: account.clone(),
+            holder: self.config.worker_id.clone(),
+            now: self.parts.clock.now(),
+            random_high: (part_of(task, stage) == Part::Message).then(|| self.random_high()),
+            stage,
+        }
     }
 
     async fn act_on_lane(
@@ -352,6 +392,7 @@ impl Engine {
         task: &Task,
         lane: &mut Lane,
         stage: ClaimStage,
+        claimed: Option<Option<Target>>,
         usage: &mut UsageStats,
     ) -> Result<NextAt, EngineError> {
         let now = self.parts.clock.now();
@@ -359,15 +400,14 @@ impl Engine {
             return Ok(Some(now + self.config.idle_poll));
         };
         let part = part_of(task, stage);
-        let claim = Claim {
-            task: task.id,
-            account: account.clone(),
-            holder: self.config.worker_id.clone(),
-            now,
-            random_high: (part == Part::Message).then(|| self.random_high()),
-            stage,
+        let claimed = match claimed {
+            Some(claimed) => claimed,
+            None => {
+                let claim = self.claim_of(task, account, stage);
+                self.parts.store.claim_target(&claim).await?
+            }
         };
-        let Some(target) = self.parts.store.claim_target(&claim).await? else {
+        let Some(target) = claimed else {
             // Nothing this account may take in this task now (the rest is pinned to other
             // accounts, or the task was paused): look again later, other lanes go on.
             lane.cooldown_until = Some(now + self.config.idle_poll);
@@ -409,8 +449,7 @@ impl Engine {
                 None,
                 now,
             );
-            self.write(Unrecorded::Outcome(record)).await?;
-            self.parts.store.save_lane(lane).await?;
+            self.end_attempt(record, false, lane, usage).await?;
             return Ok(None);
         }
 
@@ -489,13 +528,9 @@ impl Engine {
                     Some(latency),
                     performed.at,
                 );
-                if invite_done {
-                    // The message follows through the same account, after its own check.
-                    self.write(Unrecorded::InvitePart(record)).await?;
-                } else {
-                    self.write(Unrecorded::Outcome(record)).await?;
-                }
-                self.parts.store.save_lane(lane).await?;
+                // With a confirmed invite, the message follows through the same account, after
+                // its own check.
+                self.end_attempt(record, invite_done, lane, usage).await?;
                 Ok(None)
             }
             Err(_) => {
@@ -835,6 +870,56 @@ impl Engine {
         lane.last_used_at = Some(at);
         self.parts.store.save_lane(lane).await?;
         Ok(next)
+    }
+
+    /// Writes the end of an attempt — its record (an outcome, or with `invite_part` the
+    /// confirmed invite of an `invite_and_message` target) and its lane — in one transaction
+    /// of the store ([`TaskStore::record_attempt`](crate::ports::TaskStore::record_attempt)),
+    /// with the reservation's `performed` when the ledger shares the store's database: then
+    /// `release_account` has nothing left to record. Should the store not take it at once,
+    /// the record and the lane are written apart, as [`Engine::write`] writes (a result the
+    /// store cannot take is kept; one settled meanwhile is not recorded), and the ledger's
+    /// `performed` is left to `release_account`.
+    async fn end_attempt(
+        &self,
+        record: OutcomeRecord,
+        invite_part: bool,
+        lane: &Lane,
+        usage: &mut UsageStats,
+    ) -> Result<(), EngineError> {
+        let performed = match (usage.reservation, usage.performed, usage.performed_at) {
+            (Some(reservation), true, Some(at)) if self.shared_ledger() => Some((reservation, at)),
+            _ => None,
+        };
+        let end = AttemptEnd {
+            record,
+            invite_part,
+            lane: lane.clone(),
+            performed,
+        };
+        match self.parts.store.record_attempt(&end).await {
+            Ok(()) => {
+                if performed.is_some() {
+                    usage.reservation = None;
+                }
+                let record = &end.record;
+                if !invite_part {
+                    info!(task.id = %record.log.task_id, account.id = %record.account_id, target.id = %record.target_id, outcome = record.outcome.as_str(), "target processed");
+                }
+                return Ok(());
+            }
+            Err(e) => {
+                debug!(target.id = %end.record.target_id, error = %e, "attempt not recorded in one transaction; written part by part");
+            }
+        }
+        let write = if invite_part {
+            Unrecorded::InvitePart(end.record)
+        } else {
+            Unrecorded::Outcome(end.record)
+        };
+        self.write(write).await?;
+        self.parts.store.save_lane(lane).await?;
+        Ok(())
     }
 
     /// Writes a result to the store. If the store cannot take it, the result is kept and the

@@ -13,11 +13,11 @@ use rand::{Rng, SeedableRng};
 
 use super::LimitPolicy;
 use crate::clock::Clock;
-use crate::domain::{AccountId, Platform};
+use crate::domain::{AccountId, Platform, Target};
 use crate::ports::{
-    AccountManager, AccountManagerError, AccountState, Allocation, AllocationRequest, ErrorClass,
-    ErrorReport, HoldId, LimitLedger, RateDecision, RateLimitCheck, ReserveRequest, StoreError,
-    UsageStats,
+    AccountManager, AccountManagerError, AccountState, Allocation, AllocationRequest, Claim,
+    DatabaseId, ErrorClass, ErrorReport, HoldId, LimitLedger, RateDecision, RateLimitCheck,
+    ReserveRequest, StoreError, UsageStats,
 };
 
 /// The embedded account manager.
@@ -102,6 +102,19 @@ impl LocalAccountManager {
             .collect())
     }
 
+    /// The ledger's request for `check` now, with a pause drawn, and the policy it is decided by.
+    fn request(&self, check: &RateLimitCheck) -> (ReserveRequest, LimitPolicy) {
+        let policy = self.policy(check.platform);
+        let request = ReserveRequest {
+            account_id: check.account_id.clone(),
+            kinds: check.kinds.clone(),
+            channel: check.channel.clone(),
+            now: self.clock.now(),
+            pause_after: self.draw_pause(&policy, check),
+        };
+        (request, policy)
+    }
+
     async fn state(&self, account: &AccountId) -> Result<AccountState, AccountManagerError> {
         let mut states = self.states(std::slice::from_ref(account)).await?;
         states
@@ -149,16 +162,25 @@ impl AccountManager for LocalAccountManager {
         &self,
         check: &RateLimitCheck,
     ) -> Result<RateDecision, AccountManagerError> {
-        let policy = self.policy(check.platform);
-        let request = ReserveRequest {
-            account_id: check.account_id.clone(),
-            kinds: check.kinds.clone(),
-            channel: check.channel.clone(),
-            now: self.clock.now(),
-            pause_after: self.draw_pause(&policy, check),
-        };
+        let (request, policy) = self.request(check);
         self.ledger
             .reserve(&request, &policy)
+            .await
+            .map_err(unavailable)
+    }
+
+    fn ledger_database(&self) -> Option<DatabaseId> {
+        self.ledger.database()
+    }
+
+    async fn check_and_claim(
+        &self,
+        check: &RateLimitCheck,
+        claim: &Claim,
+    ) -> Result<(RateDecision, Option<Target>), AccountManagerError> {
+        let (request, policy) = self.request(check);
+        self.ledger
+            .reserve_and_claim(&request, &policy, claim)
             .await
             .map_err(unavailable)
     }

@@ -9,7 +9,7 @@ use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 
 use crate::domain::{
     AccountId, ExecutionLog, ExecutionStatus, Lane, LaneStats, LaneStatus, NewExecutionLog,
-    NewTarget, NewTask, Platform, Target, TargetId, TargetIdentifier, TargetStatus, Task,
+    NewTarget, NewTask, Outcome, Platform, Target, TargetId, TargetIdentifier, TargetStatus, Task,
     TaskEvent, TaskId, TaskStatus, TaskUpdate, UserId,
 };
 use crate::ports::{
@@ -23,6 +23,51 @@ struct TaskRows {
     targets: BTreeMap<TargetId, Target>,
     keys: HashSet<String>,
     pending: BTreeSet<TargetId>,
+    /// Targets per (status, outcome), moved with every change of a target: the progress.
+    counts: Counts,
+}
+
+/// Targets per (status, outcome) of one task.
+#[derive(Debug, Default)]
+struct Counts(BTreeMap<(TargetStatus, Option<Outcome>), u64>);
+
+impl Counts {
+    fn key(t: &Target) -> (TargetStatus, Option<Outcome>) {
+        (t.status, t.outcome)
+    }
+
+    fn add(&mut self, key: (TargetStatus, Option<Outcome>)) {
+        *self.0.entry(key).or_default() += 1;
+    }
+
+    /// One target went from `from` to `to`.
+    fn moved(
+        &mut self,
+        from: (TargetStatus, Option<Outcome>),
+        to: (TargetStatus, Option<Outcome>),
+    ) {
+        if from == to {
+            return;
+        }
+        if let Some(n) = self.0.get_mut(&from) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.0.remove(&from);
+            }
+        }
+        self.add(to);
+    }
+
+    fn progress(&self) -> Progress {
+        let mut progress = Progress::default();
+        for (&(status, outcome), &n) in &self.0 {
+            *progress.by_status.entry(status).or_default() += n;
+            if let Some(o) = outcome {
+                *progress.by_outcome.entry(o).or_default() += n;
+            }
+        }
+        progress
+    }
 }
 
 #[derive(Debug, Default)]
@@ -118,6 +163,7 @@ impl Inner {
             self.next_target += 1;
             let tid = TargetId::new(self.next_target);
             rows.pending.insert(tid);
+            rows.counts.add((TargetStatus::Pending, None));
             rows.targets.insert(
                 tid,
                 Target {
@@ -152,6 +198,21 @@ impl Inner {
             .ok_or(StoreError::NotFound)
     }
 
+    /// Applies `f` to the target, moving the task's counts with its status and outcome.
+    fn change<R>(
+        &mut self,
+        id: TargetId,
+        f: impl FnOnce(&mut Target) -> StoreResult<R>,
+    ) -> StoreResult<R> {
+        let task = self.target_task.get(&id).ok_or(StoreError::NotFound)?;
+        let rows = self.rows.get_mut(task).ok_or(StoreError::NotFound)?;
+        let target = rows.targets.get_mut(&id).ok_or(StoreError::NotFound)?;
+        let before = Counts::key(target);
+        let result = f(target);
+        rows.counts.moved(before, Counts::key(target));
+        result
+    }
+
     fn push_log(&mut self, entry: NewExecutionLog) {
         self.next_log += 1;
         self.logs.push(ExecutionLog {
@@ -184,14 +245,15 @@ impl Inner {
         if !from_uncertain_only {
             self.held(record)?;
         }
-        let target = self.target_mut(record.target_id)?;
-        target.status = record.outcome.target_status();
-        target.outcome = Some(record.outcome);
-        target.account_id = Some(record.account_id.clone());
-        target.error_message.clone_from(&record.error_message);
-        target.result = record.result.clone();
-        target.processed_at = Some(record.at);
-        let tid = target.id;
+        let tid = self.change(record.target_id, |target| {
+            target.status = record.outcome.target_status();
+            target.outcome = Some(record.outcome);
+            target.account_id = Some(record.account_id.clone());
+            target.error_message.clone_from(&record.error_message);
+            target.result = record.result.clone();
+            target.processed_at = Some(record.at);
+            Ok(target.id)
+        })?;
         self.holders.remove(&tid);
         self.push_log(record.log.clone());
         Ok(())
@@ -199,12 +261,13 @@ impl Inner {
 
     /// Back to `pending` for the message of an `invite_and_message` target.
     fn await_message(&mut self, record: &OutcomeRecord) -> StoreResult<()> {
-        let target = self.target_mut(record.target_id)?;
-        target.status = TargetStatus::Pending;
-        target.invite_outcome = Some(record.outcome);
-        target.sender = Some(record.account_id.clone());
-        target.account_id = None;
-        let (task, tid) = (target.task_id, target.id);
+        let (task, tid) = self.change(record.target_id, |target| {
+            target.status = TargetStatus::Pending;
+            target.invite_outcome = Some(record.outcome);
+            target.sender = Some(record.account_id.clone());
+            target.account_id = None;
+            Ok((target.task_id, target.id))
+        })?;
         self.back_to_pending(task, tid);
         self.push_log(record.log.clone());
         Ok(())
@@ -415,19 +478,11 @@ impl TaskStore for MemoryStore {
     async fn progress(&self, user: UserId, id: TaskId) -> StoreResult<Progress> {
         let inner = self.lock();
         inner.owned_task(user, id)?;
-        let mut progress = Progress::default();
-        for t in inner
+        Ok(inner
             .rows
             .get(&id)
-            .into_iter()
-            .flat_map(|r| r.targets.values())
-        {
-            *progress.by_status.entry(t.status).or_default() += 1;
-            if let Some(o) = t.outcome {
-                *progress.by_outcome.entry(o).or_default() += 1;
-            }
-        }
-        Ok(progress)
+            .map(|r| r.counts.progress())
+            .unwrap_or_default())
     }
 
     async fn targets(
@@ -652,6 +707,8 @@ impl TaskStore for MemoryStore {
             .ok_or(StoreError::NotFound)?;
         rows.pending.remove(&tid);
         let t = rows.targets.get_mut(&tid).ok_or(StoreError::NotFound)?;
+        rows.counts
+            .moved(Counts::key(t), (TargetStatus::InProgress, t.outcome));
         t.status = TargetStatus::InProgress;
         t.account_id = Some(claim.account.clone());
         t.claimed_at = Some(claim.now);
@@ -693,15 +750,16 @@ impl TaskStore for MemoryStore {
         log: NewExecutionLog,
     ) -> StoreResult<()> {
         let mut inner = self.lock();
-        let t = inner.target_mut(target)?;
-        if t.status != TargetStatus::InProgress || t.account_id.as_ref() != Some(account) {
-            return Err(StoreError::NotFound);
-        }
-        t.status = TargetStatus::Pending;
-        t.contact_added = true;
-        t.sender = Some(account.clone());
-        t.account_id = None;
-        let task = t.task_id;
+        let task = inner.change(target, |t| {
+            if t.status != TargetStatus::InProgress || t.account_id.as_ref() != Some(account) {
+                return Err(StoreError::NotFound);
+            }
+            t.status = TargetStatus::Pending;
+            t.contact_added = true;
+            t.sender = Some(account.clone());
+            t.account_id = None;
+            Ok(t.task_id)
+        })?;
         inner.back_to_pending(task, target);
         inner.push_log(log);
         Ok(())
@@ -724,13 +782,14 @@ impl TaskStore for MemoryStore {
         log: Option<NewExecutionLog>,
     ) -> StoreResult<()> {
         let mut inner = self.lock();
-        let t = inner.target_mut(target)?;
-        if t.status != TargetStatus::InProgress || t.account_id.as_ref() != Some(account) {
-            return Err(StoreError::NotFound);
-        }
-        t.status = TargetStatus::Pending;
-        t.account_id = None;
-        let task = t.task_id;
+        let task = inner.change(target, |t| {
+            if t.status != TargetStatus::InProgress || t.account_id.as_ref() != Some(account) {
+                return Err(StoreError::NotFound);
+            }
+            t.status = TargetStatus::Pending;
+            t.account_id = None;
+            Ok(t.task_id)
+        })?;
         inner.back_to_pending(task, target);
         if let Some(log) = log {
             inner.push_log(log);
@@ -745,11 +804,13 @@ impl TaskStore for MemoryStore {
         log: Option<NewExecutionLog>,
     ) -> StoreResult<()> {
         let mut inner = self.lock();
-        let t = inner.target_mut(target)?;
-        if t.status != TargetStatus::InProgress || t.account_id.as_ref() != Some(account) {
-            return Err(StoreError::NotFound);
-        }
-        Inner::to_uncertain(t);
+        inner.change(target, |t| {
+            if t.status != TargetStatus::InProgress || t.account_id.as_ref() != Some(account) {
+                return Err(StoreError::NotFound);
+            }
+            Inner::to_uncertain(t);
+            Ok(())
+        })?;
         inner.holders.remove(&target);
         if let Some(log) = log {
             inner.push_log(log);
@@ -784,7 +845,9 @@ impl TaskStore for MemoryStore {
                     .and_then(|h| inner.heartbeats.get(h))
                     .is_some_and(|seen| *seen >= silent_since);
                 if !alive {
+                    let before = Counts::key(t);
                     Inner::to_uncertain(t);
+                    rows.counts.moved(before, Counts::key(t));
                     inner.holders.remove(&t.id);
                     n += 1;
                 }
@@ -813,9 +876,11 @@ impl TaskStore for MemoryStore {
         }
         match settlement {
             Settlement::Retry => {
-                t.status = TargetStatus::Pending;
-                t.account_id = None;
-                let task = t.task_id;
+                let task = inner.change(target, |t| {
+                    t.status = TargetStatus::Pending;
+                    t.account_id = None;
+                    Ok(t.task_id)
+                })?;
                 inner.back_to_pending(task, target);
                 Ok(())
             }
@@ -864,8 +929,10 @@ impl TaskStore for MemoryStore {
                 continue;
             };
             rows.pending.remove(&tid);
+            let before = Counts::key(t);
             t.status = record.outcome.target_status();
             t.outcome = Some(record.outcome);
+            rows.counts.moved(before, Counts::key(t));
             t.error_message.clone_from(&record.error_message);
             t.result = record.result.clone();
             t.processed_at = Some(now);

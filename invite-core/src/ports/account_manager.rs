@@ -308,4 +308,29 @@ pub trait AccountManager: Send + Sync + std::fmt::Debug {
         }
         Ok(out)
     }
+
+    /// The database of the ledger this manager keeps its limits in, when it has one that
+    /// keeps tasks too ([`LimitLedger::database`](super::LimitLedger::database)): when it is
+    /// the engine's store's ([`TaskStore::ledger_database`](super::TaskStore::ledger_database)),
+    /// the engine checks and claims with [`check_and_claim`](Self::check_and_claim). `None`
+    /// (the default) for a manager of its own (the platform's, over HTTP).
+    fn ledger_database(&self) -> Option<super::DatabaseId> {
+        None
+    }
+
+    /// [`check_rate_limit`](Self::check_rate_limit) and, when it is allowed, the claim of
+    /// `claim` in the same transaction of the ledger's database (see
+    /// [`LimitLedger::reserve_and_claim`](super::LimitLedger::reserve_and_claim)): an allowed
+    /// check with nothing to claim reserves nothing. Only for a manager whose
+    /// [`ledger_database`](Self::ledger_database) is `Some`; the default refuses.
+    async fn check_and_claim(
+        &self,
+        check: &RateLimitCheck,
+        claim: &super::Claim,
+    ) -> Result<(RateDecision, Option<crate::domain::Target>), AccountManagerError> {
+        let _ = (check, claim);
+        Err(AccountManagerError::Rejected(
+            "this account manager checks and claims apart".to_owned(),
+        ))
+    }
 }

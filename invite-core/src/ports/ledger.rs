@@ -10,8 +10,8 @@
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
 
-use super::{AccountState, RateDecision, Reservation, StoreError};
-use crate::domain::{AccountId, ActionKind};
+use super::{AccountState, Claim, DatabaseId, RateDecision, Reservation, StoreError};
+use crate::domain::{AccountId, ActionKind, Target};
 use crate::limits::LimitPolicy;
 
 /// A request for a slot.
@@ -120,6 +120,33 @@ pub trait LimitLedger: Send + Sync + std::fmt::Debug {
         from: &str,
         into: &str,
     ) -> Result<u64, StoreError>;
+
+    /// The database this ledger is kept in, when a [`TaskStore`](super::TaskStore) of the same
+    /// database answers the same [`TaskStore::ledger_database`](super::TaskStore::ledger_database):
+    /// the engine then takes a reservation and its claim in one transaction
+    /// ([`reserve_and_claim`](Self::reserve_and_claim)), and records `performed` with the
+    /// attempt's outcome ([`TaskStore::record_attempt`](super::TaskStore::record_attempt)).
+    /// `None` (the default): the ledger is kept on its own.
+    fn database(&self) -> Option<DatabaseId> {
+        None
+    }
+
+    /// [`reserve`](Self::reserve) and, when it is allowed, the claim of `claim` (as
+    /// [`TaskStore::claim_target`](super::TaskStore::claim_target) takes it) in one
+    /// transaction, for a ledger whose [`database`](Self::database) keeps the tasks too. When
+    /// nothing may be claimed, nothing is reserved either: the answer is `Allowed` with no
+    /// reservation and no target. The default refuses (it keeps no tasks).
+    async fn reserve_and_claim(
+        &self,
+        request: &ReserveRequest,
+        policy: &LimitPolicy,
+        claim: &Claim,
+    ) -> Result<(RateDecision, Option<Target>), StoreError> {
+        let _ = (request, policy, claim);
+        Err(StoreError::Invalid(
+            "this ledger keeps no tasks: reserve, then claim".to_owned(),
+        ))
+    }
 
     /// [`history`](Self::history) of several accounts at once, in the order asked: a status
     /// page reads every account of a task in one go. The default asks one account at a time;

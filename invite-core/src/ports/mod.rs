@@ -31,9 +31,9 @@ pub use registry::{
 };
 pub use secrets::{Secret, SecretError, SecretStore};
 pub use store::{
-    AccountStats, AddedTargets, Claim, ClaimStage, CleanupReport, CreatedTask, Followups,
-    LogFilter, OutcomeRecord, Progress, SENDER_UNAVAILABLE, Settlement, StoreError, StoreResult,
-    TaskFilter, TaskStats, TaskStore, abandonment, message_random_id,
+    AccountStats, AddedTargets, AttemptEnd, Claim, ClaimStage, CleanupReport, CreatedTask,
+    DatabaseId, Followups, LogFilter, OutcomeRecord, Progress, SENDER_UNAVAILABLE, Settlement,
+    StoreError, StoreResult, TaskFilter, TaskStats, TaskStore, abandonment, message_random_id,
 };
 pub use strategy::{ActionResult, ErrorClass, InviteStrategy, PlatformError};
 pub use suppression::{SuppressionEntry, SuppressionList};

@@ -12,6 +12,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::Reservation;
 use crate::domain::{
     AccountId, ExecutionLog, ExecutionStatus, Lane, NewExecutionLog, NewTarget, NewTask, Outcome,
     Platform, Target, TargetId, TargetStatus, Task, TaskEvent, TaskId, TaskStatus, TaskUpdate,
@@ -241,6 +242,36 @@ pub enum Settlement {
     InviteConfirmed(OutcomeRecord),
     /// The target's final outcome, with its log row.
     Final(OutcomeRecord),
+}
+
+/// The identity of one database handle, shared by the ports a store implements over it (see
+/// [`TaskStore::ledger_database`]). Two handles of one database opened apart have different
+/// identities: only ports that share one handle fuse their writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct DatabaseId(pub u64);
+
+impl DatabaseId {
+    /// A new identity, distinct from every other one of this process.
+    pub fn fresh() -> Self {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        Self(NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+    }
+}
+
+/// The end of an attempt, written in one transaction by [`TaskStore::record_attempt`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttemptEnd {
+    /// The target's outcome and its log row, as [`TaskStore::record_outcome`] writes it — or,
+    /// with `invite_part`, its confirmed invite as [`TaskStore::record_invite_part`] does.
+    pub record: OutcomeRecord,
+    /// The record is the confirmed invite of an `invite_and_message` target.
+    pub invite_part: bool,
+    /// The lane, as [`TaskStore::save_lane`] saves it.
+    pub lane: Lane,
+    /// The reservation whose write was issued at this time, moved as
+    /// [`LimitLedger::performed`](super::LimitLedger::performed) does — only for a store whose
+    /// [`TaskStore::ledger_database`] keeps the ledger.
+    pub performed: Option<(Reservation, DateTime<Utc>)>,
 }
 
 /// Counts of a task's targets.
@@ -531,6 +562,34 @@ pub trait TaskStore: Send + Sync + std::fmt::Debug {
 
     /// Appends a log row that finishes no target.
     async fn append_log(&self, log: NewExecutionLog) -> StoreResult<()>;
+
+    /// The database this store keeps, when it keeps a [`LimitLedger`](super::LimitLedger)
+    /// there too that answers the same [`LimitLedger::database`](super::LimitLedger::database).
+    /// `None` (the default): the store keeps no ledger, and every write stands alone.
+    fn ledger_database(&self) -> Option<DatabaseId> {
+        None
+    }
+
+    /// Writes the end of an attempt in one transaction: the record (as
+    /// [`record_outcome`](Self::record_outcome) or
+    /// [`record_invite_part`](Self::record_invite_part), failing alike with `NotFound` and
+    /// then writing nothing), the lane (as [`save_lane`](Self::save_lane)) and, with
+    /// [`AttemptEnd::performed`], the ledger's `performed` of the reservation — which only a
+    /// store whose [`ledger_database`](Self::ledger_database) is `Some` can do. The default
+    /// writes the record, then the lane, and refuses `performed`.
+    async fn record_attempt(&self, end: &AttemptEnd) -> StoreResult<()> {
+        if end.performed.is_some() {
+            return Err(StoreError::Invalid(
+                "this store keeps no ledger: performed goes to the account manager".to_owned(),
+            ));
+        }
+        if end.invite_part {
+            self.record_invite_part(&end.record).await?;
+        } else {
+            self.record_outcome(&end.record).await?;
+        }
+        self.save_lane(&end.lane).await
+    }
 
     /// Removes logs older than `logs_before` and terminal tasks finished before
     /// `tasks_finished_before`.

@@ -93,6 +93,7 @@ where
             targets::add_targets_only_while_pending_or_paused,
             targets::the_report_pages_targets_in_id_order,
             targets::progress_counts_statuses_and_outcomes,
+            targets::progress_equals_a_fresh_count_after_every_kind_of_write,
             engine::claims_take_the_lowest_pending_target,
             engine::a_released_target_keeps_its_random_id,
             engine::outcomes_are_recorded_with_their_log_row,

@@ -168,3 +168,147 @@ pub(crate) async fn progress_counts_statuses_and_outcomes(s: Ctx) {
     }
     assert_eq!(p.by_outcome.values().sum::<u64>(), 4);
 }
+
+/// The progress a fresh count of the task's targets gives.
+async fn counted(s: &Ctx, id: crate::domain::TaskId) -> crate::ports::Progress {
+    let mut p = crate::ports::Progress::default();
+    for t in s.targets(ALICE, id, 0, 0).await.unwrap() {
+        *p.by_status.entry(t.status).or_default() += 1;
+        if let Some(o) = t.outcome {
+            *p.by_outcome.entry(o).or_default() += 1;
+        }
+    }
+    p
+}
+
+/// A store may keep a task's counts instead of counting its targets on every read: after each
+/// of a seeded series of writes of every kind the engine makes — claims of every stage,
+/// outcomes, confirmed invites, contacts, releases, uncertain claims, recovery of a silent
+/// holder, settlements of every kind, abandoned pins, added targets, writes refused for a
+/// target not held, another task deleted — its progress equals a fresh count of its targets.
+pub(crate) async fn progress_equals_a_fresh_count_after_every_kind_of_write(s: Ctx) {
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+
+    use crate::ports::{ClaimStage, Settlement};
+
+    let id = seed_running(&s, ALICE, members(0..30)).await;
+    let other = seed_running(&s, ALICE, members(0..5)).await;
+    let accounts = [acc("acc-1"), acc("acc-2"), acc("acc-3")];
+    let outcomes = [
+        Outcome::Invited,
+        Outcome::AlreadyMember,
+        Outcome::PrivacyRestricted,
+        Outcome::Suppressed,
+        Outcome::Uncertain,
+        Outcome::UnknownError,
+    ];
+    let mut rng = StdRng::seed_from_u64(15);
+    let mut held: Vec<(crate::domain::Target, crate::domain::AccountId)> = Vec::new();
+    let mut added = 0;
+    for step in 0..400 {
+        let now = t0() + mins(step);
+        let a = &accounts[rng.random_range(0..accounts.len())];
+        let what = rng.random_range(0..14);
+        let mut described = format!("step {step}: {what}");
+        match what {
+            0..=3 => {
+                let mut c = claim(id, a, now, rng.random_bool(0.5).then_some(step as u32));
+                c.stage = [
+                    ClaimStage::First,
+                    ClaimStage::AfterContact,
+                    ClaimStage::Followup,
+                ][rng.random_range(0..3)];
+                if let Some(t) = s.claim_target(&c).await.unwrap() {
+                    held.push((t, a.clone()));
+                }
+            }
+            4 | 5 if !held.is_empty() => {
+                let (t, a) = held.swap_remove(rng.random_range(0..held.len()));
+                let outcome = outcomes[rng.random_range(0..outcomes.len())];
+                // Not found when the claim was recovered meanwhile: nothing may move.
+                let _ = s.record_outcome(&record(&t, &a, outcome, now)).await;
+            }
+            6 if !held.is_empty() => {
+                let (t, a) = held.swap_remove(rng.random_range(0..held.len()));
+                let _ = s
+                    .record_invite_part(&record(&t, &a, Outcome::Invited, now))
+                    .await;
+            }
+            7 if !held.is_empty() => {
+                let (t, a) = held.swap_remove(rng.random_range(0..held.len()));
+                let _ = s.record_contact_part(t.id, &a, log(id, Some(&t), &a)).await;
+            }
+            8 if !held.is_empty() => {
+                let (t, a) = held.swap_remove(rng.random_range(0..held.len()));
+                let _ = s.release_target(t.id, &a, None).await;
+            }
+            9 if !held.is_empty() => {
+                let (t, a) = held.swap_remove(rng.random_range(0..held.len()));
+                let _ = s
+                    .mark_uncertain(t.id, &a, Some(log(id, Some(&t), &a)))
+                    .await;
+            }
+            10 => {
+                // The holder stops renewing: its claims become uncertain.
+                let n = s.recover_stale(now + mins(1)).await.unwrap();
+                described.push_str(&format!(" (recovered {n})"));
+                held.clear();
+            }
+            11 => {
+                for t in s.uncertain_targets(id).await.unwrap() {
+                    let account = t.account_id.clone().unwrap_or_else(|| a.clone());
+                    let settlement = match rng.random_range(0..3) {
+                        0 => Settlement::Retry,
+                        1 => Settlement::InviteConfirmed(record(
+                            &t,
+                            &account,
+                            Outcome::AlreadyMember,
+                            now,
+                        )),
+                        _ => Settlement::Final(record(&t, &account, Outcome::Uncertain, now)),
+                    };
+                    s.settle_uncertain(t.id, settlement).await.unwrap();
+                }
+            }
+            12 => {
+                let gone = std::slice::from_ref(a);
+                let n = s
+                    .abandon_pinned(id, gone, now - mins(30), now)
+                    .await
+                    .unwrap();
+                described.push_str(&format!(" (abandoned {n})"));
+            }
+            13 if added < 3 => {
+                added += 1;
+                let pause = s.transition(ALICE, id, TaskEvent::Pause, None, now).await;
+                pause.unwrap();
+                let more = members(25 + added * 5..35 + added * 5);
+                s.add_targets(ALICE, id, more).await.unwrap();
+                s.transition(ALICE, id, TaskEvent::Resume, None, now)
+                    .await
+                    .unwrap();
+            }
+            _ => {}
+        }
+        assert_eq!(
+            s.progress(ALICE, id).await.unwrap(),
+            counted(&s, id).await,
+            "{described}"
+        );
+    }
+    let p = s.progress(ALICE, id).await.unwrap();
+    assert!(
+        p.finished() > 0 && p.total() == 50,
+        "the series did work: {p:?}"
+    );
+    s.transition(ALICE, other, TaskEvent::Cancel, None, t0())
+        .await
+        .unwrap();
+    s.delete_task(ALICE, other).await.unwrap();
+    assert_eq!(s.progress(ALICE, id).await.unwrap(), counted(&s, id).await);
+    assert_eq!(
+        s.progress(ALICE, other).await.unwrap_err(),
+        StoreError::NotFound
+    );
+}
