@@ -70,12 +70,14 @@ function setup(thread)
     threads = threads + 1
     thread:set("id", threads)
 end
+-- wrk.format's own header table would replace the -H headers (the token): add to them instead.
+wrk.headers["Content-Type"] = "application/json"
 local n = 0
 request = function()
     n = n + 1
     local body = '{"name": "load ' .. id .. ' ' .. n .. '", "platform": "sandbox", '
         .. '"action": "invite", "group": "@load_group", "targets": [$PEOPLE]}'
-    return wrk.format("POST", nil, {["Content-Type"] = "application/json"}, body)
+    return wrk.format("POST", nil, nil, body)
 end
 LUA
     OUT=$(wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency -H "$AUTH" -s "$LUA" "$API/tasks")
