@@ -341,20 +341,7 @@ impl GrammersApi {
 #[async_trait]
 impl TelegramApi for GrammersApi {
     async fn get_me(&self) -> Result<SelfUser, ApiError> {
-        let users = self
-            .invoke(&tl::functions::users::GetUsers {
-                id: vec![tl::enums::InputUser::UserSelf],
-            })
-            .await?;
-        match users.into_iter().next() {
-            Some(tl::enums::User::User(u)) => Ok(SelfUser {
-                id: u.id,
-                bot: u.bot,
-                username: u.username,
-                phone: u.phone,
-            }),
-            _ => Err(ApiError::Unexpected("users.getUsers returned no self user")),
-        }
+        self_user(self.invoke(&get_self()).await?)
     }
 
     async fn resolve_username(&self, username: &str) -> Result<ResolvedPeer, ApiError> {
@@ -817,21 +804,7 @@ impl SignIn for GrammersSignIn {
     }
 
     async fn get_me(&self) -> Result<SelfUser, ApiError> {
-        let users = self
-            .client
-            .invoke(&tl::functions::users::GetUsers {
-                id: vec![tl::enums::InputUser::UserSelf],
-            })
-            .await?;
-        match users.into_iter().next() {
-            Some(tl::enums::User::User(u)) => Ok(SelfUser {
-                id: u.id,
-                bot: u.bot,
-                username: u.username,
-                phone: u.phone,
-            }),
-            _ => Err(ApiError::Unexpected("users.getUsers returned no self user")),
-        }
+        self_user(self.client.invoke(&get_self()).await?)
     }
 
     fn session_string(&self) -> Result<String, ApiError> {
@@ -1316,6 +1289,26 @@ fn chat_has_member(full: &tl::enums::ChatFull, user_id: i64) -> Option<bool> {
             }))
         }
         tl::enums::ChatParticipants::Forbidden(_) => None,
+    }
+}
+
+/// `users.getUsers` of the signed-in user itself.
+fn get_self() -> tl::functions::users::GetUsers {
+    tl::functions::users::GetUsers {
+        id: vec![tl::enums::InputUser::UserSelf],
+    }
+}
+
+/// The signed-in user from the answer to [`get_self`].
+fn self_user(users: Vec<tl::enums::User>) -> Result<SelfUser, ApiError> {
+    match users.into_iter().next() {
+        Some(tl::enums::User::User(u)) => Ok(SelfUser {
+            id: u.id,
+            bot: u.bot,
+            username: u.username,
+            phone: u.phone,
+        }),
+        _ => Err(ApiError::Unexpected("users.getUsers returned no self user")),
     }
 }
 
