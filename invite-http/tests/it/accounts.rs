@@ -74,6 +74,41 @@ async fn added(r: reqwest::Response) -> Value {
     body
 }
 
+/// Each session made a Telegram account of the fake (user ids from `first_user_id`, no
+/// username) and added by user 1; their registry ids in order.
+async fn registered(
+    s: &TestServer,
+    fake: &FakeTelegram,
+    sessions: &[String],
+    first_user_id: i64,
+) -> Vec<String> {
+    let mut ids = Vec::new();
+    for (i, session) in sessions.iter().enumerate() {
+        fake.add_account(session, first_user_id + i as i64, None);
+        ids.push(
+            added(add(s, 1, session, "").await).await["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    ids
+}
+
+/// A Telegram invite task of user 1 into `@launch_group`, created and started.
+async fn started_invite(s: &TestServer, name: &str, targets: &[String]) -> i64 {
+    let task = s
+        .create(
+            1,
+            json!({"name": name, "platform": "telegram", "action": "invite",
+                   "group": "@launch_group", "targets": targets}),
+        )
+        .await;
+    let r = s.post(&format!("/tasks/{task}/start"), 1, None).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    task
+}
+
 /// A `.session` file of the given library, made the way it makes them.
 async fn session_file(telethon_layout: bool, seed: u8, user: i64) -> Vec<u8> {
     let path = std::env::temp_dir().join(format!(
@@ -336,18 +371,7 @@ pub async fn a_telegram_task_runs_over_registered_accounts(db: Db) {
         return;
     };
     let sessions = [telethon(21), telethon(22), telethon(23)];
-    for (i, session) in sessions.iter().enumerate() {
-        fake.add_account(session, 6001 + i as i64, None);
-    }
-    let mut ids = Vec::new();
-    for session in &sessions {
-        ids.push(
-            added(add(&s, 1, session, "").await).await["id"]
-                .as_str()
-                .unwrap()
-                .to_owned(),
-        );
-    }
+    let ids = registered(&s, &fake, &sessions, 6001).await;
     // First writes: a flood wait of two days, PEER_FLOOD; and a key revoked for good (a
     // single 401 is confirmed on a new connection after a delay before the account is dead).
     fake.script(
@@ -522,26 +546,9 @@ pub async fn a_disabled_or_removed_account_is_let_go(db: Db) {
         return;
     };
     let sessions = [telethon(51), telethon(52), telethon(53)];
-    let mut ids = Vec::new();
-    for (i, session) in sessions.iter().enumerate() {
-        fake.add_account(session, 9001 + i as i64, None);
-        ids.push(
-            added(add(&s, 1, session, "").await).await["id"]
-                .as_str()
-                .unwrap()
-                .to_owned(),
-        );
-    }
+    let ids = registered(&s, &fake, &sessions, 9001).await;
     let targets: Vec<String> = (0..12).map(|i| format!("@visitor_{i:03}")).collect();
-    let task = s
-        .create(
-            1,
-            json!({"name": "let go", "platform": "telegram", "action": "invite",
-                   "group": "@launch_group", "targets": targets}),
-        )
-        .await;
-    let r = s.post(&format!("/tasks/{task}/start"), 1, None).await;
-    assert_eq!(r.status(), StatusCode::OK);
+    let task = started_invite(&s, "let go", &targets).await;
     // Mid-campaign: every account connected, some invites done.
     let clock = s.clock.clone().unwrap();
     loop {
@@ -820,26 +827,9 @@ pub async fn a_task_whose_accounts_are_all_disabled_says_so(db: Db) {
         return;
     };
     let sessions = [telethon(61), telethon(62)];
-    let mut ids = Vec::new();
-    for (i, session) in sessions.iter().enumerate() {
-        fake.add_account(session, 9101 + i as i64, None);
-        ids.push(
-            added(add(&s, 1, session, "").await).await["id"]
-                .as_str()
-                .unwrap()
-                .to_owned(),
-        );
-    }
+    let ids = registered(&s, &fake, &sessions, 9101).await;
     let targets: Vec<String> = (0..6).map(|i| format!("@guest_{i:03}")).collect();
-    let task = s
-        .create(
-            1,
-            json!({"name": "all off", "platform": "telegram", "action": "invite",
-                   "group": "@launch_group", "targets": targets}),
-        )
-        .await;
-    let r = s.post(&format!("/tasks/{task}/start"), 1, None).await;
-    assert_eq!(r.status(), StatusCode::OK);
+    let task = started_invite(&s, "all off", &targets).await;
     let clock = s.clock.clone().unwrap();
     loop {
         let pass = s.runtime.engine.tick().await.unwrap();
