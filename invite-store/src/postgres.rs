@@ -163,8 +163,9 @@ fn copy_field(out: &mut String, value: Option<&str>) {
     }
 }
 
-/// Writes targets with one `COPY … FROM STDIN` straight into `invite_targets`, in order.
-/// Identifiers repeated in the batch are dropped first, then those already in the task (read
+/// Writes targets with one `COPY … FROM STDIN` straight into `invite_targets`, in order, as
+/// `pending` rows, and adds them to the task's counts: this is the only writer of new targets
+/// (the table has no insert trigger; see migration `20261205100000`). Identifiers repeated in the batch are dropped first, then those already in the task (read
 /// once, and only when the task has targets): the caller holds the task — created in its
 /// transaction, or locked `FOR UPDATE` — so no other writer adds targets to it meanwhile.
 async fn insert_targets(
@@ -242,6 +243,17 @@ async fn insert_targets(
         copy.send(buf.as_bytes()).await?;
     }
     let inserted = copy.finish().await?;
+    // The task's counts (its triggers count updates and deletes; inserts are counted here, in
+    // this transaction, into this connection's slot as the triggers do).
+    sqlx::query(
+        "INSERT INTO invite_target_counts AS c (task_id, status, outcome, slot, n) \
+         VALUES ($1, 'pending', '', pg_backend_pid() % 16, $2) \
+         ON CONFLICT (task_id, status, outcome, slot) DO UPDATE SET n = c.n + EXCLUDED.n",
+    )
+    .bind(task.get())
+    .bind(i64::try_from(inserted).map_err(|_| Error::Invalid(format!("{inserted} targets")))?)
+    .execute(&mut *conn)
+    .await?;
     Ok(AddedTargets {
         inserted,
         duplicates,
