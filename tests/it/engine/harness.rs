@@ -15,8 +15,8 @@ use invite_core::engine::{Engine, EngineConfig, EngineParts};
 use invite_core::limits::{LimitPolicy, LocalAccountManager};
 use invite_core::memory::{MemoryLedger, MemoryStore, RecordedEvents, StaticDirectory};
 use invite_core::ports::{
-    AccountLeases, ActionResult, InviteStrategy, LimitLedger, PlatformError, SuppressionList,
-    TaskStore,
+    AccountLeases, AccountManager, ActionResult, InviteStrategy, LimitLedger, PlatformError,
+    SuppressionList, TaskStore,
 };
 use invite_core::sandbox::{SandboxConfig, SandboxStrategy};
 
@@ -321,6 +321,16 @@ pub struct Harness {
     pub events: Arc<RecordedEvents>,
     cap: Option<u64>,
     ports: Ports,
+    /// What the engine's account manager is made of the local one (itself by default).
+    wrap: Wrap,
+}
+
+/// Makes the engine's account manager of the harness's local one (a decorator that fails some
+/// calls, say).
+pub type Wrap = Arc<dyn Fn(Arc<LocalAccountManager>) -> Arc<dyn AccountManager> + Send + Sync>;
+
+fn unwrapped() -> Wrap {
+    Arc::new(|manager| manager as Arc<dyn AccountManager>)
 }
 
 impl Harness {
@@ -337,7 +347,21 @@ impl Harness {
     ) -> Self {
         let clock = Arc::new(VirtualClock::auto(t0()));
         let strategy = Arc::new(Scripted::new(policy, clock.clone()));
-        Self::assemble(clock, ports, strategy, policy, accounts, cap)
+        Self::assemble(clock, ports, strategy, policy, accounts, cap, unwrapped())
+    }
+
+    /// The same harness whose engine (now and after restarts) talks to `wrap` of the local
+    /// account manager instead of the manager itself.
+    pub fn with_manager(self, wrap: Wrap) -> Self {
+        Self::assemble(
+            self.clock,
+            self.ports,
+            self.strategy,
+            self.policy,
+            self.accounts,
+            self.cap,
+            wrap,
+        )
     }
 
     fn assemble(
@@ -347,6 +371,7 @@ impl Harness {
         policy: LimitPolicy,
         accounts: usize,
         cap: Option<u64>,
+        wrap: Wrap,
     ) -> Self {
         let manager = Arc::new(
             LocalAccountManager::new(ports.ledger.clone(), clock.clone(), 3)
@@ -360,7 +385,7 @@ impl Harness {
                     store: ports.store.clone(),
                     suppression: ports.suppression.clone(),
                     leases: ports.leases.clone(),
-                    accounts: manager.clone(),
+                    accounts: wrap(manager.clone()),
                     directory: Arc::new(directory),
                     clock: clock.clone(),
                 },
@@ -387,6 +412,7 @@ impl Harness {
             cap,
             events,
             ports,
+            wrap,
         }
     }
 
@@ -400,6 +426,7 @@ impl Harness {
             self.policy,
             self.accounts,
             self.cap,
+            self.wrap.clone(),
         )
     }
 

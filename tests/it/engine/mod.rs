@@ -3,6 +3,7 @@
 
 mod failure_paths;
 pub(crate) mod harness;
+mod manager_outage;
 mod scenarios;
 
 use harness::Ports;
@@ -100,9 +101,12 @@ macro_rules! on_every_store {
 }
 
 use failure_paths::*;
+use manager_outage::*;
 use scenarios::*;
 
 on_every_store!(
+    a_release_lost_while_the_manager_is_away_is_made_when_it_returns,
+    an_error_report_lost_while_the_manager_is_away_is_made_when_it_returns,
     a_groups_cap_counts_the_invites_done_before_it_was_resolved,
     people_reached_before_a_group_was_resolved_are_not_reached_again,
     an_uncertain_message_is_never_resent_by_another_account,
