@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, TimeDelta, Utc};
 use invite_core::async_trait;
 use invite_core::clock::{Clock, VirtualClock};
-use invite_core::domain::{AccountId, Priority, Target, TaskStatus};
+use invite_core::domain::{AccountId, Priority, Target, TaskId, TaskStatus};
 use invite_core::engine::EngineConfig;
 use invite_core::limits::LocalAccountManager;
 use invite_core::ports::{
@@ -196,7 +196,18 @@ fn invites(h: &Harness) -> Vec<(DateTime<Utc>, String)> {
         .collect()
 }
 
-async fn status(h: &Harness, task: invite_core::domain::TaskId) -> TaskStatus {
+/// Starts an invite task of `people` and runs the engine until nothing is runnable, at most two
+/// days of campaign time.
+async fn run_task(h: &Harness, people: &[String]) -> TaskId {
+    let task = h
+        .task(Priority::Medium, invite("@outage_group"), &refs(people))
+        .await;
+    h.start(task).await;
+    h.run_for(TimeDelta::days(2)).await;
+    task
+}
+
+async fn status(h: &Harness, task: TaskId) -> TaskStatus {
     h.store.get_task(USER, task).await.unwrap().status
 }
 
@@ -207,11 +218,7 @@ async fn status(h: &Harness, task: invite_core::domain::TaskId) -> TaskStatus {
 pub async fn a_release_lost_while_the_manager_is_away_is_made_when_it_returns(ports: Ports) {
     let (h, manager) = away_harness(ports, 2, TimeDelta::hours(1));
     let targets = people("outage_reader", 5);
-    let task = h
-        .task(Priority::Medium, invite("@outage_group"), &refs(&targets))
-        .await;
-    h.start(task).await;
-    h.run_for(TimeDelta::days(2)).await;
+    let task = run_task(&h, &targets).await;
 
     let (away, back) = manager.outage();
     let invites = invites(&h);
@@ -263,11 +270,7 @@ pub async fn an_error_report_lost_while_the_manager_is_away_is_made_when_it_retu
             code: "FLOOD_WAIT".to_owned(),
         }),
     );
-    let task = h
-        .task(Priority::Medium, invite("@outage_group"), &refs(&targets))
-        .await;
-    h.start(task).await;
-    h.run_for(TimeDelta::days(2)).await;
+    let task = run_task(&h, &targets).await;
 
     let (away, back) = manager.outage();
     let reported = manager
