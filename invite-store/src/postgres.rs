@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::str::FromStr;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use invite_core::async_trait;
 use invite_core::domain::{
     AccountId, ExecutionLog, Lane, LaneStats, NewExecutionLog, NewTarget, NewTask, Platform,
@@ -145,22 +145,25 @@ async fn ensure_owned(pool: &PgPool, user: UserId, id: TaskId) -> Result<()> {
 /// Bytes of `COPY` data sent per message.
 const COPY_CHUNK: usize = 256 * 1024;
 
-/// Appends `value` as a field of `COPY`'s text format (`\N` for NULL; backslash, tab, newline
-/// and carriage return escaped).
-fn copy_field(out: &mut String, value: Option<&str>) {
-    let Some(value) = value else {
-        out.push_str("\\N");
-        return;
-    };
-    for c in value.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\t' => out.push_str("\\t"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            c => out.push(c),
+/// Microseconds from the Unix epoch to PostgreSQL's (2000-01-01 UTC).
+const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
+
+/// `COPY`'s binary format: the signature, no flags, no header extension.
+const COPY_BINARY_HEADER: &[u8] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
+
+/// Appends one field of `COPY`'s binary format: its length and its bytes (-1 for NULL). Text,
+/// VARCHAR and enum values are their UTF-8 bytes; nothing is escaped or parsed.
+fn copy_field(out: &mut Vec<u8>, value: Option<&[u8]>) -> Result<()> {
+    match value {
+        None => out.extend_from_slice(&(-1i32).to_be_bytes()),
+        Some(bytes) => {
+            let len = i32::try_from(bytes.len())
+                .map_err(|_| Error::Invalid(format!("a field of {} bytes", bytes.len())))?;
+            out.extend_from_slice(&len.to_be_bytes());
+            out.extend_from_slice(bytes);
         }
     }
+    Ok(())
 }
 
 /// Writes targets with one `COPY … FROM STDIN` straight into `invite_targets`, in order, as
@@ -198,24 +201,25 @@ async fn insert_targets(
             duplicates,
         });
     }
-    let prefix = format!("{}\t", task.get());
-    let mut suffix = String::new();
-    for _ in 0..2 {
-        suffix.push('\t');
-        suffix.push_str(&now.to_rfc3339_opts(SecondsFormat::Micros, true));
-    }
-    suffix.push('\n');
+    // Binary rows: the timestamps go as integers (parsing them as text cost a sixth of a
+    // bulk COPY), the strings as they are.
+    let mut prefix = Vec::with_capacity(14);
+    prefix.extend_from_slice(&11i16.to_be_bytes());
+    prefix.extend_from_slice(&8i32.to_be_bytes());
+    prefix.extend_from_slice(&task.get().to_be_bytes());
+    let micros = (now.timestamp_micros() - PG_EPOCH_MICROS).to_be_bytes();
     let mut copy = conn
         .copy_in_raw(
             "COPY invite_targets (task_id, identifier_kind, identifier, identifier_key, \
                  first_name, last_name, full_name, email, source, created_at, updated_at) \
-             FROM STDIN",
+             FROM STDIN WITH (FORMAT binary)",
         )
         .await?;
-    let mut buf = String::with_capacity(COPY_CHUNK + 4096);
+    let mut buf = Vec::with_capacity(COPY_CHUNK + 4096);
+    buf.extend_from_slice(COPY_BINARY_HEADER);
     for r in &rows {
-        buf.push_str(&prefix);
-        for (i, field) in [
+        buf.extend_from_slice(&prefix);
+        for field in [
             Some(r.kind),
             Some(r.value.as_str()),
             Some(r.key.as_str()),
@@ -224,24 +228,20 @@ async fn insert_targets(
             r.full_name.as_deref(),
             r.email.as_deref(),
             Some(r.source),
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            if i > 0 {
-                buf.push('\t');
-            }
-            copy_field(&mut buf, field);
+        ] {
+            copy_field(&mut buf, field.map(str::as_bytes))?;
         }
-        buf.push_str(&suffix);
+        for _ in 0..2 {
+            copy_field(&mut buf, Some(&micros))?;
+        }
         if buf.len() >= COPY_CHUNK {
-            copy.send(buf.as_bytes()).await?;
+            copy.send(buf.as_slice()).await?;
             buf.clear();
         }
     }
-    if !buf.is_empty() {
-        copy.send(buf.as_bytes()).await?;
-    }
+    // The trailer: a row of -1 fields.
+    buf.extend_from_slice(&(-1i16).to_be_bytes());
+    copy.send(buf.as_slice()).await?;
     let inserted = copy.finish().await?;
     // The task's counts (its triggers count updates and deletes; inserts are counted here, in
     // this transaction, into this connection's slot as the triggers do).

@@ -259,3 +259,77 @@ async fn postgres_targets_go_with_their_task() {
     stores.close().await;
     db.drop_database().await;
 }
+
+/// Targets written by the binary `COPY` carry the caller's time (microseconds kept), their task,
+/// their source and no email, as a statement with parameters would write them.
+#[tokio::test]
+async fn postgres_bulk_targets_carry_the_callers_time_and_fields() {
+    use chrono::{DateTime, Utc};
+    use invite_core::domain::{
+        Action, GroupRef, NewTarget, NewTask, Platform, Priority, TargetIdentifier, TargetSource,
+        TaskSettings, UserId, Username,
+    };
+
+    let Some(db) = invite_store::test_util::PostgresDatabase::create().await else {
+        return;
+    };
+    let stores = invite_store::connect(&db.url, quick()).await.unwrap();
+    stores.migrate().await.unwrap();
+    let invite_store::DbPool::Postgres(pool) = stores.pool().clone() else {
+        panic!("not PostgreSQL");
+    };
+    let now: DateTime<Utc> = "1999-12-31T23:59:59.123456Z".parse().unwrap();
+    let mut target = NewTarget::new(TargetIdentifier::Username(
+        Username::parse("binary_person", Platform::Telegram).unwrap(),
+    ));
+    target.source = TargetSource::FileUpload;
+    let task = NewTask {
+        user_id: UserId::new(1),
+        name: "binary".to_owned(),
+        platform: Platform::Telegram,
+        priority: Priority::Medium,
+        settings: TaskSettings {
+            action: Action::Invite {
+                group: GroupRef::parse("@binary_group").unwrap(),
+            },
+            accounts: None,
+            add_to_contacts: false,
+            dedupe_days: None,
+        },
+        scheduled_at: None,
+    };
+    let id = stores
+        .tasks
+        .create_task(task, vec![target], None, now)
+        .await
+        .unwrap()
+        .task
+        .id;
+    let row: (
+        i64,
+        DateTime<Utc>,
+        DateTime<Utc>,
+        String,
+        Option<String>,
+        String,
+    ) = sqlx::query_as(
+        "SELECT task_id, created_at, updated_at, source::text, email, identifier \
+             FROM invite_targets",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        row,
+        (
+            id.get(),
+            now,
+            now,
+            "FILE_UPLOAD".to_owned(),
+            None,
+            "binary_person".to_owned()
+        )
+    );
+    stores.close().await;
+    db.drop_database().await;
+}
