@@ -244,6 +244,14 @@ macro_rules! forward_task_store {
                 Ok(progress(&self.pool, user, id).await?)
             }
 
+            async fn task_progress(
+                &self,
+                user: UserId,
+                id: TaskId,
+            ) -> StoreResult<(Task, Progress)> {
+                Ok(task_progress(&self.pool, user, id).await?)
+            }
+
             async fn targets(
                 &self,
                 user: UserId,

@@ -108,6 +108,43 @@ pub(crate) fn json<T: serde::Serialize>(what: &'static str, value: &T) -> Result
     serde_json::to_string(value).map_err(|source| Error::Encode { what, source })
 }
 
+/// A stored task with its counters as three parallel arrays (status, outcome or none, count;
+/// none at all for a task without targets): PostgreSQL's one-statement status read.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct TaskCountsRow {
+    #[sqlx(flatten)]
+    task: TaskRow,
+    count_statuses: Option<Vec<String>>,
+    count_outcomes: Option<Vec<Option<String>>>,
+    counts: Option<Vec<i64>>,
+}
+
+impl TryFrom<TaskCountsRow> for (Task, Progress) {
+    type Error = Error;
+
+    fn try_from(r: TaskCountsRow) -> Result<Self> {
+        let statuses = r.count_statuses.unwrap_or_default();
+        let outcomes = r.count_outcomes.unwrap_or_default();
+        let counts = r.counts.unwrap_or_default();
+        if statuses.len() != outcomes.len() || statuses.len() != counts.len() {
+            return Err(Error::Corrupt(format!(
+                "task {}: counters of unequal lengths ({}, {}, {})",
+                r.task.id,
+                statuses.len(),
+                outcomes.len(),
+                counts.len()
+            )));
+        }
+        let rows = statuses
+            .into_iter()
+            .zip(outcomes)
+            .zip(counts)
+            .map(|((s, o), n)| (s, o, n))
+            .collect();
+        Ok((r.task.try_into()?, progress_from(rows)?))
+    }
+}
+
 /// A stored task.
 #[derive(Debug, sqlx::FromRow)]
 pub(crate) struct TaskRow {

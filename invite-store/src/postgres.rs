@@ -27,9 +27,10 @@ use crate::error::{Error, Result, redact_url};
 use crate::model::{
     AccountEventRow, AccountStateOfRow, AccountStateRow, CLAIM_STAGE_SQL, CONTACT_PART_SQL,
     COUNT_RUNNING, EventRow, Expect, FOLLOWUPS_SQL, LaneRow, LogRow, RELEASE_SQL, TO_UNCERTAIN,
-    TargetRow, TaskRow, TransitionPlan, UNPIN_SQL, account_state_columns, claim_error, conflict,
-    dedupe_targets, editable, found, histories_in_order, latency, lifetime_from, pending_from,
-    progress_from, sql_limit, stage_number, states_in_order, stats_from, within_running_cap,
+    TargetRow, TaskCountsRow, TaskRow, TransitionPlan, UNPIN_SQL, account_state_columns,
+    claim_error, conflict, dedupe_targets, editable, found, histories_in_order, latency,
+    lifetime_from, pending_from, progress_from, sql_limit, stage_number, states_in_order,
+    stats_from, within_running_cap,
 };
 
 /// The PostgreSQL migrations (`invite-store/migrations/postgres`).
@@ -563,6 +564,27 @@ async fn progress(pool: &PgPool, user: UserId, id: TaskId) -> Result<Progress> {
         ensure_owned(pool, user, id).await?;
     }
     progress_from(rows)
+}
+
+/// The task and its counts in one statement: the task's row for its owner (no row:
+/// `NotFound`) with its counters (`invite_target_counts`) aggregated into three parallel
+/// arrays, read from one snapshot.
+async fn task_progress(pool: &PgPool, user: UserId, id: TaskId) -> Result<(Task, Progress)> {
+    let row: Option<TaskCountsRow> = sqlx::query_as(&format!(
+        "SELECT {TASK_COLS}, c.count_statuses, c.count_outcomes, c.counts \
+         FROM invite_tasks t, LATERAL ( \
+             SELECT array_agg(status) AS count_statuses, \
+                 array_agg(NULLIF(outcome, '')) AS count_outcomes, array_agg(n) AS counts \
+             FROM (SELECT status, outcome, sum(n)::bigint AS n FROM invite_target_counts \
+                 WHERE task_id = t.id GROUP BY status, outcome HAVING sum(n) <> 0) g \
+         ) c \
+         WHERE t.id = $1 AND t.user_id = $2"
+    ))
+    .bind(id.get())
+    .bind(user.get())
+    .fetch_optional(pool)
+    .await?;
+    row.ok_or(Error::NotFound)?.try_into()
 }
 
 async fn targets(

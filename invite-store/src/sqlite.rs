@@ -604,6 +604,22 @@ async fn progress(pool: &SqlitePool, user: UserId, id: TaskId) -> Result<Progres
     progress_from(rows)
 }
 
+/// The task and its counts from one connection, in one read transaction (SQLite has no
+/// round trip to save, only a consistent view to keep).
+async fn task_progress(pool: &SqlitePool, user: UserId, id: TaskId) -> Result<(Task, Progress)> {
+    let mut tx = pool.begin().await?;
+    let task = fetch_task(&mut tx, user, id).await?;
+    let rows: Vec<(String, Option<String>, i64)> = sqlx::query_as(
+        "SELECT status, NULLIF(outcome, ''), sum(n) FROM invite_target_counts \
+         WHERE task_id = $1 GROUP BY status, outcome HAVING sum(n) <> 0",
+    )
+    .bind(id.get())
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok((task, progress_from(rows)?))
+}
+
 async fn targets(
     pool: &SqlitePool,
     user: UserId,

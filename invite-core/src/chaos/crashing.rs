@@ -318,6 +318,10 @@ impl TaskStore for CrashingStore {
         self.inner.progress(user, id).await
     }
 
+    async fn task_progress(&self, user: UserId, id: TaskId) -> StoreResult<(Task, Progress)> {
+        self.inner.task_progress(user, id).await
+    }
+
     async fn targets(
         &self,
         user: UserId,

@@ -485,6 +485,17 @@ impl TaskStore for MemoryStore {
             .unwrap_or_default())
     }
 
+    async fn task_progress(&self, user: UserId, id: TaskId) -> StoreResult<(Task, Progress)> {
+        let inner = self.lock();
+        let task = inner.owned_task(user, id)?.clone();
+        let progress = inner
+            .rows
+            .get(&id)
+            .map(|r| r.counts.progress())
+            .unwrap_or_default();
+        Ok((task, progress))
+    }
+
     async fn targets(
         &self,
         user: UserId,

@@ -404,6 +404,12 @@ pub trait TaskStore: Send + Sync + std::fmt::Debug {
     /// Target counts.
     async fn progress(&self, user: UserId, id: TaskId) -> StoreResult<Progress>;
 
+    /// The task and its target counts, read together for its owner (`NotFound` otherwise):
+    /// what [`get_task`](Self::get_task) and [`progress`](Self::progress) give, from one
+    /// statement where the backend allows it (a status request's hot path). The counts are
+    /// those of the task as returned, never older than the call.
+    async fn task_progress(&self, user: UserId, id: TaskId) -> StoreResult<(Task, Progress)>;
+
     /// The task's targets in id order (the report).
     async fn targets(
         &self,

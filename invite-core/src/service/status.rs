@@ -2,7 +2,7 @@
 //! capacity under the limits; the final report; the user's accounts with their limit state.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
@@ -97,16 +97,24 @@ pub const STATUS_MEMO_TTL: TimeDelta = TimeDelta::seconds(1);
 /// Tasks whose figures are remembered at once; past it the memo starts over.
 const STATUS_MEMO_TASKS: usize = 4096;
 
+/// Active accounts, assigned accounts, the ETA and why the task waits on its owner.
+type Figures = (u64, u64, Option<Eta>, Option<String>);
+
 /// What a status read derived from the lanes, the account manager and the ledger — the costly
 /// part of a status — kept for [`STATUS_MEMO_TTL`] of clock time. A read reuses it only when
 /// the task (its version and status) and its counts are what they were, so a step that
 /// changed anything (an outcome, a claim, a requeue after a cooldown) shows at once; what is
 /// left to age is the forecast's view of time, by at most a second.
-/// Active accounts, assigned accounts, the ETA and why the task waits on its owner.
-type Figures = (u64, u64, Option<Eta>, Option<String>);
-
+///
+/// Reads of one task that miss the memo together compute its figures once: the first takes
+/// the task's flight, the others wait for it and then find its figures (a burst of requests
+/// when the figures age out would otherwise each read the lanes, the account manager and the
+/// ledger at once).
 #[derive(Debug, Default)]
-pub(super) struct StatusMemo(Mutex<HashMap<TaskId, Remembered>>);
+pub(super) struct StatusMemo {
+    remembered: Mutex<HashMap<TaskId, Remembered>>,
+    flights: Mutex<HashMap<TaskId, Arc<tokio::sync::Mutex<()>>>>,
+}
 
 #[derive(Debug, Clone)]
 struct Remembered {
@@ -120,7 +128,7 @@ struct Remembered {
 
 impl StatusMemo {
     fn recall(&self, task: &Task, progress: &Progress, now: DateTime<Utc>) -> Option<Remembered> {
-        let memo = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let memo = self.remembered.lock().unwrap_or_else(|p| p.into_inner());
         memo.get(&task.id)
             .filter(|r| {
                 r.at <= now
@@ -132,9 +140,19 @@ impl StatusMemo {
             .cloned()
     }
 
+    /// The task's flight: held by the one read computing its figures.
+    fn flight(&self, task: TaskId) -> Arc<tokio::sync::Mutex<()>> {
+        let mut flights = self.flights.lock().unwrap_or_else(|p| p.into_inner());
+        if flights.len() >= STATUS_MEMO_TASKS && !flights.contains_key(&task) {
+            // Only flights nobody holds or waits for are dropped.
+            flights.retain(|_, f| Arc::strong_count(f) > 1);
+        }
+        flights.entry(task).or_default().clone()
+    }
+
     fn keep(&self, task: &Task, progress: &Progress, now: DateTime<Utc>, figures: Figures) {
         let (active_accounts, accounts, eta, waiting) = figures;
-        let mut memo = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mut memo = self.remembered.lock().unwrap_or_else(|p| p.into_inner());
         if memo.len() >= STATUS_MEMO_TASKS && !memo.contains_key(&task.id) {
             memo.clear();
         }
@@ -238,11 +256,11 @@ impl Campaigns {
 
     /// Counts, percent, active accounts and the ETA of a task.
     pub async fn status(&self, user: UserId, id: TaskId) -> Result<TaskStatusReport> {
-        let task = self.get(user, id).await?;
-        let progress = self
+        // The task (ownership checked) and its counts in one store call.
+        let (task, progress) = self
             .parts
             .store
-            .progress(user, id)
+            .task_progress(user, id)
             .await
             .map_err(|e| ServiceError::from_store(e, "read"))?;
         let total = progress.total();
@@ -256,17 +274,7 @@ impl Campaigns {
         } else {
             (finished as f64 * 10_000.0 / total as f64).round() / 100.0
         };
-        let now = self.parts.clock.now();
-        let (active_accounts, accounts, eta, waiting) =
-            match self.status_memo.recall(&task, &progress, now) {
-                Some(r) => (r.active_accounts, r.accounts, r.eta, r.waiting),
-                None => {
-                    let figures = self.account_figures(&task, &progress, now).await?;
-                    self.status_memo
-                        .keep(&task, &progress, now, figures.clone());
-                    figures
-                }
-            };
+        let (active_accounts, accounts, eta, waiting) = self.figures(&task, &progress).await?;
         Ok(TaskStatusReport {
             task,
             progress,
@@ -278,6 +286,29 @@ impl Campaigns {
             eta,
             waiting,
         })
+    }
+
+    /// The task's figures from the memo while they are fresh for this task and these counts,
+    /// else computed by one read at a time (the others take what it remembered).
+    async fn figures(&self, task: &Task, progress: &Progress) -> Result<Figures> {
+        let memo = &self.status_memo;
+        let recalled = |now| {
+            memo.recall(task, progress, now)
+                .map(|r| (r.active_accounts, r.accounts, r.eta, r.waiting))
+        };
+        if let Some(figures) = recalled(self.parts.clock.now()) {
+            return Ok(figures);
+        }
+        let flight = memo.flight(task.id);
+        let _held = flight.lock().await;
+        // The clock is read after the wait, so that what the read before this one kept counts.
+        let now = self.parts.clock.now();
+        if let Some(figures) = recalled(now) {
+            return Ok(figures);
+        }
+        let figures = self.account_figures(task, progress, now).await?;
+        memo.keep(task, progress, now, figures.clone());
+        Ok(figures)
     }
 
     /// Active accounts, assigned accounts and the ETA of a task from its lanes, the account

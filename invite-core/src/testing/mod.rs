@@ -94,6 +94,7 @@ where
             targets::the_report_pages_targets_in_id_order,
             targets::progress_counts_statuses_and_outcomes,
             targets::progress_equals_a_fresh_count_after_every_kind_of_write,
+            targets::task_progress_is_the_task_and_its_counts,
             engine::claims_take_the_lowest_pending_target,
             engine::a_released_target_keeps_its_random_id,
             engine::outcomes_are_recorded_with_their_log_row,

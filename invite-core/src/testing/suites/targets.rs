@@ -169,6 +169,59 @@ pub(crate) async fn progress_counts_statuses_and_outcomes(s: Ctx) {
     assert_eq!(p.by_outcome.values().sum::<u64>(), 4);
 }
 
+/// `task_progress` is `get_task` and `progress` read together: for its owner only (another
+/// user's task, a deleted one and one that never was are `NotFound`), with no counts for a task
+/// without targets, and the task's state as it is after every change (a pause, a resume,
+/// outcomes).
+pub(crate) async fn task_progress_is_the_task_and_its_counts(s: Ctx) {
+    let empty = seed(&s, ALICE, Vec::new()).await;
+    let (task, p) = s.task_progress(ALICE, empty).await.unwrap();
+    assert_eq!(task, s.get_task(ALICE, empty).await.unwrap());
+    assert_eq!(p, crate::ports::Progress::default());
+    assert_eq!(p.total(), 0);
+
+    let id = seed_running(&s, ALICE, members(0..5)).await;
+    let nf = StoreError::NotFound;
+    assert_eq!(s.task_progress(BOB, id).await.unwrap_err(), nf);
+    assert_eq!(s.task_progress(BOB, empty).await.unwrap_err(), nf);
+    let never = crate::domain::TaskId::new(id.get() + 1_000);
+    assert_eq!(s.task_progress(ALICE, never).await.unwrap_err(), nf);
+
+    let a = acc("acc-1");
+    let t = take(&s, &claim(id, &a, t0(), None)).await;
+    s.record_outcome(&record(&t, &a, Outcome::Invited, t0()))
+        .await
+        .unwrap();
+    take(&s, &claim(id, &a, t0(), None)).await;
+    let (task, p) = s.task_progress(ALICE, id).await.unwrap();
+    assert_eq!(task.status, TaskStatus::InProgress);
+    assert_eq!(p, s.progress(ALICE, id).await.unwrap());
+    assert_eq!(p.total(), 5);
+    assert_eq!(p.count(TargetStatus::Success), 1);
+    assert_eq!(p.count(TargetStatus::InProgress), 1);
+    assert_eq!(p.count(TargetStatus::Pending), 3);
+    assert_eq!(p.by_outcome.get(&Outcome::Invited), Some(&1));
+
+    let paused = s
+        .transition(ALICE, id, TaskEvent::Pause, None, t0())
+        .await
+        .unwrap();
+    let (task, _) = s.task_progress(ALICE, id).await.unwrap();
+    assert_eq!(task, paused, "a pause shows at once");
+    assert_eq!(task.status, TaskStatus::Paused);
+    let resumed = s
+        .transition(ALICE, id, TaskEvent::Resume, None, t0())
+        .await
+        .unwrap();
+    assert_eq!(s.task_progress(ALICE, id).await.unwrap().0, resumed);
+
+    s.transition(ALICE, empty, TaskEvent::Cancel, None, t0())
+        .await
+        .unwrap();
+    s.delete_task(ALICE, empty).await.unwrap();
+    assert_eq!(s.task_progress(ALICE, empty).await.unwrap_err(), nf);
+}
+
 /// The progress a fresh count of the task's targets gives.
 async fn counted(s: &Ctx, id: crate::domain::TaskId) -> crate::ports::Progress {
     let mut p = crate::ports::Progress::default();
@@ -291,10 +344,12 @@ pub(crate) async fn progress_equals_a_fresh_count_after_every_kind_of_write(s: C
             }
             _ => {}
         }
+        let fresh = counted(&s, id).await;
+        assert_eq!(s.progress(ALICE, id).await.unwrap(), fresh, "{described}");
         assert_eq!(
-            s.progress(ALICE, id).await.unwrap(),
-            counted(&s, id).await,
-            "{described}"
+            s.task_progress(ALICE, id).await.unwrap(),
+            (s.get_task(ALICE, id).await.unwrap(), fresh),
+            "task_progress after {described}"
         );
     }
     let p = s.progress(ALICE, id).await.unwrap();
