@@ -6,14 +6,23 @@
 //! actions of one account at once), and sleeps on the injected [`Clock`] until the next
 //! account is due or it is woken ([`Engine::wake`]).
 //!
-//! One step of an account: `allocate_account` → pick the highest-priority runnable task among
-//! its lanes (least recently used first among equals, so equal priorities take turns and a
-//! HIGH task started later takes the account at its next step) → `check_rate_limit` → claim
+//! One attempt of an account: `allocate_account` → pick the highest-priority runnable task
+//! among its lanes (least recently used first among equals, so equal priorities take turns and
+//! a HIGH task started later takes the account at its next step) → `check_rate_limit` → claim
 //! one target (`pending → in_progress`, committed before the platform call, with a stored
 //! `random_id` for messages) → suppression and de-duplication checks → the platform call →
 //! the outcome and its log row in one transaction → `release_account`, and `handle_error` on
 //! any platform error. Each of these logs one `Account Manager: <step>` line with the task,
-//! account and target ids. When the account manager keeps its ledger in the store's database
+//! account and target ids.
+//!
+//! A step is one attempt, or several: while the account may act again at once (its limits let
+//! it, one of its lanes still has work, nothing is owed to the manager), the step goes on with
+//! its next attempt — lanes sorted afresh, limits checked and a target claimed afresh — up to
+//! [`EngineConfig::max_step_attempts`] attempts or [`EngineConfig::step_budget`], so an
+//! account that may act does not wait for the pass's slowest account. A task paused or
+//! stopped meanwhile gives no further claim (the claim takes targets of running tasks only).
+//! When the ledger shares the store's database, the account stays allocated under one hold
+//! across the step's attempts (release has nothing else to record). When the account manager keeps its ledger in the store's database
 //! (the local manager over one `invite-store` database), the limit check and the claim are one
 //! transaction (`AccountManager::check_and_claim`), and so are the outcome, its log row, the
 //! lane and the ledger's `performed` (`TaskStore::record_attempt`): an attempt commits twice.
@@ -96,6 +105,14 @@ pub struct EngineConfig {
     pub manager_retry: TimeDelta,
     /// Accounts stepped at once.
     pub max_parallel_steps: usize,
+    /// Attempts one step of an account makes at most: while the account may act again at once
+    /// (its limits let it, a lane still has work), its step goes on with the next attempt
+    /// rather than waiting for the next pass. 1 makes one attempt per step.
+    pub max_step_attempts: u32,
+    /// Time on the engine's clock after which a step starts no further attempt (the pass, a
+    /// task started meanwhile and the other accounts' next steps wait at most this much plus
+    /// one attempt for it).
+    pub step_budget: TimeDelta,
     /// Seed of the backoff jitter.
     pub seed: u64,
     /// Seed of the random part of message `random_id`s; `None` (the default) draws from the
@@ -124,6 +141,8 @@ impl Default for EngineConfig {
             idle_poll: TimeDelta::seconds(30),
             manager_retry: TimeDelta::seconds(5),
             max_parallel_steps: 16,
+            max_step_attempts: 16,
+            step_budget: TimeDelta::milliseconds(250),
             seed: 0x1_0b17_e5e5,
             random_id_seed: None,
             max_running_tasks: None,

@@ -7,17 +7,19 @@
 //! left). Every other answer, success or error, is charged, and the ledger entry takes the
 //! time the write was issued.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, TimeDelta, Utc};
 use tracing::{debug, info, warn};
 
 use super::{Engine, EngineError, Unrecorded};
 use crate::domain::{
     AccountId, Action, ActionKind, ExecutionStatus, Lane, LaneStatus, NewExecutionLog, Outcome,
-    Target, TargetStatus, Task, TaskEvent, TemplateValues,
+    Platform, Target, TargetStatus, Task, TaskEvent, TaskId, TemplateValues, UserId,
 };
 use crate::ports::{
     AccountState, ActionResult, Allocation, AllocationRequest, AttemptEnd, Claim, ClaimStage,
-    ErrorClass, ErrorReport, InviteStrategy, LimitReason, LimitScope, OutcomeRecord,
+    ErrorClass, ErrorReport, HoldId, InviteStrategy, LimitReason, LimitScope, OutcomeRecord,
     PURPOSE_INVITE_CAMPAIGN, PlatformError, RateDecision, RateLimitCheck, Reservation, StoreError,
     UsageStats,
 };
@@ -111,36 +113,139 @@ impl Engine {
         }
     }
 
+    /// One step of `account`: its first attempt, then — while the account may act again at
+    /// once (its limits let it, one of its lanes still has work, nothing is owed to the
+    /// manager) — its next ones, up to [`EngineConfig::max_step_attempts`] attempts or
+    /// [`EngineConfig::step_budget`] on the clock, so that accounts progress independently
+    /// rather than in lock-step passes. Each attempt sorts the lanes afresh (priority, then
+    /// the lane used longest ago: round robin among equals) and goes through its own limit
+    /// check and claim (the claim takes nothing from a task no longer running). When the
+    /// account manager keeps its ledger in the store's database, an attempt leaves it nothing
+    /// to record at release, and the account stays allocated under one hold from attempt to
+    /// attempt; otherwise every attempt is allocated and released.
+    ///
+    /// [`EngineConfig::max_step_attempts`]: super::EngineConfig::max_step_attempts
+    /// [`EngineConfig::step_budget`]: super::EngineConfig::step_budget
     async fn try_step(
         &self,
         account: &AccountId,
         lanes: &mut [(Task, Lane)],
-        now: DateTime<Utc>,
+        started: DateTime<Utc>,
     ) -> Result<NextAt, EngineError> {
-        // Highest priority first; among equals the lane used longest ago (round robin).
-        lanes.sort_by(|(ta, la), (tb, lb)| {
-            tb.priority
-                .cmp(&ta.priority)
-                .then(la.last_used_at.cmp(&lb.last_used_at))
-                .then(ta.id.cmp(&tb.id))
-        });
-        let lanes: Vec<&mut (Task, Lane)> = lanes
-            .iter_mut()
-            .filter(|(_, l)| l.cooldown_until.is_none_or(|c| c <= now))
-            .collect();
-        let Some((first_task, _)) = lanes.first().map(|x| (&x.0, &x.1)) else {
-            return Ok(None);
-        };
-        let (user, platform) = (first_task.user_id, first_task.platform);
+        let budget_end = started
+            .checked_add_signed(self.config.step_budget)
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
+        let keep_hold = self.shared_ledger();
+        // The hold the account is allocated under, kept from the previous attempt.
+        let mut held: Option<HoldId> = None;
+        let mut attempts: u32 = 0;
+        // The attempt of this step that last used each task's lane (a lane used at the same
+        // instant as another by the clock goes after it: round robin on any clock).
+        let mut used: HashMap<TaskId, u32> = HashMap::new();
+        loop {
+            let now = if attempts == 0 {
+                started
+            } else {
+                self.parts.clock.now()
+            };
+            // Highest priority first; among equals the lane used longest ago (round robin).
+            lanes.sort_by(|(ta, la), (tb, lb)| {
+                tb.priority
+                    .cmp(&ta.priority)
+                    .then(la.last_used_at.cmp(&lb.last_used_at))
+                    .then(used.get(&ta.id).cmp(&used.get(&tb.id)))
+                    .then(ta.id.cmp(&tb.id))
+            });
+            let ready: Vec<&mut (Task, Lane)> = lanes
+                .iter_mut()
+                .filter(|(_, l)| l.cooldown_until.is_none_or(|c| c <= now))
+                .collect();
+            let Some((first_task, _)) = ready.first().map(|x| (&x.0, &x.1)) else {
+                if let Some(hold) = held.take() {
+                    self.release_hold(account, hold).await;
+                }
+                return Ok(None);
+            };
+            let (user, platform) = (first_task.user_id, first_task.platform);
 
+            let hold = match held.take() {
+                Some(hold) => {
+                    drop(ready);
+                    hold
+                }
+                None => match self.allocate(account, user, platform, ready, now).await? {
+                    Ok(hold) => hold,
+                    Err(next) => return Ok(next),
+                },
+            };
+            // `ready` went into the allocation when there was one: taken again.
+            let ready: Vec<&mut (Task, Lane)> = lanes
+                .iter_mut()
+                .filter(|(_, l)| l.cooldown_until.is_none_or(|c| c <= now))
+                .collect();
+
+            let mut usage = UsageStats {
+                hold: Some(hold.clone()),
+                ..UsageStats::default()
+            };
+            let mut acted = None;
+            let result = self
+                .act_with_account(account, ready, now, &mut usage, &mut acted)
+                .await;
+            attempts += 1;
+            if let Some(task) = acted {
+                used.insert(task, attempts);
+            }
+            let acted = acted.is_some();
+            let mut again = acted
+                && matches!(result, Ok(None))
+                && attempts < self.config.max_step_attempts
+                && self.parts.clock.now() < budget_end
+                && !self.owes(account);
+            if again {
+                // The lease renewed when due; should the store fail here, the step ends (and
+                // lets go of its hold): the next step takes the lease afresh.
+                again = matches!(
+                    self.hold_lease(account, self.parts.clock.now()).await,
+                    Ok(true)
+                );
+            }
+            if again && keep_hold && usage.reservation.is_none() {
+                // Nothing for the manager to record: the account stays allocated.
+                held = Some(hold);
+                continue;
+            }
+            self.release(account, usage).await;
+            if self.owes(account) {
+                // What the manager missed is made again soon, before anything else: the account
+                // waits for the manager's word (a cooldown it reported, a pause), not this step's.
+                let retry = self.parts.clock.now() + self.config.manager_retry;
+                return result.map(|_| Some(retry));
+            }
+            if !again {
+                return result;
+            }
+        }
+    }
+
+    /// Settles what the manager is owed, takes the account's lease and allocates the account
+    /// for one step: its hold, or when the account is to be looked at again.
+    async fn allocate(
+        &self,
+        account: &AccountId,
+        user: UserId,
+        platform: Platform,
+        lanes: Vec<&mut (Task, Lane)>,
+        now: DateTime<Utc>,
+    ) -> Result<Result<HoldId, NextAt>, EngineError> {
         // What the manager missed while it was away goes first: nothing is allocated before.
         if !self.settle_owed(account).await {
-            return Ok(Some(now + self.config.manager_retry));
+            return Ok(Err(Some(now + self.config.manager_retry)));
         }
 
         if !self.hold_lease(account, now).await? {
             debug!(account.id = %account, "account leased by another worker");
-            return Ok(Some(now + self.config.lease_ttl / 2));
+            return Ok(Err(Some(now + self.config.lease_ttl / 2)));
         }
 
         info!(account.id = %account, user.id = %user, "Account Manager: allocate_account {account}");
@@ -157,7 +262,10 @@ impl Engine {
             })
             .await?;
         match allocation {
-            Allocation::Granted(_) => self.note_hold(account, hold.clone()),
+            Allocation::Granted(_) => {
+                self.note_hold(account, hold.clone());
+                Ok(Ok(hold))
+            }
             Allocation::Unavailable { retry_at } => {
                 // An account that may not be used now (cooling down, dead, or disabled or
                 // removed by its owner) keeps no connection open meanwhile: its strategy closes
@@ -179,25 +287,20 @@ impl Engine {
                         &format!("account unusable: {reason}"),
                     )
                     .await?;
-                    return Ok(Some(now + self.config.idle_poll));
+                    return Ok(Err(Some(now + self.config.idle_poll)));
                 }
-                return Ok(Some(retry_at.unwrap_or(now + self.config.idle_poll)));
+                Ok(Err(Some(retry_at.unwrap_or(now + self.config.idle_poll))))
             }
         }
+    }
 
-        let mut usage = UsageStats {
+    /// Lets go of the hold of an allocation with nothing else to record.
+    async fn release_hold(&self, account: &AccountId, hold: HoldId) {
+        let usage = UsageStats {
             hold: Some(hold),
             ..UsageStats::default()
         };
-        let result = self.act_with_account(account, lanes, now, &mut usage).await;
         self.release(account, usage).await;
-        if self.owes(account) {
-            // What the manager missed is made again soon, before anything else: the account
-            // waits for the manager's word (a cooldown it reported, a pause), not this step's.
-            let retry = self.parts.clock.now() + self.config.manager_retry;
-            return result.map(|_| Some(retry));
-        }
-        result
     }
 
     /// Takes or renews this worker's lease on `account` for `lease_ttl` — unless the lease
@@ -262,6 +365,7 @@ impl Engine {
         mut lanes: Vec<&mut (Task, Lane)>,
         now: DateTime<Utc>,
         usage: &mut UsageStats,
+        acted: &mut Option<TaskId>,
     ) -> Result<NextAt, EngineError> {
         let mut chosen: Option<Choice> = None;
         // Account-scoped waits met so far, per kind: other kinds may still go.
@@ -360,8 +464,16 @@ impl Engine {
         };
         usage.reservation = choice.reservation;
         let (task, lane) = &mut *lanes[choice.index];
-        self.act_on_lane(account, task, lane, choice.stage, choice.claimed, usage)
-            .await
+        self.act_on_lane(
+            account,
+            task,
+            lane,
+            choice.stage,
+            choice.claimed,
+            usage,
+            acted,
+        )
+        .await
     }
 
     /// Whether the account manager keeps its ledger in the store's database: a limit check
@@ -386,6 +498,7 @@ impl Engine {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn act_on_lane(
         &self,
         account: &AccountId,
@@ -394,6 +507,7 @@ impl Engine {
         stage: ClaimStage,
         claimed: Option<Option<Target>>,
         usage: &mut UsageStats,
+        acted: &mut Option<TaskId>,
     ) -> Result<NextAt, EngineError> {
         let now = self.parts.clock.now();
         let Some(strategy) = self.strategies.get(&task.platform).cloned() else {
@@ -414,6 +528,7 @@ impl Engine {
             self.parts.store.save_lane(lane).await?;
             return Ok(None);
         };
+        *acted = Some(task.id);
         self.state()
             .in_flight
             .insert(account.clone(), (task.id, target.id));

@@ -682,3 +682,133 @@ pub async fn people_reached_before_a_group_was_resolved_are_not_reached_again(po
     let progress = h.store.progress(USER, by_id).await.unwrap();
     assert_eq!(progress.count(TargetStatus::Skipped), 3, "{progress:?}");
 }
+
+/// Limits that never bind (no caps, no pauses, no spreading): an account may act again at once,
+/// so its step goes on with its next attempt.
+fn limits_off() -> LimitPolicy {
+    let open = invite_core::limits::ActionLimits {
+        per_account: u32::MAX,
+        per_channel: None,
+        per_channel_lifetime: None,
+        pause_min: TimeDelta::zero(),
+        pause_max: TimeDelta::zero(),
+        spread: false,
+    };
+    LimitPolicy {
+        window: TimeDelta::seconds(1),
+        invite: open,
+        message: open,
+        contact: open,
+        writes_per_account: None,
+        ..LimitPolicy::telegram()
+    }
+}
+
+/// The people the platform was called for, in the order of the calls.
+fn called(h: &Harness) -> Vec<String> {
+    h.strategy
+        .log
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|c| c.person.clone())
+        .collect()
+}
+
+/// A step that goes on (the account may act again at once) still takes turns between tasks of
+/// equal priority, attempt by attempt, on a clock that does not move between them.
+pub async fn equal_priorities_take_turns_within_a_step(ports: Ports) {
+    let h = Harness::new(ports, limits_off(), 1);
+    let a = h
+        .task(Priority::Medium, invite("@group_a"), &refs(&people("a", 3)))
+        .await;
+    let b = h
+        .task(Priority::Medium, invite("@group_b"), &refs(&people("b", 3)))
+        .await;
+    h.start(a).await;
+    h.start(b).await;
+    let report = h.engine.tick().await.unwrap();
+    assert_eq!(report.steps, 1, "one account, one step");
+    assert_eq!(
+        called(&h),
+        [
+            "@a_0000", "@b_0000", "@a_0001", "@b_0001", "@a_0002", "@b_0002"
+        ],
+        "the one step went on, task by task in turn"
+    );
+}
+
+/// A step that goes on still puts a higher priority first.
+pub async fn higher_priority_goes_first_within_a_step(ports: Ports) {
+    let h = Harness::new(ports, limits_off(), 1);
+    let low = h
+        .task(Priority::Low, invite("@lowgroup"), &refs(&people("low", 2)))
+        .await;
+    let high = h
+        .task(
+            Priority::High,
+            invite("@highgroup"),
+            &refs(&people("high", 2)),
+        )
+        .await;
+    h.start(low).await;
+    h.start(high).await;
+    h.run().await;
+    assert_eq!(
+        called(&h),
+        ["@high_0000", "@high_0001", "@low_0000", "@low_0001"]
+    );
+    assert_eq!(status(&h, low).await, TaskStatus::Completed);
+    assert_eq!(status(&h, high).await, TaskStatus::Completed);
+}
+
+/// A task paused while a step that goes on is in a platform call: the call in flight is
+/// recorded, and the step claims nothing more of the task.
+pub async fn a_pause_stops_a_step_that_goes_on(ports: Ports) {
+    let h = Harness::new(ports, limits_off(), 1);
+    let id = h
+        .task(Priority::Medium, invite("@group_a"), &refs(&people("p", 4)))
+        .await;
+    h.start(id).await;
+    let release = std::sync::Arc::new(tokio::sync::Notify::new());
+    h.strategy.script("@p_0001", Script::Hold(release.clone()));
+    let pass = {
+        let engine = h.engine.clone();
+        tokio::spawn(async move { engine.tick().await })
+    };
+    // The pass reaches the second person: the step went on after its first attempt.
+    while h.strategy.calls_of("@p_0001").is_empty() {
+        assert!(
+            !pass.is_finished(),
+            "the step ended after its first attempt: {:?}",
+            called(&h)
+        );
+        tokio::task::yield_now().await;
+    }
+    h.store
+        .transition(
+            USER,
+            id,
+            invite_core::domain::TaskEvent::Pause,
+            None,
+            h.clock.now(),
+        )
+        .await
+        .unwrap();
+    release.notify_one();
+    let report = pass.await.unwrap().unwrap();
+    assert_eq!(report.steps, 1);
+    let targets = h.store.targets(USER, id, 0, 0).await.unwrap();
+    let outcomes: Vec<_> = targets.iter().map(|t| (t.status, t.outcome)).collect();
+    assert_eq!(
+        outcomes,
+        [
+            (TargetStatus::Success, Some(Outcome::Invited)),
+            (TargetStatus::Success, Some(Outcome::Invited)),
+            (TargetStatus::Pending, None),
+            (TargetStatus::Pending, None),
+        ]
+    );
+    assert_eq!(called(&h), ["@p_0000", "@p_0001"]);
+    assert_eq!(status(&h, id).await, TaskStatus::Paused);
+}
