@@ -512,7 +512,6 @@ pub(crate) fn lifetime_from(rows: Vec<(String, i64)>) -> Result<Vec<(ActionKind,
 #[derive(Debug)]
 pub(crate) struct TargetInsert {
     pub kind: &'static str,
-    pub value: String,
     pub key: String,
     pub first_name: Option<String>,
     pub last_name: Option<String>,
@@ -521,33 +520,36 @@ pub(crate) struct TargetInsert {
     pub source: &'static str,
 }
 
+impl TargetInsert {
+    /// The normalised identifier: the key without its kind prefix (`u:`, `i:`, `p:`), as
+    /// [`TargetIdentifier::dedupe_key`] writes it.
+    pub fn value(&self) -> &str {
+        self.key.split_once(':').map_or("", |(_, value)| value)
+    }
+}
+
 /// Drops repeated identifiers (the first one wins); returns the rows to write and how many
-/// were dropped.
+/// were dropped. One allocation per target (its key), which the check of repeats borrows.
 pub(crate) fn dedupe_targets(targets: Vec<NewTarget>) -> (Vec<TargetInsert>, u64) {
     let total = targets.len();
-    let mut seen = HashSet::with_capacity(total);
+    let keys: Vec<String> = targets.iter().map(|t| t.identifier.dedupe_key()).collect();
+    let first: Vec<bool> = {
+        let mut seen: HashSet<&str> = HashSet::with_capacity(total);
+        keys.iter().map(|k| seen.insert(k.as_str())).collect()
+    };
     let rows: Vec<_> = targets
         .into_iter()
-        .filter_map(|t| {
-            let key = t.identifier.dedupe_key();
-            if !seen.insert(key.clone()) {
-                return None;
-            }
-            let value = match &t.identifier {
-                TargetIdentifier::Username(u) => u.as_str().to_owned(),
-                TargetIdentifier::UserId(id) => id.get().to_string(),
-                TargetIdentifier::Phone(p) => p.as_str().to_owned(),
-            };
-            Some(TargetInsert {
-                kind: t.identifier.kind(),
-                value,
-                key,
-                first_name: t.first_name,
-                last_name: t.last_name,
-                full_name: t.full_name,
-                email: t.email,
-                source: t.source.as_str(),
-            })
+        .zip(keys)
+        .zip(first)
+        .filter(|(_, first)| *first)
+        .map(|((t, key), _)| TargetInsert {
+            kind: t.identifier.kind(),
+            key,
+            first_name: t.first_name,
+            last_name: t.last_name,
+            full_name: t.full_name,
+            email: t.email,
+            source: t.source.as_str(),
         })
         .collect();
     let dropped = (total - rows.len()) as u64;
@@ -781,6 +783,12 @@ mod tests {
         assert_eq!(dropped, 1);
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[0].first_name.as_deref(), Some("First"));
-        assert_eq!((rows[1].kind, rows[1].value.as_str()), ("user_id", "42"));
+        assert_eq!((rows[0].kind, rows[0].value()), ("username", "someone"));
+        assert_eq!((rows[1].kind, rows[1].value()), ("user_id", "42"));
+        let (phones, _) = dedupe_targets(vec![NewTarget::new(parse("+79161234567"))]);
+        assert_eq!(
+            (phones[0].kind, phones[0].value()),
+            ("phone", "+79161234567")
+        );
     }
 }

@@ -222,7 +222,7 @@ async fn insert_targets(
         buf.extend_from_slice(&prefix);
         for field in [
             Some(r.kind),
-            Some(r.value.as_str()),
+            Some(r.value()),
             Some(r.key.as_str()),
             r.first_name.as_deref(),
             r.last_name.as_deref(),

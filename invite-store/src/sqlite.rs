@@ -260,7 +260,6 @@ async fn insert_targets(
         for t in chunk {
             let TargetInsert {
                 kind,
-                value,
                 key,
                 first_name,
                 last_name,
@@ -270,7 +269,7 @@ async fn insert_targets(
             } = t;
             query = query
                 .bind(*kind)
-                .bind(value)
+                .bind(t.value())
                 .bind(key)
                 .bind(first_name)
                 .bind(last_name)

@@ -397,11 +397,15 @@ impl TargetIdentifier {
 
     /// The canonical key used for de-duplication (`u:name`, `i:123`, `p:+7…`).
     pub fn dedupe_key(&self) -> String {
-        match self {
-            Self::Username(u) => format!("u:{}", u.as_str()),
-            Self::UserId(id) => format!("i:{id}"),
-            Self::Phone(p) => format!("p:{}", p.as_str()),
-        }
+        let (prefix, value) = match self {
+            Self::Username(u) => ("u:", u.as_str()),
+            Self::UserId(id) => return format!("i:{id}"),
+            Self::Phone(p) => ("p:", p.as_str()),
+        };
+        let mut key = String::with_capacity(prefix.len() + value.len());
+        key.push_str(prefix);
+        key.push_str(value);
+        key
     }
 
     /// Parses a key produced by [`dedupe_key`](Self::dedupe_key) (as stored).
