@@ -199,18 +199,29 @@ async fn a_sqlite_connection_a_full_disk_left_in_a_transaction_is_not_reused() {
     }
 }
 
+/// A scratch PostgreSQL database, migrated, with its stores and pool; `None` (after a `SKIP`
+/// line) without a server.
+async fn migrated_postgres() -> Option<(
+    invite_store::test_util::PostgresDatabase,
+    invite_store::Stores,
+    sqlx::PgPool,
+)> {
+    let db = invite_store::test_util::PostgresDatabase::create().await?;
+    let stores = invite_store::connect(&db.url, quick()).await.unwrap();
+    stores.migrate().await.unwrap();
+    let invite_store::DbPool::Postgres(pool) = stores.pool().clone() else {
+        panic!("not PostgreSQL");
+    };
+    Some((db, stores, pool))
+}
+
 /// PostgreSQL deletes a task's targets and counts with the task, once per statement (no foreign
 /// key: targets are written only by the store, into a task it holds, and a bulk COPY is not
 /// slowed by a check per row or a transition table).
 #[tokio::test]
 async fn postgres_targets_go_with_their_task() {
-    let Some(db) = invite_store::test_util::PostgresDatabase::create().await else {
+    let Some((db, stores, pool)) = migrated_postgres().await else {
         return;
-    };
-    let stores = invite_store::connect(&db.url, quick()).await.unwrap();
-    stores.migrate().await.unwrap();
-    let invite_store::DbPool::Postgres(pool) = stores.pool().clone() else {
-        panic!("not PostgreSQL");
     };
     let task: i64 = sqlx::query_scalar(
         "INSERT INTO invite_tasks (user_id, name, platform, settings, channel_key) \
@@ -270,13 +281,8 @@ async fn postgres_bulk_targets_carry_the_callers_time_and_fields() {
         TaskSettings, UserId, Username,
     };
 
-    let Some(db) = invite_store::test_util::PostgresDatabase::create().await else {
+    let Some((db, stores, pool)) = migrated_postgres().await else {
         return;
-    };
-    let stores = invite_store::connect(&db.url, quick()).await.unwrap();
-    stores.migrate().await.unwrap();
-    let invite_store::DbPool::Postgres(pool) = stores.pool().clone() else {
-        panic!("not PostgreSQL");
     };
     let now: DateTime<Utc> = "1999-12-31T23:59:59.123456Z".parse().unwrap();
     let mut target = NewTarget::new(TargetIdentifier::Username(

@@ -37,18 +37,24 @@ async fn status(h: &Harness, id: TaskId) -> TaskStatus {
     h.store.get_task(USER, id).await.unwrap().status
 }
 
-pub async fn higher_priority_goes_first(ports: Ports) {
-    let h = Harness::new(ports, simple_policy(), 1);
+/// A low and a high priority invite task of `n` people each (`low_…`, `high_…`), not started.
+async fn low_and_high(h: &Harness, n: usize) -> (TaskId, TaskId) {
     let low = h
-        .task(Priority::Low, invite("@lowgroup"), &refs(&people("low", 3)))
+        .task(Priority::Low, invite("@lowgroup"), &refs(&people("low", n)))
         .await;
     let high = h
         .task(
             Priority::High,
             invite("@highgroup"),
-            &refs(&people("high", 3)),
+            &refs(&people("high", n)),
         )
         .await;
+    (low, high)
+}
+
+pub async fn higher_priority_goes_first(ports: Ports) {
+    let h = Harness::new(ports, simple_policy(), 1);
+    let (low, high) = low_and_high(&h, 3).await;
     h.start(low).await;
     h.start(high).await;
     h.run().await;
@@ -741,16 +747,7 @@ pub async fn equal_priorities_take_turns_within_a_step(ports: Ports) {
 /// A step that goes on still puts a higher priority first.
 pub async fn higher_priority_goes_first_within_a_step(ports: Ports) {
     let h = Harness::new(ports, limits_off(), 1);
-    let low = h
-        .task(Priority::Low, invite("@lowgroup"), &refs(&people("low", 2)))
-        .await;
-    let high = h
-        .task(
-            Priority::High,
-            invite("@highgroup"),
-            &refs(&people("high", 2)),
-        )
-        .await;
+    let (low, high) = low_and_high(&h, 2).await;
     h.start(low).await;
     h.start(high).await;
     h.run().await;
