@@ -169,7 +169,8 @@ fn copy_field(out: &mut Vec<u8>, value: Option<&[u8]>) -> Result<()> {
 
 /// Writes targets with one `COPY … FROM STDIN` straight into `invite_targets`, in order, as
 /// `pending` rows, and adds them to the task's counts: this is the only writer of new targets
-/// (the table has no insert trigger; see migration `20261205100000`). Identifiers repeated in the batch are dropped first, then those already in the task (read
+/// (the table has no insert trigger; see migration `20261205100000`). Identifiers repeated in
+/// the batch are dropped first, then those already in the task (read
 /// once, and only when the task has targets): the caller holds the task — created in its
 /// transaction, or locked `FOR UPDATE` — so no other writer adds targets to it meanwhile.
 async fn insert_targets(
@@ -549,13 +550,23 @@ async fn list_tasks(pool: &PgPool, user: UserId, filter: &TaskFilter) -> Result<
 /// target): a few rows whatever the number of targets. Ownership is checked in the same
 /// statement; only a task without targets costs a second one (to tell it from another user's
 /// task).
-async fn progress(pool: &PgPool, user: UserId, id: TaskId) -> Result<Progress> {
-    let rows: Vec<(String, Option<String>, i64)> = sqlx::query_as(
-        "SELECT status, NULLIF(outcome, ''), sum(n)::bigint FROM invite_target_counts \
-         WHERE task_id = $1 \
-             AND EXISTS (SELECT 1 FROM invite_tasks WHERE id = $1 AND user_id = $2) \
-         GROUP BY status, outcome HAVING sum(n) <> 0",
+/// A task's counts by status and outcome (`NULL` for none), summed over the connections'
+/// slots of `invite_target_counts`: the rows of the task whose id is the SQL expression
+/// `task`.
+fn task_counts(task: &str) -> String {
+    format!(
+        "SELECT status, NULLIF(outcome, '') AS outcome, sum(n)::bigint AS n \
+         FROM invite_target_counts WHERE task_id = {task} \
+         GROUP BY status, outcome HAVING sum(n) <> 0"
     )
+}
+
+async fn progress(pool: &PgPool, user: UserId, id: TaskId) -> Result<Progress> {
+    let rows: Vec<(String, Option<String>, i64)> = sqlx::query_as(&format!(
+        "SELECT status, outcome, n FROM ({counts}) g \
+             WHERE EXISTS (SELECT 1 FROM invite_tasks WHERE id = $1 AND user_id = $2)",
+        counts = task_counts("$1")
+    ))
     .bind(id.get())
     .bind(user.get())
     .fetch_all(pool)
@@ -574,11 +585,11 @@ async fn task_progress(pool: &PgPool, user: UserId, id: TaskId) -> Result<(Task,
         "SELECT {TASK_COLS}, c.count_statuses, c.count_outcomes, c.counts \
          FROM invite_tasks t, LATERAL ( \
              SELECT array_agg(status) AS count_statuses, \
-                 array_agg(NULLIF(outcome, '')) AS count_outcomes, array_agg(n) AS counts \
-             FROM (SELECT status, outcome, sum(n)::bigint AS n FROM invite_target_counts \
-                 WHERE task_id = t.id GROUP BY status, outcome HAVING sum(n) <> 0) g \
+                 array_agg(outcome) AS count_outcomes, array_agg(n) AS counts \
+             FROM ({}) g \
          ) c \
-         WHERE t.id = $1 AND t.user_id = $2"
+         WHERE t.id = $1 AND t.user_id = $2",
+        task_counts("t.id")
     ))
     .bind(id.get())
     .bind(user.get())

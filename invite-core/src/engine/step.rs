@@ -84,6 +84,16 @@ struct Performed {
     connect: bool,
 }
 
+/// Whether a lane may act at `now` (no cooldown, or one that has passed).
+fn ready_at(lane: &Lane, now: DateTime<Utc>) -> bool {
+    lane.cooldown_until.is_none_or(|c| c <= now)
+}
+
+/// The lanes that may act at `now`, in their order.
+fn ready_lanes(lanes: &mut [(Task, Lane)], now: DateTime<Utc>) -> Vec<&mut (Task, Lane)> {
+    lanes.iter_mut().filter(|(_, l)| ready_at(l, now)).collect()
+}
+
 impl Engine {
     /// Steps one account; returns when it should be looked at again.
     pub(super) async fn step_account(
@@ -156,33 +166,28 @@ impl Engine {
                     .then(used.get(&ta.id).cmp(&used.get(&tb.id)))
                     .then(ta.id.cmp(&tb.id))
             });
-            let ready: Vec<&mut (Task, Lane)> = lanes
-                .iter_mut()
-                .filter(|(_, l)| l.cooldown_until.is_none_or(|c| c <= now))
-                .collect();
-            let Some((first_task, _)) = ready.first().map(|x| (&x.0, &x.1)) else {
+            let first = lanes
+                .iter()
+                .find(|(_, l)| ready_at(l, now))
+                .map(|(t, _)| (t.user_id, t.platform));
+            let Some((user, platform)) = first else {
                 if let Some(hold) = held.take() {
                     self.release_hold(account, hold).await;
                 }
                 return Ok(None);
             };
-            let (user, platform) = (first_task.user_id, first_task.platform);
 
             let hold = match held.take() {
-                Some(hold) => {
-                    drop(ready);
-                    hold
-                }
-                None => match self.allocate(account, user, platform, ready, now).await? {
+                Some(hold) => hold,
+                None => match self
+                    .allocate(account, user, platform, ready_lanes(lanes, now), now)
+                    .await?
+                {
                     Ok(hold) => hold,
                     Err(next) => return Ok(next),
                 },
             };
-            // `ready` went into the allocation when there was one: taken again.
-            let ready: Vec<&mut (Task, Lane)> = lanes
-                .iter_mut()
-                .filter(|(_, l)| l.cooldown_until.is_none_or(|c| c <= now))
-                .collect();
+            let ready = ready_lanes(lanes, now);
 
             let mut usage = UsageStats {
                 hold: Some(hold.clone()),
